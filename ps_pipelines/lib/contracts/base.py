@@ -1,0 +1,72 @@
+"""The shape every ingested entity shares: a pandera schema over flattened source columns.
+
+Raw tables keep the platform's own field names (lower-cased, nested objects joined with
+``_``), the way Fivetran-style raw layers do, so a source column can always be traced back
+to the API field it came from. Renaming happens once, in dbt staging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandera.pandas as pa
+
+Record = dict[str, Any]
+
+
+def flatten_record(record: Mapping[str, Any], prefix: str = "") -> Record:
+    """Lower-case keys and join nested objects with ``_`` (lists stay as values).
+
+    Salesforce's ``attributes`` envelope and Kantata's/NetSuite's ``links`` are transport
+    detail, not data, so they are dropped.
+    """
+    flat: Record = {}
+    for key, value in record.items():
+        if key in ("attributes", "links"):
+            continue
+        name = f"{prefix}{key.lower()}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_record(value, prefix=f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+@dataclass(frozen=True)
+class EntityContract:
+    """One source entity: where its identity and change field live, and what a valid row is.
+
+    ``source_object`` is the platform's name for the entity (SObject, API path, SuiteQL
+    table or RaaS report); ``source_fields`` is the field list a query API selects, in the
+    platform's own spelling. ``change_column`` is the platform's modification timestamp used as the incremental
+    high-water mark; ``None`` means the API offers no change filter and every run takes a
+    full snapshot (rows whose payload did not change are not rewritten).
+    """
+
+    platform: str
+    entity: str
+    id_columns: tuple[str, ...]
+    change_column: str | None
+    schema: pa.DataFrameSchema
+    description: str
+    source_object: str
+    source_fields: tuple[str, ...] = ()
+    normalize: Callable[[Record], Record] = field(default=flatten_record)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}__{self.entity}"
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.platform}.{self.entity}"
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.columns)
+
+    def source_id(self, row: Mapping[str, Any]) -> str:
+        """Stable id of a flattened row; composite keys are joined with ``|``."""
+        return "|".join(str(row.get(column)) for column in self.id_columns)

@@ -1,0 +1,108 @@
+"""Assembles the sandbox: one store, one router carrying every platform, one server."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ps_pipelines.sandbox.http import Router, SandboxHTTPServer
+from ps_pipelines.sandbox.store import SandboxStore
+
+# Credentials the sandbox accepts by default. They are sandbox-only values, published on
+# purpose so the embedded defaults work out of the box; real tenants use EnvVar secrets.
+DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
+    "salesforce": {"client_id": "sandbox-sf-client", "client_secret": "sandbox-sf-secret"},
+    "kantata": {"token": "sandbox-kantata-token"},
+    "workday": {
+        "tenant": "psfirm",
+        "client_id": "sandbox-wd-client",
+        "client_secret": "sandbox-wd-secret",
+        "refresh_token": "sandbox-wd-refresh",
+        "username": "isu_raas",
+        "password": "sandbox-wd-password",
+        "report_owner": "isu_raas",
+    },
+    "netsuite": {"account_id": "1234567", "client_id": "sandbox-ns-client", "client_secret": "sandbox-ns-secret"},
+}
+
+
+@dataclass
+class SandboxConfig:
+    seed: int = 42
+    scale: float = 1.0
+    token_ttl_seconds: int = 3600
+    salesforce_daily_api_limit: int = 5_000_000
+    netsuite_concurrency_limit: int = 5
+    credentials: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_CREDENTIALS)
+
+
+class TokenRegistry:
+    """Bearer tokens issued by the sandbox's token endpoints, per platform, with expiry."""
+
+    def __init__(self, ttl_seconds: int) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, platform: str) -> str:
+        token = f"{platform[:2]}-{secrets.token_urlsafe(24)}"
+        with self._lock:
+            self._tokens[token] = (platform, time.monotonic() + self.ttl_seconds)
+        return token
+
+    def is_valid(self, platform: str, token: str | None) -> bool:
+        if token is None:
+            return False
+        with self._lock:
+            entry = self._tokens.get(token)
+        return entry is not None and entry[0] == platform and entry[1] > time.monotonic()
+
+    def expire_all(self, platform: str | None = None) -> int:
+        with self._lock:
+            doomed = [t for t, (p, _) in self._tokens.items() if platform in (None, p)]
+            for token in doomed:
+                del self._tokens[token]
+        return len(doomed)
+
+
+@dataclass
+class SandboxContext:
+    """What every platform module and the control API share."""
+
+    store: SandboxStore
+    config: SandboxConfig
+    tokens: TokenRegistry
+
+
+def build_router(ctx: SandboxContext) -> Router:
+    # Imported here so a platform module can import this module's types without a cycle.
+    from ps_pipelines.sandbox import control, faults
+    from ps_pipelines.sandbox.platforms import kantata, netsuite, salesforce, workday
+
+    router = Router()
+    faults.install(router, ctx)
+    for platform in (salesforce, kantata, workday, netsuite):
+        platform.register(router, ctx)
+    control.register(router, ctx)
+    return router
+
+
+def open_sandbox(state: str | Path, config: SandboxConfig | None = None) -> SandboxContext:
+    """Open (and on first use generate) the sandbox database at ``state``."""
+    from ps_pipelines.sandbox import generate
+
+    config = config or SandboxConfig()
+    store = SandboxStore(state)
+    if store.is_empty():
+        generate.populate(store, seed=config.seed, scale=config.scale)
+    return SandboxContext(store=store, config=config, tokens=TokenRegistry(config.token_ttl_seconds))
+
+
+def start_server(ctx: SandboxContext, host: str = "127.0.0.1", port: int = 0) -> SandboxHTTPServer:
+    """Start serving in a background thread; ``port=0`` picks a free port (see ``server_port``)."""
+    server = SandboxHTTPServer((host, port), build_router(ctx))
+    server.serve_in_thread()
+    return server

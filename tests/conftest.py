@@ -1,0 +1,55 @@
+"""Shared fixtures: a real sandbox over real HTTP on a free port, fresh for every test.
+
+The sandbox data is generated once per session into a template file and copied for each
+test, so every test starts from the same deterministic state without paying generation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ps_pipelines.sandbox.app import SandboxConfig, SandboxContext, open_sandbox, start_server
+
+TEST_SEED = 7
+TEST_SCALE = 0.1
+
+
+@dataclass
+class RunningSandbox:
+    url: str
+    ctx: SandboxContext
+    state_path: Path
+
+    def control(self, method: str, path: str, json: Any = None) -> Any:
+        """Call the sandbox control API (``/_sandbox/...``) and return its JSON answer."""
+        response = requests.request(method, f"{self.url}/_sandbox/{path.lstrip('/')}", json=json, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+@pytest.fixture(scope="session")
+def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sandbox-template") / "sandbox.sqlite"
+    ctx = open_sandbox(path, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
+    ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
+    state = tmp_path / "sandbox.sqlite"
+    shutil.copyfile(sandbox_template, state)
+    ctx = open_sandbox(state, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
+    server = start_server(ctx, port=0)
+    try:
+        yield RunningSandbox(url=f"http://127.0.0.1:{server.server_port}", ctx=ctx, state_path=state)
+    finally:
+        server.shutdown()
+        server.server_close()
