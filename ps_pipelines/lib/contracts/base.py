@@ -53,6 +53,10 @@ class EntityContract:
     description: str
     source_object: str
     source_fields: tuple[str, ...] = ()
+    # A child entity (e.g. invoice lines) has no change field of its own: it is read for
+    # the parent rows that changed, and rows missing under a re-read parent are deletions.
+    parent_entity: str | None = None
+    parent_key_column: str | None = None
     normalize: Callable[[Record], Record] = field(default=flatten_record)
 
     @property

@@ -20,7 +20,7 @@ def normalize_suiteql(record: dict[str, Any]) -> Record:
 
 
 def _contract(entity: str, table: str, cols: dict, description: str, change: str = "lastmodifieddate",
-              ids: tuple[str, ...] = ("id",)) -> EntityContract:
+              ids: tuple[str, ...] = ("id",), parent: tuple[str, str] | None = None) -> EntityContract:
     audit = {change: c.timestamp(required=True)} if change else {}
     return EntityContract(
         platform="netsuite",
@@ -32,6 +32,8 @@ def _contract(entity: str, table: str, cols: dict, description: str, change: str
         source_object=table,
         source_fields=(*ids, *cols, *((change,) if change else ())),
         normalize=normalize_suiteql,
+        parent_entity=parent[0] if parent else None,
+        parent_key_column=parent[1] if parent else None,
     )
 
 
@@ -96,6 +98,7 @@ INVOICE_LINES = _contract(
     "NetSuite invoice lines, read for the invoices that changed.",
     change="",
     ids=("transaction", "id"),
+    parent=("invoices", "transaction"),
 )
 
 ALL = (SUBSIDIARIES, CURRENCIES, EXCHANGE_RATES, CUSTOMERS, PROJECTS, INVOICES, INVOICE_LINES)

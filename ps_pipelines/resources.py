@@ -1,0 +1,141 @@
+"""Dagster resources, keyed by environment.
+
+``local`` points every connector at the sandbox with its published sandbox credentials;
+``production`` reads every URL, tenant and secret from environment variables through
+``EnvVar`` at run time (never at import), so a real tenant needs configuration only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
+
+from ps_pipelines.lib.sources.kantata import KantataClient
+from ps_pipelines.lib.sources.netsuite import NetSuiteClient
+from ps_pipelines.lib.sources.salesforce import SalesforceClient
+from ps_pipelines.lib.sources.workday import WorkdayClient
+from ps_pipelines.lib.warehouse.warehouse import Warehouse
+
+Environment = Literal["local", "production"]
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8765"
+DEFAULT_WAREHOUSE_PATH = ".ps_pipelines/warehouse.duckdb"
+
+
+class SourceResource(ConfigurableResource):
+    """Settings every platform connection shares; retries and paging live in the client."""
+
+    base_url: str = Field(description="Base URL of the platform's API (the sandbox locally).")
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 60.0
+    max_retries: int = 6
+    verify_tls: bool = True
+
+    def client_options(self) -> dict[str, Any]:
+        return {
+            "connect_timeout": self.connect_timeout_seconds,
+            "read_timeout": self.read_timeout_seconds,
+            "max_retries": self.max_retries,
+            "verify": self.verify_tls,
+        }
+
+
+class SalesforceResource(SourceResource):
+    client_id: str
+    client_secret: str
+    api_version: str = "v61.0"
+
+    def client(self) -> SalesforceClient:
+        return SalesforceClient(self.base_url, self.client_id, self.client_secret, api_version=self.api_version,
+                                **self.client_options())
+
+
+class KantataResource(SourceResource):
+    token: str
+
+    def client(self) -> KantataClient:
+        return KantataClient(self.base_url, self.token, **self.client_options())
+
+
+class WorkdayResource(SourceResource):
+    tenant: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    username: str = Field(description="Integration system user for RaaS reports.")
+    password: str
+    report_owner: str
+
+    def client(self) -> WorkdayClient:
+        return WorkdayClient(self.base_url, self.tenant, self.client_id, self.client_secret, self.refresh_token,
+                             self.username, self.password, self.report_owner, **self.client_options())
+
+
+class NetSuiteResource(SourceResource):
+    account_id: str
+    client_id: str
+    client_secret: str
+    max_in_flight: int = Field(default=5, description="NetSuite's per-account concurrency limit.")
+
+    def client(self) -> NetSuiteClient:
+        return NetSuiteClient(self.base_url, self.account_id, self.client_id, self.client_secret,
+                              max_in_flight=self.max_in_flight, **self.client_options())
+
+
+class WarehouseResource(ConfigurableResource):
+    """The pipeline's DuckDB file; every writer goes through its single-writer lock."""
+
+    database_path: str = DEFAULT_WAREHOUSE_PATH
+    lock_timeout_seconds: float = 600.0
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.database_path, lock_timeout_seconds=self.lock_timeout_seconds)
+
+
+def _local(sandbox_url: str, warehouse_path: str) -> dict[str, ConfigurableResource]:
+    # Imported lazily: production code locations never load the sandbox package.
+    from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS as creds
+
+    wd = creds["workday"]
+    return {
+        "salesforce": SalesforceResource(base_url=sandbox_url, **creds["salesforce"]),
+        "kantata": KantataResource(base_url=sandbox_url, token=creds["kantata"]["token"]),
+        "workday": WorkdayResource(base_url=sandbox_url, tenant=wd["tenant"], client_id=wd["client_id"],
+                                   client_secret=wd["client_secret"], refresh_token=wd["refresh_token"],
+                                   username=wd["username"], password=wd["password"],
+                                   report_owner=wd["report_owner"]),
+        "netsuite": NetSuiteResource(base_url=sandbox_url, **creds["netsuite"]),
+        "warehouse": WarehouseResource(database_path=warehouse_path),
+    }
+
+
+def _production() -> dict[str, ConfigurableResource]:
+    return {
+        "salesforce": SalesforceResource(base_url=EnvVar("SALESFORCE_BASE_URL"),
+                                         client_id=EnvVar("SALESFORCE_CLIENT_ID"),
+                                         client_secret=EnvVar("SALESFORCE_CLIENT_SECRET")),
+        "kantata": KantataResource(base_url=EnvVar("KANTATA_BASE_URL"), token=EnvVar("KANTATA_TOKEN")),
+        "workday": WorkdayResource(base_url=EnvVar("WORKDAY_BASE_URL"), tenant=EnvVar("WORKDAY_TENANT"),
+                                   client_id=EnvVar("WORKDAY_CLIENT_ID"),
+                                   client_secret=EnvVar("WORKDAY_CLIENT_SECRET"),
+                                   refresh_token=EnvVar("WORKDAY_REFRESH_TOKEN"),
+                                   username=EnvVar("WORKDAY_RAAS_USERNAME"),
+                                   password=EnvVar("WORKDAY_RAAS_PASSWORD"),
+                                   report_owner=EnvVar("WORKDAY_RAAS_OWNER")),
+        "netsuite": NetSuiteResource(base_url=EnvVar("NETSUITE_BASE_URL"), account_id=EnvVar("NETSUITE_ACCOUNT_ID"),
+                                     client_id=EnvVar("NETSUITE_CLIENT_ID"),
+                                     client_secret=EnvVar("NETSUITE_CLIENT_SECRET")),
+        "warehouse": WarehouseResource(database_path=EnvVar("PS_WAREHOUSE_PATH")),
+    }
+
+
+def build_resources(
+    environment: Environment = "local",
+    *,
+    sandbox_url: str = DEFAULT_SANDBOX_URL,
+    warehouse_path: str = DEFAULT_WAREHOUSE_PATH,
+) -> dict[str, ConfigurableResource]:
+    if environment == "production":
+        return _production()
+    return _local(sandbox_url, warehouse_path)

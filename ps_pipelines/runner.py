@@ -1,0 +1,67 @@
+"""``ps-pipelines run``: the main job on the embedded defaults, with a summary a person can read."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+from ps_pipelines.lib.warehouse.warehouse import Warehouse
+
+
+def _op_config(full_refresh: bool) -> dict:
+    from ps_pipelines.ingest import ingest_assets
+
+    if not full_refresh:
+        return {}
+    return {"ops": {asset.op.name: {"config": {"full_refresh": True}} for asset in ingest_assets}}
+
+
+def format_summary(warehouse: Warehouse, run_id: str) -> str:
+    with warehouse.connect() as con:
+        rows = con.execute("""
+            SELECT entity_key, mode, fetched, inserted, updated, unchanged, deleted, quarantined,
+                   round(epoch(finished_at - started_at), 2)
+            FROM ops.ingest_runs WHERE run_id = ? ORDER BY entity_key""", [run_id]).fetchall()
+        reasons = con.execute("""
+            SELECT entity_key, regexp_replace(rule, ' \\(value=.*?\\)', '', 'g') AS rule, count(*) AS n
+            FROM ops.quarantine WHERE run_id = ? GROUP BY ALL ORDER BY n DESC LIMIT 10""", [run_id]).fetchall()
+    header = ("entity", "mode", "fetched", "inserted", "updated", "unchanged", "deleted", "quarantined", "seconds")
+    widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    totals = [sum(r[i] for r in rows) for i in range(2, 8)]
+    lines.append(f"total: fetched {totals[0]}, inserted {totals[1]}, updated {totals[2]}, unchanged {totals[3]}, "
+                 f"deleted {totals[4]}, quarantined {totals[5]}")
+    if reasons:
+        lines.append("quarantined (entity, rule, rows) - full rows in ops.quarantine:")
+        lines += [f"  {entity}  {rule}  {count}" for entity, rule, count in reasons]
+    return "\n".join(lines)
+
+
+def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refresh_all",
+                 full_refresh: bool = False, sandbox_url: str | None = None) -> int:
+    from dagster import DagsterInstance
+
+    from ps_pipelines.cli import prepare_dagster_home
+    from ps_pipelines.definitions import build_definitions
+    from ps_pipelines.sandbox.process import SandboxProcess
+
+    home.mkdir(parents=True, exist_ok=True)
+    prepare_dagster_home(home)
+    warehouse_path = str((home / "warehouse.duckdb").resolve())
+    state = home / f"sandbox-scale{scale:g}-seed{seed}.sqlite"
+    sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed)
+    with sandbox as running:
+        url = sandbox_url or running.url
+        print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
+        defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
+        job = defs.resolve_job_def(job_name)
+        started = time.perf_counter()
+        with DagsterInstance.get() as instance:
+            result = job.execute_in_process(instance=instance, run_config=_op_config(full_refresh),
+                                            raise_on_error=False)
+        elapsed = time.perf_counter() - started
+    print(format_summary(Warehouse(warehouse_path), result.run_id))
+    status = "succeeded" if result.success else "FAILED"
+    print(f"run {result.run_id} {status} in {elapsed:.1f}s")
+    return 0 if result.success else 1

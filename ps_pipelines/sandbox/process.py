@@ -1,0 +1,63 @@
+"""Run the sandbox as a child process (its own interpreter, so it never competes with the
+pipeline for the GIL) and wait until it answers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SandboxProcess:
+    def __init__(self, state: Path, *, scale: float = 1.0, seed: int = 42, port: int | None = None,
+                 startup_timeout_seconds: float = 1800.0) -> None:
+        self.state, self.scale, self.seed = state, scale, seed
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> SandboxProcess:
+        command = [sys.executable, "-m", "ps_pipelines.cli", "sandbox", "serve", "--port", str(self.port),
+                   "--scale", str(self.scale), "--seed", str(self.seed), "--state", str(self.state)]
+        self.process = subprocess.Popen(command)
+        self._wait_until_healthy()
+        return self
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_seconds
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"sandbox exited with code {self.process.returncode} before it was ready")
+            try:
+                if requests.get(f"{self.url}/_sandbox/health", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"sandbox at {self.url} did not answer within {self.startup_timeout_seconds:.0f}s")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

@@ -1,0 +1,185 @@
+"""Every pandera contract accepts a valid record and rejects each kind of invalid one, by rule."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ps_pipelines.lib.contracts import ALL_CONTRACTS, CONTRACTS_BY_KEY
+from ps_pipelines.lib.contracts.base import EntityContract, flatten_record
+from ps_pipelines.lib.contracts.validate import validate_records
+
+SF_TS = "2026-10-01T12:34:56.000+0000"
+KT_TS = "2026-10-01T12:34:56+00:00"
+NS_TS = "2026-10-01T12:34:56Z"
+
+# One valid record per entity, in the platform's wire shape (before flattening).
+VALID = {
+    "salesforce__accounts": {"Id": "001000000000001AAA", "Name": "Acme Advisory", "Type": "Customer",
+                             "Industry": "Banking", "BillingCountry": "US", "CurrencyIsoCode": "USD",
+                             "ERP_Customer_Id__c": None, "Legal_Entity__c": "PS Consulting Inc.",
+                             "OwnerId": "005000000000001AAA", "LastModifiedDate": SF_TS, "IsDeleted": False,
+                             "CreatedDate": SF_TS, "SystemModstamp": SF_TS},
+    "salesforce__contacts": {"Id": "003000000000001AAA", "AccountId": "001000000000001AAA", "FirstName": "Ada",
+                             "LastName": "Byron", "Email": "ada@acme.example", "Title": "CFO", "IsDeleted": False,
+                             "CreatedDate": SF_TS, "SystemModstamp": SF_TS},
+    "salesforce__opportunities": {"Id": "006000000000001AAA", "AccountId": "001000000000001AAA",
+                                  "Name": "Acme - Finance transformation", "StageName": "Closed Won",
+                                  "Amount": 250000.0, "CurrencyIsoCode": "USD", "CloseDate": "2026-09-30",
+                                  "IsWon": True, "IsClosed": True, "Probability": 100, "Type": "New Business",
+                                  "ContractId": "800000000000001AAA", "Billing_Model__c": "Time and Materials",
+                                  "Legal_Entity__c": "PS Consulting Inc.", "Tax_Code__c": "US-EXEMPT",
+                                  "ERP_Project_Id__c": None, "Activation_Status__c": None, "IsDeleted": False,
+                                  "CreatedDate": SF_TS, "SystemModstamp": SF_TS},
+    "salesforce__contracts": {"Id": "800000000000001AAA", "AccountId": "001000000000001AAA",
+                              "ContractNumber": "00000101", "Status": "Activated", "StartDate": "2026-10-01",
+                              "EndDate": "2027-09-30", "ContractTerm": 12, "CurrencyIsoCode": "USD",
+                              "Billing_Model__c": "Fixed Fee", "Opportunity__c": "006000000000001AAA",
+                              "Legal_Entity__c": "PS Consulting Inc.", "Payment_Terms__c": "Net 30",
+                              "Tax_Code__c": "US-EXEMPT", "Contract_Value__c": 250000.0, "IsDeleted": False,
+                              "CreatedDate": SF_TS, "SystemModstamp": SF_TS},
+    "kantata__projects": {"id": "101", "title": "Acme - Finance transformation", "currency": "USD",
+                          "price_in_cents": 25000000, "start_date": "2026-10-05", "due_date": "2027-03-31",
+                          "status": {"color": "green", "key": 410, "message": "Active"}, "archived": False,
+                          "rate_card_id": "5", "salesforce_opportunity_id": "006000000000001AAA",
+                          "created_at": KT_TS, "updated_at": KT_TS},
+    "kantata__time_entries": {"id": "9001", "workspace_id": "101", "user_id": "77", "story_id": None,
+                              "date_performed": "2026-10-06", "time_in_minutes": 480, "billable": True,
+                              "status": "approved", "approved_at": KT_TS, "rate_in_cents": 22500,
+                              "notes": "Workshop", "created_at": KT_TS, "updated_at": KT_TS},
+    "kantata__expenses": {"id": "501", "workspace_id": "101", "user_id": "77", "date": "2026-10-06",
+                          "category": "Travel", "amount_in_cents": 45000, "currency": "USD", "billable": True,
+                          "status": "approved", "approved_at": KT_TS, "notes": "Flight",
+                          "created_at": KT_TS, "updated_at": KT_TS},
+    "kantata__milestones": {"id": "301", "workspace_id": "101", "title": "Design sign-off",
+                            "story_type": "milestone", "state": "completed", "due_date": "2026-11-15",
+                            "completed_at": KT_TS, "budget_estimate_in_cents": 5000000,
+                            "created_at": KT_TS, "updated_at": KT_TS},
+    "kantata__users": {"id": "77", "full_name": "Grace Hopper", "email_address": "grace@psfirm.example",
+                       "headline": "Senior Consultant", "disabled": False, "created_at": KT_TS, "updated_at": KT_TS},
+    "kantata__rate_cards": {"id": "5", "title": "NA USD 2026", "currency": "USD", "region": "NA",
+                            "effective_from": "2026-01-01", "effective_to": None,
+                            "rates": [{"role": "Consultant", "rate_in_cents": 18000}],
+                            "created_at": KT_TS, "updated_at": KT_TS},
+    "workday__workers": {"id": "a" * 32, "workerId": "E1001", "descriptor": "Grace Hopper",
+                         "primaryWorkEmail": "grace@psfirm.example", "businessTitle": "Senior Consultant",
+                         "jobProfile": {"id": "jp1", "descriptor": "Senior Consultant"},
+                         "location": {"id": "l1", "descriptor": "New York"}, "region": "NA",
+                         "costCenter": {"id": "cc1", "descriptor": "Consulting East"}, "fte": 1.0,
+                         "hireDate": "2021-03-01", "terminationDate": None, "isActive": True},
+    "workday__cost_rates": {"Worker_ID": "E1001", "Effective_Date": "2026-01-01", "Cost_Rate": 95.5,
+                            "Currency": "USD", "Rate_Type": "Hourly", "Last_Updated": "2026-01-02T09:00:00.000+00:00"},
+    "workday__job_history": {"Worker_ID": "E1001", "Effective_Date": "2026-01-01", "Job_Profile": "Senior Consultant",
+                             "Business_Title": "Senior Consultant", "Cost_Center": "Consulting East",
+                             "Employment_Status": "Active", "FTE": 1.0, "Location": "New York",
+                             "Last_Updated": "2026-01-02T09:00:00.000+00:00"},
+    "netsuite__subsidiaries": {"id": "1", "name": "PS Consulting Inc.", "country": "US", "currency": "1",
+                               "isinactive": "F", "lastmodifieddate": NS_TS},
+    "netsuite__currencies": {"id": "1", "symbol": "USD", "name": "US Dollar", "isbasecurrency": "T",
+                             "exchangerate": "1", "lastmodifieddate": NS_TS},
+    "netsuite__exchange_rates": {"id": "11", "basecurrency": "1", "transactioncurrency": "2",
+                                 "exchangerate": "1.27", "effectivedate": "2026-10-01", "lastmodifieddate": NS_TS},
+    "netsuite__customers": {"id": "201", "entityid": "CUST-201", "companyname": "Acme Advisory",
+                            "externalid": "001000000000001AAA", "subsidiary": "1", "currency": "1",
+                            "isinactive": "F", "datecreated": NS_TS, "lastmodifieddate": NS_TS},
+    "netsuite__projects": {"id": "301", "entityid": "PRJ-301", "companyname": "Acme - Finance transformation",
+                           "externalid": "006000000000001AAA", "parent": "201", "subsidiary": "1", "currency": "1",
+                           "entitystatus": "In Progress", "startdate": "2026-10-05", "projectedenddate": "2027-03-31",
+                           "datecreated": NS_TS, "lastmodifieddate": NS_TS},
+    "netsuite__invoices": {"id": "401", "tranid": "INV-000401", "externalid": None, "type": "CustInvc",
+                           "entity": "201", "job": "301", "subsidiary": "1", "currency": "1",
+                           "trandate": "2026-10-31", "duedate": "2026-11-30", "status": "Open",
+                           "foreigntotal": "18000.00", "memo": "October", "createddate": NS_TS,
+                           "lastmodifieddate": NS_TS},
+    "netsuite__invoice_lines": {"transaction": "401", "id": "1", "linesequencenumber": "1", "item": "10",
+                                "memo": "Consulting", "quantity": "80", "rate": "225.00",
+                                "foreignamount": "18000.00", "custcol_ps_line_key": None},
+}
+
+INVALID_VALUES = {"float64": "not-a-number", "datetime64[ns, UTC]": "yesterday-ish", "datetime64[ns]": "31/31/2026",
+                  "boolean": "maybe"}
+
+
+def test_every_contract_has_a_valid_example() -> None:
+    assert set(VALID) == set(CONTRACTS_BY_KEY)
+
+
+@pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.key)
+def test_valid_record_passes_and_keeps_its_values(contract: EntityContract) -> None:
+    batch = validate_records(contract, [VALID[contract.key]])
+    assert batch.rejects == []
+    assert len(batch.valid) == 1
+    assert set(batch.valid.columns) == set(contract.columns)
+
+
+def _source_key(contract: EntityContract, column: str) -> tuple[str, ...]:
+    """Find the wire-shape path of a flattened column in the valid example."""
+    record = VALID[contract.key]
+    for key, value in record.items():
+        if key.lower() == column:
+            return (key,)
+        if isinstance(value, dict):
+            for inner in value:
+                if f"{key.lower()}_{inner.lower()}" == column:
+                    return (key, inner)
+    raise KeyError(column)
+
+
+def _with(contract: EntityContract, column: str, value: object) -> dict:
+    record = copy.deepcopy(VALID[contract.key])
+    path = _source_key(contract, column)
+    target = record
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return record
+
+
+def _invalid_cases() -> list[tuple[EntityContract, str, object, str]]:
+    cases = []
+    for contract in ALL_CONTRACTS:
+        for name, column in contract.schema.columns.items():
+            dtype = str(column.dtype)
+            if not column.nullable:
+                cases.append((contract, name, None, "not_nullable"))
+            if dtype in INVALID_VALUES:
+                cases.append((contract, name, INVALID_VALUES[dtype], "not a valid"))
+            for check in column.checks:
+                stats = check.statistics or {}
+                if check.name == "isin":
+                    cases.append((contract, name, "NOT-AN-ALLOWED-VALUE", "isin"))
+                elif check.name == "greater_than_or_equal_to":
+                    cases.append((contract, name, stats["min_value"] - 1, "greater_than_or_equal_to"))
+                elif check.name == "less_than_or_equal_to":
+                    cases.append((contract, name, stats["max_value"] + 1, "less_than_or_equal_to"))
+                elif check.name == "str_matches":
+                    cases.append((contract, name, "no match at all!", "str_matches"))
+                elif check.name == "non_empty_list":
+                    cases.append((contract, name, [], "non_empty_list"))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("contract", "column", "value", "rule"),
+    _invalid_cases(),
+    ids=lambda v: v.key if isinstance(v, EntityContract) else str(v)[:24],
+)
+def test_invalid_record_is_rejected_naming_column_and_rule(contract, column, value, rule) -> None:
+    batch = validate_records(contract, [VALID[contract.key], _with(contract, column, value)])
+    assert len(batch.valid) == 1, "the valid row still loads"
+    assert len(batch.rejects) == 1
+    reason = batch.rejects[0].reason
+    assert f"{column}:" in reason and rule in reason, reason
+
+
+def test_added_field_is_reported_as_drift_not_rejected() -> None:
+    contract = CONTRACTS_BY_KEY["kantata__time_entries"]
+    batch = validate_records(contract, [{**VALID[contract.key], "overtime_flag": True}])
+    assert batch.rejects == [] and batch.unexpected_columns == {"overtime_flag"}
+
+
+def test_flatten_drops_transport_envelopes_and_joins_nested_keys() -> None:
+    flat = flatten_record({"attributes": {"type": "Account"}, "Id": "1", "jobProfile": {"descriptor": "X"},
+                           "links": []})
+    assert flat == {"id": "1", "jobprofile_descriptor": "X"}
