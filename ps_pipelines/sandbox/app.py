@@ -15,7 +15,11 @@ from ps_pipelines.sandbox.store import SandboxStore
 # purpose so the embedded defaults work out of the box; real tenants use EnvVar secrets.
 DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
     "salesforce": {"client_id": "sandbox-sf-client", "client_secret": "sandbox-sf-secret"},
-    "kantata": {"token": "sandbox-kantata-token"},
+    "kantata": {
+        "token": "sandbox-kantata-token",
+        "client_id": "sandbox-kantata-client",
+        "client_secret": "sandbox-kantata-secret",
+    },
     "workday": {
         "tenant": "psfirm",
         "client_id": "sandbox-wd-client",

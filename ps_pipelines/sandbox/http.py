@@ -123,6 +123,8 @@ def _bind(middleware: Middleware, inner: Handler) -> Handler:
 class _RequestHandler(BaseHTTPRequestHandler):
     router: Router
     protocol_version = "HTTP/1.1"
+    # Without this every keep-alive answer waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # request logs would drown the test output; faults are logged by the control API
@@ -167,6 +169,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="sandbox-http", daemon=True)
+        # A short poll interval keeps shutdown() quick (tests start and stop many servers).
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name="sandbox-http", daemon=True)
         thread.start()
         return thread

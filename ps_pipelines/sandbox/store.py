@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS records (
     body       TEXT NOT NULL,
     PRIMARY KEY (platform, object, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_by_change ON records (platform, object, updated_at, id);
+-- "deleted" sits before the change time so live-row counts and pages are index-only.
+CREATE INDEX IF NOT EXISTS records_live_by_change ON records (platform, object, deleted, updated_at, id);
 CREATE TABLE IF NOT EXISTS tombstones (
     platform   TEXT NOT NULL,
     object     TEXT NOT NULL,
@@ -56,8 +57,9 @@ class SandboxStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        with self.transaction() as conn:
-            conn.executescript(_SCHEMA)
+        # executescript commits on its own, so it runs outside transaction().
+        with self._write_lock:
+            self.conn.executescript(_SCHEMA)
 
     # -- connections -------------------------------------------------------------------
     @property
@@ -196,11 +198,19 @@ class SandboxStore:
         """
         where, params = self._where(platform, obj, since, since_inclusive, until, include_deleted, equals, ids)
         direction = "DESC" if descending else "ASC"
-        order_sql = f"updated_at {direction}, id {direction}" if order == "updated_at" else f"id {direction}"
-        sql = f"SELECT body FROM records WHERE {where} ORDER BY {order_sql}"
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params.extend([limit, offset])
+        keys = ("updated_at", "id") if order == "updated_at" else ("id",)
+        order_sql = ", ".join(f"{key} {direction}" for key in keys)
+        if limit is None:
+            sql = f"SELECT body FROM records WHERE {where} ORDER BY {order_sql}"
+            return [json.loads(row[0]) for row in self.conn.execute(sql, params)]
+        # Page on the index first, then read only that page's bodies: with OFFSET, SQLite
+        # would otherwise load the body of every skipped row.
+        sql = (
+            f"SELECT r.body FROM (SELECT id, updated_at FROM records WHERE {where} ORDER BY {order_sql} "
+            f"LIMIT ? OFFSET ?) AS page JOIN records AS r ON r.platform = ? AND r.object = ? AND r.id = page.id "
+            f"ORDER BY {', '.join(f'page.{key} {direction}' for key in keys)}"
+        )
+        params.extend([limit, offset, platform, obj])
         return [json.loads(row[0]) for row in self.conn.execute(sql, params)]
 
     def count(
