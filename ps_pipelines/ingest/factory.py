@@ -1,7 +1,5 @@
 """Builds one raw ingestion asset (with its contract checks) per source entity."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import Iterator, Sequence
 from datetime import timedelta

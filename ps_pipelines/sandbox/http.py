@@ -126,7 +126,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # Without this every keep-alive answer waits ~40 ms for the client's delayed ACK.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # request logs would drown the test output; faults are logged by the control API
 
     def _handle(self) -> None:

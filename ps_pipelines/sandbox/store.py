@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     platform   TEXT NOT NULL,
@@ -146,7 +148,7 @@ class SandboxStore:
         if not include_deleted:
             sql += " AND deleted = 0"
         row = self.conn.execute(sql, (platform, obj, record_id)).fetchone()
-        return json.loads(row[0]) if row else None
+        return orjson.loads(row[0]) if row else None
 
     def _where(
         self,
@@ -202,7 +204,7 @@ class SandboxStore:
         order_sql = ", ".join(f"{key} {direction}" for key in keys)
         if limit is None:
             sql = f"SELECT body FROM records WHERE {where} ORDER BY {order_sql}"
-            return [json.loads(row[0]) for row in self.conn.execute(sql, params)]
+            return [orjson.loads(row[0]) for row in self.conn.execute(sql, params)]
         # Page on the index first, then read only that page's bodies: with OFFSET, SQLite
         # would otherwise load the body of every skipped row.
         sql = (
@@ -211,7 +213,7 @@ class SandboxStore:
             f"ORDER BY {', '.join(f'page.{key} {direction}' for key in keys)}"
         )
         params.extend([limit, offset, platform, obj])
-        return [json.loads(row[0]) for row in self.conn.execute(sql, params)]
+        return [orjson.loads(row[0]) for row in self.conn.execute(sql, params)]
 
     def count(
         self,

@@ -17,8 +17,8 @@ import pandera.pandas as pa
 
 from ps_pipelines.lib.contracts.base import EntityContract, Record
 
-_TRUE = {True, 1, "true", "True", "TRUE", "T", "1"}
-_FALSE = {False, 0, "false", "False", "FALSE", "F", "0"}
+_TRUE = {True, "true", "True", "TRUE", "T", "1"}
+_FALSE = {False, "false", "False", "FALSE", "F", "0"}
 
 
 @dataclass

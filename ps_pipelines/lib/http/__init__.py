@@ -1,0 +1,45 @@
+"""The HTTP client core shared by every source connector (no orchestration imports here)."""
+
+from ps_pipelines.lib.http.auth import (
+    NO_AUTH,
+    AuthStrategy,
+    BasicAuth,
+    OAuth2ClientCredentials,
+    OAuth2RefreshToken,
+    StaticBearer,
+)
+from ps_pipelines.lib.http.client import ApiClient, ClientStats, TokenBucket, retry_after_seconds
+from ps_pipelines.lib.http.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponseError,
+    RetryExhaustedError,
+    ValidationError,
+    parse_error_detail,
+    redact_url,
+)
+from ps_pipelines.lib.http.paging import change_keyset_pages, follow_next_url, offset_pages, page_number_pages
+
+__all__ = [
+    "NO_AUTH",
+    "ApiClient",
+    "ApiError",
+    "AuthError",
+    "AuthStrategy",
+    "BasicAuth",
+    "ClientStats",
+    "MalformedResponseError",
+    "OAuth2ClientCredentials",
+    "OAuth2RefreshToken",
+    "RetryExhaustedError",
+    "StaticBearer",
+    "TokenBucket",
+    "ValidationError",
+    "change_keyset_pages",
+    "follow_next_url",
+    "offset_pages",
+    "page_number_pages",
+    "parse_error_detail",
+    "redact_url",
+    "retry_after_seconds",
+]

@@ -153,7 +153,14 @@ class _OAuth2Token:
 
         client = self._client or ApiClient("oauth2", self.token_url, NO_AUTH, session=self._session)
         try:
-            body = client.post_json(self.token_url, data=form, headers=headers, auth=NO_AUTH, idempotent=True)
+            body = client.post_json(
+                self.token_url,
+                data=form,
+                headers=headers,
+                auth=NO_AUTH,
+                idempotent=True,  # a grant only issues a token: asking twice is harmless
+                required_keys=("access_token",),
+            )
         except ValidationError as exc:
             # A refused grant is an authentication failure, whatever 4xx the server chose.
             raise AuthError(exc.platform, exc.method, exc.url, exc.status, exc.detail) from None
@@ -176,7 +183,11 @@ class OAuth2ClientCredentials(_OAuth2Token):
         self._client_secret = client_secret
 
     def _token_request(self) -> tuple[dict[str, str], dict[str, str]]:
-        form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._client_secret}
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+        }
         return form, {}
 
     @property

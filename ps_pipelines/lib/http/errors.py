@@ -18,11 +18,12 @@ import orjson
 REDACTED = "***"
 # Query/form names that may carry a credential (access_token, client_secret, api_key, ...).
 _SECRET_NAME = re.compile(r"token|secret|password|passwd|key|assertion|signature|credential", re.I)
-_SECRET_PAIR = re.compile(
-    r"(?i)\b([\w.-]*(?:token|secret|password|passwd|key|assertion|signature|credential)[\w.-]*)"
-    r"([\"']?\s*[=:]\s*[\"']?)([^&\s\"',;]+)"
-)
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_SECRET_WORDS = r"[\w.-]*(?:token|secret|password|passwd|key|assertion|signature|credential)[\w.-]*"
+# ``name=value`` (URLs, form bodies) and ``"name": "value"`` (echoed JSON). A bare ``name: value``
+# is left alone: error codes such as ``INVALID_KEY_OR_REF: ...`` must survive.
+_SECRET_ASSIGNMENT = re.compile(rf"(?i)\b({_SECRET_WORDS})=([^&\s\"',;]+)")
+_SECRET_JSON = re.compile(rf'(?i)"({_SECRET_WORDS})"\s*:\s*"[^"]*"')
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")  # 8+: not "Basic realm"
 _MAX_DETAIL = 500
 
 
@@ -47,9 +48,10 @@ def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def scrub_text(text: str) -> str:
-    """Mask ``secret_name=value`` pairs and ``Bearer``/``Basic`` credentials in free text."""
+    """Mask ``secret_name=value``, ``"secret_name": "value"`` and ``Bearer``/``Basic`` credentials."""
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = _SECRET_JSON.sub(lambda m: f'"{m.group(1)}": "{REDACTED}"', text)
+    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
 
 
 def _join(parts: list[str]) -> str | None:

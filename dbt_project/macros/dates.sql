@@ -1,0 +1,50 @@
+{#- A row per calendar day from start_date to end_date (both inclusive, 'YYYY-MM-DD').
+
+    The day count is known when compiling, so the spine is a cross join of 0/1 digits
+    (2^bits rows) filtered to the range: plain SQL every adapter runs, no generate_series
+    and no query at compile time. Column: date_day (date). -#}
+{% macro ps_date_spine(start_date, end_date) -%}
+  {%- set start = modules.datetime.date.fromisoformat(start_date | string) -%}
+  {%- set end = modules.datetime.date.fromisoformat(end_date | string) -%}
+  {%- set day_count = (end - start).days + 1 -%}
+  {%- if day_count < 1 -%}
+    {{ exceptions.raise_compiler_error("ps_date_spine: end_date " ~ end ~ " is before start_date " ~ start) }}
+  {%- endif -%}
+  {%- set bits = [] -%}
+  {%- for bit in range(32) if (2 ** bit) < day_count -%}{%- do bits.append(bit) -%}{%- endfor -%}
+  {%- if not bits -%}{%- do bits.append(0) -%}{%- endif -%}
+  (
+    with binary_digit as (
+      select 0 as digit union all select 1
+    ),
+    day_offset as (
+      select
+        {% for bit in bits -%}
+          d{{ bit }}.digit * {{ 2 ** bit }}{{ ' + ' if not loop.last }}
+        {%- endfor %} as day_number
+      from {% for bit in bits -%}
+        binary_digit as d{{ bit }}{{ ' cross join ' if not loop.last }}
+      {%- endfor %}
+    )
+    select
+      cast({{ dbt.dateadd('day', 'day_number', "cast('" ~ start ~ "' as date)") }} as date) as date_day
+    from day_offset
+    where day_number < {{ day_count }}
+  )
+{%- endmacro %}
+
+{#- The firm's calendar day of a UTC instant (var firm_timezone). A time entry approved at
+    02:00 UTC on the 1st was approved on the 31st in New York. -#}
+{% macro to_firm_date(timestamp_expr) -%}
+  cast(({{ timestamp_expr }}) at time zone '{{ var("firm_timezone") }}' as date)
+{%- endmacro %}
+
+{#- The as_of_date var as a SQL date literal. -#}
+{% macro as_of_date() -%}
+  cast('{{ var("as_of_date") }}' as date)
+{%- endmacro %}
+
+{#- The open end of an effective-dated range (valid_to of the current version). -#}
+{% macro open_end_date() -%}
+  cast('9999-12-31' as date)
+{%- endmacro %}

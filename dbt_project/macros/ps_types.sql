@@ -1,0 +1,36 @@
+{#- Logical column types used across the project, resolved per adapter.
+    One name per kind of value keeps staging, contracts and tests in step:
+      string, integer, number (floats: rates, hours, fte), money (exact, 2 decimals),
+      rate (exact, 6 decimals: exchange and bill rates), boolean, date, timestamp
+      (timezone-aware UTC instant). A name that is not listed is passed through as SQL. -#}
+{% macro ps_type(name) -%}
+  {{ return(adapter.dispatch('ps_type', 'ps_pipelines')(name)) }}
+{%- endmacro %}
+
+{% macro default__ps_type(name) -%}
+  {%- set types = {
+      'string': dbt.type_string(),
+      'integer': dbt.type_bigint(),
+      'number': 'double precision',
+      'money': 'numeric(18,2)',
+      'rate': 'numeric(18,6)',
+      'boolean': dbt.type_boolean(),
+      'date': 'date',
+      'timestamp': 'timestamp with time zone',
+  } -%}
+  {{ return(types.get(name, name)) }}
+{%- endmacro %}
+
+{% macro duckdb__ps_type(name) -%}
+  {%- set types = {
+      'string': 'varchar',
+      'integer': 'bigint',
+      'number': 'double',
+      'money': 'decimal(18,2)',
+      'rate': 'decimal(18,6)',
+      'boolean': 'boolean',
+      'date': 'date',
+      'timestamp': 'timestamptz',
+  } -%}
+  {{ return(types.get(name, name)) }}
+{%- endmacro %}

@@ -1,0 +1,19 @@
+{#- Grain: one row per rate card and role (rate_card_id, role): the bill rate per hour in the
+    card's currency for its region, effective over [valid_from, valid_to). A time entry's
+    standard rate is the row of its project's rate card and its worker's role whose range
+    holds the work date. Deleted cards are kept, flagged; price only with live ones. -#}
+select
+    rate_card_rate_key,
+    rate_card_id,
+    rate_card_name,
+    role,
+    region,
+    currency_code,
+    bill_rate,
+    effective_from,
+    effective_to,
+    valid_from,
+    valid_to,
+    valid_from <= {{ as_of_date() }} and {{ as_of_date() }} < valid_to and not is_deleted as is_current,
+    is_deleted
+from {{ ref('int_rate_card_rates') }}

@@ -1,0 +1,27 @@
+{#- Grain: one row per Salesforce Contact (latest version); deleted contacts kept, flagged. -#}
+{%- set src = source('salesforce', 'contacts') -%}
+{%- set cols = ps_source_columns(src) -%}
+
+with latest as (
+    select * from {{ ps_latest_version(src) }} as latest_rows
+),
+
+renamed as (
+    select
+        {{ ps_column(cols, 'id', 'contact_id', 'string') }},
+        {{ ps_column(cols, 'accountid', 'account_id', 'string') }},
+        {{ ps_column(cols, 'firstname', 'first_name', 'string') }},
+        {{ ps_column(cols, 'lastname', 'last_name', 'string') }},
+        {{ ps_column(cols, 'email', 'email', 'string') }},
+        {{ ps_column(cols, 'title', 'title', 'string') }},
+        {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
+        {{ ps_lineage_columns() }}
+        {{ ps_pass_through_columns(cols, 'salesforce_contacts_pass_through_columns') }}
+    from latest
+)
+
+select
+    *,
+    trim({{ dbt.concat(["coalesce(first_name, '')", "' '", "coalesce(last_name, '')"]) }}) as full_name,
+    {{ normalize_email('email') }} as email_normalized
+from renamed

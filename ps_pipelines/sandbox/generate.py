@@ -1,0 +1,1321 @@
+"""Deterministic, realistic data for the sandbox's four platforms.
+
+``populate(store, seed=, scale=)`` writes every platform's records in its own wire shape
+(see the data-model table in the project brief and ``ps_pipelines/lib/contracts``). The
+same ``(seed, scale)`` always yields byte-identical bodies: every random choice comes
+from a ``random.Random`` seeded per domain, and every timestamp is relative to the fixed
+anchor ``AS_OF`` (about 18 months of history before it), never the wall clock.
+
+What exists, and how it hangs together:
+
+- Workday: ``20 x scale`` workers (min 10) with roles, locations, cost centers, FTE, ~5%
+  terminated; 1-3 effective-dated cost rates and 1-3 job-history rows each (RaaS).
+- Kantata: one user per worker (e-mail = ``primaryWorkEmail``, ~2% drifted by case or a
+  typo); rate cards per region x currency x year; a workspace for ~85% of won deals;
+  milestones for fixed-fee/milestone projects plus task stories everywhere;
+  ``10_000 x scale`` time entries (exactly, so 2M at scale 200) and 5% as many expenses.
+  Time entries bill at the project's rate card rate for the user's role on that day.
+- Salesforce: ``40 x scale`` accounts (min 5), 1-3 contacts each, 1-5 opportunities each
+  (~40% Closed Won), and an Activated Contract per won deal. A few won deals lack a
+  tax code or legal entity: they are incomplete, so they have no project anywhere yet.
+- NetSuite: 4 subsidiaries, 5 currencies, daily exchange rates; a customer for ~90% of
+  accounts with a won deal (~5% renamed, ~3% in another currency: realistic drift); a
+  job for ~80% of workspaces; invoices (``CustInvc``) billing approved time older than
+  ~6 weeks per project and month (time and materials) or completed milestones (fixed
+  fee / milestone), each total equal to the sum of its lines. A few invoices were posted
+  by the pipeline (``externalid`` ``psp:inv:<workspace>:<YYYY-MM>``), the rest keyed by hand.
+
+Deliberately bad rows, so quarantine has realistic work (tiny and deterministic: ~0.1%,
+at least one each): time entries with a negative ``time_in_minutes`` and contacts with a
+malformed ``Email``. They are never invoiced.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import random
+import string
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from ps_pipelines.sandbox.store import SandboxStore
+
+AS_OF = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
+HISTORY_START = AS_OF - timedelta(days=548)
+CHUNK_ROWS = 20_000
+TIME_ENTRIES_PER_SCALE = 10_000
+EXPENSE_SHARE = 0.05
+BAD_ROW_SHARE = 0.001
+GENERATION_KV_KEY = "sandbox_generation"
+
+Body = dict[str, Any]
+
+# -- wire conventions shared with the control API ----------------------------------------
+
+# The body fields that carry a record's change time (they must equal the store's
+# updated_at). Workday workers and NetSuite transaction lines have none.
+_CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "salesforce": ("SystemModstamp", "LastModifiedDate"),
+    "kantata": ("updated_at",),
+    "workday": ("Last_Updated",),
+    "netsuite": ("lastmodifieddate",),
+}
+_NO_CHANGE_FIELD = {("workday", "workers"), ("netsuite", "transactionline")}
+
+
+def truncate_timestamp(platform: str, moment: datetime) -> datetime:
+    """Cut a moment to the precision the platform's wire format carries, so body == store."""
+    moment = moment.astimezone(UTC)
+    if platform in ("salesforce", "workday"):
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    return moment.replace(microsecond=0)
+
+
+def format_timestamp(platform: str, moment: datetime) -> str:
+    # isoformat, not strftime: this runs millions of times during generation.
+    moment = moment.astimezone(UTC)
+    if platform in ("salesforce", "workday"):
+        text = moment.isoformat(timespec="milliseconds")
+        return f"{text[:-6]}+0000" if platform == "salesforce" else text
+    text = moment.isoformat(timespec="seconds")
+    return f"{text[:-6]}Z" if platform == "netsuite" else text
+
+
+def change_fields(platform: str, obj: str, body: Mapping[str, Any]) -> tuple[str, ...]:
+    if (platform, obj) in _NO_CHANGE_FIELD:
+        return ()
+    fields = _CHANGE_FIELDS.get(platform, ())
+    # Only Account carries LastModifiedDate in its contract; never add it elsewhere.
+    return tuple(f for f in fields if f != "LastModifiedDate" or f in body)
+
+
+def stamp(platform: str, obj: str, body: Body, moment: datetime) -> datetime:
+    """Set the body's change field(s) to ``moment``; returns the moment to store as updated_at."""
+    moment = truncate_timestamp(platform, moment)
+    for name in change_fields(platform, obj, body):
+        body[name] = format_timestamp(platform, moment)
+    return moment
+
+
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # ASCII order: sorts like numbers
+_SF_POD = "8d0"
+
+
+def sf_id(prefix: str, number: int) -> str:
+    """An 18-character Salesforce id with a real case-safe checksum suffix."""
+    digits = ""
+    while number:
+        number, rest = divmod(number, 62)
+        digits = _BASE62[rest] + digits
+    id15 = f"{prefix}{_SF_POD}{digits.rjust(9, '0')}"
+    return id15 + sf_checksum(id15)
+
+
+def sf_checksum(id15: str) -> str:
+    """The 3-character suffix that makes a 15-character id case-insensitively unique."""
+    suffix = ""
+    for start in range(0, 15, 5):
+        bits = sum(1 << i for i, ch in enumerate(id15[start:start + 5]) if "A" <= ch <= "Z")
+        suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return suffix
+
+
+def sf_id_number(record_id: str) -> int | None:
+    """The counter inside an id made by ``sf_id`` (None for ids from elsewhere)."""
+    if len(record_id) != 18 or record_id[3:6] != _SF_POD:
+        return None
+    number = 0
+    for ch in record_id[6:15]:
+        number = number * 62 + _BASE62.index(ch)
+    return number
+
+
+def stable_wid(*parts: str) -> str:
+    """A Workday-style 32-hex id derived from names (consumes no randomness)."""
+    return hashlib.md5(":".join(parts).encode()).hexdigest()
+
+
+def time_entry_count(scale: float) -> int:
+    """Time entries generated at ``scale``: exactly linear (2,000,000 at scale 200)."""
+    return round(TIME_ENTRIES_PER_SCALE * scale)
+
+
+def sample_size(population: int, share: float) -> int:
+    """How many of ``population`` get a rare trait: about ``share``, but at least one."""
+    return min(population, max(1, round(population * share))) if population else 0
+
+
+def bad_row_count(rows: int) -> int:
+    return sample_size(rows, BAD_ROW_SHARE)
+
+
+# -- reference data --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subsidiary:
+    id: str
+    name: str
+    country: str
+    currency: str
+    region: str
+
+
+@dataclass(frozen=True)
+class Market:
+    country_code: str
+    country: str
+    subsidiary: Subsidiary
+    currency: str
+    tax_code: str
+    legal_suffixes: tuple[str, ...]
+    domain: str
+    weight: int
+
+
+SUBSIDIARIES = (
+    Subsidiary("1", "PS Consulting Inc.", "US", "USD", "NA"),
+    Subsidiary("2", "PS Consulting Ltd", "GB", "GBP", "EMEA"),
+    Subsidiary("3", "PS Consulting GmbH", "DE", "EUR", "EMEA"),
+    Subsidiary("4", "PS Consulting Pty Ltd", "AU", "AUD", "APAC"),
+)
+_INC, _LTD, _GMBH, _PTY = SUBSIDIARIES
+MARKETS = (
+    Market("US", "United States", _INC, "USD", "US-EXEMPT", ("Inc", "LLC"), "com", 35),
+    Market("CA", "Canada", _INC, "CAD", "CA-GST5", ("Corp", "Ltd"), "ca", 8),
+    Market("GB", "United Kingdom", _LTD, "GBP", "GB-VAT20", ("Ltd", "plc"), "co.uk", 20),
+    Market("DE", "Germany", _GMBH, "EUR", "DE-VAT19", ("GmbH", "AG"), "de", 12),
+    Market("FR", "France", _GMBH, "EUR", "FR-VAT20", ("SA", "SAS"), "fr", 5),
+    Market("NL", "Netherlands", _GMBH, "EUR", "NL-VAT21", ("B.V.", "N.V."), "nl", 5),
+    Market("AU", "Australia", _PTY, "AUD", "AU-GST10", ("Pty Ltd",), "com.au", 12),
+    Market("NZ", "New Zealand", _PTY, "AUD", "NZ-GST15", ("Limited",), "co.nz", 3),
+)
+MARKETS_BY_COUNTRY = {m.country: m for m in MARKETS}
+
+# (NetSuite id, code, name, USD per unit around the anchor)
+CURRENCIES = (
+    ("1", "USD", "US Dollar", 1.0),
+    ("2", "GBP", "British Pound", 1.27),
+    ("3", "EUR", "Euro", 1.08),
+    ("4", "AUD", "Australian Dollar", 0.66),
+    ("5", "CAD", "Canadian Dollar", 0.73),
+)
+CURRENCY_IDS = {code: cid for cid, code, _, _ in CURRENCIES}
+# Price lists are set per currency, not converted daily: local units per USD of list price.
+_PRICE_FACTORS = {"USD": 1.0, "GBP": 0.8, "EUR": 0.92, "AUD": 1.5, "CAD": 1.35}
+
+ROLES = ("Partner", "Director", "Senior Manager", "Manager", "Senior Consultant", "Consultant", "Analyst")
+_ROLE_WEIGHTS = (5, 8, 12, 15, 22, 25, 13)
+_BILL_RATE_USD = dict(zip(ROLES, (450, 380, 310, 260, 210, 170, 125), strict=True))
+_COST_RATE_USD = dict(zip(ROLES, (200, 165, 130, 105, 85, 68, 50), strict=True))
+RATE_CARD_MARKETS = (("NA", "USD"), ("NA", "CAD"), ("EMEA", "GBP"), ("EMEA", "EUR"), ("APAC", "AUD"))
+RATE_CARD_YEARS = (2024, 2025, 2026)
+
+# (descriptor, region, pay currency, weight)
+LOCATIONS = (
+    ("New York", "NA", "USD", 25), ("Chicago", "NA", "USD", 12), ("Toronto", "NA", "CAD", 8),
+    ("London", "EMEA", "GBP", 22), ("Berlin", "EMEA", "EUR", 15), ("Sydney", "APAC", "AUD", 18),
+)
+COST_CENTERS = {"NA": "CC-100 Consulting North America", "EMEA": "CC-200 Consulting EMEA",
+                "APAC": "CC-300 Consulting APAC"}
+
+BILLING_MODELS = (("Time and Materials", 60), ("Fixed Fee", 25), ("Milestone", 15))
+_OPEN_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote",
+                "Negotiation/Review")
+STAGE_PROBABILITY = {"Prospecting": 10, "Qualification": 10, "Needs Analysis": 20, "Proposal/Price Quote": 75,
+                     "Negotiation/Review": 90, "Closed Won": 100, "Closed Lost": 0}
+PAYMENT_TERMS = ("Net 30", "Net 30", "Net 45", "Net 60")
+INDUSTRIES = ("Technology", "Financial Services", "Healthcare", "Manufacturing", "Retail", "Energy", "Media",
+              "Telecommunications", "Transportation", "Insurance", "Education", "Government")
+CONTACT_TITLES = ("CFO", "CIO", "VP Finance", "Head of Operations", "IT Director", "Procurement Manager",
+                  "Program Manager", "Controller", "COO", "Head of Transformation")
+OPPORTUNITY_TYPES = ("New Business", "Existing Business", "Renewal")
+FIRST_NAMES = (
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
+    "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
+    "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Betty", "Mark", "Sandra", "Steven", "Ashley",
+    "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Oliver", "Amelia", "Lukas", "Mia",
+    "Noah", "Hannah", "Liam", "Sophie", "Ethan", "Chloe", "Jack", "Grace", "Felix", "Lena",
+    "Arjun", "Priya", "Wei", "Mei", "Kenji", "Yuki", "Mateo", "Lucia", "Omar", "Fatima",
+)
+LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+    "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White",
+    "Harris", "Clark", "Lewis", "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green",
+    "Baker", "Adams", "Nelson", "Carter", "Mitchell", "Roberts", "Turner", "Phillips", "Campbell", "Parker",
+    "Evans", "Edwards", "Collins", "Stewart", "Morris", "Murphy", "Cook", "Rogers", "Schmidt", "Muller",
+    "Fischer", "Weber", "Patel", "Singh", "Chen", "Wang", "Tanaka", "Sato", "Rossi", "Novak",
+)
+COMPANY_PREFIXES = (
+    "Apex", "Bluefin", "Cobalt", "Driftwood", "Evergreen", "Falcon", "Granite", "Harbor", "Ironwood",
+    "Juniper", "Keystone", "Lakeside", "Meridian", "Northwind", "Oakridge", "Pinnacle", "Quarry", "Redwood",
+    "Summit", "Tidewater", "Unity", "Vantage", "Westfield", "Zenith", "Silverline", "Brightwater", "Crescent",
+    "Horizon", "Beacon", "Cedar", "Atlas", "Orchard", "Riverside", "Stonebridge", "Trinity", "Sterling",
+    "Copperleaf", "Highland", "Mariner", "Aurora", "Bramble", "Cascade", "Delta", "Ember", "Fjord", "Glacier",
+    "Helix", "Indigo", "Jasper", "Kestrel",
+)
+COMPANY_CORES = (
+    "Logistics", "Analytics", "Health", "Energy", "Capital", "Foods", "Retail", "Manufacturing", "Pharma",
+    "Media", "Telecom", "Insurance", "Software", "Engineering", "Mining", "Hotels", "Aviation", "Bank",
+    "Motors", "Labs", "Utilities", "Freight", "Robotics", "Chemicals", "Textiles", "Biotech", "Realty",
+    "Marine", "Agritech", "Payments",
+)
+COMPANY_TAILS = ("", " Group", " Holdings", " International", " Partners", " Systems", " Global",
+                 " Industries")
+PROJECT_KINDS = (
+    "ERP Implementation", "Data Platform Modernisation", "Cloud Migration", "CRM Rollout",
+    "Finance Transformation", "Supply Chain Optimisation", "Cybersecurity Assessment", "Analytics Enablement",
+    "Process Automation",
+    "Target Operating Model", "Post-Merger Integration", "HR System Upgrade", "Pricing Strategy",
+    "Digital Roadmap", "Managed Reporting Service", "Regulatory Compliance Programme",
+)
+MILESTONE_NAMES = ("Discovery", "Design Sign-off", "Build Complete", "User Acceptance")
+FINAL_MILESTONE = "Go-Live"
+TASK_NAMES = ("Workshops", "Requirements", "Configuration", "Data Migration", "Testing", "Training",
+              "Project Management", "Reporting", "Integration Build", "Stakeholder Interviews")
+NOTES = (
+    "Client workshop", "Requirements walkthrough", "Configuration work", "Data mapping", "Status meeting",
+    "Test script preparation", "Defect triage", "Documentation", "Steering committee prep", "Solution design",
+    "Integration testing", "Training session", "Report build", "Stakeholder interviews", "Internal review",
+    "Cutover planning", "Data validation", "Follow-up actions", "Estimate refinement", "Hypercare support",
+)
+# (category, min cents, max cents, note)
+EXPENSE_CATEGORIES = (
+    ("Airfare", 15_000, 120_000, "Flight to client site"), ("Lodging", 12_000, 45_000, "Hotel stay"),
+    ("Meals", 1_500, 12_000, "Working dinner"), ("Mileage", 2_000, 15_000, "Drive to client office"),
+    ("Ground Transportation", 1_500, 9_000, "Taxi to client office"),
+    ("Software", 2_000, 50_000, "Tool licence"),
+)
+WORKSPACE_STATUSES = {
+    "active": {"color": "green", "key": 310, "message": "Active"},
+    "at_risk": {"color": "yellow", "key": 320, "message": "At Risk"},
+    "completed": {"color": "grey", "key": 500, "message": "Completed"},
+}
+_MINUTES = tuple(range(30, 481, 15))
+_MINUTE_WEIGHTS = tuple(6 if m >= 240 else 2 for m in _MINUTES)
+
+# Kantata ids are numeric strings; a fixed width per object keeps lexical order numeric.
+_KANTATA_BASE = {"rate_cards": 500, "users": 2_000_000, "workspaces": 40_000_000, "stories": 70_000_000,
+                 "time_entries": 300_000_000, "expenses": 600_000_000}
+_NETSUITE_BASE = {"currencyrate": 10_000, "customer": 100_000, "job": 200_000, "transaction": 1_000_000}
+
+
+# -- domain model built before anything is written -----------------------------------
+
+
+@dataclass
+class Worker:
+    wid: str
+    worker_id: str
+    first: str
+    last: str
+    email: str
+    location: tuple[str, str, str, int]
+    fte: float
+    hire: date
+    termination: date | None
+    roles: list[tuple[date, str]]  # (effective date, role), ascending
+    user_id: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.first} {self.last}"
+
+    @property
+    def role(self) -> str:
+        return self.roles[-1][1]
+
+    @property
+    def region(self) -> str:
+        return self.location[1]
+
+    def active_on(self, day_ordinal: int) -> bool:
+        if day_ordinal < self.hire.toordinal():
+            return False
+        return self.termination is None or day_ordinal <= self.termination.toordinal()
+
+    def role_on(self, day_ordinal: int) -> str:
+        if len(self.roles) == 1:
+            return self.roles[0][1]
+        current = self.roles[0][1]
+        for effective, role in self.roles:
+            if effective.toordinal() <= day_ordinal:
+                current = role
+        return current
+
+
+@dataclass
+class RateCard:
+    id: str
+    region: str
+    currency: str
+    year: int
+    rates: dict[str, int]
+
+
+@dataclass
+class Account:
+    id: str
+    name: str
+    market: Market
+    created: datetime
+    owner: str
+    industry: str
+    deals: list[Deal] = field(default_factory=list)
+    customer_id: str | None = None
+
+
+@dataclass
+class Deal:
+    id: str
+    account: Account
+    name: str
+    stage: str
+    amount: int
+    close: date
+    created: datetime
+    billing_model: str
+    deal_type: str
+    contract_id: str | None = None
+    contract_number: str = ""
+    start: date | None = None
+    end: date | None = None
+    term: int = 0
+    payment_terms: str = "Net 30"
+    missing_field: str | None = None
+    project: Project | None = None
+
+    @property
+    def won(self) -> bool:
+        return self.stage == "Closed Won"
+
+
+@dataclass
+class Milestone:
+    id: str
+    title: str
+    due: date
+    state: str
+    completed_at: datetime | None
+    budget_cents: int
+
+
+@dataclass
+class Project:
+    id: str
+    deal: Deal
+    created: datetime
+    card: RateCard
+    team: list[Worker]
+    tasks: list[str] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
+    job_id: str | None = None
+    entry_target: int = 0
+    expense_target: int = 0
+    entries_done: int = 0
+    expenses_done: int = 0
+    days_seen: int = 0
+
+    @property
+    def first_day(self) -> int:
+        return self.deal.start.toordinal()
+
+    @property
+    def last_day(self) -> int:
+        return min(self.deal.end, AS_OF.date()).toordinal()
+
+    @property
+    def workdays(self) -> int:
+        return _workdays_between(self.first_day, self.last_day)
+
+
+def _workdays_between(first: int, last: int) -> int:
+    """Mon-Fri days in [first, last] (ordinals; ordinal % 7 == 0 is a Sunday)."""
+    if last < first:
+        return 0
+    full_weeks, extra = divmod(last - first + 1, 7)
+    count = full_weeks * 5
+    for offset in range(extra):
+        if (first + offset) % 7 not in (0, 6):
+            count += 1
+    return count
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _business_moment(rng: random.Random, day: date) -> datetime:
+    """A whole-second moment during office hours of ``day``, never after AS_OF."""
+    return min(_midnight(day) + timedelta(seconds=rng.randrange(8 * 3600, 19 * 3600)), AS_OF)
+
+
+def _random_day(rng: random.Random, first: date, last: date) -> date:
+    return first + timedelta(days=rng.randint(0, max(0, (last - first).days)))
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, candidate)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _without_nulls(body: Body) -> Body:
+    # SuiteQL leaves empty columns out of a result row instead of answering null.
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _largest_remainder(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` proportionally to ``weights`` into integers that sum to it exactly."""
+    weight_sum = sum(weights)
+    if not weight_sum:
+        return [0] * len(weights)
+    shares = [total * w // weight_sum for w in weights]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    for i in by_remainder[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+class _Sink:
+    """Buffers rows per (platform, object) and writes them in bounded chunks."""
+
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+        self.buffers: dict[tuple[str, str], list[tuple[str, datetime, Body]]] = defaultdict(list)
+        self.counts: dict[str, int] = {}
+
+    def add(self, platform: str, obj: str, record_id: str, updated: datetime, body: Body) -> None:
+        buffer = self.buffers[(platform, obj)]
+        buffer.append((record_id, updated, body))
+        if len(buffer) >= CHUNK_ROWS:
+            self._flush(platform, obj)
+
+    def _flush(self, platform: str, obj: str) -> None:
+        rows = self.buffers.pop((platform, obj), [])
+        if rows:
+            self.store.put_many(platform, obj, rows)
+            key = f"{platform}.{obj}"
+            self.counts[key] = self.counts.get(key, 0) + len(rows)
+
+    def close(self) -> dict[str, int]:
+        for platform, obj in list(self.buffers):
+            self._flush(platform, obj)
+        return dict(sorted(self.counts.items()))
+
+
+# -- the generator --------------------------------------------------------------------
+
+
+class _Generator:
+    def __init__(self, store: SandboxStore, seed: int, scale: float) -> None:
+        self.seed, self.scale = seed, scale
+        self.sink = _Sink(store)
+        self.asof_day = AS_OF.date()
+        self.workers: list[Worker] = []
+        self.cards: list[RateCard] = []
+        self.accounts: list[Account] = []
+        self.projects: list[Project] = []
+        self.counters: dict[str, int] = defaultdict(int)
+        self.kts = lambda moment: format_timestamp("kantata", moment)
+        self.sts = lambda moment: format_timestamp("salesforce", moment)
+        self.nts = lambda moment: format_timestamp("netsuite", moment)
+
+    def rng(self, domain: str) -> random.Random:
+        # String seeds hash with SHA-512, so this is stable across processes and runs.
+        return random.Random(f"{self.seed}:{domain}")
+
+    def next_id(self, key: str) -> int:
+        self.counters[key] += 1
+        return self.counters[key]
+
+    def kantata_id(self, obj: str) -> str:
+        return str(_KANTATA_BASE[obj] + self.next_id(f"kantata.{obj}"))
+
+    def netsuite_id(self, obj: str) -> str:
+        return str(_NETSUITE_BASE[obj] + self.next_id(f"netsuite.{obj}"))
+
+    def run(self) -> dict[str, int]:
+        self.netsuite_reference()
+        self.plan_workers()
+        self.plan_rate_cards()
+        self.plan_crm()
+        self.plan_projects()
+        self.plan_erp()
+        self.write_workday()
+        self.write_kantata_reference()
+        self.write_salesforce()
+        self.write_workspaces()
+        invoicing = self.write_activity()
+        self.write_erp_masters()
+        self.write_invoices(invoicing)
+        return self.sink.close()
+
+    # NetSuite reference data ------------------------------------------------------
+    def netsuite_reference(self) -> None:
+        created = datetime(2019, 1, 15, 10, tzinfo=UTC)
+        for sub in SUBSIDIARIES:
+            self.sink.add("netsuite", "subsidiary", sub.id, created, {
+                "id": sub.id, "name": sub.name, "country": sub.country,
+                "currency": CURRENCY_IDS[sub.currency], "isinactive": "F",
+                "lastmodifieddate": self.nts(created)})
+        latest = self.write_exchange_rates()
+        last_rate_moment = _midnight(self.asof_day) + timedelta(minutes=5)
+        for cid, code, name, _ in CURRENCIES:
+            rate = latest.get(code, 1.0)
+            self.sink.add("netsuite", "currency", cid, last_rate_moment, {
+                "id": cid, "symbol": code, "name": name, "isbasecurrency": "T" if code == "USD" else "F",
+                "exchangerate": f"{rate:.6f}", "lastmodifieddate": self.nts(last_rate_moment)})
+
+    def write_exchange_rates(self) -> dict[str, float]:
+        """A mean-reverting daily random walk per currency vs USD; returns the last rates."""
+        rng = self.rng("fx")
+        levels = {code: usd for _, code, _, usd in CURRENCIES if code != "USD"}
+        day = HISTORY_START.date()
+        while day <= self.asof_day:
+            moment = _midnight(day) + timedelta(minutes=5)
+            for cid, code, _, usd in CURRENCIES[1:]:
+                levels[code] *= 1 + rng.gauss(0, 0.004) + 0.03 * (usd - levels[code]) / usd
+                rid = self.netsuite_id("currencyrate")
+                self.sink.add("netsuite", "currencyrate", rid, moment, {
+                    "id": rid, "basecurrency": "1", "transactioncurrency": cid,
+                    "exchangerate": f"{levels[code]:.6f}", "effectivedate": day.isoformat(),
+                    "lastmodifieddate": self.nts(moment)})
+            day += timedelta(days=1)
+        return levels
+
+    # Workday ------------------------------------------------------------------------
+    def plan_workers(self) -> None:
+        rng = self.rng("workday")
+        count = max(10, round(20 * self.scale))
+        emails: set[str] = set()
+        for index in range(count):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            email = self._unique_email(f"{first}.{last}".lower(), "psconsulting.com", emails)
+            location = rng.choices(LOCATIONS, weights=[loc[3] for loc in LOCATIONS])[0]
+            hire = (_random_day(rng, date(2014, 1, 6), HISTORY_START.date()) if rng.random() < 0.8
+                    else _random_day(rng, HISTORY_START.date(), self.asof_day - timedelta(days=45)))
+            termination = None
+            if rng.random() < 0.05:
+                earliest = max(hire + timedelta(days=60), HISTORY_START.date())
+                termination = _random_day(rng, earliest, self.asof_day - timedelta(days=7))
+            roles = self._career(rng, rng.choices(ROLES, weights=_ROLE_WEIGHTS)[0], hire, termination)
+            fte = rng.choices((1.0, 0.8, 0.5), weights=(90, 6, 4))[0]
+            worker = Worker(wid=f"{rng.getrandbits(128):032x}", worker_id=str(21001 + index), first=first,
+                            last=last, email=email, location=location, fte=fte, hire=hire,
+                            termination=termination, roles=roles)
+            self.workers.append(worker)
+
+    @staticmethod
+    def _unique_email(local: str, domain: str, taken: set[str]) -> str:
+        candidate, suffix = f"{local}@{domain}", 1
+        while candidate in taken:
+            suffix += 1
+            candidate = f"{local}{suffix}@{domain}"
+        taken.add(candidate)
+        return candidate
+
+    def _career(self, rng: random.Random, role: str, hire: date,
+                termination: date | None) -> list[tuple[date, str]]:
+        """Hire role, and for ~30% a promotion into ``role`` from the level below."""
+        level = ROLES.index(role)
+        end = (termination or self.asof_day) - timedelta(days=30)
+        earliest = hire + timedelta(days=180)
+        if level == len(ROLES) - 1 or earliest >= end or rng.random() >= 0.3:
+            return [(hire, role)]
+        return [(hire, ROLES[level + 1]), (_random_day(rng, earliest, end), role)]
+
+    def write_workday(self) -> None:
+        rng = self.rng("workday-raas")
+        for worker in self.workers:
+            self._write_job_history(rng, worker)
+            self._write_cost_rates(rng, worker)
+            events = [d for d, _ in worker.roles] + ([worker.termination] if worker.termination else [])
+            updated = _business_moment(rng, max(events))
+            name, region, _, _ = worker.location
+            self.sink.add("workday", "workers", worker.wid, updated, {
+                "id": worker.wid, "workerId": worker.worker_id, "descriptor": worker.name,
+                "primaryWorkEmail": worker.email, "businessTitle": worker.role,
+                "jobProfile": {"id": stable_wid("jobProfile", worker.role), "descriptor": worker.role},
+                "location": {"id": stable_wid("location", name), "descriptor": name}, "region": region,
+                "costCenter": {"id": stable_wid("costCenter", region), "descriptor": COST_CENTERS[region]},
+                "fte": worker.fte, "hireDate": worker.hire.isoformat(),
+                "terminationDate": worker.termination.isoformat() if worker.termination else None,
+                "isActive": worker.termination is None})
+
+    def _raas(self, obj: str, rng: random.Random, worker: Worker, effective: date, row: Body) -> None:
+        updated = truncate_timestamp("workday", _business_moment(rng, effective))
+        body = {"Worker_ID": worker.worker_id, "Effective_Date": effective.isoformat(), **row,
+                "Last_Updated": format_timestamp("workday", updated)}
+        self.sink.add("workday", obj, f"{worker.worker_id}|{effective.isoformat()}", updated, body)
+
+    def _write_job_history(self, rng: random.Random, worker: Worker) -> None:
+        name, region, _, _ = worker.location
+        shared = {"Cost_Center": COST_CENTERS[region], "FTE": f"{worker.fte:.1f}", "Location": name}
+        for effective, role in worker.roles:
+            self._raas("Worker_Job_History", rng, worker, effective, {
+                "Job_Profile": role, "Business_Title": role, **shared, "Employment_Status": "Active"})
+        if worker.termination:
+            self._raas("Worker_Job_History", rng, worker, worker.termination, {
+                "Job_Profile": worker.role, "Business_Title": worker.role, **shared,
+                "Employment_Status": "Terminated"})
+
+    def _write_cost_rates(self, rng: random.Random, worker: Worker) -> None:
+        """Cost at hire, then an April raise each year; the report keeps the last 1-3."""
+        last = worker.termination or self.asof_day
+        dates = [worker.hire] + [date(y, 4, 1) for y in range(worker.hire.year + 1, last.year + 1)
+                                 if date(y, 4, 1) <= last]
+        currency = worker.location[2]
+        base = _COST_RATE_USD[worker.role] * _PRICE_FACTORS[currency] * rng.uniform(0.9, 1.1)
+        kept = dates[-rng.randint(1, 3):]
+        for position, effective in enumerate(kept):
+            rate = base * 1.03 ** (position - len(kept) + 1)
+            self._raas("Worker_Cost_Rates", rng, worker, effective, {
+                "Cost_Rate": f"{rate:.2f}", "Currency": currency, "Rate_Type": "Standard Hourly"})
+
+    # Kantata reference --------------------------------------------------------------
+    def plan_rate_cards(self) -> None:
+        for year in RATE_CARD_YEARS:
+            for region, currency in RATE_CARD_MARKETS:
+                uplift = 1.04 ** (year - RATE_CARD_YEARS[0]) * _PRICE_FACTORS[currency]
+                rates = {role: round(usd * 100 * uplift / 500) * 500 for role, usd in _BILL_RATE_USD.items()}
+                self.cards.append(RateCard(self.kantata_id("rate_cards"), region, currency, year, rates))
+
+    def card_for(self, region: str, currency: str, day: date) -> RateCard:
+        year = min(max(day.year, RATE_CARD_YEARS[0]), RATE_CARD_YEARS[-1])
+        return next(c for c in self.cards if (c.region, c.currency, c.year) == (region, currency, year))
+
+    def write_kantata_reference(self) -> None:
+        for card in self.cards:
+            created = datetime(card.year - 1, 12, 1, 10, tzinfo=UTC)
+            closed = card.year < RATE_CARD_YEARS[-1]
+            updated = datetime(card.year, 12, 1, 10, tzinfo=UTC) if closed else created
+            self.sink.add("kantata", "rate_cards", card.id, updated, {
+                "id": card.id, "title": f"{card.region} {card.currency} Standard {card.year}",
+                "currency": card.currency, "region": card.region, "effective_from": f"{card.year}-01-01",
+                "effective_to": f"{card.year}-12-31" if closed else None,
+                "rates": [{"role": role, "rate_in_cents": cents} for role, cents in card.rates.items()],
+                "created_at": self.kts(created), "updated_at": self.kts(updated)})
+        self.write_users()
+
+    def write_users(self) -> None:
+        rng = self.rng("kantata-users")
+        drifted = set(rng.sample(range(len(self.workers)), sample_size(len(self.workers), 0.02)))
+        for index, worker in enumerate(self.workers):
+            worker.user_id = self.kantata_id("users")
+            email = _drift_email(rng, worker.email) if index in drifted else worker.email
+            created = _business_moment(rng, max(worker.hire, date(2019, 1, 7)))
+            updated = _business_moment(rng, worker.termination) if worker.termination else created
+            self.sink.add("kantata", "users", worker.user_id, updated, {
+                "id": worker.user_id, "full_name": worker.name, "email_address": email,
+                "headline": worker.role, "disabled": worker.termination is not None,
+                "created_at": self.kts(created), "updated_at": self.kts(updated)})
+
+    # Salesforce -----------------------------------------------------------------------
+    def plan_crm(self) -> None:
+        rng = self.rng("crm")
+        owners = [sf_id("005", n) for n in range(1, 7)]
+        names: set[str] = set()
+        for _ in range(max(5, round(40 * self.scale))):
+            market = rng.choices(MARKETS, weights=[m.weight for m in MARKETS])[0]
+            first_seen = _random_day(rng, date(2019, 1, 1), self.asof_day - timedelta(days=90))
+            created = _business_moment(rng, first_seen)
+            account = Account(sf_id("001", self.next_id("sf.001")), _company_name(rng, market, names), market,
+                              created, rng.choice(owners), rng.choice(INDUSTRIES))
+            for _ in range(rng.randint(1, 5)):
+                account.deals.append(self._plan_deal(rng, account))
+            self.accounts.append(account)
+        self._ensure_won(rng, 2)
+        won = [deal for account in self.accounts for deal in account.deals if deal.won]
+        self._mark_incomplete(rng, won)
+
+    def _ensure_won(self, rng: random.Random, minimum: int) -> None:
+        """Even the tiniest sandbox needs a complete won deal for everything downstream."""
+        for account in self.accounts:
+            won = sum(d.won for a in self.accounts for d in a.deals)
+            if won >= minimum:
+                return
+            if not account.deals[0].won:
+                account.deals[0] = self._plan_deal(rng, account, "Closed Won")
+
+    def _plan_deal(self, rng: random.Random, account: Account, stage: str | None = None) -> Deal:
+        roll = rng.random()
+        if stage is None:
+            stage = "Closed Won" if roll < 0.4 else "Closed Lost" if roll < 0.6 else rng.choice(_OPEN_STAGES)
+        if stage.startswith("Closed"):
+            # Won deals closed at least three weeks ago, so their projects have started.
+            close = _random_day(rng, HISTORY_START.date(), self.asof_day - timedelta(days=21))
+            created = _business_moment(rng, close - timedelta(days=rng.randint(20, 120)))
+        else:
+            close = self.asof_day + timedelta(days=rng.randint(7, 150))
+            created = _business_moment(rng, self.asof_day - timedelta(days=rng.randint(10, 200)))
+        model = rng.choices([b for b, _ in BILLING_MODELS], weights=[w for _, w in BILLING_MODELS])[0]
+        deal = Deal(id=sf_id("006", self.next_id("sf.006")), account=account,
+                    name=f"{_short_name(account.name)} - {rng.choice(PROJECT_KINDS)}", stage=stage,
+                    amount=rng.randint(25, 1500) * 1000, close=close, created=created, billing_model=model,
+                    deal_type=rng.choice(OPPORTUNITY_TYPES), payment_terms=rng.choice(PAYMENT_TERMS))
+        if deal.won:
+            deal.contract_id = sf_id("800", self.next_id("sf.800"))
+            deal.contract_number = f"{self.counters['sf.800']:08d}"
+            deal.start = min(close + timedelta(days=rng.randint(3, 21)), self.asof_day - timedelta(days=10))
+            deal.term = rng.choice((3, 4, 6, 9, 12))
+            deal.end = add_months(deal.start, deal.term) - timedelta(days=1)
+        return deal
+
+    @staticmethod
+    def _mark_incomplete(rng: random.Random, won: list[Deal]) -> None:
+        """A few won deals lack a tax code or legal entity (so writeback validation has work)."""
+        if not won:
+            return
+        for deal in rng.sample(won, sample_size(len(won), 0.04)):
+            deal.missing_field = rng.choice(("Tax_Code__c", "Legal_Entity__c"))
+
+    def write_salesforce(self) -> None:
+        rng = self.rng("crm-write")
+        contacts = [account for account in self.accounts for _ in range(rng.randint(1, 3))]
+        malformed = set(rng.sample(range(len(contacts)), bad_row_count(len(contacts))))
+        for account in self.accounts:
+            self._write_account(rng, account)
+            for deal in account.deals:
+                self._write_opportunity(rng, deal)
+        for index, account in enumerate(contacts):
+            self._write_contact(rng, account, index in malformed)
+
+    def _sf(self, obj: str, record_id: str, created: datetime, updated: datetime, fields: Body) -> None:
+        updated = min(max(updated, created), AS_OF)
+        body = {"Id": record_id, **fields, "IsDeleted": False, "CreatedDate": self.sts(created),
+                "SystemModstamp": self.sts(updated)}
+        self.sink.add("salesforce", obj, record_id, updated, body)
+
+    def _write_account(self, rng: random.Random, account: Account) -> None:
+        updated = _business_moment(rng, _random_day(rng, account.created.date(), self.asof_day))
+        won_days = [d.close for d in account.deals if d.won]
+        if won_days:  # becoming a customer touches the account
+            updated = max(updated, _midnight(max(won_days)) + timedelta(hours=15))
+        updated = min(updated, AS_OF)
+        self._sf("Account", account.id, account.created, updated, {
+            "Name": account.name, "Type": "Customer" if won_days else "Prospect",
+            "Industry": account.industry, "BillingCountry": account.market.country,
+            "CurrencyIsoCode": account.market.currency,
+            "ERP_Customer_Id__c": account.customer_id if account.customer_id and rng.random() < 0.9 else None,
+            "Legal_Entity__c": account.market.subsidiary.name, "OwnerId": account.owner,
+            "LastModifiedDate": self.sts(updated)})
+
+    def _write_contact(self, rng: random.Random, account: Account, malformed: bool) -> None:
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        domain = f"{_short_name(account.name).replace(' ', '')}.{account.market.domain}".lower()
+        email = f"{first}.{last}@{domain}".lower()
+        if malformed:  # deliberate bad row: no "@" at all, or a domain without a dot
+            local = email.split("@")[0]
+            email = f"{local}.at.{domain}" if rng.random() < 0.5 else f"{local}@{domain.split('.')[0]}"
+        contact_id = sf_id("003", self.next_id("sf.003"))
+        created = _business_moment(rng, _random_day(rng, account.created.date(), self.asof_day))
+        updated = _business_moment(rng, _random_day(rng, created.date(), self.asof_day))
+        self._sf("Contact", contact_id, created, updated, {
+            "AccountId": account.id, "FirstName": first, "LastName": last, "Email": email,
+            "Title": rng.choice(CONTACT_TITLES)})
+
+    def _write_opportunity(self, rng: random.Random, deal: Deal) -> None:
+        market = deal.account.market
+        closed = deal.stage.startswith("Closed")
+        priced = closed or deal.stage in ("Proposal/Price Quote", "Negotiation/Review")
+        closed_at = _business_moment(rng, deal.close)
+        updated = closed_at if closed else _business_moment(
+            rng, _random_day(rng, deal.created.date(), self.asof_day))
+        project = deal.project
+        if project is not None:
+            updated = max(updated, project.created)
+        fields = {
+            "AccountId": deal.account.id, "Name": deal.name, "StageName": deal.stage, "Amount": deal.amount,
+            "CurrencyIsoCode": market.currency, "CloseDate": deal.close.isoformat(), "IsWon": deal.won,
+            "IsClosed": closed, "Probability": STAGE_PROBABILITY[deal.stage],
+            "Type": deal.deal_type, "ContractId": deal.contract_id,
+            "Billing_Model__c": deal.billing_model if priced else None,
+            "Legal_Entity__c": market.subsidiary.name, "Tax_Code__c": market.tax_code if priced else None,
+            # ~10% of ERP project ids were never written back to the CRM.
+            "ERP_Project_Id__c": project.job_id if project and rng.random() < 0.9 else None,
+            "Activation_Status__c": _activation_status(deal)}
+        if deal.missing_field:
+            fields[deal.missing_field] = None
+        self._sf("Opportunity", deal.id, deal.created, updated, fields)
+        if deal.won:
+            self._write_contract(deal, closed_at, fields)
+
+    def _write_contract(self, deal: Deal, closed_at: datetime, opportunity: Body) -> None:
+        self._sf("Contract", deal.contract_id, closed_at, closed_at + timedelta(hours=2), {
+            "AccountId": deal.account.id, "ContractNumber": deal.contract_number, "Status": "Activated",
+            "StartDate": deal.start.isoformat(), "EndDate": deal.end.isoformat(), "ContractTerm": deal.term,
+            "CurrencyIsoCode": opportunity["CurrencyIsoCode"], "Billing_Model__c": deal.billing_model,
+            "Opportunity__c": deal.id, "Legal_Entity__c": opportunity["Legal_Entity__c"],
+            "Payment_Terms__c": deal.payment_terms, "Tax_Code__c": opportunity["Tax_Code__c"],
+            "Contract_Value__c": deal.amount})
+
+    # Kantata projects -----------------------------------------------------------------
+    def plan_projects(self) -> None:
+        rng = self.rng("psa")
+        by_region: dict[str, list[Worker]] = defaultdict(list)
+        for worker in self.workers:
+            by_region[worker.region].append(worker)
+        won = sorted((d for a in self.accounts for d in a.deals if d.won and not d.missing_field),
+                     key=lambda d: (d.close, d.id))
+        # ~11% of won deals are not yet set up in the PSA: project activation has work to do.
+        for deal in [d for d in won if rng.random() < 0.89] or won[:1]:
+            created = _business_moment(rng, deal.close + timedelta(days=rng.randint(1, 20)))
+            region = deal.account.market.subsidiary.region
+            card = self.card_for(region, deal.account.market.currency, deal.start)
+            project = Project(self.kantata_id("workspaces"), deal, created, card, [])
+            project.team = self._pick_team(rng, project, by_region[region])
+            deal.project = project
+            self.projects.append(project)
+        self._allocate_activity()
+
+    def _pick_team(self, rng: random.Random, project: Project, local: list[Worker]) -> list[Worker]:
+        size = min(2 + project.deal.amount // 300_000 + rng.randint(0, 2), 6)
+        team: list[Worker] = []
+        for _ in range(size * 4):
+            pool = local if local and rng.random() < 0.8 else self.workers
+            worker = rng.choice(pool)
+            overlaps = worker.active_on(project.first_day) or worker.active_on(project.last_day)
+            if overlaps and worker not in team:
+                team.append(worker)
+            if len(team) == size:
+                break
+        return team or [next(w for w in self.workers if w.termination is None)]
+
+    def _allocate_activity(self) -> None:
+        """Split the exact totals across projects by workdays x team size."""
+        weights = [p.workdays * len(p.team) for p in self.projects]
+        entries = time_entry_count(self.scale)
+        for project, count in zip(self.projects, _largest_remainder(entries, weights), strict=True):
+            project.entry_target = count
+        expense_weights = [p.entry_target for p in self.projects]
+        expenses = round(entries * EXPENSE_SHARE)
+        for project, count in zip(self.projects, _largest_remainder(expenses, expense_weights), strict=True):
+            project.expense_target = count
+
+    def write_workspaces(self) -> None:
+        rng = self.rng("psa-write")
+        for project in self.projects:
+            deal = project.deal
+            finished = deal.end < self.asof_day
+            if finished:
+                status = WORKSPACE_STATUSES["completed"]
+                closed_on = min(deal.end + timedelta(days=rng.randint(1, 10)), self.asof_day)
+                updated = _business_moment(rng, closed_on)
+            else:
+                status = WORKSPACE_STATUSES["at_risk" if rng.random() < 0.15 else "active"]
+                updated = _business_moment(rng, _random_day(rng, project.created.date(), self.asof_day))
+            updated = max(updated, project.created)
+            self.sink.add("kantata", "workspaces", project.id, updated, {
+                "id": project.id, "title": deal.name, "currency": deal.account.market.currency,
+                "price_in_cents": deal.amount * 100, "start_date": deal.start.isoformat(),
+                "due_date": deal.end.isoformat(), "status": dict(status),
+                "archived": finished and deal.end < self.asof_day - timedelta(days=90) and rng.random() < 0.5,
+                "rate_card_id": project.card.id, "salesforce_opportunity_id": deal.id,
+                "created_at": self.kts(project.created), "updated_at": self.kts(updated)})
+            self._write_stories(rng, project)
+
+    def _write_stories(self, rng: random.Random, project: Project) -> None:
+        deal = project.deal
+        for title in rng.sample(TASK_NAMES, rng.randint(2, 5)):
+            due = _random_day(rng, deal.start, deal.end)
+            state = "completed" if due < self.asof_day else rng.choice(("not started", "started"))
+            completed = _business_moment(rng, due) if state == "completed" else None
+            project.tasks.append(self._story(project, title, "task", due, state, completed, None))
+        if deal.billing_model != "Time and Materials":
+            self._write_milestones(rng, project)
+
+    def _write_milestones(self, rng: random.Random, project: Project) -> None:
+        deal = project.deal
+        count = rng.randint(3, 5)
+        budgets = _largest_remainder(deal.amount * 100, [1] * count)
+        span = (deal.end - deal.start).days
+        slipped = False  # milestones are sequential: once one slips, the rest wait
+        titles = (*MILESTONE_NAMES[:count - 1], FINAL_MILESTONE)
+        for n, (title, budget) in enumerate(zip(titles, budgets, strict=True)):
+            due = deal.start + timedelta(days=span * (n + 1) // count)
+            if not slipped and due < self.asof_day and rng.random() < 0.92:
+                signed_off = due + timedelta(days=rng.randint(-3, 5))
+                state, completed = "completed", _business_moment(rng, signed_off)
+            else:
+                state, completed = ("not started" if slipped else "started"), None
+                slipped = True
+            story_id = self._story(project, title, "milestone", due, state, completed, budget)
+            project.milestones.append(Milestone(story_id, title, due, state, completed, budget))
+
+    def _story(self, project: Project, title: str, kind: str, due: date, state: str,
+               completed: datetime | None, budget: int | None) -> str:
+        story_id = self.kantata_id("stories")
+        completed = max(completed, project.created) if completed else None
+        updated = completed or project.created
+        self.sink.add("kantata", "stories", story_id, updated, {
+            "id": story_id, "workspace_id": project.id, "title": title, "story_type": kind, "state": state,
+            "due_date": due.isoformat(), "completed_at": self.kts(completed) if completed else None,
+            "budget_estimate_in_cents": budget, "created_at": self.kts(project.created),
+            "updated_at": self.kts(updated)})
+        return story_id
+
+    # Time entries and expenses ----------------------------------------------------------
+    def write_activity(self) -> dict[tuple[int, str], dict[tuple[str, str, int], int]]:
+        """Stream entries week by week (ids grow with time, as in the real system).
+
+        Returns approved billable minutes per (project, month) and (user, role, rate),
+        for the months old enough to have been invoiced.
+        """
+        activity = _Activity(self)
+        monday = HISTORY_START.date() - timedelta(days=HISTORY_START.date().weekday())
+        pending = sorted(self.projects, key=lambda p: p.first_day)
+        active: list[Project] = []
+        while monday <= self.asof_day:
+            first = monday.toordinal()
+            while pending and pending[0].first_day <= first + 4:
+                active.append(pending.pop(0))
+            active = [p for p in active if p.last_day >= first]
+            for project in active:
+                activity.week(project, first)
+            monday += timedelta(days=7)
+        return activity.billable
+
+    # NetSuite masters ----------------------------------------------------------------
+    def plan_erp(self) -> None:
+        rng = self.rng("erp")
+        with_won = [a for a in self.accounts if any(d.won for d in a.deals)]
+        customers = [a for a in with_won if rng.random() < 0.9]
+        if not any(p.deal.account in customers for p in self.projects):
+            customers.append(self.projects[0].deal.account)  # tiny scales still need one ERP chain
+        for account in with_won:
+            if account in customers:
+                account.customer_id = self.netsuite_id("customer")
+        eligible = [p for p in self.projects if p.deal.account.customer_id]
+        for project in [p for p in eligible if rng.random() < 0.89] or eligible[:1]:
+            project.job_id = self.netsuite_id("job")
+
+    def write_erp_masters(self) -> None:
+        rng = self.rng("erp-write")
+        customers = [a for a in self.accounts if a.customer_id]
+        renamed = {a.id for a in rng.sample(customers, sample_size(len(customers), 0.05))}
+        recurrency = {a.id for a in rng.sample(customers, sample_size(len(customers), 0.03))}
+        for account in customers:
+            first_won = min(d.close for d in account.deals if d.won)
+            created = _business_moment(rng, first_won + timedelta(days=rng.randint(1, 10)))
+            updated = _business_moment(rng, _random_day(rng, created.date(), self.asof_day))
+            currency = account.market.currency
+            if account.id in recurrency:
+                currency = rng.choice([code for _, code, _, _ in CURRENCIES if code != currency])
+            name = _rename(rng, account.name) if account.id in renamed else account.name
+            self.sink.add("netsuite", "customer", account.customer_id, updated, _without_nulls({
+                "id": account.customer_id, "entityid": f"C{account.customer_id} {name}", "companyname": name,
+                "externalid": account.id, "subsidiary": account.market.subsidiary.id,
+                "currency": CURRENCY_IDS[currency], "isinactive": "F", "datecreated": self.nts(created),
+                "lastmodifieddate": self.nts(updated)}))
+        for project in self.projects:
+            if project.job_id:
+                self._write_job(rng, project)
+
+    def _write_job(self, rng: random.Random, project: Project) -> None:
+        deal = project.deal
+        created = min(project.created + timedelta(hours=rng.randint(1, 72)), AS_OF)
+        updated = created if deal.end >= self.asof_day else _business_moment(rng, min(
+            deal.end + timedelta(days=rng.randint(1, 14)), self.asof_day))
+        updated = max(updated, created)
+        self.sink.add("netsuite", "job", project.job_id, updated, _without_nulls({
+            "id": project.job_id, "entityid": f"PRJ{project.job_id}", "companyname": deal.name,
+            "externalid": deal.id, "parent": deal.account.customer_id,
+            "subsidiary": deal.account.market.subsidiary.id,
+            "currency": CURRENCY_IDS[deal.account.market.currency],
+            "entitystatus": "Closed" if deal.end < self.asof_day else "In Progress",
+            "startdate": deal.start.isoformat(), "projectedenddate": deal.end.isoformat(),
+            "datecreated": self.nts(created), "lastmodifieddate": self.nts(updated)}))
+
+    # NetSuite invoices ---------------------------------------------------------------
+    def write_invoices(self, billable: dict[tuple[int, str], dict[tuple[str, str, int], int]]) -> None:
+        rng = self.rng("erp-invoices")
+        names = {w.user_id: w.name for w in self.workers}
+        invoices: list[tuple[str, int, str, list[Body]]] = []
+        for (index, month), per_user in billable.items():
+            lines = [_time_line(names[user], role, minutes, rate, month)
+                     for (user, role, rate), minutes in sorted(per_user.items())]
+            invoices.append((f"{month}-28", index, month, lines))
+        cutoff = AS_OF - timedelta(days=42)
+        for index, project in enumerate(self.projects):
+            for ms in project.milestones:
+                if project.job_id and ms.completed_at and ms.completed_at <= cutoff:
+                    issued = ms.completed_at.date().isoformat()
+                    invoices.append((issued, index, issued[:7], [_milestone_line(ms)]))
+        invoices.sort(key=lambda inv: (inv[0], inv[1]))
+        # A few recent-style invoices were posted by the pipeline itself (at least one).
+        psp = {i for i in range(len(invoices)) if rng.random() < 0.05} or {len(invoices) - 1}
+        for number, (issued, index, month, lines) in enumerate(invoices):
+            self._write_invoice(rng, self.projects[index], issued, month, lines, number in psp)
+
+    def _write_invoice(self, rng: random.Random, project: Project, issued: str, month: str, lines: list[Body],
+                       pipeline: bool) -> None:
+        deal = project.deal
+        tran_id = self.netsuite_id("transaction")
+        trandate = date.fromisoformat(issued) + timedelta(days=rng.randint(3, 8))
+        due = trandate + timedelta(days=int(deal.payment_terms.split()[-1]))
+        created = _business_moment(rng, trandate)
+        paid = due < self.asof_day - timedelta(days=10) and rng.random() < 0.92
+        updated = created
+        if paid:  # the payment is the invoice's last change
+            updated = max(created, _business_moment(rng, due - timedelta(days=rng.randint(0, 10))))
+        key = f"psp:inv:{project.id}:{month}" if pipeline else None
+        total = Decimal(0)
+        for seq, line in enumerate(lines, start=1):
+            total += Decimal(line["foreignamount"])
+            line_key = f"{key}:{seq}" if key else None
+            body = _without_nulls({"transaction": tran_id, "id": str(seq), "linesequencenumber": str(seq),
+                                   **line, "custcol_ps_line_key": line_key})
+            self.sink.add("netsuite", "transactionline", f"{tran_id}|{seq}", updated, body)
+        market = deal.account.market
+        self.sink.add("netsuite", "transaction", tran_id, updated, _without_nulls({
+            "id": tran_id, "tranid": f"INV-{int(tran_id) - _NETSUITE_BASE['transaction']:06d}",
+            "externalid": key, "type": "CustInvc", "entity": deal.account.customer_id, "job": project.job_id,
+            "subsidiary": market.subsidiary.id, "currency": CURRENCY_IDS[market.currency],
+            "trandate": trandate.isoformat(), "duedate": due.isoformat(),
+            "status": "Paid In Full" if paid else "Open", "foreigntotal": _money(total),
+            "memo": f"{deal.name} - {month}", "createddate": self.nts(created),
+            "lastmodifieddate": self.nts(updated)}))
+
+
+class _Activity:
+    """Generates one project's time entries and expenses for one week at a time."""
+
+    def __init__(self, gen: _Generator) -> None:
+        self.gen = gen
+        self.rng = gen.rng("activity")
+        self.random = self.rng.random
+        total = time_entry_count(gen.scale)
+        self.bad = set(gen.rng("bad-rows").sample(range(total), bad_row_count(total)))
+        self.entry_index = 0
+        self.asof_ordinal = gen.asof_day.toordinal()
+        cutoff = (AS_OF - timedelta(days=42)).date()
+        # The last month whose every day is older than ~6 weeks has been invoiced.
+        self.billed_through = (cutoff.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        self.billable: dict[tuple[int, str], dict[tuple[str, str, int], int]] = defaultdict(
+            lambda: defaultdict(int))
+        self.project_index = {id(p): i for i, p in enumerate(gen.projects)}
+        self.minutes = list(_MINUTES)
+        self.minute_cum = list(_cumulative(_MINUTE_WEIGHTS))
+        self._days: dict[int, tuple[str, datetime]] = {}
+
+    def day(self, ordinal: int) -> tuple[str, datetime]:
+        cached = self._days.get(ordinal)
+        if cached is None:
+            day = date.fromordinal(ordinal)
+            cached = self._days[ordinal] = (day.isoformat(), _midnight(day))
+        return cached
+
+    def week(self, project: Project, monday: int) -> None:
+        days = [d for d in range(max(monday, project.first_day), min(monday + 4, project.last_day) + 1)]
+        if not days:
+            return
+        project.days_seen += len(days)
+        total_days = project.workdays
+        entries = project.entry_target * project.days_seen // total_days - project.entries_done
+        expenses = project.expense_target * project.days_seen // total_days - project.expenses_done
+        project.entries_done += entries
+        project.expenses_done += expenses
+        for _ in range(entries):
+            self.time_entry(project, days)
+        for _ in range(expenses):
+            self.expense(project, days)
+
+    def member(self, project: Project, ordinal: int) -> Worker:
+        team = project.team
+        worker = team[int(self.random() * len(team))]
+        if worker.active_on(ordinal):
+            return worker
+        return next((w for w in team if w.active_on(ordinal)), worker)
+
+    def approval(self, ordinal: int, created: datetime) -> tuple[str, datetime | None, datetime]:
+        """(status, approved_at, updated_at): approvals land a few days after the week closes."""
+        day_midnight = self.day(ordinal)[1]
+        next_monday = day_midnight + timedelta(days=7 - (ordinal - 1) % 7)
+        random_ = self.random
+        decided = next_monday + timedelta(days=1 + int(random_() * 4),
+                                          seconds=8 * 3600 + int(random_() * 36000))
+        roll = random_()
+        if self.asof_ordinal - ordinal > 21:
+            if roll < 0.02:
+                return "rejected", None, decided
+            if roll < 0.03:
+                return "submitted", None, min(created + timedelta(hours=20), AS_OF)
+            return "approved", decided, decided
+        if roll < 0.02 and decided < AS_OF:
+            return "rejected", None, decided
+        if roll < 0.45 and decided < AS_OF:
+            return "approved", decided, decided
+        if roll < 0.75:
+            return "submitted", None, min(created + timedelta(hours=20), AS_OF)
+        return "draft", None, created
+
+    def time_entry(self, project: Project, days: list[int]) -> None:
+        gen, random_ = self.gen, self.random
+        ordinal = days[int(random_() * len(days))]
+        day_text, midnight = self.day(ordinal)
+        worker = self.member(project, ordinal)
+        role = worker.role_on(ordinal)
+        rate = project.card.rates[role]
+        minutes = self.minutes[_bisect(self.minute_cum, random_() * self.minute_cum[-1])]
+        billable = random_() < 0.85
+        created = min(midnight + timedelta(seconds=16 * 3600 + int(random_() * 14400)), AS_OF)
+        status, approved, updated = self.approval(ordinal, created)
+        bad = self.entry_index in self.bad
+        self.entry_index += 1
+        month = day_text[:7]
+        if status == "approved" and billable and not bad and month <= self.billed_through \
+                and project.job_id and project.deal.billing_model == "Time and Materials":
+            self.billable[(self.project_index[id(project)], month)][(worker.user_id, role, rate)] += minutes
+        tasks = project.tasks
+        entry_id = gen.kantata_id("time_entries")
+        gen.sink.add("kantata", "time_entries", entry_id, updated, {
+            "id": entry_id, "workspace_id": project.id, "user_id": worker.user_id,
+            "story_id": tasks[int(random_() * len(tasks))] if tasks and random_() < 0.75 else None,
+            "date_performed": day_text, "time_in_minutes": -minutes if bad else minutes, "billable": billable,
+            "status": status, "approved_at": gen.kts(approved) if approved else None, "rate_in_cents": rate,
+            "notes": NOTES[int(random_() * len(NOTES))], "created_at": gen.kts(created),
+            "updated_at": gen.kts(updated)})
+
+    def expense(self, project: Project, days: list[int]) -> None:
+        gen, rng = self.gen, self.rng
+        ordinal = days[int(self.random() * len(days))]
+        day_text, midnight = self.day(ordinal)
+        worker = self.member(project, ordinal)
+        category, low, high, note = EXPENSE_CATEGORIES[int(self.random() * len(EXPENSE_CATEGORIES))]
+        created = min(midnight + timedelta(seconds=rng.randrange(9 * 3600, 21 * 3600)), AS_OF)
+        status, approved, updated = self.approval(ordinal, created)
+        expense_id = gen.kantata_id("expenses")
+        gen.sink.add("kantata", "expenses", expense_id, updated, {
+            "id": expense_id, "workspace_id": project.id, "user_id": worker.user_id, "date": day_text,
+            "category": category, "amount_in_cents": rng.randint(low, high),
+            "currency": project.deal.account.market.currency, "billable": self.random() < 0.75,
+            "status": status,
+            "approved_at": gen.kts(approved) if approved else None, "notes": note,
+            "created_at": gen.kts(created), "updated_at": gen.kts(updated)})
+
+
+def _cumulative(weights: Iterable[int]) -> Iterable[int]:
+    total = 0
+    for weight in weights:
+        total += weight
+        yield total
+
+
+def _bisect(cumulative: list[int], point: float) -> int:
+    low, high = 0, len(cumulative) - 1
+    while low < high:
+        mid = (low + high) // 2
+        if cumulative[mid] > point:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def _time_line(name: str, role: str, minutes: int, rate_cents: int, month: str) -> Body:
+    hours = Decimal(minutes) / 60
+    rate = Decimal(rate_cents) / 100
+    return {"item": f"Professional Services - {role}", "memo": f"{name} ({role}) {month}",
+            "quantity": _money(hours), "rate": _money(rate), "foreignamount": _money(hours * rate)}
+
+
+def _milestone_line(milestone: Milestone) -> Body:
+    amount = Decimal(milestone.budget_cents) / 100
+    return {"item": "Professional Services - Milestone", "memo": f"Milestone: {milestone.title}",
+            "quantity": "1.00", "rate": _money(amount), "foreignamount": _money(amount)}
+
+
+def _activation_status(deal: Deal) -> str | None:
+    if not deal.won:
+        return None
+    if deal.project is None:
+        return "Not Started"
+    return "Complete" if deal.project.job_id else "In Progress"
+
+
+def _short_name(company: str) -> str:
+    return " ".join(company.split()[:2])
+
+
+def _company_name(rng: random.Random, market: Market, taken: set[str]) -> str:
+    for _ in range(50):
+        name = (f"{rng.choice(COMPANY_PREFIXES)} {rng.choice(COMPANY_CORES)}{rng.choice(COMPANY_TAILS)} "
+                f"{rng.choice(market.legal_suffixes)}")
+        if name not in taken:
+            taken.add(name)
+            return name
+    suffix = market.legal_suffixes[0]
+    name = f"{rng.choice(COMPANY_PREFIXES)} {rng.choice(COMPANY_CORES)} {len(taken) + 1} {suffix}"
+    taken.add(name)
+    return name
+
+
+_RENAMES: tuple[Callable[[str], str], ...] = (
+    str.upper,
+    lambda name: name.rsplit(" ", 1)[0],  # legal suffix dropped
+    lambda name: f"{name} (Billing)",
+    lambda name: name.replace(" ", "  ", 1),
+)
+
+
+def _rename(rng: random.Random, name: str) -> str:
+    return rng.choice(_RENAMES)(name)
+
+
+def _drift_email(rng: random.Random, email: str) -> str:
+    """The ERP/PSA copy of an address as people really key it: other case or a typo."""
+    local, domain = email.split("@")
+    if rng.random() < 0.5 or len(local) < 3:
+        return f"{local.title()}@{domain.title()}"
+    i = rng.randrange(len(local) - 1)
+    swapped = local[:i] + local[i + 1] + local[i] + local[i + 2:]
+    return f"{swapped if swapped != local else local + 'x'}@{domain}"
+
+
+def record_counts(store: SandboxStore) -> dict[str, int]:
+    """Live (not deleted) records per ``platform.object``."""
+    rows = store.conn.execute(
+        "SELECT platform, object, count(*) FROM records WHERE deleted = 0 GROUP BY platform, object "
+        "ORDER BY platform, object").fetchall()
+    return {f"{platform}.{obj}": count for platform, obj, count in rows}
+
+
+def populate(store: SandboxStore, *, seed: int, scale: float) -> dict[str, int]:
+    """Generate every platform's data into ``store``; returns counts per ``platform.object``."""
+    if scale <= 0:
+        raise ValueError("scale must be positive")
+    # A bigger page cache keeps the change-time index inserts in memory at millions of rows.
+    store.conn.execute("PRAGMA cache_size = -262144")
+    # Millions of short-lived dicts would trigger cyclic-GC passes over every live buffer;
+    # nothing generated here forms a cycle, so collection is pure overhead.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        counts = _Generator(store, seed, scale).run()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    # Control events stamp changes with store.now(); it must never run behind the data.
+    if store.now() <= AS_OF:
+        store.advance_clock((AS_OF - store.now()).total_seconds() + 3600)
+    meta = {"seed": seed, "scale": scale, "as_of": AS_OF.isoformat(), "counts": counts}
+    store.kv_set(GENERATION_KV_KEY, meta)
+    return counts

@@ -1,0 +1,231 @@
+"""Workday as the sandbox serves it: OAuth token, the workers REST API and RaaS custom reports.
+
+Each surface authenticates the way a real tenant does: the token endpoint takes the API
+client's id/secret (HTTP Basic or form fields), the REST API takes the bearer token it
+issued, and RaaS takes an integration system user's username/password (HTTP Basic).
+
+Errors follow Workday's shapes: OAuth errors as ``{"error": code}``, REST validation errors as
+``{"error": "invalid request", "errors": [{"error", "field"}]}``.
+
+The first block of helpers (``ApiError``, ``basic_auth``, ...) is platform-agnostic and also
+used by the Kantata module; it would sit better in ``sandbox/http.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
+
+if TYPE_CHECKING:
+    from ps_pipelines.sandbox.app import SandboxContext
+
+PLATFORM = "workday"
+WORKERS = "workers"
+REPORTS = ("Worker_Cost_Rates", "Worker_Job_History")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+# -- platform-agnostic helpers -------------------------------------------------------------
+class ApiError(Exception):
+    """An error answer in the platform's own shape, raised from anywhere inside a handler."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.response = json_response(body, status, headers)
+
+
+def answers_api_errors(handler: Handler) -> Handler:
+    """Turn an ``ApiError`` raised by ``handler`` into its response."""
+
+    @wraps(handler)
+    def guarded(request: Request) -> Response:
+        try:
+            return handler(request)
+        except ApiError as error:
+            return error.response
+
+    return guarded
+
+
+def same_secret(given: str | None, expected: str | None) -> bool:
+    # Constant-time comparison so response timing does not leak how much of a secret matched.
+    if given is None or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def basic_auth(request: Request) -> tuple[str, str] | None:
+    """``(username, password)`` from an ``Authorization: Basic`` header, if well formed."""
+    value = request.header("authorization")
+    if not value.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(value[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    return (username, password) if colon else None
+
+
+def client_authenticated(request: Request, form: Mapping[str, str], creds: Mapping[str, str]) -> bool:
+    """OAuth client authentication against ``creds``' ``client_id``/``client_secret``.
+
+    Accepts HTTP Basic (client_secret_basic) or form fields (client_secret_post).
+    """
+    client = basic_auth(request)
+    if "client_id" in form:
+        client = form["client_id"], form.get("client_secret", "")
+    return (
+        client is not None
+        and same_secret(client[0], creds.get("client_id"))
+        and same_secret(client[1], creds.get("client_secret"))
+    )
+
+
+# A "+" in an unencoded query string arrives as a space; put it back when it is a UTC offset.
+_MANGLED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
+
+
+def parse_timestamp(raw: str) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC datetime (naive input is taken as UTC).
+
+    Raises ``ValueError`` for anything else.
+    """
+    moment = datetime.fromisoformat(_MANGLED_OFFSET.sub(r"+\1", raw.strip()))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# -- Workday ---------------------------------------------------------------------------------
+def _invalid_request(message: str, field: str) -> ApiError:
+    return ApiError(400, {"error": "invalid request", "errors": [{"error": message, "field": field}]})
+
+
+def _bounded_int(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    raw = query.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1  # reported below with the same message as an out-of-range value
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _invalid_request(f"{name} must be {bounds}", name)
+    return value
+
+
+class _Workday:
+    def __init__(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def creds(self) -> dict[str, str]:
+        return self.ctx.config.credentials["workday"]
+
+    def _check_tenant(self, request: Request) -> str:
+        tenant = request.params["tenant"]
+        if tenant != self.creds["tenant"]:
+            raise ApiError(404, {"error": "not found", "message": "unknown tenant"})
+        return tenant
+
+    def _check_bearer(self, request: Request) -> None:
+        if not self.ctx.tokens.is_valid(PLATFORM, request.bearer_token):
+            challenge = 'Bearer error="invalid_token"'
+            raise ApiError(401, {"error": "invalid_token"}, {"WWW-Authenticate": challenge})
+
+    def _check_report_user(self, request: Request, tenant: str) -> None:
+        """RaaS takes the integration user's Basic credentials (``user`` or ``user@tenant``) or a token."""
+        if request.bearer_token is not None:
+            self._check_bearer(request)
+            return
+        user = basic_auth(request)
+        if user is not None:
+            username = user[0].removesuffix(f"@{tenant}")
+            if same_secret(username, self.creds["username"]) and same_secret(user[1], self.creds["password"]):
+                return
+        raise ApiError(401, {"error": "unauthorized"}, {"WWW-Authenticate": f'Basic realm="{tenant}"'})
+
+    # -- OAuth ------------------------------------------------------------------------------
+    def token(self, request: Request) -> Response:
+        self._check_tenant(request)
+        form = request.form()
+        if not client_authenticated(request, form, self.creds):
+            raise ApiError(401, {"error": "invalid_client"})
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            if not same_secret(form.get("refresh_token"), self.creds["refresh_token"]):
+                raise ApiError(400, {"error": "invalid_grant"})
+        elif grant != "client_credentials":
+            raise ApiError(400, {"error": "unsupported_grant_type"})
+        # Workday refresh tokens do not rotate: the same one comes back with every access token.
+        return json_response({
+            "access_token": self.ctx.tokens.issue(PLATFORM),
+            "token_type": "Bearer",
+            "refresh_token": self.creds["refresh_token"],
+        })
+
+    # -- workers REST API -----------------------------------------------------------------------
+    def _with_href(self, request: Request, tenant: str, worker: dict) -> dict:
+        host = request.header("host", "localhost")
+        return {**worker, "href": f"http://{host}/ccx/api/v1/{tenant}/workers/{worker['id']}"}
+
+    def workers(self, request: Request) -> Response:
+        tenant = self._check_tenant(request)
+        self._check_bearer(request)
+        limit = _bounded_int(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset = _bounded_int(request.query, "offset", 0, 0, None)
+        store = self.ctx.store
+        total = store.count(PLATFORM, WORKERS)
+        # Ordered by id so offset paging is stable while workers change between pages.
+        rows = store.scan(PLATFORM, WORKERS, order="id", limit=limit, offset=offset) if offset < total else []
+        data = [self._with_href(request, tenant, row) for row in rows]
+        return json_response({"total": total, "data": data})
+
+    def worker(self, request: Request) -> Response:
+        tenant = self._check_tenant(request)
+        self._check_bearer(request)
+        row = self.ctx.store.get(PLATFORM, WORKERS, request.params["worker_id"])
+        if row is None:
+            raise ApiError(404, {"error": "not found", "message": "invalid resource id"})
+        return json_response(self._with_href(request, tenant, row))
+
+    # -- RaaS -------------------------------------------------------------------------------------
+    def report(self, request: Request) -> Response:
+        tenant = self._check_tenant(request)
+        self._check_report_user(request, tenant)
+        owner, report = request.params["owner"], request.params["report"]
+        if owner != self.creds["report_owner"] or report not in REPORTS:
+            raise ApiError(404, {"error": "not found", "message": f"report {owner}/{report} does not exist"})
+        if request.query.get("format") != "json":
+            raise ApiError(400, {"error": "invalid request", "message": "only format=json is served"})
+        since = None
+        if request.query.get("Updated_From"):
+            try:
+                since = parse_timestamp(request.query["Updated_From"])
+            except ValueError:
+                message = "Updated_From is not a date-time"
+                raise ApiError(400, {"error": "invalid request", "message": message}) from None
+        # RaaS has no paging: the whole (prompt-filtered) report comes back in one answer.
+        rows = self.ctx.store.scan(PLATFORM, report, since=since, since_inclusive=True, order="id")
+        return json_response({"Report_Entry": rows})
+
+
+def register(router: Router, ctx: SandboxContext) -> None:
+    api = _Workday(ctx)
+    routes = (
+        ("POST", "/ccx/oauth2/{tenant}/token", api.token),
+        ("GET", "/ccx/api/v1/{tenant}/workers", api.workers),
+        ("GET", "/ccx/api/v1/{tenant}/workers/{worker_id}", api.worker),
+        ("GET", "/ccx/service/customreport2/{tenant}/{owner}/{report}", api.report),
+    )
+    for method, template, handler in routes:
+        router.add(method, template, PLATFORM, answers_api_errors(handler))

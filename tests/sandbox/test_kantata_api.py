@@ -1,0 +1,300 @@
+"""The sandbox's Kantata (Mavenlink API v1) endpoints over real HTTP."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
+from ps_pipelines.sandbox.platforms import kantata
+from ps_pipelines.sandbox.platforms.workday import parse_timestamp
+from ps_pipelines.sandbox.store import SandboxStore
+from tests.sandbox.test_workday_api import Served, serve
+
+TOKEN = DEFAULT_CREDENTIALS["kantata"]["token"]
+CLIENT = ("sandbox-kantata-client", "sandbox-kantata-secret")
+BASE = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
+TIME_ENTRIES = 450
+WORKSPACES = 3
+STORIES = 10
+UNAUTHORIZED = {"errors": [{"type": "oauth", "message": "Invalid OAuth 2 Request"}]}
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _audit(updated: datetime) -> dict[str, str]:
+    return {"created_at": _stamp(BASE - timedelta(days=30)), "updated_at": _stamp(updated)}
+
+
+def _workspace(index: int) -> dict:
+    return {
+        "id": str(index), "title": f"Project {index}", "currency": "GBP", "price_in_cents": 1_000_000,
+        "start_date": "2026-01-01", "due_date": "2026-12-31",
+        "status": {"color": "green", "key": 310, "message": "Active"}, "archived": False,
+        "rate_card_id": "1", "salesforce_opportunity_id": f"006{index:015d}",
+        **_audit(BASE + timedelta(hours=index)),
+    }
+
+
+def _time_entry(index: int) -> dict:
+    return {
+        "id": str(index), "workspace_id": str(index % WORKSPACES + 1), "user_id": "1", "story_id": None,
+        "date_performed": "2026-09-30", "time_in_minutes": 60, "billable": True, "status": "approved",
+        "approved_at": None, "rate_in_cents": 15_000, "notes": f"entry {index}",
+        **_audit(BASE + timedelta(minutes=index)),
+    }
+
+
+def _story(index: int) -> dict:
+    return {
+        "id": str(index), "workspace_id": str(index % WORKSPACES + 1), "title": f"Story {index}",
+        "story_type": "milestone" if index % 2 == 0 else "task", "state": "started", "due_date": None,
+        "completed_at": None, "budget_estimate_in_cents": None, **_audit(BASE + timedelta(seconds=index)),
+    }
+
+
+def _seed(store: SandboxStore) -> None:
+    makers = {"workspaces": (_workspace, WORKSPACES), "time_entries": (_time_entry, TIME_ENTRIES),
+              "stories": (_story, STORIES)}
+    for resource, (make, count) in makers.items():
+        records = [make(index) for index in range(1, count + 1)]
+        store.put_many("kantata", resource, [(r["id"], parse_timestamp(r["updated_at"]), r) for r in records])
+    user = {"id": "1", "full_name": "Ada Lovelace", "email_address": "ada@psfirm.example",
+            "headline": "Consultant", "disabled": False, **_audit(BASE)}
+    store.put("kantata", "users", "1", user, BASE)
+
+
+@pytest.fixture
+def kt(tmp_path: Path) -> Iterator[Served]:
+    credentials = copy.deepcopy(DEFAULT_CREDENTIALS)
+    credentials["kantata"].update(client_id=CLIENT[0], client_secret=CLIENT[1])
+    with serve(tmp_path, kantata.register, _seed, credentials) as served:
+        yield served
+
+
+def _call(kt: Served, method: str, path: str, token: str | None = TOKEN, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return kt.http.request(method, f"{kt.url}/api/v1/{path}", headers=headers, **kwargs)
+
+
+def _list(kt: Served, path: str, **params: str) -> dict:
+    response = _call(kt, "GET", path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _ids(body: dict) -> list[str]:
+    """Result ids in order, after checking the envelope's references match its object map."""
+    key = body["results"][0]["key"] if body["results"] else None
+    ids = [ref["id"] for ref in body["results"]]
+    if key is not None:
+        assert list(body[key]) == ids
+        assert all(body[key][record_id]["id"] == record_id for record_id in ids)
+    return ids
+
+
+def _issue_token(kt: Served, **form: str) -> requests.Response:
+    return kt.http.post(f"{kt.url}/oauth/token", data=form, auth=CLIENT)
+
+
+# -- auth ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Token {TOKEN}", f"Bearer {TOKEN}x"])
+def test_rejects_missing_or_bad_token(kt: Served, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = kt.http.get(f"{kt.url}/api/v1/workspaces", headers=headers)
+    assert response.status_code == 401
+    assert response.json() == UNAUTHORIZED
+
+
+def test_issued_token_works_until_expired_then_refreshes(kt: Served) -> None:
+    issued = _issue_token(kt, grant_type="client_credentials")
+    assert issued.status_code == 200
+    body = issued.json()
+    assert body["token_type"] == "Bearer"
+    assert _call(kt, "GET", "workspaces", token=body["access_token"]).status_code == 200
+
+    kt.ctx.tokens.expire_all("kantata")
+    assert _call(kt, "GET", "workspaces", token=body["access_token"]).status_code == 401
+    # The personal access token does not expire.
+    assert _call(kt, "GET", "workspaces").status_code == 200
+
+    refreshed = _issue_token(kt, grant_type="refresh_token", refresh_token=body["refresh_token"])
+    assert refreshed.status_code == 200
+    assert _call(kt, "GET", "workspaces", token=refreshed.json()["access_token"]).status_code == 200
+
+
+def test_token_endpoint_rejects_bad_client_and_grant(kt: Served) -> None:
+    form = {"grant_type": "client_credentials"}
+    bad_client = kt.http.post(f"{kt.url}/oauth/token", data=form, auth=(CLIENT[0], "wrong"))
+    assert bad_client.status_code == 401
+    assert bad_client.json()["error"] == "invalid_client"
+    stale = _issue_token(kt, grant_type="refresh_token", refresh_token="nope")
+    assert stale.status_code == 400 and stale.json()["error"] == "invalid_grant"
+    assert _issue_token(kt, grant_type="password").status_code == 400
+
+
+# -- paging ------------------------------------------------------------------------------------------
+def test_pages_cover_every_record_once_with_meta(kt: Served) -> None:
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        body = _list(kt, "time_entries", page=str(page), per_page="200", order="id:asc")
+        assert body["count"] == TIME_ENTRIES
+        assert body["meta"] == {"count": TIME_ENTRIES, "page_count": 3, "page_number": page, "page_size": 200}
+        seen += _ids(body)
+    assert len(seen) == len(set(seen)) == TIME_ENTRIES
+    beyond = _list(kt, "time_entries", page="4", per_page="200")
+    assert beyond["results"] == [] and beyond["time_entries"] == {}
+    assert beyond["count"] == TIME_ENTRIES
+
+
+def test_default_page_size_and_clamped_per_page(kt: Served) -> None:
+    default = _list(kt, "time_entries")
+    assert default["meta"]["page_size"] == 20 and len(default["results"]) == 20
+    clamped = _list(kt, "time_entries", per_page="1000")
+    assert clamped["meta"]["page_size"] == 200 and len(clamped["results"]) == 200
+    assert clamped["meta"]["page_count"] == 3
+
+
+def test_json_suffix_and_default_order_newest_first(kt: Served) -> None:
+    response = kt.http.get(f"{kt.url}/api/v1/time_entries.json", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert _ids(response.json())[:3] == ["450", "449", "448"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"order": "title:asc"}, "order"), ({"updated_after": "yesterday"}, "updated_after"),
+     ({"page": "0"}, "page"), ({"per_page": "-5"}, "per_page"), ({"only": "1,abc"}, "only")],
+)
+def test_bad_list_parameters_are_400(kt: Served, params: dict, field: str) -> None:
+    response = _call(kt, "GET", "time_entries", params=params)
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["type"] == "validation" and error["field"] == field and error["message"]
+
+
+# -- filters -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spelling", ["+00:00", "Z"])
+def test_updated_after_is_exclusive_and_orders_ascending(kt: Served, spelling: str) -> None:
+    boundary = (BASE + timedelta(minutes=400)).strftime("%Y-%m-%dT%H:%M:%S") + spelling
+    body = _list(kt, "time_entries", updated_after=boundary, order="updated_at:asc", per_page="200")
+    assert body["count"] == 50
+    assert _ids(body) == [str(index) for index in range(401, TIME_ENTRIES + 1)]
+    newest_first = _list(kt, "time_entries", updated_after=boundary, order="updated_at:desc")
+    assert _ids(newest_first)[0] == "450"
+
+
+def test_only_returns_the_named_ids_in_order_and_ignores_missing(kt: Served) -> None:
+    body = _list(kt, "time_entries", only="5,70,7,99999")
+    assert body["count"] == 3
+    assert _ids(body) == ["70", "7", "5"]  # default order: most recently updated first
+    assert _ids(_list(kt, "time_entries", only="5,70,7", order="updated_at:asc")) == ["5", "7", "70"]
+    second_page = _list(kt, "time_entries", only="5,70,7", order="updated_at:asc", per_page="2", page="2")
+    assert _ids(second_page) == ["70"] and second_page["meta"]["page_count"] == 2
+
+
+def test_workspace_filter(kt: Served) -> None:
+    body = _list(kt, "time_entries", workspace_id="2", per_page="200")
+    assert body["count"] == TIME_ENTRIES // WORKSPACES
+    assert {entry["workspace_id"] for entry in body["time_entries"].values()} == {"2"}
+
+
+def test_story_type_filter(kt: Served) -> None:
+    milestones = _list(kt, "stories", story_type="milestone")
+    assert milestones["count"] == STORIES // 2
+    assert {story["story_type"] for story in milestones["stories"].values()} == {"milestone"}
+    both = _list(kt, "stories", story_type="milestone", workspace_id="1")
+    assert {(s["story_type"], s["workspace_id"]) for s in both["stories"].values()} == {("milestone", "1")}
+
+
+# -- show ------------------------------------------------------------------------------------------------
+def test_show_answers_the_envelope_or_404(kt: Served) -> None:
+    body = _call(kt, "GET", "workspaces/2.json").json()
+    assert body["count"] == 1 and _ids(body) == ["2"]
+    assert body["workspaces"]["2"] == _workspace(2)
+    missing = _call(kt, "GET", "workspaces/999")
+    assert missing.status_code == 404
+    assert missing.json()["errors"][0]["type"] == "not_found"
+    assert _call(kt, "GET", "invoices").status_code == 404
+
+
+# -- writes ----------------------------------------------------------------------------------------------
+def _create(kt: Served, workspace: dict) -> requests.Response:
+    return _call(kt, "POST", "workspaces", json={"workspace": workspace})
+
+
+def test_create_workspace(kt: Served) -> None:
+    response = _create(kt, {"title": "Acme rollout", "currency": "EUR", "salesforce_opportunity_id": "006A",
+                            "not_a_field": "dropped"})
+    assert response.status_code == 200
+    body = response.json()
+    [new_id] = _ids(body)
+    assert new_id == str(WORKSPACES + 1)
+    created = body["workspaces"][new_id]
+    assert created["title"] == "Acme rollout" and created["currency"] == "EUR"
+    assert created["status"] == {"color": "grey", "key": 100, "message": "Not Started"}
+    assert "not_a_field" not in created
+    assert created["created_at"] == created["updated_at"]
+    assert _call(kt, "GET", f"workspaces/{new_id}").json()["workspaces"][new_id] == created
+    # The store's change time is the body's updated_at exactly, so incremental reads agree with it.
+    updated = parse_timestamp(created["updated_at"])
+    assert kt.ctx.store.scan("kantata", "workspaces", since=updated, since_inclusive=False) == []
+    second = _create(kt, {"title": "Second"}).json()
+    assert second["results"] == [{"key": "workspaces", "id": str(WORKSPACES + 2)}]
+
+
+@pytest.mark.parametrize(
+    ("workspace", "field"),
+    [
+        ({"currency": "GBP"}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "X", "currency": "pounds"}, "currency"),
+        ({"title": "X", "start_date": "2026-02-30"}, "start_date"),
+    ],
+)
+def test_create_workspace_validation(kt: Served, workspace: dict, field: str) -> None:
+    response = _create(kt, workspace)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert {(error["type"], error["field"]) for error in errors} == {("validation", field)}
+    assert kt.ctx.store.count("kantata", "workspaces") == WORKSPACES
+
+
+def test_create_needs_the_wrapper_object(kt: Served) -> None:
+    response = _call(kt, "POST", "workspaces", json={"title": "no wrapper"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["type"] == "validation"
+
+
+def test_update_workspace_bumps_updated_at(kt: Served) -> None:
+    before = _workspace(1)
+    kt.ctx.store.advance_clock(120)
+    response = _call(kt, "PUT", "workspaces/1", json={"workspace": {"title": "Renamed", "id": "77"}})
+    assert response.status_code == 200
+    after = response.json()["workspaces"]["1"]
+    assert after["title"] == "Renamed" and after["id"] == "1"
+    assert after["created_at"] == before["created_at"]
+    assert parse_timestamp(after["updated_at"]) > parse_timestamp(before["updated_at"])
+    changed = _list(kt, "workspaces", updated_after=before["updated_at"], order="updated_at:asc")
+    assert _ids(changed)[-1] == "1"
+
+
+def test_update_rejects_invalid_and_unknown(kt: Served) -> None:
+    blank = _call(kt, "PUT", "workspaces/1", json={"workspace": {"title": None}})
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "title"
+    assert _call(kt, "PUT", "workspaces/999", json={"workspace": {"title": "X"}}).status_code == 404
+    assert _call(kt, "PUT", "users/1", json={"user": {"full_name": "X"}}).status_code == 404
+
+
+def test_update_time_entry(kt: Served) -> None:
+    ok = _call(kt, "PUT", "time_entries/5", json={"time_entry": {"time_in_minutes": 90}})
+    assert ok.status_code == 200 and ok.json()["time_entries"]["5"]["time_in_minutes"] == 90
+    too_long = _call(kt, "PUT", "time_entries/5", json={"time_entry": {"time_in_minutes": 2000}})
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "time_in_minutes"

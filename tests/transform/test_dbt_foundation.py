@@ -1,0 +1,418 @@
+"""The dbt foundation (staging, intermediate, core dimensions) built on a real raw warehouse.
+
+Raw tables are written the way ingestion writes them (contract validation, then
+``upsert_rows`` / ``mark_deleted``) from small hand-made API records whose cross-system
+links and drift are known, so the identity rules, authority per attribute and deletes can be
+asserted exactly. dbt runs as a subprocess against that DuckDB file: ``dbt parse``, then
+``dbt build`` of staging, intermediate and marts.core (models, data tests and unit tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from ps_pipelines.lib.contracts import kantata, netsuite, salesforce, workday
+from ps_pipelines.lib.contracts.base import Record
+from ps_pipelines.lib.contracts.validate import validate_records
+from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table, mark_deleted, upsert_rows
+
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+SELECTION = "staging intermediate marts.core"
+LOADED_AT = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
+
+SF_TS = "2026-10-01T12:00:00.000+0000"
+KT_TS = "2026-10-01T12:00:00+00:00"
+NS_TS = "2026-10-01T12:00:00Z"
+WD_TS = "2026-10-01T12:00:00.000+00:00"
+
+
+# -- hand-made source records (API wire format) ----------------------------------------------
+def _sf(record_id: str, **fields: Any) -> Record:
+    return {"Id": record_id, "IsDeleted": False, "CreatedDate": SF_TS, "SystemModstamp": SF_TS, **fields}
+
+
+def _account(record_id: str, name: str, **fields: Any) -> Record:
+    return _sf(record_id, **{"Name": name, "CurrencyIsoCode": "USD", "Legal_Entity__c": "PS US Inc", **fields})
+
+
+def _opportunity(record_id: str, account: str, stage: str, **fields: Any) -> Record:
+    won = stage == "Closed Won"
+    defaults = {"AccountId": account, "Name": f"Deal {record_id}", "StageName": stage, "Amount": 100000.0,
+                "CurrencyIsoCode": "USD", "CloseDate": "2026-09-15", "IsWon": won,
+                "IsClosed": stage.startswith("Closed"), "Probability": 100.0 if won else 60.0,
+                "Billing_Model__c": "Time and Materials", "Legal_Entity__c": "PS US Inc"}
+    return _sf(record_id, **{**defaults, **fields})
+
+
+def _kt(record_id: str, **fields: Any) -> Record:
+    return {"id": record_id, "created_at": KT_TS, "updated_at": KT_TS, **fields}
+
+
+def _workspace(record_id: str, opportunity: str | None, currency: str, status_key: int, message: str) -> Record:
+    return _kt(record_id, title=f"Project {record_id}", currency=currency, price_in_cents=5_000_000,
+               start_date="2026-09-20", due_date="2027-03-31", archived=False, rate_card_id="11",
+               salesforce_opportunity_id=opportunity,
+               status={"color": "green", "key": status_key, "message": message})
+
+
+def _ns(record_id: str, **fields: Any) -> Record:
+    # SuiteQL answers every value as a string and booleans as "T"/"F".
+    return {"id": record_id, "lastmodifieddate": NS_TS, **fields}
+
+
+def _customer(record_id: str, name: str, external: str | None, currency: str = "1", subsidiary: str = "1",
+              inactive: str = "F") -> Record:
+    return _ns(record_id, entityid=f"CUST-{record_id}", companyname=name, externalid=external,
+               subsidiary=subsidiary, currency=currency, isinactive=inactive, datecreated=NS_TS)
+
+
+def _job(record_id: str, parent: str, external: str | None) -> Record:
+    return _ns(record_id, entityid=f"PRJ-{record_id}", companyname=f"Job {record_id}", externalid=external,
+               parent=parent, subsidiary="1", currency="1", entitystatus="In Progress", startdate="2026-09-25",
+               projectedenddate="2027-03-31", datecreated=NS_TS)
+
+
+def _worker(wid: str, worker_id: str, name: str, email: str, active: bool = True) -> Record:
+    return {"id": wid, "workerId": worker_id, "descriptor": name, "primaryWorkEmail": email,
+            "businessTitle": "Consultant", "jobProfile": {"id": "JP-1", "descriptor": "Consultant"},
+            "location": {"id": "L-1", "descriptor": "New York"}, "region": "North America",
+            "costCenter": {"id": "CC-1", "descriptor": "Delivery US"}, "fte": 1.0, "hireDate": "2025-06-01",
+            "terminationDate": None if active else "2026-09-30", "isActive": active}
+
+
+def _raas(worker_id: str, effective: str, **fields: Any) -> Record:
+    return {"Worker_ID": worker_id, "Effective_Date": effective, "Last_Updated": WD_TS, **fields}
+
+
+RECORDS: dict[str, list[Record]] = {  # by contract key
+    salesforce.ACCOUNTS.key: [
+        _account("001A", "Acme Corp"),
+        _account("001B", "Globex", ERP_Customer_Id__c="102"),
+        _account("001C", "Initech Ltd"),
+        _account("001D", "Umbrella"),
+        {**_account("001E", "Hooli"), "IsDeleted": True},
+    ],
+    salesforce.CONTACTS.key: [
+        _sf("003A", AccountId="001A", FirstName="Wile", LastName="Coyote", Email="wile@acme.example"),
+    ],
+    salesforce.OPPORTUNITIES.key: [
+        _opportunity("006A", "001A", "Closed Won", ContractId="800A"),
+        _opportunity("006B", "001B", "Closed Won", ERP_Project_Id__c="201", CurrencyIsoCode="EUR",
+                     Billing_Model__c="Fixed Fee", Legal_Entity__c="PS Europe GmbH"),
+        _opportunity("006C", "001C", "Negotiation/Review"),
+    ],
+    salesforce.CONTRACTS.key: [
+        _sf("800A", AccountId="001A", ContractNumber="00000100", Status="Activated", StartDate="2026-10-01",
+            EndDate="2027-09-30", ContractTerm=12.0, CurrencyIsoCode="EUR", Billing_Model__c="Time and Materials",
+            Opportunity__c="006A", Legal_Entity__c="PS Europe GmbH", Payment_Terms__c="Net 45",
+            Contract_Value__c=120000.0),
+    ],
+    kantata.PROJECTS.key: [
+        _workspace("1", "006A", "USD", 310, "Active"),
+        _workspace("2", "006B", "EUR", 100, "Not Started"),
+        _workspace("3", None, "USD", 330, "On Hold"),
+    ],
+    kantata.USERS.key: [
+        _kt("501", full_name="Ana Lopez", email_address="ana.lopez@firm.example", disabled=False),
+        _kt("502", full_name="Ben Ng", email_address="ben.ng@firm.example", disabled=False),
+        _kt("503", full_name="Cara Diaz", email_address="c.diaz@firm.example", disabled=False),
+        _kt("504", full_name="Eve Contractor", email_address="eve@contractor.example", disabled=False),
+    ],
+    kantata.TIME_ENTRIES.key: [
+        _kt("9001", workspace_id="1", user_id="501", date_performed="2026-10-05", time_in_minutes=480,
+            billable=True, status="approved", approved_at="2026-10-07T02:00:00+00:00", rate_in_cents=15000),
+        _kt("9002", workspace_id="1", user_id="502", date_performed="2026-10-06", time_in_minutes=90,
+            billable=False, status="submitted", rate_in_cents=0),
+    ],
+    kantata.EXPENSES.key: [
+        _kt("7001", workspace_id="1", user_id="501", date="2026-10-05", category="Travel",
+            amount_in_cents=12345, currency="USD", billable=True, status="approved",
+            approved_at="2026-10-08T15:00:00+00:00"),
+    ],
+    kantata.MILESTONES.key: [
+        _kt("8001", workspace_id="2", title="Go-live", story_type="milestone", state="completed",
+            due_date="2026-10-20", completed_at="2026-10-21T10:00:00+00:00", budget_estimate_in_cents=2_500_000),
+    ],
+    kantata.RATE_CARDS.key: [
+        _kt("11", title="US Standard 2026", currency="USD", region="North America", effective_from="2026-01-01",
+            effective_to="2026-12-31", rates=[{"role": "Consultant", "rate_in_cents": 15000},
+                                              {"role": "Senior Consultant", "rate_in_cents": 20000}]),
+        _kt("12", title="EU Standard", currency="EUR", region="Europe", effective_from="2026-01-01",
+            effective_to=None, rates=[{"role": "Consultant", "rate_in_cents": 13000},
+                                      {"role": "Consultant", "rate_in_cents": 14000}]),
+    ],
+    workday.WORKERS.key: [
+        _worker("a" * 32, "W1", "Ana Lopez", "ana.lopez@firm.example"),
+        _worker("b" * 32, "W2", "Ben Ng", "Ben.Ng@Firm.example"),
+        _worker("c" * 32, "W3", "Cara Diaz", "cara.diaz@firm.example"),
+        _worker("d" * 32, "W4", "Dan Roe", "dan.roe@firm.example", active=False),
+    ],
+    workday.COST_RATES.key: [
+        _raas("W1", "2026-01-01", Cost_Rate=80.0, Currency="USD", Rate_Type="Hourly"),
+        _raas("W1", "2026-07-01", Cost_Rate=90.0, Currency="USD", Rate_Type="Hourly"),
+        _raas("W2", "2026-01-01", Cost_Rate=70.0, Currency="USD", Rate_Type="Hourly"),
+    ],
+    workday.JOB_HISTORY.key: [
+        _raas("W1", "2025-06-01", Job_Profile="Consultant", Business_Title="Consultant", Cost_Center="Delivery US",
+              Employment_Status="Active", FTE=1.0, Location="New York"),
+        _raas("W1", "2026-07-01", Job_Profile="Senior Consultant", Business_Title="Senior Consultant",
+              Cost_Center="Delivery US", Employment_Status="Active", FTE=1.0, Location="New York"),
+        _raas("W4", "2024-01-01", Job_Profile="Consultant", Cost_Center="Delivery US", Employment_Status="Active",
+              FTE=0.8, Location="Boston"),
+        _raas("W4", "2026-09-30", Job_Profile="Consultant", Cost_Center="Delivery US",
+              Employment_Status="Terminated", FTE=0.8, Location="Boston"),
+    ],
+    netsuite.SUBSIDIARIES.key: [
+        _ns("1", name="PS US Inc", country="US", currency="1", isinactive="F"),
+        _ns("2", name="PS Europe GmbH", country="DE", currency="2", isinactive="F"),
+        _ns("3", name="PS UK Ltd", country="GB", currency="3", isinactive="F"),
+    ],
+    netsuite.CURRENCIES.key: [
+        _ns("1", symbol="USD", name="US Dollar", isbasecurrency="T", exchangerate="1"),
+        _ns("2", symbol="EUR", name="Euro", isbasecurrency="F", exchangerate="1.08"),
+        _ns("3", symbol="GBP", name="British Pound", isbasecurrency="F", exchangerate="1.27"),
+        _ns("4", symbol="CAD", name="Canadian Dollar", isbasecurrency="F", exchangerate="0.73"),
+    ],
+    netsuite.EXCHANGE_RATES.key: [
+        _ns("31", basecurrency="1", transactioncurrency="2", exchangerate="1.10", effectivedate="2026-10-01"),
+        _ns("32", basecurrency="1", transactioncurrency="2", exchangerate="1.12", effectivedate="2026-10-05"),
+        _ns("33", basecurrency="3", transactioncurrency="1", exchangerate="0.80", effectivedate="2026-10-02"),
+    ],
+    netsuite.CUSTOMERS.key: [
+        _customer("101", "ACME Corporation", "001A", currency="2", subsidiary="2"),  # renamed, other currency
+        _customer("102", "Globex", None),
+        _customer("103", "Initech", None),
+        _customer("104", "Stark Industries", None),
+        _customer("105", "Acme (duplicate)", "001A"),
+    ],
+    netsuite.PROJECTS.key: [
+        _job("201", "102", None),
+        _job("202", "101", "006A"),
+        _job("203", "105", "006A"),
+        _job("204", "104", None),
+    ],
+    netsuite.INVOICES.key: [
+        _ns("4001", tranid="INV-4001", externalid="ps-inv-1", type="CustInvc", entity="101", job="202",
+            subsidiary="1", currency="1", trandate="2026-10-15", duedate="2026-11-14", status="Open",
+            foreigntotal="1323.45", memo="October", createddate=NS_TS),
+    ],
+    netsuite.INVOICE_LINES.key: [
+        {"transaction": "4001", "id": "1", "linesequencenumber": "1", "item": "Services", "memo": "Time",
+         "quantity": "8", "rate": "150", "foreignamount": "1200", "custcol_ps_line_key": "te-9001"},
+        {"transaction": "4001", "id": "2", "linesequencenumber": "2", "item": "Expenses", "memo": "Travel",
+         "quantity": "1", "rate": "123.45", "foreignamount": "123.45", "custcol_ps_line_key": "ex-7001"},
+    ],
+}
+ALL_CONTRACTS = (*salesforce.ALL, *kantata.ALL, *workday.ALL, *netsuite.ALL)
+
+
+def load_raw_warehouse(path: Path) -> None:
+    """Write RECORDS into raw tables exactly as ingestion does, then hard-delete one row."""
+    with Warehouse(path).connect() as con:
+        for contract in ALL_CONTRACTS:
+            ensure_raw_table(con, contract)
+            records = RECORDS.get(contract.key, [])
+            batch = validate_records(contract, records)
+            assert not batch.rejects, f"{contract.key}: {[r.reason for r in batch.rejects]}"
+            upsert_rows(con, contract, batch.valid, batch.valid_records, "test-run", LOADED_AT)
+        # Ben's unapproved entry was deleted in Kantata after it had been ingested.
+        mark_deleted(con, kantata.TIME_ENTRIES, [("9002", LOADED_AT)], "test-run")
+
+
+# -- dbt ------------------------------------------------------------------------------------
+def run_dbt(args: list[str], warehouse: Path, work_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PS_WAREHOUSE_PATH": str(warehouse),
+        # Per-test target and log folders: parallel test workers never share dbt's files.
+        "DBT_TARGET_PATH": str(work_dir / "target"),
+        "DBT_LOG_PATH": str(work_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return subprocess.run(
+        [str(DBT), *args, "--profiles-dir", str(DBT_PROJECT), "--project-dir", str(DBT_PROJECT)],
+        cwd=DBT_PROJECT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+
+
+@dataclass
+class BuiltWarehouse:
+    con: duckdb.DuckDBPyConnection
+    run_results: dict[str, Any]
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
+    work_dir = tmp_path_factory.mktemp("dbt_foundation")
+    warehouse = work_dir / "warehouse.duckdb"
+    load_raw_warehouse(warehouse)
+    parsed = run_dbt(["parse"], warehouse, work_dir)
+    assert parsed.returncode == 0, parsed.stdout[-4000:]
+    build = run_dbt(["build", "--select", SELECTION], warehouse, work_dir)
+    assert build.returncode == 0, build.stdout[-8000:]
+    run_results = json.loads((work_dir / "target" / "run_results.json").read_text())
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        yield BuiltWarehouse(con, run_results)
+    finally:
+        con.close()
+
+
+# -- the build ---------------------------------------------------------------------------------
+def test_build_runs_every_foundation_model_test_and_unit_test(built: BuiltWarehouse) -> None:
+    results = built.run_results["results"]
+    by_kind: dict[str, list[str]] = {}
+    for result in results:
+        by_kind.setdefault(result["unique_id"].split(".")[0], []).append(result["status"])
+    assert len(by_kind["model"]) == 36
+    assert {"rate_cards_unnest_to_one_rate_per_role", "cost_rates_become_effective_ranges",
+            "exchange_rates_forward_fill_daily"} <= {
+        r["unique_id"].rsplit(".", 1)[-1] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(by_kind["test"]) > 200
+    assert {s for statuses in by_kind.values() for s in statuses} <= {"success", "pass"}
+
+
+def test_marts_are_contracted_tables_in_the_marts_schema(built: BuiltWarehouse) -> None:
+    tables = {name for (name,) in built.rows(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' AND table_type = 'BASE TABLE'")}
+    assert {"dim_customer", "dim_project", "dim_worker", "dim_contract", "dim_rate_card", "dim_legal_entity",
+            "dim_currency", "dim_currency_rates_daily", "dim_date"} <= tables
+
+
+# -- customers -----------------------------------------------------------------------------------
+def test_dim_customer_has_one_row_per_crm_account_and_per_unmatched_erp_customer(built: BuiltWarehouse) -> None:
+    accounts = built.rows("SELECT count(*) FROM raw_salesforce.accounts")[0][0]
+    per_account = built.rows(
+        "SELECT count(*), count(DISTINCT crm_account_id) FROM marts.dim_customer WHERE crm_account_id IS NOT NULL")
+    assert per_account == [(accounts, accounts)]
+    assert built.rows("SELECT erp_customer_id FROM marts.dim_customer WHERE crm_account_id IS NULL") == [("104",)]
+
+
+def test_customer_matching_rules_and_confidence(built: BuiltWarehouse) -> None:
+    matches = dict((row[0], row[1:]) for row in built.rows(
+        "SELECT crm_account_id, erp_customer_id, match_method, match_confidence, erp_customer_record_count "
+        "FROM marts.dim_customer WHERE crm_account_id IS NOT NULL"))
+    assert matches == {
+        "001A": ("101", "external_id", 1.0, 2),  # 105 is an ERP duplicate of the same account
+        "001B": ("102", "crm_erp_reference", 0.95, 1),
+        "001C": ("103", "name", 0.7, 1),  # "Initech Ltd" = "Initech"
+        "001D": (None, "crm_only", None, 0),
+        "001E": (None, "crm_only", None, 0),
+    }
+    duplicate = built.rows("""
+        SELECT d.customer_key = c.customer_key, d.is_primary_record
+        FROM intermediate.int_customer_identity d
+        JOIN marts.dim_customer c ON c.crm_account_id = '001A'
+        WHERE d.source_system = 'netsuite' AND d.source_record_id = '105'""")
+    assert duplicate == [(True, False)]
+
+
+def test_each_customer_attribute_comes_from_its_authoritative_system(built: BuiltWarehouse) -> None:
+    acme = built.rows("""
+        SELECT customer_name, customer_name_source_system, erp_customer_name,
+               currency_code, currency_source_system, crm_currency_code,
+               legal_entity_name, legal_entity_source_system, has_psa_projects
+        FROM marts.dim_customer WHERE crm_account_id = '001A'""")
+    # Renamed and re-currencied in the ERP: the name stays the CRM's, currency and entity are the ERP's.
+    assert acme == [("Acme Corp", "salesforce", "ACME Corporation", "EUR", "netsuite", "USD",
+                     "PS Europe GmbH", "netsuite", True)]
+
+
+def test_deleted_records_are_carried_as_is_deleted(built: BuiltWarehouse) -> None:
+    assert built.rows("SELECT customer_status, is_deleted FROM marts.dim_customer WHERE crm_account_id = '001E'") == [
+        ("deleted", True)]
+    assert built.rows(
+        "SELECT time_entry_id, is_deleted, deleted_at IS NOT NULL FROM staging.stg_kantata__time_entries "
+        "ORDER BY time_entry_id") == [("9001", False, False), ("9002", True, True)]
+
+
+# -- projects ------------------------------------------------------------------------------------
+def test_projects_link_psa_crm_and_erp(built: BuiltWarehouse) -> None:
+    projects = built.rows("""
+        SELECT p.psa_project_id, p.erp_project_id, p.crm_opportunity_id, p.match_method,
+               p.erp_project_record_count, c.crm_account_id, c.erp_customer_id
+        FROM marts.dim_project p LEFT JOIN marts.dim_customer c USING (customer_key)
+        ORDER BY p.psa_project_id NULLS LAST""")
+    assert projects == [
+        ("1", "202", "006A", "opportunity_id", 2, "001A", "101"),  # job 203 duplicates 202
+        ("2", "201", "006B", "crm_erp_reference", 1, "001B", "102"),
+        ("3", None, None, "psa_only", 0, None, None),  # internal project: no customer
+        (None, "204", None, "erp_only", 1, None, "104"),
+    ]
+
+
+def test_project_billing_terms_follow_the_contract_then_the_erp(built: BuiltWarehouse) -> None:
+    project = built.rows("""
+        SELECT billing_model, billing_model_source, currency_code, currency_source_system, psa_currency_code,
+               crm_currency_code, project_status, deal_won_date
+        FROM marts.dim_project WHERE psa_project_id = '1'""")
+    assert project == [("Time and Materials", "salesforce_contract", "USD", "netsuite", "USD", "EUR", "active",
+                        date(2026, 9, 15))]
+
+
+def test_contract_value_is_converted_with_its_rate_and_rate_date(built: BuiltWarehouse) -> None:
+    contract = built.rows("""
+        SELECT currency_code, contract_value, functional_currency_code, contract_value_functional,
+               contract_value_reporting, exchange_rate_to_reporting, exchange_rate_date, payment_terms_days,
+               is_active_as_of
+        FROM marts.dim_contract WHERE crm_contract_id = '800A'""")
+    assert contract == [("EUR", Decimal("120000.00"), "EUR", Decimal("120000.00"), Decimal("132000.00"), 1.10,
+                         date(2026, 10, 1), 45, True)]
+
+
+# -- people --------------------------------------------------------------------------------------
+def test_workers_match_kantata_users_by_email_case_insensitively_then_by_name(built: BuiltWarehouse) -> None:
+    people = built.rows("""
+        SELECT DISTINCT workday_worker_id, kantata_user_id, match_method
+        FROM marts.dim_worker ORDER BY workday_worker_id NULLS LAST""")
+    assert people == [
+        ("W1", "501", "email"),
+        ("W2", "502", "email"),  # Ben.Ng@Firm.example = ben.ng@firm.example
+        ("W3", "503", "name"),  # e-mail drifted, same unique name
+        ("W4", None, "hr_only"),
+        (None, "504", "psa_only"),  # a contractor only Kantata knows is kept
+    ]
+
+
+def test_dim_worker_history_tracks_role_and_cost_rate(built: BuiltWarehouse) -> None:
+    history = built.rows("""
+        SELECT valid_from, valid_to, job_profile, employment_status, hourly_cost_rate, is_current
+        FROM marts.dim_worker WHERE workday_worker_id = 'W1' ORDER BY valid_from""")
+    assert history == [
+        (date(2025, 6, 1), date(2026, 1, 1), "Consultant", "Active", None, False),
+        (date(2026, 1, 1), date(2026, 7, 1), "Consultant", "Active", Decimal("80.00"), False),
+        (date(2026, 7, 1), date(9999, 12, 31), "Senior Consultant", "Active", Decimal("90.00"), True),
+    ]
+    terminated = built.rows(
+        "SELECT employment_status FROM marts.dim_worker WHERE workday_worker_id = 'W4' AND is_current")
+    assert terminated == [("Terminated",)]
+
+
+# -- rates and calendar --------------------------------------------------------------------------
+def test_rate_cards_and_currencies_resolve(built: BuiltWarehouse) -> None:
+    assert built.rows("SELECT role, bill_rate FROM marts.dim_rate_card WHERE rate_card_id = '12'") == [
+        ("Consultant", Decimal("140.00"))]
+    currencies = built.rows("""
+        SELECT currency_code, as_of_rate_to_reporting, as_of_rate_method FROM marts.dim_currency
+        ORDER BY currency_code""")
+    assert currencies == [("CAD", 0.73, "currency_master"), ("EUR", 1.12, "direct"), ("GBP", 1.25, "inverse"),
+                          ("USD", 1.0, "identity")]
+    days, currencies_per_day = built.rows(
+        "SELECT count(DISTINCT date_day), count(*) / count(DISTINCT date_day) FROM marts.dim_currency_rates_daily")[0]
+    assert (days, currencies_per_day) == (built.rows("SELECT count(*) FROM marts.dim_date")[0][0], 4)
