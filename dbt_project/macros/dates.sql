@@ -44,6 +44,11 @@
   cast('{{ var("as_of_date") }}' as date)
 {%- endmacro %}
 
+{#- The open start of an effective-dated range that is back-filled before its first point. -#}
+{% macro open_start_date() -%}
+  cast('1900-01-01' as date)
+{%- endmacro %}
+
 {#- The open end of an effective-dated range (valid_to of the current version). -#}
 {% macro open_end_date() -%}
   cast('9999-12-31' as date)

@@ -1,14 +1,39 @@
-{#- NetSuite job entitystatus (free text per account) mapped onto dim_project's statuses;
-    anything unrecognised is 'unknown' rather than a guess. -#}
-{% macro erp_project_status(expr) -%}
+{#- Project status normalisation onto dim_project's statuses:
+    not_started, active, on_hold, completed, cancelled, unknown.
+    Status labels are configured per firm, so a recognisable label wins; Kantata's numeric
+    key range is the fallback (see DECISIONLOG.md). -#}
+
+{#- The status a label names, or null when the label says nothing recognisable. -#}
+{% macro project_status_from_label(label) -%}
   case
-    when {{ expr }} is null then null
-    when lower({{ expr }}) like '%cancel%' then 'cancelled'
-    when lower({{ expr }}) like '%hold%' then 'on_hold'
-    when lower({{ expr }}) like '%clos%' or lower({{ expr }}) like '%complet%' then 'completed'
-    when lower({{ expr }}) like '%progress%' or lower({{ expr }}) like '%active%' then 'active'
-    when lower({{ expr }}) like '%not started%' or lower({{ expr }}) like '%pending%'
-      or lower({{ expr }}) like '%award%' then 'not_started'
-    else 'unknown'
+    when lower({{ label }}) like '%cancel%' then 'cancelled'
+    when lower({{ label }}) like '%hold%' then 'on_hold'
+    when lower({{ label }}) like '%complet%' or lower({{ label }}) like '%clos%'
+      or lower({{ label }}) like '%done%' then 'completed'
+    when lower({{ label }}) like '%not started%' or lower({{ label }}) like '%planning%'
+      or lower({{ label }}) like '%estimate%' or lower({{ label }}) like '%pending%' then 'not_started'
+    when lower({{ label }}) like '%progress%' or lower({{ label }}) like '%active%'
+      or lower({{ label }}) like '%risk%' then 'active'
   end
+{%- endmacro %}
+
+{#- Kantata workspace status: label first, else the key range
+    (1xx not started, 2xx-3xx active, 4xx on hold, 5xx completed, 6xx+ cancelled). -#}
+{% macro kantata_project_status(status_key, status_message) -%}
+  coalesce(
+    {{ project_status_from_label(status_message) }},
+    case
+      when {{ status_key }} is null then 'unknown'
+      when {{ status_key }} < 200 then 'not_started'
+      when {{ status_key }} < 400 then 'active'
+      when {{ status_key }} < 500 then 'on_hold'
+      when {{ status_key }} < 600 then 'completed'
+      else 'cancelled'
+    end
+  )
+{%- endmacro %}
+
+{#- NetSuite job entitystatus (free text per account); unrecognised is 'unknown'. -#}
+{% macro erp_project_status(entity_status) -%}
+  coalesce({{ project_status_from_label(entity_status) }}, 'unknown')
 {%- endmacro %}

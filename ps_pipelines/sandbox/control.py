@@ -106,11 +106,17 @@ class ControlAPI:
         return orjson.loads(row[0]) if row else None
 
     def _next_kantata_id(self, obj: str) -> int:
-        """Past every id ever used for ``obj``, including hard-deleted ones."""
-        sql = "SELECT max(CAST(id AS INTEGER)) FROM {} WHERE platform = 'kantata' AND object = ?"
-        highest = [self.store.conn.execute(sql.format(t), (obj,)).fetchone()[0] or 0
-                   for t in ("records", "tombstones")]
-        return max(highest) + 1
+        """Past every id used for ``obj``, hard-deleted ones included.
+
+        Kantata ids are numeric strings of one width, so the primary key's last id is the
+        highest and is found without scanning a million rows.
+        """
+        highest = [int(row[0]) for table in ("records", "tombstones") for row in self.store.conn.execute(
+            f"SELECT max(id) FROM {table} WHERE platform = 'kantata' AND object = ?", (obj,)) if row[0]]
+        candidate = max(highest, default=0) + 1
+        while self.store.get("kantata", obj, str(candidate), include_deleted=True) is not None:
+            candidate += 1
+        return candidate
 
     def _new_sf_id(self, prefix: str, obj: str) -> str:
         while True:
@@ -309,16 +315,14 @@ class ControlAPI:
         """Change ``count`` (or ``fraction`` of) random live records at once, in batch SQL."""
         platform, obj = payload.get("platform"), payload.get("object")
         _require(platform and obj, "touch needs platform and object")
-        total = self.store.count(platform, obj, include_deleted=True)
+        total = self.store.count(platform, obj)
         if payload.get("count") is not None:
             wanted = int(payload["count"])
         else:
             wanted = round(float(payload.get("fraction", 0.01)) * total)
         _require(wanted >= 0, "count and fraction must not be negative")
         rng = random.Random(payload.get("seed", 0))
-        # Over-sample a little: soft-deleted rows are among the candidates but are not touched.
-        candidates = self._sample_ids(platform, obj, rng, total, min(total, wanted + wanted // 10 + 10))
-        bodies = self._live_bodies(platform, obj, candidates)[:wanted]
+        bodies = self._live_bodies(platform, obj, self._sample_ids(platform, obj, rng, total, min(total, wanted)))
         now = self._now()
         field = TOUCH_FIELDS.get((platform, obj))
         rows = []
@@ -332,13 +336,16 @@ class ControlAPI:
                 "updated_at": to_iso(rows[0][1]) if rows else None}
 
     def _sample_ids(self, platform: str, obj: str, rng: random.Random, total: int, size: int) -> list[str]:
-        """A seeded random sample of ids, streamed so a million ids never sit in memory."""
+        """A seeded random sample of live ids, streamed so a million ids never sit in memory.
+
+        Positions count in change order, which the store's change index answers without
+        reading any body; the same seed on the same state picks the same records.
+        """
         positions = set(rng.sample(range(total), size))
         cursor = self.store.conn.execute(
-            "SELECT id FROM records WHERE platform = ? AND object = ? ORDER BY id", (platform, obj))
-        chosen = [row[0] for index, row in enumerate(cursor) if index in positions]
-        rng.shuffle(chosen)
-        return chosen
+            "SELECT id FROM records WHERE platform = ? AND object = ? AND deleted = 0 ORDER BY updated_at, id",
+            (platform, obj))
+        return [row[0] for index, row in enumerate(cursor) if index in positions]
 
     def _live_bodies(self, platform: str, obj: str, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
         found: dict[str, dict[str, Any]] = {}

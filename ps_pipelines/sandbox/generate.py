@@ -34,13 +34,16 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import queue
 import random
 import string
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 from ps_pipelines.sandbox.store import SandboxStore
@@ -429,7 +432,7 @@ class Project:
     def last_day(self) -> int:
         return min(self.deal.end, AS_OF.date()).toordinal()
 
-    @property
+    @cached_property
     def workdays(self) -> int:
         return _workdays_between(self.first_day, self.last_day)
 
@@ -495,12 +498,31 @@ def _largest_remainder(total: int, weights: list[int]) -> list[int]:
 
 
 class _Sink:
-    """Buffers rows per (platform, object) and writes them in bounded chunks."""
+    """Buffers rows per (platform, object) and stores them in bounded chunks.
+
+    A writer thread stores each full chunk while generation goes on: SQLite releases the
+    GIL while it writes, so the two overlap. The queue is bounded, so memory stays at a
+    few chunks however large the scale.
+    """
 
     def __init__(self, store: SandboxStore) -> None:
         self.store = store
         self.buffers: dict[tuple[str, str], list[tuple[str, datetime, Body]]] = defaultdict(list)
         self.counts: dict[str, int] = {}
+        self._chunks: queue.Queue[tuple[str, str, list] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_chunks, name="sandbox-generate-writer", daemon=True)
+        self._writer.start()
+
+    def _write_chunks(self) -> None:
+        # A bigger page cache keeps the change-time index inserts in memory at millions of rows.
+        self.store.conn.execute("PRAGMA cache_size = -131072")
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is None:  # after a failure keep draining, so the producer never blocks
+                try:
+                    self.store.put_many(*chunk)
+                except BaseException as exc:
+                    self._error = exc
 
     def add(self, platform: str, obj: str, record_id: str, updated: datetime, body: Body) -> None:
         buffer = self.buffers[(platform, obj)]
@@ -509,15 +531,24 @@ class _Sink:
             self._flush(platform, obj)
 
     def _flush(self, platform: str, obj: str) -> None:
+        if self._error is not None:
+            raise self._error
         rows = self.buffers.pop((platform, obj), [])
         if rows:
-            self.store.put_many(platform, obj, rows)
+            self._chunks.put((platform, obj, rows))
             key = f"{platform}.{obj}"
             self.counts[key] = self.counts.get(key, 0) + len(rows)
 
     def close(self) -> dict[str, int]:
-        for platform, obj in list(self.buffers):
-            self._flush(platform, obj)
+        """Store what is left and wait for the writer; raises what the writer hit."""
+        try:
+            for platform, obj in list(self.buffers):
+                self._flush(platform, obj)
+        finally:
+            self._chunks.put(None)
+            self._writer.join()
+        if self._error is not None:
+            raise self._error
         return dict(sorted(self.counts.items()))
 
 
@@ -553,6 +584,14 @@ class _Generator:
         return str(_NETSUITE_BASE[obj] + self.next_id(f"netsuite.{obj}"))
 
     def run(self) -> dict[str, int]:
+        try:
+            self.generate()
+        except BaseException:
+            self.sink.close()  # stop the writer thread before giving up
+            raise
+        return self.sink.close()
+
+    def generate(self) -> None:
         self.netsuite_reference()
         self.plan_workers()
         self.plan_rate_cards()
@@ -566,7 +605,6 @@ class _Generator:
         invoicing = self.write_activity()
         self.write_erp_masters()
         self.write_invoices(invoicing)
-        return self.sink.close()
 
     # NetSuite reference data ------------------------------------------------------
     def netsuite_reference(self) -> None:
@@ -1096,7 +1134,11 @@ class _Generator:
 
 
 class _Activity:
-    """Generates one project's time entries and expenses for one week at a time."""
+    """Generates one project's time entries and expenses for one week at a time.
+
+    This is the hot loop (millions of rows), so moments are plain integers (seconds since
+    ``base_day``) and become text or datetimes only where a row needs them.
+    """
 
     def __init__(self, gen: _Generator) -> None:
         self.gen = gen
@@ -1106,6 +1148,9 @@ class _Activity:
         self.bad = set(gen.rng("bad-rows").sample(range(total), bad_row_count(total)))
         self.entry_index = 0
         self.asof_ordinal = gen.asof_day.toordinal()
+        self.base_day = HISTORY_START.date().toordinal() - 7
+        self.base_moment = _midnight(date.fromordinal(self.base_day))
+        self.asof = self.moment(self.asof_ordinal, AS_OF.hour * 3600)
         cutoff = (AS_OF - timedelta(days=42)).date()
         # The last month whose every day is older than ~6 weeks has been invoiced.
         self.billed_through = (cutoff.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
@@ -1114,14 +1159,25 @@ class _Activity:
         self.project_index = {id(p): i for i, p in enumerate(gen.projects)}
         self.minutes = list(_MINUTES)
         self.minute_cum = list(_cumulative(_MINUTE_WEIGHTS))
-        self._days: dict[int, tuple[str, datetime]] = {}
+        self._day_text: dict[int, str] = {}
 
-    def day(self, ordinal: int) -> tuple[str, datetime]:
-        cached = self._days.get(ordinal)
-        if cached is None:
-            day = date.fromordinal(ordinal)
-            cached = self._days[ordinal] = (day.isoformat(), _midnight(day))
-        return cached
+    def moment(self, ordinal: int, seconds: int) -> int:
+        return (ordinal - self.base_day) * 86_400 + seconds
+
+    def day_text(self, ordinal: int) -> str:
+        text = self._day_text.get(ordinal)
+        if text is None:
+            text = self._day_text[ordinal] = date.fromordinal(ordinal).isoformat()
+        return text
+
+    def wire(self, moment: int) -> str:
+        """Kantata's timestamp text for a moment."""
+        day, second = divmod(moment, 86_400)
+        return (f"{self.day_text(day + self.base_day)}T{second // 3600:02d}:{second // 60 % 60:02d}:"
+                f"{second % 60:02d}+00:00")
+
+    def as_datetime(self, moment: int) -> datetime:
+        return self.base_moment + timedelta(seconds=moment)
 
     def week(self, project: Project, monday: int) -> None:
         days = [d for d in range(max(monday, project.first_day), min(monday + 4, project.last_day) + 1)]
@@ -1145,38 +1201,37 @@ class _Activity:
             return worker
         return next((w for w in team if w.active_on(ordinal)), worker)
 
-    def approval(self, ordinal: int, created: datetime) -> tuple[str, datetime | None, datetime]:
+    def approval(self, ordinal: int, created: int) -> tuple[str, int | None, int]:
         """(status, approved_at, updated_at): approvals land a few days after the week closes."""
-        day_midnight = self.day(ordinal)[1]
-        next_monday = day_midnight + timedelta(days=7 - (ordinal - 1) % 7)
         random_ = self.random
-        decided = next_monday + timedelta(days=1 + int(random_() * 4),
-                                          seconds=8 * 3600 + int(random_() * 36000))
+        next_monday = ordinal + 7 - (ordinal - 1) % 7
+        decided = self.moment(next_monday + 1 + int(random_() * 4), 8 * 3600 + int(random_() * 36_000))
+        submitted = min(created + 20 * 3600, self.asof)
         roll = random_()
         if self.asof_ordinal - ordinal > 21:
             if roll < 0.02:
                 return "rejected", None, decided
             if roll < 0.03:
-                return "submitted", None, min(created + timedelta(hours=20), AS_OF)
+                return "submitted", None, submitted
             return "approved", decided, decided
-        if roll < 0.02 and decided < AS_OF:
+        if roll < 0.02 and decided < self.asof:
             return "rejected", None, decided
-        if roll < 0.45 and decided < AS_OF:
+        if roll < 0.45 and decided < self.asof:
             return "approved", decided, decided
         if roll < 0.75:
-            return "submitted", None, min(created + timedelta(hours=20), AS_OF)
+            return "submitted", None, submitted
         return "draft", None, created
 
     def time_entry(self, project: Project, days: list[int]) -> None:
         gen, random_ = self.gen, self.random
         ordinal = days[int(random_() * len(days))]
-        day_text, midnight = self.day(ordinal)
+        day_text = self.day_text(ordinal)
         worker = self.member(project, ordinal)
         role = worker.role_on(ordinal)
         rate = project.card.rates[role]
         minutes = self.minutes[_bisect(self.minute_cum, random_() * self.minute_cum[-1])]
         billable = random_() < 0.85
-        created = min(midnight + timedelta(seconds=16 * 3600 + int(random_() * 14400)), AS_OF)
+        created = min(self.moment(ordinal, 16 * 3600 + int(random_() * 14_400)), self.asof)
         status, approved, updated = self.approval(ordinal, created)
         bad = self.entry_index in self.bad
         self.entry_index += 1
@@ -1186,30 +1241,29 @@ class _Activity:
             self.billable[(self.project_index[id(project)], month)][(worker.user_id, role, rate)] += minutes
         tasks = project.tasks
         entry_id = gen.kantata_id("time_entries")
-        gen.sink.add("kantata", "time_entries", entry_id, updated, {
+        gen.sink.add("kantata", "time_entries", entry_id, self.as_datetime(updated), {
             "id": entry_id, "workspace_id": project.id, "user_id": worker.user_id,
             "story_id": tasks[int(random_() * len(tasks))] if tasks and random_() < 0.75 else None,
             "date_performed": day_text, "time_in_minutes": -minutes if bad else minutes, "billable": billable,
-            "status": status, "approved_at": gen.kts(approved) if approved else None, "rate_in_cents": rate,
-            "notes": NOTES[int(random_() * len(NOTES))], "created_at": gen.kts(created),
-            "updated_at": gen.kts(updated)})
+            "status": status, "approved_at": self.wire(approved) if approved else None, "rate_in_cents": rate,
+            "notes": NOTES[int(random_() * len(NOTES))], "created_at": self.wire(created),
+            "updated_at": self.wire(updated)})
 
     def expense(self, project: Project, days: list[int]) -> None:
-        gen, rng = self.gen, self.rng
-        ordinal = days[int(self.random() * len(days))]
-        day_text, midnight = self.day(ordinal)
+        gen, random_ = self.gen, self.random
+        ordinal = days[int(random_() * len(days))]
         worker = self.member(project, ordinal)
-        category, low, high, note = EXPENSE_CATEGORIES[int(self.random() * len(EXPENSE_CATEGORIES))]
-        created = min(midnight + timedelta(seconds=rng.randrange(9 * 3600, 21 * 3600)), AS_OF)
+        category, low, high, note = EXPENSE_CATEGORIES[int(random_() * len(EXPENSE_CATEGORIES))]
+        created = min(self.moment(ordinal, 9 * 3600 + int(random_() * 43_200)), self.asof)
         status, approved, updated = self.approval(ordinal, created)
         expense_id = gen.kantata_id("expenses")
-        gen.sink.add("kantata", "expenses", expense_id, updated, {
-            "id": expense_id, "workspace_id": project.id, "user_id": worker.user_id, "date": day_text,
-            "category": category, "amount_in_cents": rng.randint(low, high),
-            "currency": project.deal.account.market.currency, "billable": self.random() < 0.75,
-            "status": status,
-            "approved_at": gen.kts(approved) if approved else None, "notes": note,
-            "created_at": gen.kts(created), "updated_at": gen.kts(updated)})
+        gen.sink.add("kantata", "expenses", expense_id, self.as_datetime(updated), {
+            "id": expense_id, "workspace_id": project.id, "user_id": worker.user_id,
+            "date": self.day_text(ordinal), "category": category,
+            "amount_in_cents": low + int(random_() * (high - low)),
+            "currency": project.deal.account.market.currency, "billable": random_() < 0.75,
+            "status": status, "approved_at": self.wire(approved) if approved else None, "notes": note,
+            "created_at": self.wire(created), "updated_at": self.wire(updated)})
 
 
 def _cumulative(weights: Iterable[int]) -> Iterable[int]:
@@ -1302,8 +1356,6 @@ def populate(store: SandboxStore, *, seed: int, scale: float) -> dict[str, int]:
     """Generate every platform's data into ``store``; returns counts per ``platform.object``."""
     if scale <= 0:
         raise ValueError("scale must be positive")
-    # A bigger page cache keeps the change-time index inserts in memory at millions of rows.
-    store.conn.execute("PRAGMA cache_size = -262144")
     # Millions of short-lived dicts would trigger cyclic-GC passes over every live buffer;
     # nothing generated here forms a cycle, so collection is pure overhead.
     gc_was_enabled = gc.isenabled()

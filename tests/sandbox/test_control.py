@@ -3,12 +3,15 @@ bumps the change timestamps (body change field and store updated_at alike)."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
 from ps_pipelines.sandbox.generate import AS_OF, change_fields, record_counts
 from ps_pipelines.sandbox.store import from_iso
 
@@ -152,10 +155,19 @@ def test_touch_changes_records_so_incremental_reads_see_them(sandbox, platform, 
         assert_changed_since(sandbox, platform, obj, record_id, mark)
 
 
-def test_touch_is_seeded(sandbox) -> None:
-    payload = {"platform": "kantata", "object": "expenses", "count": 4, "seed": 11}
-    assert sandbox.control("POST", "events/touch", payload)["ids"] == \
-        sandbox.control("POST", "events/touch", payload)["ids"]
+def test_touch_is_seeded(sandbox, sandbox_template: Path, tmp_path: Path) -> None:
+    twin_state = tmp_path / "twin.sqlite"
+    shutil.copyfile(sandbox_template, twin_state)
+    twin = start_server(open_sandbox(twin_state, SandboxConfig(seed=7, scale=0.1)), port=0)
+    try:
+        payload = {"platform": "kantata", "object": "expenses", "count": 4, "seed": 11}
+        twin_ids = requests.post(f"http://127.0.0.1:{twin.server_port}/_sandbox/events/touch", json=payload,
+                                 timeout=10).json()["ids"]
+    finally:
+        twin.shutdown()
+        twin.server_close()
+    assert sandbox.control("POST", "events/touch", payload)["ids"] == twin_ids  # same state, same seed
+    assert sandbox.control("POST", "events/touch", {**payload, "seed": 12})["ids"] != twin_ids
 
 
 def test_soft_and_hard_delete(sandbox) -> None:

@@ -86,7 +86,7 @@ observation_ranges as (
         rate_method,
         case
             when row_number() over (partition by currency_code order by rate_date) = 1
-                then cast('0001-01-01' as date)
+                then {{ open_start_date() }}
             else rate_date
         end as covers_from,
         coalesce(

@@ -19,12 +19,12 @@ Record = dict[str, Any]
 def flatten_record(record: Mapping[str, Any], prefix: str = "") -> Record:
     """Lower-case keys and join nested objects with ``_`` (lists stay as values).
 
-    Salesforce's ``attributes`` envelope and Kantata's/NetSuite's ``links`` are transport
+    Salesforce's ``attributes``, NetSuite's ``links`` and Workday's ``href`` are transport
     detail, not data, so they are dropped.
     """
     flat: Record = {}
     for key, value in record.items():
-        if key in ("attributes", "links"):
+        if key in ("attributes", "links", "href"):
             continue
         name = f"{prefix}{key.lower()}"
         if isinstance(value, Mapping):

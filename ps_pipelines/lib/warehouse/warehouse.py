@@ -9,7 +9,6 @@ did not change, so a rerun writes nothing.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,10 +86,6 @@ def payload_json(record: Record) -> str:
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def payload_hash(payload: str) -> str:
-    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
-
-
 class Warehouse:
     """Opens short-lived connections under the single-writer lock."""
 
@@ -146,7 +141,10 @@ def _stage_frame(
     deleted = frame["isdeleted"] if "isdeleted" in frame.columns else pd.Series(False, index=frame.index)
     staged["_is_deleted"] = deleted.fillna(False).astype(bool)
     staged["_payload"] = payloads
-    staged["_payload_hash"] = [payload_hash(p) for p in payloads]
+    # Hash the typed contract columns, not the payload: transport detail such as a
+    # Workday ``href`` (which names the host) changes without the record changing.
+    staged["_payload_hash"] = pd.util.hash_pandas_object(
+        staged[contract.columns].astype(str), index=False).astype(str)
     staged["_loaded_at"] = pd.Timestamp(loaded_at)
     staged["_run_id"] = run_id
     return staged
@@ -285,6 +283,11 @@ def quarantine(
     })
     con.register("_rejects", frame)
     try:
+        # The newest failure supersedes older open ones: one open entry per source record.
+        con.execute("""
+            UPDATE ops.quarantine q SET resolved_at = r.quarantined_at FROM _rejects r
+            WHERE q.entity_key = r.entity_key AND q.source_id = r.source_id AND q.resolved_at IS NULL
+        """)
         con.execute("""
             INSERT INTO ops.quarantine (run_id, entity_key, source_id, rule, payload, quarantined_at)
             SELECT run_id, entity_key, source_id, rule, CAST(payload AS JSON), quarantined_at FROM _rejects

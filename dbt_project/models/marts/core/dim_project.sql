@@ -153,7 +153,7 @@ select
         when psa_project_id is not null then 'kantata'
         when erp_project_id is not null then 'netsuite'
     end as project_name_source_system,
-    coalesce(psa_project_status, {{ erp_project_status('erp_entity_status') }}, 'unknown') as project_status,
+    coalesce(psa_project_status, {{ erp_project_status('erp_entity_status') }}) as project_status,
     psa_status_message,
     erp_entity_status,
     coalesce(is_archived, false) as is_archived,

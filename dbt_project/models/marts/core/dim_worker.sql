@@ -2,7 +2,9 @@
     cost rate, cost center, location, FTE and employment status over [valid_from, valid_to).
 
     A new version starts on every effective date of the worker's Workday job history or cost
-    rates; each version carries the job-history row and the cost rate in force that day.
+    rates; each version carries the job-history row and the cost rate in force that day (a
+    worker's first cost rate also covers the versions before it: cost_rate_effective_date
+    after valid_from marks that back-fill).
     Before a worker's first job-history row the attributes fall back to the Workday worker
     snapshot (employment status from isActive). People known only to Kantata (psa_only) get a
     single open version from the PSA user record, so every time entry finds its person.
@@ -61,7 +63,7 @@ cost_rates as (
 change_points as (
     select worker_id, valid_from from job_history
     union
-    select worker_id, valid_from from cost_rates
+    select worker_id, rate_effective_date from cost_rates
 ),
 
 -- Workers with no dated history at all get one version from their hire date.
@@ -102,7 +104,8 @@ hr_history as (
         case when job_history.worker_id is not null then 'workday_job_history' else 'workday_worker' end
             as attributes_source,
         cost_rates.hourly_cost_rate,
-        cost_rates.currency_code as cost_rate_currency_code
+        cost_rates.currency_code as cost_rate_currency_code,
+        cost_rates.rate_effective_date as cost_rate_effective_date
     from hr_versions as versions
     inner join people on people.workday_worker_id = versions.worker_id
     left join workers on workers.worker_id = versions.worker_id
@@ -129,7 +132,8 @@ psa_only_history as (
         cast(null as {{ ps_type('string') }}) as employment_status,
         'kantata_user' as attributes_source,
         cast(null as {{ ps_type('money') }}) as hourly_cost_rate,
-        cast(null as {{ ps_type('string') }}) as cost_rate_currency_code
+        cast(null as {{ ps_type('string') }}) as cost_rate_currency_code,
+        cast(null as date) as cost_rate_effective_date
     from people
     inner join users on users.user_id = people.kantata_user_id
     where people.workday_worker_id is null
@@ -166,6 +170,7 @@ select
     history.attributes_source,
     history.hourly_cost_rate,
     history.cost_rate_currency_code,
+    history.cost_rate_effective_date,
     history.valid_from,
     history.valid_to,
     history.valid_from <= {{ as_of_date() }} and {{ as_of_date() }} < history.valid_to as is_current,

@@ -1,5 +1,5 @@
 {#- Grain: one row per Kantata workspace (delivery project), latest version; deleted kept, flagged.
-    project_status normalises Kantata's numeric status key (see DECISIONLOG.md). -#}
+    project_status normalises the status label, else Kantata's numeric key (macros/statuses.sql). -#}
 {%- set src = source('kantata', 'projects') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -28,12 +28,5 @@ renamed as (
 
 select
     *,
-    case
-        when status_key is null then 'unknown'
-        when lower(status_message) like '%hold%' then 'on_hold'
-        when status_key < 200 then 'not_started'
-        when status_key < 400 then 'active'
-        when status_key < 500 then 'completed'
-        else 'cancelled'
-    end as project_status
+    {{ kantata_project_status('status_key', 'status_message') }} as project_status
 from renamed
