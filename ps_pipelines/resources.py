@@ -30,6 +30,8 @@ class SourceResource(ConfigurableResource):
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 60.0
     max_retries: int = 6
+    backoff_base_seconds: float = Field(default=0.5, description="First retry waits up to this (full jitter).")
+    backoff_max_seconds: float = Field(default=30.0, description="Cap on one wait, Retry-After included.")
     verify_tls: bool = True
 
     def client_options(self) -> dict[str, Any]:
@@ -37,6 +39,8 @@ class SourceResource(ConfigurableResource):
             "connect_timeout": self.connect_timeout_seconds,
             "read_timeout": self.read_timeout_seconds,
             "max_retries": self.max_retries,
+            "backoff_base": self.backoff_base_seconds,
+            "backoff_max": self.backoff_max_seconds,
             "verify": self.verify_tls,
         }
 

@@ -8,7 +8,10 @@ so incremental reads see it. Each event answers with the ids it touched.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import random
+import threading
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -45,6 +48,7 @@ LIMIT_KEYS = ("salesforce_daily_api_limit", "netsuite_concurrency_limit")
 _SF_CONTROL_SEQUENCE = "control_id_seq:salesforce"
 _SF_CONTROL_FIRST = 10_000_000  # far above any generated counter, so control ids never collide
 _FETCH_CHUNK = 500
+_SAMPLE_BATCH = 50_000
 
 # The field a "touch" rewrites per object (from a vocabulary), so a touched record really
 # differs; objects not listed only get their change timestamps bumped.
@@ -316,13 +320,18 @@ class ControlAPI:
         platform, obj = payload.get("platform"), payload.get("object")
         _require(platform and obj, "touch needs platform and object")
         total = self.store.count(platform, obj)
-        if payload.get("count") is not None:
-            wanted = int(payload["count"])
-        else:
-            wanted = round(float(payload.get("fraction", 0.01)) * total)
+        try:
+            if payload.get("count") is not None:
+                wanted = int(payload["count"])
+            else:
+                wanted = round(float(payload.get("fraction", 0.01)) * total)
+        except (TypeError, ValueError) as exc:
+            raise ControlError(400, "count must be an integer and fraction a number") from exc
         _require(wanted >= 0, "count and fraction must not be negative")
         rng = random.Random(payload.get("seed", 0))
-        bodies = self._live_bodies(platform, obj, self._sample_ids(platform, obj, rng, total, min(total, wanted)))
+        # Written in id order: neighbouring primary-key pages make the batch update ~2x faster.
+        chosen = sorted(self._sample_ids(platform, obj, rng, total, min(total, wanted)))
+        bodies = self._live_bodies(platform, obj, chosen)
         now = self._now()
         field = TOUCH_FIELDS.get((platform, obj))
         rows = []
@@ -341,11 +350,18 @@ class ControlAPI:
         Positions count in change order, which the store's change index answers without
         reading any body; the same seed on the same state picks the same records.
         """
-        positions = set(rng.sample(range(total), size))
+        positions = sorted(rng.sample(range(total), size))
         cursor = self.store.conn.execute(
             "SELECT id FROM records WHERE platform = ? AND object = ? AND deleted = 0 ORDER BY updated_at, id",
             (platform, obj))
-        return [row[0] for index, row in enumerate(cursor) if index in positions]
+        chosen: list[str] = []
+        offset, next_position = 0, 0
+        # Whole batches, not a Python step per row: a 1% sample of a million rows stays fast.
+        while next_position < len(positions) and (batch := cursor.fetchmany(_SAMPLE_BATCH)):
+            end = bisect.bisect_left(positions, offset + len(batch), lo=next_position)
+            chosen += [batch[p - offset][0] for p in positions[next_position:end]]
+            offset, next_position = offset + len(batch), end
+        return chosen
 
     def _live_bodies(self, platform: str, obj: str, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
         found: dict[str, dict[str, Any]] = {}
@@ -500,16 +516,17 @@ def _parse_moment(text: str) -> datetime:
         raise ControlError(400, f"{text!r} is not an ISO timestamp") from exc
 
 
-def _handler(method: Callable[..., Any]) -> Callable[[Request], Response]:
+def _handler(method: Callable[..., Any], lock: threading.Lock | None) -> Callable[[Request], Response]:
     def handle(request: Request) -> Response:
         try:
             payload = request.json() if request.body else {}
         except orjson.JSONDecodeError:
             return json_response({"error": "the request body is not valid JSON"}, 400)
+        # Ids like RaaS "<Worker_ID>|<date>" arrive percent-encoded in the path.
+        params = {name: unquote(value) for name, value in request.params.items()}
         try:
-            # Ids like RaaS "<Worker_ID>|<date>" arrive percent-encoded in the path.
-            params = {name: unquote(value) for name, value in request.params.items()}
-            return json_response(method(payload if payload is not None else {}, **params))
+            with lock or contextlib.nullcontext():
+                return json_response(method(payload if payload is not None else {}, **params))
         except ControlError as exc:
             return json_response({"error": exc.message}, exc.status)
 
@@ -519,5 +536,8 @@ def _handler(method: Callable[..., Any]) -> Callable[[Request], Response]:
 def register(router: Router, ctx: SandboxContext) -> None:
     """Add the ``/_sandbox/`` routes (platform ``control``: never faulted, never authenticated)."""
     api = ControlAPI(ctx)
+    # Changes run one at a time: an event reads, allocates ids and writes back, and the
+    # server answers on many threads. Reads (health, stats, records) never wait.
+    writes = threading.Lock()
     for method, path, handler in api.routes():
-        router.add(method, PREFIX + path, PLATFORM, _handler(handler))
+        router.add(method, PREFIX + path, PLATFORM, _handler(handler, None if method == "GET" else writes))

@@ -46,6 +46,9 @@ RATE_KEYS = ("429", "5xx", "drop", "slow_ms", "malformed", "retry_after")
 LOG_KEY = "faults:log"
 LOG_LIMIT = 1000
 _PREVIOUS_PAGE_ROWS = 100
+# One lock per process: popping the queue and appending to the log are read-modify-write
+# cycles on the kv, and the server answers requests on many threads.
+_STATE_LOCK = threading.Lock()
 
 
 class FaultConfigError(ValueError):
@@ -82,6 +85,8 @@ def validate_config(platform: str, config: Any) -> dict[str, Any]:
     rates = config.get("rates") or {}
     if not isinstance(rates, Mapping) or set(rates) - set(RATE_KEYS):
         raise FaultConfigError(f"rates must be an object with keys from {RATE_KEYS}")
+    if not isinstance(config.get("path_contains") or "", str):
+        raise FaultConfigError("path_contains must be text")
     drift = config.get("drift")
     if drift is not None and (not isinstance(drift, Mapping) or not drift.get("object")):
         raise FaultConfigError("drift needs an 'object' naming the records to change")
@@ -112,11 +117,6 @@ def read_log(store: SandboxStore) -> list[dict[str, Any]]:
 def clear_log(store: SandboxStore) -> None:
     with _STATE_LOCK:
         store.kv_set(LOG_KEY, [])
-
-
-# One lock per process: popping the queue and appending to the log are read-modify-write
-# cycles on the kv, and the server answers requests on many threads.
-_STATE_LOCK = threading.Lock()
 
 
 # -- the platforms' error formats and record lists -----------------------------------

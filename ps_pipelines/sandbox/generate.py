@@ -781,6 +781,10 @@ class _Generator:
                 account.deals.append(self._plan_deal(rng, account))
             self.accounts.append(account)
         self._ensure_won(rng, 2)
+        for account in self.accounts:  # an account exists before its first opportunity
+            earliest = min(deal.created for deal in account.deals)
+            if account.created >= earliest:
+                account.created = earliest - timedelta(days=rng.randint(1, 30))
         won = [deal for account in self.accounts for deal in account.deals if deal.won]
         self._mark_incomplete(rng, won)
 

@@ -23,7 +23,9 @@ def warehouse(tmp_path: Path) -> Warehouse:
 
 
 def _client(sandbox, platform: str):
-    return build_resources("local", sandbox_url=sandbox.url)[platform].client()
+    resource = build_resources("local", sandbox_url=sandbox.url)[platform]
+    # Real backoff, scaled down so the suite stays fast; Retry-After is still honoured as sent.
+    return resource.model_copy(update={"backoff_base_seconds": 0.01, "backoff_max_seconds": 2.0}).client()
 
 
 def test_retyped_field_is_quarantined_naming_field_rule_and_value(sandbox, warehouse: Warehouse) -> None:

@@ -135,7 +135,7 @@ def test_salesforce_funnel_is_consistent(data) -> None:
     contracts = _by_id(data[("salesforce", "Contract")], "Id")
     accounts = _by_id(data[("salesforce", "Account")], "Id")
     for opp in opportunities:
-        assert opp["AccountId"] in accounts
+        assert accounts[opp["AccountId"]]["CreatedDate"] < opp["CreatedDate"]
         assert opp["Probability"] == STAGE_PROBABILITY[opp["StageName"]]
         assert opp["IsWon"] == (opp["StageName"] == "Closed Won")
         assert opp["IsClosed"] == opp["StageName"].startswith("Closed")

@@ -1,16 +1,22 @@
-"""The dbt foundation (staging, intermediate, core dimensions) built on a real raw warehouse.
+"""The dbt foundation (staging, intermediate, core dimensions) built on real raw warehouses.
 
-Raw tables are written the way ingestion writes them (contract validation, then
-``upsert_rows`` / ``mark_deleted``) from small hand-made API records whose cross-system
-links and drift are known, so the identity rules, authority per attribute and deletes can be
-asserted exactly. dbt runs as a subprocess against that DuckDB file: ``dbt parse``, then
-``dbt build`` of staging, intermediate and marts.core (models, data tests and unit tests).
+Two warehouses, each built once per module:
+
+* ``pipeline``: the sandbox ingested by the real Dagster ingestion assets over HTTP, then
+  ``dbt parse`` and ``dbt build`` of staging, intermediate and marts.core (models, every data
+  test and the unit tests) must pass, and the dimensions must cover the raw data.
+* ``handmade``: small API records written the way ingestion writes them (contract
+  validation, ``upsert_rows``, ``mark_deleted``) whose cross-system links and drift are known,
+  so identity rules, authority per attribute, deletes and conversions are asserted exactly.
+
+dbt runs as a subprocess with its own target and log folders, against each DuckDB file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,11 +28,16 @@ from typing import Any
 
 import duckdb
 import pytest
+from dagster import materialize
 
+from ps_pipelines.ingest import ingest_assets
 from ps_pipelines.lib.contracts import kantata, netsuite, salesforce, workday
 from ps_pipelines.lib.contracts.base import Record
 from ps_pipelines.lib.contracts.validate import validate_records
 from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table, mark_deleted, upsert_rows
+from ps_pipelines.resources import build_resources
+from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
+from tests.conftest import TEST_SCALE, TEST_SEED
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
@@ -263,17 +274,19 @@ class BuiltWarehouse:
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
 
+    def scalar(self, sql: str) -> Any:
+        return self.rows(sql)[0][0]
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
-    work_dir = tmp_path_factory.mktemp("dbt_foundation")
-    warehouse = work_dir / "warehouse.duckdb"
-    load_raw_warehouse(warehouse)
-    parsed = run_dbt(["parse"], warehouse, work_dir)
-    assert parsed.returncode == 0, parsed.stdout[-4000:]
-    build = run_dbt(["build", "--select", SELECTION], warehouse, work_dir)
-    assert build.returncode == 0, build.stdout[-8000:]
-    run_results = json.loads((work_dir / "target" / "run_results.json").read_text())
+
+def dbt_or_fail(args: list[str], warehouse: Path, work_dir: Path) -> dict[str, Any]:
+    """Run dbt; fail with its output unless it succeeded; return its run_results."""
+    done = run_dbt(args, warehouse, work_dir)
+    assert done.returncode == 0, f"dbt {' '.join(args)} failed:\n{done.stdout[-8000:]}"
+    results = work_dir / "target" / "run_results.json"
+    return json.loads(results.read_text()) if args[0] != "parse" else {}
+
+
+def open_built(warehouse: Path, run_results: dict[str, Any]) -> Iterator[BuiltWarehouse]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         yield BuiltWarehouse(con, run_results)
@@ -281,9 +294,47 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
         con.close()
 
 
-# -- the build ---------------------------------------------------------------------------------
-def test_build_runs_every_foundation_model_test_and_unit_test(built: BuiltWarehouse) -> None:
-    results = built.run_results["results"]
+def ingest_sandbox(template: Path, work_dir: Path, warehouse: Path) -> None:
+    """Materialize every raw ingestion asset from a sandbox served over real HTTP."""
+    state = work_dir / "sandbox.sqlite"
+    shutil.copyfile(template, state)
+    server = start_server(open_sandbox(state, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE)), port=0)
+    try:
+        resources = build_resources("local", sandbox_url=f"http://127.0.0.1:{server.server_port}",
+                                    warehouse_path=str(warehouse))
+        assert materialize(ingest_assets, resources=resources, raise_on_error=True).success
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def pipeline(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
+    work_dir = tmp_path_factory.mktemp("dbt_pipeline")
+    warehouse = work_dir / "warehouse.duckdb"
+    ingest_sandbox(sandbox_template, work_dir, warehouse)
+    dbt_or_fail(["parse"], warehouse, work_dir)
+    run_results = dbt_or_fail(["build", "--select", SELECTION], warehouse, work_dir)
+    yield from open_built(warehouse, run_results)
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
+    """The hand-made warehouse: models plus the intermediate and mart data tests (the edge
+    cases, e.g. duplicates, must not break the declared grains); staging tests and unit tests
+    already run in the pipeline build."""
+    work_dir = tmp_path_factory.mktemp("dbt_handmade")
+    warehouse = work_dir / "warehouse.duckdb"
+    load_raw_warehouse(warehouse)
+    dbt_or_fail(["run", "--select", "staging"], warehouse, work_dir)
+    run_results = dbt_or_fail(["build", "--select", "intermediate marts.core", "--exclude", "test_type:unit"],
+                              warehouse, work_dir)
+    yield from open_built(warehouse, run_results)
+
+
+# -- the build on pipeline data -------------------------------------------------------------------
+def test_build_runs_every_foundation_model_test_and_unit_test(pipeline: BuiltWarehouse) -> None:
+    results = pipeline.run_results["results"]
     by_kind: dict[str, list[str]] = {}
     for result in results:
         by_kind.setdefault(result["unique_id"].split(".")[0], []).append(result["status"])
@@ -294,26 +345,46 @@ def test_build_runs_every_foundation_model_test_and_unit_test(built: BuiltWareho
         r["unique_id"].rsplit(".", 1)[-1] for r in results if r["unique_id"].startswith("unit_test.")}
     assert len(by_kind["test"]) > 200
     assert {s for statuses in by_kind.values() for s in statuses} <= {"success", "pass"}
-
-
-def test_marts_are_contracted_tables_in_the_marts_schema(built: BuiltWarehouse) -> None:
-    tables = {name for (name,) in built.rows(
+    tables = {name for (name,) in pipeline.rows(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' AND table_type = 'BASE TABLE'")}
-    assert {"dim_customer", "dim_project", "dim_worker", "dim_contract", "dim_rate_card", "dim_legal_entity",
-            "dim_currency", "dim_currency_rates_daily", "dim_date"} <= tables
+    assert {m for m in FOUNDATION_MODELS if m.startswith("dim_")} <= tables
 
 
-# -- customers -----------------------------------------------------------------------------------
-def test_dim_customer_has_one_row_per_crm_account_and_per_unmatched_erp_customer(built: BuiltWarehouse) -> None:
-    accounts = built.rows("SELECT count(*) FROM raw_salesforce.accounts")[0][0]
-    per_account = built.rows(
+def test_dimensions_cover_the_ingested_data(pipeline: BuiltWarehouse) -> None:
+    accounts = pipeline.scalar("SELECT count(*) FROM raw_salesforce.accounts")
+    assert accounts > 0
+    assert pipeline.rows("SELECT count(crm_account_id), count(DISTINCT crm_account_id) FROM marts.dim_customer") == [
+        (accounts, accounts)]
+    workspaces = pipeline.scalar("SELECT count(*) FROM raw_kantata.projects")
+    assert pipeline.scalar("SELECT count(DISTINCT psa_project_id) FROM marts.dim_project") == workspaces
+    jobs = pipeline.scalar("SELECT count(*) FROM raw_netsuite.projects")
+    assert pipeline.scalar(
+        "SELECT count(*) FROM intermediate.int_project_identity WHERE source_system = 'netsuite'") == jobs
+    assert pipeline.scalar("SELECT count(*) FROM marts.dim_currency WHERE NOT has_rates_to_reporting") == 0
+
+
+def test_every_time_entry_finds_its_worker_version_and_cost_rate(pipeline: BuiltWarehouse) -> None:
+    entries, with_version, with_cost_rate = pipeline.rows("""
+        SELECT count(*), count(w.worker_key), count(w.hourly_cost_rate)
+        FROM staging.stg_kantata__time_entries t
+        JOIN intermediate.int_worker_identity i ON i.source_system = 'kantata' AND i.source_record_id = t.user_id
+        LEFT JOIN marts.dim_worker w
+          ON w.worker_key = i.worker_key AND t.work_date >= w.valid_from AND t.work_date < w.valid_to""")[0]
+    assert entries > 0
+    assert entries == with_version == with_cost_rate
+
+
+# -- hand-made edge cases: customers ----------------------------------------------------------
+def test_dim_customer_has_one_row_per_crm_account_and_per_unmatched_erp_customer(handmade: BuiltWarehouse) -> None:
+    accounts = handmade.rows("SELECT count(*) FROM raw_salesforce.accounts")[0][0]
+    per_account = handmade.rows(
         "SELECT count(*), count(DISTINCT crm_account_id) FROM marts.dim_customer WHERE crm_account_id IS NOT NULL")
     assert per_account == [(accounts, accounts)]
-    assert built.rows("SELECT erp_customer_id FROM marts.dim_customer WHERE crm_account_id IS NULL") == [("104",)]
+    assert handmade.rows("SELECT erp_customer_id FROM marts.dim_customer WHERE crm_account_id IS NULL") == [("104",)]
 
 
-def test_customer_matching_rules_and_confidence(built: BuiltWarehouse) -> None:
-    matches = dict((row[0], row[1:]) for row in built.rows(
+def test_customer_matching_rules_and_confidence(handmade: BuiltWarehouse) -> None:
+    matches = dict((row[0], row[1:]) for row in handmade.rows(
         "SELECT crm_account_id, erp_customer_id, match_method, match_confidence, erp_customer_record_count "
         "FROM marts.dim_customer WHERE crm_account_id IS NOT NULL"))
     assert matches == {
@@ -323,7 +394,7 @@ def test_customer_matching_rules_and_confidence(built: BuiltWarehouse) -> None:
         "001D": (None, "crm_only", None, 0),
         "001E": (None, "crm_only", None, 0),
     }
-    duplicate = built.rows("""
+    duplicate = handmade.rows("""
         SELECT d.customer_key = c.customer_key, d.is_primary_record
         FROM intermediate.int_customer_identity d
         JOIN marts.dim_customer c ON c.crm_account_id = '001A'
@@ -331,8 +402,8 @@ def test_customer_matching_rules_and_confidence(built: BuiltWarehouse) -> None:
     assert duplicate == [(True, False)]
 
 
-def test_each_customer_attribute_comes_from_its_authoritative_system(built: BuiltWarehouse) -> None:
-    acme = built.rows("""
+def test_each_customer_attribute_comes_from_its_authoritative_system(handmade: BuiltWarehouse) -> None:
+    acme = handmade.rows("""
         SELECT customer_name, customer_name_source_system, erp_customer_name,
                currency_code, currency_source_system, crm_currency_code,
                legal_entity_name, legal_entity_source_system, has_psa_projects
@@ -342,17 +413,17 @@ def test_each_customer_attribute_comes_from_its_authoritative_system(built: Buil
                      "PS Europe GmbH", "netsuite", True)]
 
 
-def test_deleted_records_are_carried_as_is_deleted(built: BuiltWarehouse) -> None:
-    assert built.rows("SELECT customer_status, is_deleted FROM marts.dim_customer WHERE crm_account_id = '001E'") == [
-        ("deleted", True)]
-    assert built.rows(
+def test_deleted_records_are_carried_as_is_deleted(handmade: BuiltWarehouse) -> None:
+    hooli = handmade.rows("SELECT customer_status, is_deleted FROM marts.dim_customer WHERE crm_account_id = '001E'")
+    assert hooli == [("deleted", True)]
+    assert handmade.rows(
         "SELECT time_entry_id, is_deleted, deleted_at IS NOT NULL FROM staging.stg_kantata__time_entries "
         "ORDER BY time_entry_id") == [("9001", False, False), ("9002", True, True)]
 
 
 # -- projects ------------------------------------------------------------------------------------
-def test_projects_link_psa_crm_and_erp(built: BuiltWarehouse) -> None:
-    projects = built.rows("""
+def test_projects_link_psa_crm_and_erp(handmade: BuiltWarehouse) -> None:
+    projects = handmade.rows("""
         SELECT p.psa_project_id, p.erp_project_id, p.crm_opportunity_id, p.match_method,
                p.erp_project_record_count, c.crm_account_id, c.erp_customer_id
         FROM marts.dim_project p LEFT JOIN marts.dim_customer c USING (customer_key)
@@ -365,8 +436,8 @@ def test_projects_link_psa_crm_and_erp(built: BuiltWarehouse) -> None:
     ]
 
 
-def test_project_billing_terms_follow_the_contract_then_the_erp(built: BuiltWarehouse) -> None:
-    project = built.rows("""
+def test_project_billing_terms_follow_the_contract_then_the_erp(handmade: BuiltWarehouse) -> None:
+    project = handmade.rows("""
         SELECT billing_model, billing_model_source, currency_code, currency_source_system, psa_currency_code,
                crm_currency_code, project_status, deal_won_date
         FROM marts.dim_project WHERE psa_project_id = '1'""")
@@ -374,8 +445,8 @@ def test_project_billing_terms_follow_the_contract_then_the_erp(built: BuiltWare
                         date(2026, 9, 15))]
 
 
-def test_contract_value_is_converted_with_its_rate_and_rate_date(built: BuiltWarehouse) -> None:
-    contract = built.rows("""
+def test_contract_value_is_converted_with_its_rate_and_rate_date(handmade: BuiltWarehouse) -> None:
+    contract = handmade.rows("""
         SELECT currency_code, contract_value, functional_currency_code, contract_value_functional,
                contract_value_reporting, exchange_rate_to_reporting, exchange_rate_date, payment_terms_days,
                is_active_as_of
@@ -385,8 +456,8 @@ def test_contract_value_is_converted_with_its_rate_and_rate_date(built: BuiltWar
 
 
 # -- people --------------------------------------------------------------------------------------
-def test_workers_match_kantata_users_by_email_case_insensitively_then_by_name(built: BuiltWarehouse) -> None:
-    people = built.rows("""
+def test_workers_match_kantata_users_by_email_case_insensitively_then_by_name(handmade: BuiltWarehouse) -> None:
+    people = handmade.rows("""
         SELECT DISTINCT workday_worker_id, kantata_user_id, match_method
         FROM marts.dim_worker ORDER BY workday_worker_id NULLS LAST""")
     assert people == [
@@ -398,29 +469,32 @@ def test_workers_match_kantata_users_by_email_case_insensitively_then_by_name(bu
     ]
 
 
-def test_dim_worker_history_tracks_role_and_cost_rate(built: BuiltWarehouse) -> None:
-    history = built.rows("""
-        SELECT valid_from, valid_to, job_profile, employment_status, hourly_cost_rate, is_current
+def test_dim_worker_history_tracks_role_and_cost_rate(handmade: BuiltWarehouse) -> None:
+    history = handmade.rows("""
+        SELECT valid_from, valid_to, job_profile, employment_status, hourly_cost_rate, cost_rate_effective_date,
+               is_current
         FROM marts.dim_worker WHERE workday_worker_id = 'W1' ORDER BY valid_from""")
     assert history == [
-        (date(2025, 6, 1), date(2026, 1, 1), "Consultant", "Active", None, False),
-        (date(2026, 1, 1), date(2026, 7, 1), "Consultant", "Active", Decimal("80.00"), False),
-        (date(2026, 7, 1), date(9999, 12, 31), "Senior Consultant", "Active", Decimal("90.00"), True),
+        # Before the first cost rate (2026-01-01) that first rate is back-filled.
+        (date(2025, 6, 1), date(2026, 1, 1), "Consultant", "Active", Decimal("80.00"), date(2026, 1, 1), False),
+        (date(2026, 1, 1), date(2026, 7, 1), "Consultant", "Active", Decimal("80.00"), date(2026, 1, 1), False),
+        (date(2026, 7, 1), date(9999, 12, 31), "Senior Consultant", "Active", Decimal("90.00"), date(2026, 7, 1),
+         True),
     ]
-    terminated = built.rows(
+    terminated = handmade.rows(
         "SELECT employment_status FROM marts.dim_worker WHERE workday_worker_id = 'W4' AND is_current")
     assert terminated == [("Terminated",)]
 
 
 # -- rates and calendar --------------------------------------------------------------------------
-def test_rate_cards_and_currencies_resolve(built: BuiltWarehouse) -> None:
-    assert built.rows("SELECT role, bill_rate FROM marts.dim_rate_card WHERE rate_card_id = '12'") == [
+def test_rate_cards_and_currencies_resolve(handmade: BuiltWarehouse) -> None:
+    assert handmade.rows("SELECT role, bill_rate FROM marts.dim_rate_card WHERE rate_card_id = '12'") == [
         ("Consultant", Decimal("140.00"))]
-    currencies = built.rows("""
+    currencies = handmade.rows("""
         SELECT currency_code, as_of_rate_to_reporting, as_of_rate_method FROM marts.dim_currency
         ORDER BY currency_code""")
     assert currencies == [("CAD", 0.73, "currency_master"), ("EUR", 1.12, "direct"), ("GBP", 1.25, "inverse"),
                           ("USD", 1.0, "identity")]
-    days, currencies_per_day = built.rows(
+    days, currencies_per_day = handmade.rows(
         "SELECT count(DISTINCT date_day), count(*) / count(DISTINCT date_day) FROM marts.dim_currency_rates_daily")[0]
-    assert (days, currencies_per_day) == (built.rows("SELECT count(*) FROM marts.dim_date")[0][0], 4)
+    assert (days, currencies_per_day) == (handmade.rows("SELECT count(*) FROM marts.dim_date")[0][0], 4)
