@@ -29,9 +29,10 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(label: str, result, seconds: float) -> None:
+def report(label: str, result, seconds: float, requests_before: int = 0) -> None:
+    requests_made = result.api_stats.get("requests", 0) - requests_before
     print(f"{label:<12} fetched {result.fetched:>9,}  inserted {result.inserted:>9,}  updated {result.updated:>7,}  "
-          f"{seconds:7.1f}s  {result.fetched / seconds:>9,.0f} rows/s  api requests {result.api_stats.get('requests')}"
+          f"{seconds:7.1f}s  {result.fetched / seconds:>9,.0f} rows/s  api requests {requests_made}"
           f"  peak RSS {peak_rss_mib():,.0f} MiB", flush=True)
 
 
@@ -60,11 +61,13 @@ def main() -> None:
 
         touched = requests.post(f"{sandbox.url}/_sandbox/events/touch", timeout=600, json={
             "platform": "kantata", "object": "time_entries", "fraction": args.changed_fraction}).json()
-        print(f"changed {args.changed_fraction:.0%} of time entries through the control API: {touched}", flush=True)
+        print(f"changed {touched['touched']:,} time entries ({args.changed_fraction:.0%}) through the control API",
+              flush=True)
 
+        requests_before = full.api_stats.get("requests", 0)
         clock = time.perf_counter()
         incremental = ingest_entity(client, warehouse, TIME_ENTRIES, "bench-incremental", IngestOptions())
-        report("incremental", incremental, time.perf_counter() - clock)
+        report("incremental", incremental, time.perf_counter() - clock, requests_before)
     print(f"warehouse file {warehouse_path.stat().st_size / 2**20:,.0f} MiB; peak RSS {peak_rss_mib():,.0f} MiB")
 
 

@@ -21,6 +21,15 @@
   {{ return(types.get(name, name)) }}
 {%- endmacro %}
 
+{#- PostgreSQL: strings are text (what its string functions and literals return), so the
+    marts' contracted types hold however a column was computed. -#}
+{% macro postgres__ps_type(name) -%}
+  {%- if name == 'string' -%}
+    {{ return('text') }}
+  {%- endif -%}
+  {{ return(default__ps_type(name)) }}
+{%- endmacro %}
+
 {% macro duckdb__ps_type(name) -%}
   {%- set types = {
       'string': 'varchar',

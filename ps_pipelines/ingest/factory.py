@@ -43,15 +43,20 @@ def raw_asset_key(contract: EntityContract) -> AssetKey:
 
 
 def _column_schema(contract: EntityContract) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name, str(col.dtype), description=f"nullable={col.nullable}")
-                                for name, col in contract.schema.columns.items()])
+    return TableSchema(
+        columns=[
+            TableColumn(name, str(col.dtype), description=f"nullable={col.nullable}")
+            for name, col in contract.schema.columns.items()
+        ]
+    )
 
 
 def _preview(warehouse: Warehouse, contract: EntityContract) -> tuple[str, int]:
     with warehouse.connect() as con:
         frame = con.execute(
             f"SELECT * EXCLUDE (_payload, _payload_hash) FROM {contract.raw_table} "
-            "ORDER BY _loaded_at DESC, _source_id LIMIT 5").df()
+            "ORDER BY _loaded_at DESC, _source_id LIMIT 5"
+        ).df()
         live = con.execute(f"SELECT count(*) FROM {contract.raw_table} WHERE NOT _is_deleted").fetchone()[0]
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.itertuples(index=False))
@@ -84,8 +89,9 @@ def _checks(contract: EntityContract, result: IngestResult) -> Iterator[AssetChe
     )
 
 
-def build_ingest_asset(contract: EntityContract, *, resource_key: str, group_name: str, owner: str,
-                       kind: str) -> AssetsDefinition:
+def build_ingest_asset(
+    contract: EntityContract, *, resource_key: str, group_name: str, owner: str, kind: str
+) -> AssetsDefinition:
     key = raw_asset_key(contract)
     deps = [AssetKey(["raw", contract.platform, contract.parent_entity])] if contract.parent_entity else []
 
@@ -98,43 +104,58 @@ def build_ingest_asset(contract: EntityContract, *, resource_key: str, group_nam
         description=f"{contract.description}\n\nRaw table `{contract.raw_table}`, upserted by source id.",
         pool=WAREHOUSE_POOL,
         required_resource_keys={resource_key, "warehouse"},
-        check_specs=[AssetCheckSpec(CONTRACT_CHECK, asset=key, description="Rows match the pandera contract"),
-                     AssetCheckSpec(DRIFT_CHECK, asset=key, description="The API sent no unknown fields")],
-        metadata={"table": contract.raw_table, "dagster/column_schema": _column_schema(contract),
-                  "change_field": contract.change_column or "none (snapshot)"},
+        check_specs=[
+            AssetCheckSpec(CONTRACT_CHECK, asset=key, description="Rows match the pandera contract"),
+            AssetCheckSpec(DRIFT_CHECK, asset=key, description="The API sent no unknown fields"),
+        ],
+        metadata={
+            "table": contract.raw_table,
+            "dagster/column_schema": _column_schema(contract),
+            "change_field": contract.change_column or "none (snapshot)",
+        },
     )
     def _ingest(context: AssetExecutionContext, config: IngestConfig) -> Iterator:
         source = getattr(context.resources, resource_key).client()
         warehouse: Warehouse = context.resources.warehouse.warehouse()
-        options = IngestOptions(full_refresh=config.full_refresh, overlap=timedelta(minutes=config.overlap_minutes),
-                                batch_rows=config.batch_rows)
+        options = IngestOptions(
+            full_refresh=config.full_refresh,
+            overlap=timedelta(minutes=config.overlap_minutes),
+            batch_rows=config.batch_rows,
+        )
         result = ingest_entity(source, warehouse, contract, context.run_id, options)
         preview, live_rows = _preview(warehouse, contract)
-        context.log.info(f"{contract.key}: fetched {result.fetched}, inserted {result.inserted}, updated "
-                         f"{result.updated}, deleted {result.deleted}, quarantined {result.quarantined}")
-        yield MaterializeResult(metadata={
-            "mode": result.mode,
-            "rows_fetched": result.fetched,
-            "rows_inserted": result.inserted,
-            "rows_updated": result.updated,
-            "rows_unchanged": result.unchanged,
-            "rows_deleted": result.deleted,
-            "rows_quarantined": result.quarantined,
-            "high_water_mark": str(result.high_water_mark_after),
-            "high_water_mark_before": str(result.high_water_mark_before),
-            "rows_per_second": round(result.rows_per_second, 1),
-            "api_requests": result.api_stats.get("requests", 0),
-            "api_retries": result.api_stats.get("retries", 0),
-            "dagster/row_count": live_rows,
-            "preview": MetadataValue.md(preview),
-            "run_summary": MetadataValue.json(json.loads(json.dumps(vars(result), default=str))),
-        })
+        context.log.info(
+            f"{contract.key}: fetched {result.fetched}, inserted {result.inserted}, updated "
+            f"{result.updated}, deleted {result.deleted}, quarantined {result.quarantined}"
+        )
+        yield MaterializeResult(
+            metadata={
+                "mode": result.mode,
+                "rows_fetched": result.fetched,
+                "rows_inserted": result.inserted,
+                "rows_updated": result.updated,
+                "rows_unchanged": result.unchanged,
+                "rows_deleted": result.deleted,
+                "rows_quarantined": result.quarantined,
+                "high_water_mark": str(result.high_water_mark_after),
+                "high_water_mark_before": str(result.high_water_mark_before),
+                "rows_per_second": round(result.rows_per_second, 1),
+                "api_requests": result.api_stats.get("requests", 0),
+                "api_retries": result.api_stats.get("retries", 0),
+                "dagster/row_count": live_rows,
+                "preview": MetadataValue.md(preview),
+                "run_summary": MetadataValue.json(json.loads(json.dumps(vars(result), default=str))),
+            }
+        )
         yield from _checks(contract, result)
 
     return _ingest
 
 
-def build_ingest_assets(contracts: Sequence[EntityContract], *, resource_key: str, group_name: str, owner: str,
-                        kind: str) -> list[AssetsDefinition]:
-    return [build_ingest_asset(c, resource_key=resource_key, group_name=group_name, owner=owner, kind=kind)
-            for c in contracts]
+def build_ingest_assets(
+    contracts: Sequence[EntityContract], *, resource_key: str, group_name: str, owner: str, kind: str
+) -> list[AssetsDefinition]:
+    return [
+        build_ingest_asset(c, resource_key=resource_key, group_name=group_name, owner=owner, kind=kind)
+        for c in contracts
+    ]

@@ -4,5 +4,9 @@ from ps_pipelines.ingest.factory import build_ingest_assets
 from ps_pipelines.lib.contracts import salesforce
 
 assets = build_ingest_assets(
-    salesforce.ALL, resource_key="salesforce", group_name="crm_salesforce", owner="team:revenue-operations", kind="salesforce"
+    salesforce.ALL,
+    resource_key="salesforce",
+    group_name="crm_salesforce",
+    owner="team:revenue-operations",
+    kind="salesforce",
 )

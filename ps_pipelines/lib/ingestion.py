@@ -63,19 +63,21 @@ def _max_change(contract: EntityContract, frame: pd.DataFrame, rejected: list[Re
     """Highest change time in the batch, including rejected rows (they are kept in quarantine)."""
     if not contract.change_column:
         return None
-    values = list(frame[contract.change_column].dropna()) if not frame.empty else []
-    flat = (contract.normalize(r).get(contract.change_column) for r in rejected)
-    values += list(pd.to_datetime(pd.Series(list(flat), dtype=object), errors="coerce", utc=True,
-                                  format="ISO8601").dropna())
-    return max(values).to_pydatetime() if values else None
+    flat = [contract.normalize(r).get(contract.change_column) for r in rejected]
+    candidates = [
+        frame[contract.change_column].max() if not frame.empty else pd.NaT,
+        pd.to_datetime(pd.Series(flat, dtype=object), errors="coerce", utc=True, format="ISO8601").max(),
+    ]
+    present = [c for c in candidates if not pd.isna(c)]
+    return max(present).to_pydatetime() if present else None
 
 
 class _EntityLoad:
     """State of one entity's run: counters, the batch being filled, the new mark."""
 
-    def __init__(self, warehouse: wh.Warehouse, contract: EntityContract, run_id: str, options: IngestOptions,
+    def __init__(self, con: Any, contract: EntityContract, run_id: str, options: IngestOptions,
                  result: IngestResult, track_seen: bool) -> None:
-        self.warehouse, self.contract, self.run_id = warehouse, contract, run_id
+        self.con, self.contract, self.run_id = con, contract, run_id
         self.options, self.result, self.track_seen = options, result, track_seen
         self.new_mark: datetime | None = None
 
@@ -84,13 +86,13 @@ class _EntityLoad:
             return
         batch = validate_records(self.contract, records)
         loaded_at = datetime.now(UTC)
-        with self.warehouse.connect() as con:
-            counts = wh.upsert_rows(con, self.contract, batch.valid, batch.valid_records, self.run_id, loaded_at)
-            wh.quarantine(con, self.contract, batch.rejects, self.run_id, loaded_at)
-            if self.track_seen:
-                seen = ["|".join(str(v) for v in row) for row in
-                        zip(*(batch.valid[c] for c in self.contract.id_columns), strict=True)]
-                wh.record_seen(con, self.contract, self.run_id, seen + [r.source_id for r in batch.rejects])
+        con = self.con
+        counts = wh.upsert_rows(con, self.contract, batch.valid, batch.valid_records, self.run_id, loaded_at)
+        wh.quarantine(con, self.contract, batch.rejects, self.run_id, loaded_at)
+        if self.track_seen:
+            seen = ["|".join(str(v) for v in row) for row in
+                    zip(*(batch.valid[c] for c in self.contract.id_columns), strict=True)]
+            wh.record_seen(con, self.contract, self.run_id, seen + [r.source_id for r in batch.rejects])
         result = self.result
         result.fetched += len(records)
         result.inserted += counts.inserted
@@ -118,30 +120,31 @@ def ingest_entity(
     options = options or IngestOptions()
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    # One connection (and so one hold of the single-writer lock) for the whole entity:
+    # reopening DuckDB per batch costs a checkpoint each time.
     with warehouse.connect() as con:
         wh.ensure_raw_table(con, contract)
         mark_before = wh.get_high_water_mark(con, contract.key)
         parent_ids = _changed_parent_ids(con, contract, None if options.full_refresh else mark_before)
 
-    incremental = bool(contract.change_column) and not options.full_refresh and mark_before is not None
-    since = mark_before - options.overlap if incremental else None
-    mode = "incremental" if incremental else ("snapshot" if not contract.change_column else "full")
-    result = IngestResult(entity_key=contract.key, mode=mode, started_at=started, high_water_mark_before=mark_before)
-    # Without a change filter, the listing is complete: whatever it lacks was deleted.
-    load = _EntityLoad(warehouse, contract, run_id, options, result, track_seen=not incremental)
+        incremental = bool(contract.change_column) and not options.full_refresh and mark_before is not None
+        since = mark_before - options.overlap if incremental else None
+        mode = "incremental" if incremental else ("snapshot" if not contract.change_column else "full")
+        result = IngestResult(entity_key=contract.key, mode=mode, started_at=started,
+                              high_water_mark_before=mark_before)
+        # Without a change filter, the listing is complete: whatever it lacks was deleted.
+        load = _EntityLoad(con, contract, run_id, options, result, track_seen=not incremental)
 
-    pending: list[Record] = []
-    for page in source.extract(contract, since=since, ids=parent_ids):
-        pending.extend(page)
-        if len(pending) >= options.batch_rows:
-            load.flush(pending)
-            pending = []
-    load.flush(pending)
+        pending: list[Record] = []
+        for page in source.extract(contract, since=since, ids=parent_ids):
+            pending.extend(page)
+            if len(pending) >= options.batch_rows:
+                load.flush(pending)
+                pending = []
+        load.flush(pending)
 
-    deletions = list(source.deleted(contract, since=since)) if incremental else []
-    with warehouse.connect() as con:
         if incremental:
-            result.deleted = wh.mark_deleted(con, contract, deletions, run_id)
+            result.deleted = wh.mark_deleted(con, contract, source.deleted(contract, since=since), run_id)
         else:
             result.deleted = wh.mark_unseen_deleted(con, contract, run_id, started, parent_ids)
             wh.clear_seen(con, contract, run_id)

@@ -115,9 +115,16 @@ class ControlAPI:
         Kantata ids are numeric strings of one width, so the primary key's last id is the
         highest and is found without scanning a million rows.
         """
-        highest = [int(row[0]) for table in ("records", "tombstones") for row in self.store.conn.execute(
-            f"SELECT max(id) FROM {table} WHERE platform = 'kantata' AND object = ?", (obj,)) if row[0]]
-        candidate = max(highest, default=0) + 1
+        highest = 0
+        for table in ("records", "tombstones"):
+            last = self.store.conn.execute(
+                f"SELECT max(id) FROM {table} WHERE platform = 'kantata' AND object = ?", (obj,)).fetchone()[0]
+            if last and not last.isdigit():  # a hand-made id: fall back to a full numeric scan
+                last = self.store.conn.execute(
+                    f"SELECT max(CAST(id AS INTEGER)) FROM {table} WHERE platform = 'kantata' AND object = ?",
+                    (obj,)).fetchone()[0]
+            highest = max(highest, int(last or 0))
+        candidate = highest + 1
         while self.store.get("kantata", obj, str(candidate), include_deleted=True) is not None:
             candidate += 1
         return candidate

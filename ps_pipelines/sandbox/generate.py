@@ -26,8 +26,13 @@ What exists, and how it hangs together:
   by the pipeline (``externalid`` ``psp:inv:<workspace>:<YYYY-MM>``), the rest keyed by hand.
 
 Deliberately bad rows, so quarantine has realistic work (tiny and deterministic: ~0.1%,
-at least one each): time entries with a negative ``time_in_minutes`` and contacts with a
-malformed ``Email``. They are never invoiced.
+at least one each): time entries with a negative ``time_in_minutes`` (always in weeks more
+than three weeks old, never in the current timesheets the approval events work on) and
+contacts with a malformed ``Email`` (no "@", or a domain without a dot). They are never
+invoiced.
+
+Generation streams rows into ``store.put_many`` in chunks of ``CHUNK_ROWS`` from a writer
+thread, so memory stays bounded; scale 100 (1M time entries) takes about a minute.
 """
 
 from __future__ import annotations
@@ -420,9 +425,8 @@ class Project:
     job_id: str | None = None
     entry_target: int = 0
     expense_target: int = 0
-    entries_done: int = 0
-    expenses_done: int = 0
-    days_seen: int = 0
+    # Monday ordinal -> (the project's workdays that week, time entries, expenses)
+    schedule: dict[int, tuple[list[int], int, int]] = field(default_factory=dict)
 
     @property
     def first_day(self) -> int:
@@ -435,6 +439,24 @@ class Project:
     @cached_property
     def workdays(self) -> int:
         return _workdays_between(self.first_day, self.last_day)
+
+
+def _weekly_schedule(project: Project) -> dict[int, tuple[list[int], int, int]]:
+    """Spread the project's exact totals evenly over its workdays, week by week."""
+    schedule = {}
+    first, last, total = project.first_day, project.last_day, project.workdays
+    seen = entries_done = expenses_done = 0
+    monday = first - (first - 1) % 7  # ordinal 1 (0001-01-01) is a Monday
+    while monday <= last:
+        days = list(range(max(monday, first), min(monday + 4, last) + 1))
+        if days:  # cumulative rounding: the last week lands exactly on the totals
+            seen += len(days)
+            entries = project.entry_target * seen // total - entries_done
+            expenses = project.expense_target * seen // total - expenses_done
+            entries_done, expenses_done = entries_done + entries, expenses_done + expenses
+            schedule[monday] = (days, entries, expenses)
+        monday += 7
+    return schedule
 
 
 def _workdays_between(first: int, last: int) -> int:
@@ -951,6 +973,7 @@ class _Generator:
         expenses = round(entries * EXPENSE_SHARE)
         for project, count in zip(self.projects, _largest_remainder(expenses, expense_weights), strict=True):
             project.expense_target = count
+            project.schedule = _weekly_schedule(project)
 
     def write_workspaces(self) -> None:
         rng = self.rng("psa-write")
@@ -1031,7 +1054,8 @@ class _Generator:
                 active.append(pending.pop(0))
             active = [p for p in active if p.last_day >= first]
             for project in active:
-                activity.week(project, first)
+                if first in project.schedule:
+                    activity.week(project, *project.schedule[first])
             monday += timedelta(days=7)
         return activity.billable
 
@@ -1148,10 +1172,14 @@ class _Activity:
         self.gen = gen
         self.rng = gen.rng("activity")
         self.random = self.rng.random
-        total = time_entry_count(gen.scale)
-        self.bad = set(gen.rng("bad-rows").sample(range(total), bad_row_count(total)))
-        self.entry_index = 0
         self.asof_ordinal = gen.asof_day.toordinal()
+        # Bad rows are planted in weeks older than three weeks: history someone keyed wrong,
+        # not this week's timesheet that the approval events work on.
+        old = sum(n for p in gen.projects for days, n, _ in p.schedule.values() if self.is_old(days))
+        self.only_old_bad = old > 0
+        eligible = old if old else time_entry_count(gen.scale)
+        self.bad = set(gen.rng("bad-rows").sample(range(eligible), bad_row_count(time_entry_count(gen.scale))))
+        self.eligible_index = 0
         self.base_day = HISTORY_START.date().toordinal() - 7
         self.base_moment = _midnight(date.fromordinal(self.base_day))
         self.asof = self.moment(self.asof_ordinal, AS_OF.hour * 3600)
@@ -1183,18 +1211,13 @@ class _Activity:
     def as_datetime(self, moment: int) -> datetime:
         return self.base_moment + timedelta(seconds=moment)
 
-    def week(self, project: Project, monday: int) -> None:
-        days = [d for d in range(max(monday, project.first_day), min(monday + 4, project.last_day) + 1)]
-        if not days:
-            return
-        project.days_seen += len(days)
-        total_days = project.workdays
-        entries = project.entry_target * project.days_seen // total_days - project.entries_done
-        expenses = project.expense_target * project.days_seen // total_days - project.expenses_done
-        project.entries_done += entries
-        project.expenses_done += expenses
+    def is_old(self, days: list[int]) -> bool:
+        return self.asof_ordinal - days[-1] > 21
+
+    def week(self, project: Project, days: list[int], entries: int, expenses: int) -> None:
+        may_be_bad = self.is_old(days) or not self.only_old_bad
         for _ in range(entries):
-            self.time_entry(project, days)
+            self.time_entry(project, days, may_be_bad)
         for _ in range(expenses):
             self.expense(project, days)
 
@@ -1226,7 +1249,7 @@ class _Activity:
             return "submitted", None, submitted
         return "draft", None, created
 
-    def time_entry(self, project: Project, days: list[int]) -> None:
+    def time_entry(self, project: Project, days: list[int], may_be_bad: bool) -> None:
         gen, random_ = self.gen, self.random
         ordinal = days[int(random_() * len(days))]
         day_text = self.day_text(ordinal)
@@ -1237,8 +1260,8 @@ class _Activity:
         billable = random_() < 0.85
         created = min(self.moment(ordinal, 16 * 3600 + int(random_() * 14_400)), self.asof)
         status, approved, updated = self.approval(ordinal, created)
-        bad = self.entry_index in self.bad
-        self.entry_index += 1
+        bad = may_be_bad and self.eligible_index in self.bad
+        self.eligible_index += may_be_bad
         month = day_text[:7]
         if status == "approved" and billable and not bad and month <= self.billed_through \
                 and project.job_id and project.deal.billing_model == "Time and Materials":

@@ -120,10 +120,10 @@ class SandboxStore:
     def put(self, platform: str, obj: str, record_id: str, body: Mapping[str, Any], updated_at: datetime) -> None:
         self.put_many(platform, obj, [(record_id, updated_at, body)])
 
-    def put_many(
-        self, platform: str, obj: str, rows: Iterable[tuple[str, datetime, Mapping[str, Any]]]
-    ) -> int:
-        params = [(platform, obj, rid, to_iso(upd), json.dumps(body, default=str)) for rid, upd, body in rows]
+    def put_many(self, platform: str, obj: str, rows: Iterable[tuple[str, datetime, Mapping[str, Any]]]) -> int:
+        params = [
+            (platform, obj, rid, to_iso(upd), orjson.dumps(body, default=str).decode()) for rid, upd, body in rows
+        ]
         with self._records_transaction() as conn:
             conn.executemany(
                 "INSERT INTO records (platform, object, id, updated_at, body) VALUES (?, ?, ?, ?, ?) "
@@ -255,9 +255,13 @@ class SandboxStore:
             return cached[1]
         version = self._records_version
         where = "" if include_deleted else " AND deleted = 0"
-        times = [row[0] for row in self.conn.execute(
-            f"SELECT updated_at FROM records WHERE platform = ? AND object = ?{where} ORDER BY updated_at",
-            (platform, obj))]
+        times = [
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT updated_at FROM records WHERE platform = ? AND object = ?{where} ORDER BY updated_at",
+                (platform, obj),
+            )
+        ]
         self._change_times[key] = (version, times)
         return times
 

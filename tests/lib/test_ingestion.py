@@ -152,7 +152,8 @@ def test_snapshot_entity_without_change_field_rewrites_only_changed_rows(warehou
     second = ingest_entity(source, warehouse, workday.WORKERS, "run-2")
     assert (second.mode, second.inserted, second.updated, second.unchanged) == ("snapshot", 0, 1, 1)
     with warehouse.connect() as con:
-        assert con.execute("SELECT jobprofile_descriptor FROM raw_workday.workers LIMIT 1").fetchone()[0] == "Consultant"
+        profile = con.execute("SELECT jobprofile_descriptor FROM raw_workday.workers LIMIT 1").fetchone()[0]
+    assert profile == "Consultant"
 
 
 def test_child_entity_is_read_for_changed_parents_only(warehouse: Warehouse) -> None:

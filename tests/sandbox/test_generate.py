@@ -208,6 +208,7 @@ def test_time_entries_are_realistic(data) -> None:
             assert entry["rate_in_cents"] == rates[role]
         old = (AS_OF.date() - day).days > 21
         statuses[(old, entry["status"])] += 1
+        assert old or entry["time_in_minutes"] > 0  # bad rows are history, not this week's timesheet
     old_total = sum(n for (old, _), n in statuses.items() if old)
     assert statuses[(True, "approved")] / old_total > 0.9
     assert statuses[(True, "draft")] == 0

@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,6 +34,7 @@ from ps_pipelines.ingest import ingest_assets
 from ps_pipelines.lib.contracts import kantata, netsuite, salesforce, workday
 from ps_pipelines.lib.contracts.base import Record
 from ps_pipelines.lib.contracts.validate import validate_records
+from ps_pipelines.lib.warehouse.lock import exclusive_lock
 from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table, mark_deleted, upsert_rows
 from ps_pipelines.resources import build_resources
 from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
@@ -248,6 +249,13 @@ def load_raw_warehouse(path: Path) -> None:
             upsert_rows(con, contract, batch.valid, batch.valid_records, "test-run", LOADED_AT)
         # Ben's unapproved entry was deleted in Kantata after it had been ingested.
         mark_deleted(con, kantata.TIME_ENTRIES, [("9002", LOADED_AT)], "test-run")
+        # Schema drift: a raw table without a column staging lists (e.g. written before the
+        # contract gained it) must still build, with the column as a typed null.
+        con.execute("""
+            CREATE TABLE raw_salesforce.accounts_without_industry AS
+                SELECT * EXCLUDE (industry) FROM raw_salesforce.accounts;
+            DROP TABLE raw_salesforce.accounts;
+            ALTER TABLE raw_salesforce.accounts_without_industry RENAME TO accounts""")
 
 
 # -- dbt ------------------------------------------------------------------------------------
@@ -286,10 +294,25 @@ def dbt_or_fail(args: list[str], warehouse: Path, work_dir: Path) -> dict[str, A
     return json.loads(results.read_text()) if args[0] != "parse" else {}
 
 
-def open_built(warehouse: Path, run_results: dict[str, Any]) -> Iterator[BuiltWarehouse]:
+def build_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path, Path], dict[str, Any]]
+) -> Iterator[BuiltWarehouse]:
+    """Build a warehouse once per test session and open it read-only.
+
+    Under pytest-xdist every worker that runs a test of this module would build its own copy;
+    instead the first one builds into the session's shared temp folder under a file lock and
+    the others reuse the result (DuckDB lets several processes read one file).
+    """
+    base = tmp_path_factory.getbasetemp()
+    work_dir = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    warehouse, marker = work_dir / "warehouse.duckdb", work_dir / "build_results.json"
+    with exclusive_lock(work_dir.with_name(f"{name}.lock")):
+        if not marker.exists():
+            work_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(build(work_dir, warehouse)))
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        yield BuiltWarehouse(con, run_results)
+        yield BuiltWarehouse(con, json.loads(marker.read_text()))
     finally:
         con.close()
 
@@ -310,26 +333,26 @@ def ingest_sandbox(template: Path, work_dir: Path, warehouse: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
-    work_dir = tmp_path_factory.mktemp("dbt_pipeline")
-    warehouse = work_dir / "warehouse.duckdb"
-    ingest_sandbox(sandbox_template, work_dir, warehouse)
-    dbt_or_fail(["parse"], warehouse, work_dir)
-    run_results = dbt_or_fail(["build", "--select", SELECTION], warehouse, work_dir)
-    yield from open_built(warehouse, run_results)
+    def build(work_dir: Path, warehouse: Path) -> dict[str, Any]:
+        ingest_sandbox(sandbox_template, work_dir, warehouse)
+        dbt_or_fail(["parse"], warehouse, work_dir)
+        return dbt_or_fail(["build", "--select", SELECTION], warehouse, work_dir)
+
+    yield from build_once(tmp_path_factory, "dbt_pipeline", build)
 
 
 @pytest.fixture(scope="module")
 def handmade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
-    """The hand-made warehouse: models plus the intermediate and mart data tests (the edge
-    cases, e.g. duplicates, must not break the declared grains); staging tests and unit tests
-    already run in the pipeline build."""
-    work_dir = tmp_path_factory.mktemp("dbt_handmade")
-    warehouse = work_dir / "warehouse.duckdb"
-    load_raw_warehouse(warehouse)
-    dbt_or_fail(["run", "--select", "staging"], warehouse, work_dir)
-    run_results = dbt_or_fail(["build", "--select", "intermediate marts.core", "--exclude", "test_type:unit"],
-                              warehouse, work_dir)
-    yield from open_built(warehouse, run_results)
+    """Models plus the intermediate and mart data tests: the edge cases (e.g. duplicates) must
+    not break the declared grains. Staging and unit tests already run in the pipeline build."""
+
+    def build(work_dir: Path, warehouse: Path) -> dict[str, Any]:
+        load_raw_warehouse(warehouse)
+        dbt_or_fail(["run", "--select", "staging"], warehouse, work_dir)
+        return dbt_or_fail(["build", "--select", "intermediate marts.core", "--exclude", "test_type:unit"],
+                           warehouse, work_dir)
+
+    yield from build_once(tmp_path_factory, "dbt_handmade", build)
 
 
 # -- the build on pipeline data -------------------------------------------------------------------
@@ -498,3 +521,12 @@ def test_rate_cards_and_currencies_resolve(handmade: BuiltWarehouse) -> None:
     days, currencies_per_day = handmade.rows(
         "SELECT count(DISTINCT date_day), count(*) / count(DISTINCT date_day) FROM marts.dim_currency_rates_daily")[0]
     assert (days, currencies_per_day) == (handmade.rows("SELECT count(*) FROM marts.dim_date")[0][0], 4)
+
+
+def test_staging_fills_a_column_missing_from_raw_with_a_typed_null(handmade: BuiltWarehouse) -> None:
+    columns = dict(handmade.rows("""
+        SELECT column_name, data_type FROM information_schema.columns
+        WHERE table_schema = 'staging' AND table_name = 'stg_salesforce__accounts'"""))
+    assert columns["industry"] == "VARCHAR"
+    assert handmade.rows("SELECT count(industry), count(account_name) FROM staging.stg_salesforce__accounts") == [
+        (0, 5)]

@@ -35,6 +35,7 @@ PROJECTS = _contract(
         "price_in_cents": c.number(min_value=0),
         "start_date": c.date(),
         "due_date": c.date(),
+        "status_color": c.text(),
         "status_key": c.number(),
         "status_message": c.text(),
         "archived": c.flag(),

@@ -89,16 +89,19 @@ def payload_json(record: Record) -> str:
 class Warehouse:
     """Opens short-lived connections under the single-writer lock."""
 
-    def __init__(self, path: str | Path, lock_timeout_seconds: float = 600.0) -> None:
+    def __init__(self, path: str | Path, lock_timeout_seconds: float = 600.0, memory_limit: str = "1GB") -> None:
         self.path = Path(path)
         self.lock_timeout_seconds = lock_timeout_seconds
+        # DuckDB's default buffer pool is 80% of RAM; cap it so the pipeline's footprint
+        # stays bounded whatever the volume (it spills to disk beyond this).
+        self.memory_limit = memory_limit
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         lock_path = self.path.with_name(self.path.name + ".lock")
         with exclusive_lock(lock_path, self.lock_timeout_seconds):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(self.path))
+            con = duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
             try:
                 con.execute(_OPS_DDL)
                 yield con
@@ -141,10 +144,6 @@ def _stage_frame(
     deleted = frame["isdeleted"] if "isdeleted" in frame.columns else pd.Series(False, index=frame.index)
     staged["_is_deleted"] = deleted.fillna(False).astype(bool)
     staged["_payload"] = payloads
-    # Hash the typed contract columns, not the payload: transport detail such as a
-    # Workday ``href`` (which names the host) changes without the record changing.
-    staged["_payload_hash"] = pd.util.hash_pandas_object(
-        staged[contract.columns].astype(str), index=False).astype(str)
     staged["_loaded_at"] = pd.Timestamp(loaded_at)
     staged["_run_id"] = run_id
     return staged
@@ -166,13 +165,18 @@ def upsert_rows(
         f'CAST("{name}" AS {_DUCKDB_TYPES[str(col.dtype)]}) AS "{name}"'
         for name, col in contract.schema.columns.items()
     )
+    # The change hash covers the typed contract columns, not the payload: transport detail
+    # such as a Workday ``href`` (which names the host) changes without the record changing.
+    typed_columns = ", ".join(f'"{name}"' for name in contract.columns)
     con.register("_batch", staged)
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT {casts}, _source_id, _source_updated_at, _is_deleted, NULL::TIMESTAMPTZ AS _deleted_at,
-                   CAST(_payload AS JSON) AS _payload, _payload_hash, _loaded_at, _run_id
-            FROM _batch
+            SELECT *, CAST(hash({typed_columns}) AS VARCHAR) AS _payload_hash
+            FROM (
+                SELECT {casts}, _source_id, _source_updated_at, _is_deleted, NULL::TIMESTAMPTZ AS _deleted_at,
+                       CAST(_payload AS JSON) AS _payload, _loaded_at, _run_id
+                FROM _batch)
             QUALIFY row_number() OVER (PARTITION BY _source_id ORDER BY _source_updated_at DESC NULLS LAST) = 1
         """)
     finally:

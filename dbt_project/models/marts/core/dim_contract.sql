@@ -60,11 +60,11 @@ select
     enriched.contract_term_months,
     enriched.contract_value,
     enriched.functional_currency_code,
-    cast(round(enriched.contract_value * transaction_rate.exchange_rate / functional_rate.exchange_rate, 2)
-         as {{ ps_type('money') }}) as contract_value_functional,
+    {{ ps_convert_amount('enriched.contract_value', 'transaction_rate.exchange_rate',
+                         'functional_rate.exchange_rate') }} as contract_value_functional,
     cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
-    cast(round(enriched.contract_value * transaction_rate.exchange_rate, 2)
-         as {{ ps_type('money') }}) as contract_value_reporting,
+    {{ ps_convert_amount('enriched.contract_value', 'transaction_rate.exchange_rate') }}
+        as contract_value_reporting,
     transaction_rate.exchange_rate as exchange_rate_to_reporting,
     enriched.rate_date as exchange_rate_date,
     enriched.contract_status = 'Activated'

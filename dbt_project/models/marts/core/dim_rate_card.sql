@@ -1,7 +1,8 @@
 {#- Grain: one row per rate card and role (rate_card_id, role): the bill rate per hour in the
-    card's currency for its region, effective over [valid_from, valid_to). A time entry's
-    standard rate is the row of its project's rate card and its worker's role whose range
-    holds the work date. Deleted cards are kept, flagged; price only with live ones. -#}
+    card's currency for its region; the range [valid_from, valid_to) is when the card is
+    offered to new projects. A workspace keeps the card it was given, so a time entry's
+    standard rate is the row of its project's rate_card_id and its worker's role on the work
+    date (dim_worker.job_profile). Deleted cards are kept, flagged. -#}
 select
     rate_card_rate_key,
     rate_card_id,
