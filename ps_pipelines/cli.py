@@ -46,11 +46,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from ps_pipelines.resources import DEFAULT_SANDBOX_URL
     from ps_pipelines.sandbox.process import SandboxProcess
 
     home = Path(args.home)
     prepare_dagster_home(home)
-    with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed, port=args.port) as sandbox:
+    # The local code location's resources point at this port; the UI's runs reach it there.
+    port = urlsplit(DEFAULT_SANDBOX_URL).port
+    with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed, port=port) as sandbox:
         print(f"sandbox: {sandbox.url} (control API {sandbox.url}/_sandbox/)", flush=True)
         command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.ui_port)]
         try:
@@ -74,7 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="Start the sandbox and the Dagster UI (dagster dev).")
     dev.add_argument("--home", default=str(DEFAULT_HOME))
-    dev.add_argument("--port", type=int, default=8765, help="Sandbox port (the local resources' default).")
     dev.add_argument("--ui-port", type=int, default=3000)
     dev.add_argument("--scale", type=float, default=1.0)
     dev.add_argument("--seed", type=int, default=42)
