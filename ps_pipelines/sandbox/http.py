@@ -7,6 +7,8 @@ rate and concurrency limits) wraps dispatch through ``Middleware`` callables.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import threading
 from collections.abc import Callable
@@ -42,6 +44,19 @@ class Request:
     def bearer_token(self) -> str | None:
         value = self.header("authorization")
         return value[7:] if value.lower().startswith("bearer ") else None
+
+    @property
+    def basic_credentials(self) -> tuple[str, str] | None:
+        """``(username, password)`` from an ``Authorization: Basic`` header, if well formed."""
+        value = self.header("authorization")
+        if not value.lower().startswith("basic "):
+            return None
+        try:
+            decoded = base64.b64decode(value[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        username, colon, password = decoded.partition(":")
+        return (username, password) if colon else None
 
 
 @dataclass

@@ -3,212 +3,38 @@
 ``SELECT f1, f2 FROM Object [WHERE cond (AND cond)*] [ORDER BY f [ASC|DESC], ...] [LIMIT n]``
 with ``cond`` being ``field op literal`` (= != <> < <= > >=) or ``field [NOT] IN (lit, ...)``.
 
-A tokenizer plus a recursive-descent parser, then a binding step that resolves field names
-against an object's field catalogue and checks literal types the way Salesforce does (a
-quoted value against a dateTime field is an error there, so it is an error here too).
-
-The token stream, condition and comparison helpers at the top are shared with
-``suiteql.py``: the two dialects differ in literals and functions, not in structure.
+The grammar shared with SuiteQL comes from ``querylang``; this module adds SOQL's tokens and
+literals (backslash escapes, bare dates and dateTimes, TRUE/FALSE/NULL) and ``LIMIT``, then a
+binding step that resolves field names against an object's field catalogue and checks literal
+types the way Salesforce does (a quoted value against a dateTime field is an error there, so it
+is an error here too).
 """
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-# ---------------------------------------------------------------------------------------------
-# Shared toolkit (also used by suiteql.py)
-# ---------------------------------------------------------------------------------------------
+from ps_pipelines.sandbox.querylang import (
+    ClauseParser,
+    Condition,
+    Literal,
+    OrderItem,
+    QueryError,
+    QuerySyntaxError,
+    Token,
+    compare,
+    in_list,
+    sort_rows,
+    timestamp_or_none,
+)
 
 
-class QuerySyntaxError(ValueError):
-    """A query that does not parse; ``position`` is the character offset of the problem."""
-
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.position = position
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # the lexer group name: name, string, number, op, punct, ... or "end"
-    text: str
-    pos: int
-
-    def is_keyword(self, *words: str) -> bool:
-        return self.kind == "name" and self.text.upper() in words
-
-
-def tokenize(text: str, pattern: re.Pattern[str]) -> list[Token]:
-    """Split ``text`` with a master regex of named groups; group ``space`` is skipped."""
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(text):
-        match = pattern.match(text, pos)
-        if match is None or match.end() == pos:
-            raise QuerySyntaxError(f"unexpected character {text[pos]!r}", pos)
-        if match.lastgroup != "space":
-            tokens.append(Token(match.lastgroup or "", match.group(), pos))
-        pos = match.end()
-    tokens.append(Token("end", "", len(text)))
-    return tokens
-
-
-class TokenStream:
-    """Cursor over tokens with the accept/expect helpers a recursive-descent parser needs."""
-
-    def __init__(self, tokens: Sequence[Token]) -> None:
-        self._tokens = tokens
-        self._index = 0
-
-    def peek(self) -> Token:
-        return self._tokens[self._index]
-
-    def advance(self) -> Token:
-        token = self._tokens[self._index]
-        if token.kind != "end":
-            self._index += 1
-        return token
-
-    def error(self, expected: str) -> QuerySyntaxError:
-        token = self.peek()
-        found = "end of query" if token.kind == "end" else repr(token.text)
-        return QuerySyntaxError(f"expecting {expected}, unexpected token: {found}", token.pos)
-
-    def accept_keyword(self, *words: str) -> str | None:
-        if self.peek().is_keyword(*words):
-            return self.advance().text.upper()
-        return None
-
-    def expect_keyword(self, word: str) -> None:
-        if not self.accept_keyword(word):
-            raise self.error(f"'{word}'")
-
-    def accept_punct(self, char: str) -> bool:
-        if self.peek().kind == "punct" and self.peek().text == char:
-            self.advance()
-            return True
-        return False
-
-    def expect_punct(self, char: str) -> None:
-        if not self.accept_punct(char):
-            raise self.error(f"'{char}'")
-
-    def expect_name(self, what: str, reserved: Iterable[str] = ()) -> str:
-        token = self.peek()
-        if token.kind != "name" or token.text.upper() in reserved:
-            raise self.error(what)
-        return self.advance().text
-
-    def expect_end(self) -> None:
-        if self.peek().kind != "end":
-            raise self.error("end of query")
-
-
-@dataclass(frozen=True)
-class Literal:
-    kind: str  # string, number, boolean, null, date, datetime
-    value: Any
-
-
-@dataclass(frozen=True)
-class Condition:
-    field: str
-    op: str  # = != < <= > >= IN NOT IN (SuiteQL adds IS NULL / IS NOT NULL)
-    literals: tuple[Literal, ...]
-
-
-@dataclass(frozen=True)
-class OrderItem:
-    field: str
-    descending: bool = False
-
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-COMPARISON_OPERATORS = frozenset(_COMPARE)
-
-
-def compare(left: Any, op: str, right: Any) -> bool:
-    """SQL-style comparison: anything against a missing value is false."""
-    if left is None or right is None:
-        return False
-    try:
-        return _COMPARE[op](left, right)
-    except TypeError:  # e.g. a malformed stored value against a typed literal
-        return False
-
-
-SortKey = tuple[Callable[[dict], Any], bool]
-
-
-def sort_rows(rows: list[dict], keys: Sequence[SortKey], nulls_first: bool) -> list[dict]:
-    """Multi-key sort; each key is ``(value_of(row), descending)``. Nulls sort as the lowest value
-    when ``nulls_first`` (so they come last under DESC), else as the highest."""
-
-    def wrap(value_of: Callable[[dict], Any]) -> Callable[[dict], tuple]:
-        def key(row: dict) -> tuple:
-            value = value_of(row)
-            if value is None:
-                return (0 if nulls_first else 2,)
-            return (1, value)
-
-        return key
-
-    # Python's sort is stable, so sorting by the last key first yields the combined order.
-    for value_of, descending in reversed(keys):
-        rows.sort(key=wrap(value_of), reverse=descending)
-    return rows
-
-
-def parse_timestamp(text: Any) -> datetime | None:
-    """A stored timestamp or date string as an aware UTC datetime (``None`` if it is not one)."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def time_bounds(comparisons: Iterable[tuple[str, datetime]]) -> tuple[datetime | None, bool, datetime | None]:
-    """The tightest ``(lower, lower_inclusive, upper)`` window that ``(op, moment)`` comparisons on
-    one timestamp column imply; ``upper`` is inclusive, so a ``<`` bound only narrows it."""
-    lower: datetime | None = None
-    inclusive = True
-    upper: datetime | None = None
-    for op, value in comparisons:
-        if op in (">=", ">") and (lower is None or value > lower or (value == lower and op == ">")):
-            lower, inclusive = value, op == ">="
-        elif op in ("<=", "<") and (upper is None or value < upper):
-            upper = value
-    return lower, inclusive, upper
-
-
-# ---------------------------------------------------------------------------------------------
-# SOQL
-# ---------------------------------------------------------------------------------------------
-
-
-class SoqlError(Exception):
+class SoqlError(QueryError):
     """A query Salesforce would reject; ``error_code`` is its REST ``errorCode``."""
-
-    def __init__(self, message: str, error_code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_code = error_code
 
 
 _SOQL_TOKENS = re.compile(
@@ -243,70 +69,26 @@ class SoqlQuery:
 def parse(text: str) -> SoqlQuery:
     """Parse a SOQL query; raises ``SoqlError`` with ``MALFORMED_QUERY`` on bad syntax."""
     try:
-        return _Parser(TokenStream(tokenize(text, _SOQL_TOKENS))).query()
+        return _Parser(text).query()
     except QuerySyntaxError as exc:
         raise SoqlError(f"{exc.message} at position {exc.position}", "MALFORMED_QUERY") from exc
 
 
-class _Parser:
-    def __init__(self, stream: TokenStream) -> None:
-        self.s = stream
+class _Parser(ClauseParser):
+    token_pattern = _SOQL_TOKENS
+    reserved = _RESERVED
 
     def query(self) -> SoqlQuery:
-        self.s.expect_keyword("SELECT")
-        fields = self._field_list()
-        self.s.expect_keyword("FROM")
-        sobject = self.s.expect_name("an object name", _RESERVED)
-        conditions = self._where() if self.s.accept_keyword("WHERE") else ()
-        order_by = self._order_by() if self.s.accept_keyword("ORDER") else ()
+        select = self.select()
         limit = self._limit() if self.s.accept_keyword("LIMIT") else None
         self.s.expect_end()
-        return SoqlQuery(fields, sobject, conditions, order_by, limit)
+        return SoqlQuery(select.names, select.source, select.conditions, select.order_by, limit)
 
-    def _field_list(self) -> tuple[str, ...]:
-        fields = [self.s.expect_name("a field name", _RESERVED)]
-        while self.s.accept_punct(","):
-            fields.append(self.s.expect_name("a field name", _RESERVED))
-        return tuple(fields)
+    @staticmethod
+    def _unquote(text: str) -> str:
+        return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
 
-    def _where(self) -> tuple[Condition, ...]:
-        conditions = [self._condition()]
-        while self.s.accept_keyword("AND"):
-            conditions.append(self._condition())
-        if self.s.peek().is_keyword("OR"):
-            raise self.s.error("AND (OR is not supported by the sandbox)")
-        return tuple(conditions)
-
-    def _condition(self) -> Condition:
-        field = self.s.expect_name("a field name", _RESERVED)
-        if self.s.accept_keyword("NOT"):
-            self.s.expect_keyword("IN")
-            return Condition(field, "NOT IN", self._literal_list())
-        if self.s.accept_keyword("IN"):
-            return Condition(field, "IN", self._literal_list())
-        token = self.s.peek()
-        if token.kind != "op":
-            raise self.s.error("a comparison operator")
-        self.s.advance()
-        op = "!=" if token.text == "<>" else token.text
-        return Condition(field, op, (self._literal(),))
-
-    def _literal_list(self) -> tuple[Literal, ...]:
-        self.s.expect_punct("(")
-        literals = [self._literal()]
-        while self.s.accept_punct(","):
-            literals.append(self._literal())
-        self.s.expect_punct(")")
-        return tuple(literals)
-
-    def _literal(self) -> Literal:
-        token = self.s.peek()
-        if token.kind == "string":
-            self.s.advance()
-            return Literal("string", _unquote(token.text))
-        if token.kind == "number":
-            self.s.advance()
-            return Literal("number", float(token.text))
+    def _dialect_literal(self, token: Token) -> Literal | None:
         if token.kind == "date":
             self.s.advance()
             return Literal("date", _parse_date(token))
@@ -318,19 +100,7 @@ class _Parser:
             return Literal("null", None)
         if keyword:
             return Literal("boolean", keyword == "TRUE")
-        raise self.s.error("a literal value")
-
-    def _order_by(self) -> tuple[OrderItem, ...]:
-        self.s.expect_keyword("BY")
-        items = [self._order_item()]
-        while self.s.accept_punct(","):
-            items.append(self._order_item())
-        return tuple(items)
-
-    def _order_item(self) -> OrderItem:
-        field = self.s.expect_name("a field name", _RESERVED)
-        direction = self.s.accept_keyword("ASC", "DESC")
-        return OrderItem(field, descending=direction == "DESC")
+        return None
 
     def _limit(self) -> int:
         token = self.s.peek()
@@ -338,11 +108,6 @@ class _Parser:
             raise self.s.error("a non-negative integer")
         self.s.advance()
         return int(token.text)
-
-
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
 def _parse_date(token: Token) -> date:
@@ -353,7 +118,7 @@ def _parse_date(token: Token) -> date:
 
 
 def _parse_datetime(token: Token) -> datetime:
-    moment = parse_timestamp(token.text)
+    moment = timestamp_or_none(token.text)
     if moment is None:
         raise QuerySyntaxError(f"invalid dateTime {token.text!r}", token.pos)
     return moment
@@ -386,8 +151,7 @@ class BoundCondition:
     def matches(self, record: Mapping[str, Any]) -> bool:
         value = comparable(self.field.type, record.get(self.field.name))
         if self.op in ("IN", "NOT IN"):
-            found = value in self.values
-            return found if self.op == "IN" else (value is not None and not found)
+            return in_list(self.op, value, value in self.values)
         target = self.values[0]
         if target is None:  # ``= null`` / ``!= null`` are the only meaningful null tests
             return (value is None) if self.op == "=" else (value is not None and self.op == "!=")
@@ -495,4 +259,4 @@ def comparable(field_type: str, value: Any) -> Any:
             return date.fromisoformat(str(value)[:10])
     except ValueError:
         return None
-    return parse_timestamp(value)
+    return timestamp_or_none(value)

@@ -5,7 +5,7 @@
 ``col IS [NOT] NULL``. Literals: 'string' (Oracle-style '' escapes), numbers,
 ``TO_TIMESTAMP('2026-10-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS')`` and
 ``TO_DATE('2026-10-01', 'YYYY-MM-DD')``. Keywords and identifiers are case-insensitive and
-answered lower-case, as NetSuite does.
+answered lower-case, as NetSuite does. The grammar shared with SOQL comes from ``querylang``.
 
 SuiteQL answers every value as a string, so comparison converts the stored string to the
 literal's type (number, timestamp or text) the way Oracle's implicit conversion would.
@@ -19,27 +19,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ps_pipelines.sandbox.soql import (
+from ps_pipelines.sandbox.querylang import (
+    ClauseParser,
     Condition,
     Literal,
     OrderItem,
+    QueryError,
     QuerySyntaxError,
     Token,
-    TokenStream,
     compare,
-    parse_timestamp,
+    in_list,
     sort_rows,
-    tokenize,
+    timestamp_or_none,
 )
 
 
-class SuiteQLError(Exception):
+class SuiteQLError(QueryError):
     """A query NetSuite would reject (answered as 400 with ``o:errorCode``)."""
 
     def __init__(self, message: str, error_code: str = "INVALID_PARAMETER") -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_code = error_code
+        super().__init__(message, error_code)
 
 
 _TOKENS = re.compile(
@@ -73,7 +72,7 @@ class SuiteQLQuery:
 def parse(text: str) -> SuiteQLQuery:
     """Parse a SuiteQL query; names come back lower-cased. Raises ``SuiteQLError``."""
     try:
-        return _Parser(TokenStream(tokenize(text, _TOKENS))).query()
+        return _Parser(text).query()
     except QuerySyntaxError as exc:
         raise SuiteQLError(
             "Invalid search query. Detailed unprocessed description follows. "
@@ -81,76 +80,38 @@ def parse(text: str) -> SuiteQLQuery:
         ) from exc
 
 
-class _Parser:
-    def __init__(self, stream: TokenStream) -> None:
-        self.s = stream
-
-    def _name(self, what: str) -> str:
-        return self.s.expect_name(what, _RESERVED).lower()
+class _Parser(ClauseParser):
+    token_pattern = _TOKENS
+    reserved = _RESERVED
+    column_word = "a column name"
+    source_word = "a table name"
 
     def query(self) -> SuiteQLQuery:
-        self.s.expect_keyword("SELECT")
-        columns = self._columns()
-        self.s.expect_keyword("FROM")
-        table = self._name("a table name")
-        conditions = self._where() if self.s.accept_keyword("WHERE") else ()
-        order_by = self._order_by() if self.s.accept_keyword("ORDER") else ()
+        select = self.select()
         self.s.expect_end()
-        return SuiteQLQuery(columns, table, conditions, order_by)
+        return SuiteQLQuery(select.names, select.source, select.conditions, select.order_by)
 
-    def _columns(self) -> tuple[str, ...]:
-        if self.s.accept_punct("*"):
-            return ()
-        columns = [self._name("a column name")]
-        while self.s.accept_punct(","):
-            columns.append(self._name("a column name"))
-        return tuple(columns)
+    def _name(self, what: str) -> str:
+        return super()._name(what).lower()
 
-    def _where(self) -> tuple[Condition, ...]:
-        conditions = [self._condition()]
-        while self.s.accept_keyword("AND"):
-            conditions.append(self._condition())
-        if self.s.peek().is_keyword("OR"):
-            raise self.s.error("AND (OR is not supported by the sandbox)")
-        return tuple(conditions)
+    @staticmethod
+    def _unquote(text: str) -> str:
+        return text[1:-1].replace("''", "'")
 
-    def _condition(self) -> Condition:
-        column = self._name("a column name")
-        if self.s.accept_keyword("IS"):
-            negated = bool(self.s.accept_keyword("NOT"))
-            self.s.expect_keyword("NULL")
-            return Condition(column, "IS NOT NULL" if negated else "IS NULL", ())
-        if self.s.accept_keyword("NOT"):
-            self.s.expect_keyword("IN")
-            return Condition(column, "NOT IN", self._literal_list())
-        if self.s.accept_keyword("IN"):
-            return Condition(column, "IN", self._literal_list())
-        token = self.s.peek()
-        if token.kind != "op":
-            raise self.s.error("a comparison operator")
-        self.s.advance()
-        return Condition(column, "!=" if token.text == "<>" else token.text, (self._literal(),))
+    def _select_list(self) -> tuple[str, ...]:
+        return () if self.s.accept_punct("*") else self._column_list()
 
-    def _literal_list(self) -> tuple[Literal, ...]:
-        self.s.expect_punct("(")
-        literals = [self._literal()]
-        while self.s.accept_punct(","):
-            literals.append(self._literal())
-        self.s.expect_punct(")")
-        return tuple(literals)
+    def _dialect_condition(self, column: str) -> Condition | None:
+        if not self.s.accept_keyword("IS"):
+            return None
+        negated = bool(self.s.accept_keyword("NOT"))
+        self.s.expect_keyword("NULL")
+        return Condition(column, "IS NOT NULL" if negated else "IS NULL", ())
 
-    def _literal(self) -> Literal:
-        token = self.s.peek()
-        if token.kind == "string":
-            self.s.advance()
-            return Literal("string", _unquote(token.text))
-        if token.kind == "number":
-            self.s.advance()
-            return Literal("number", float(token.text))
-        function = self.s.accept_keyword("TO_TIMESTAMP", "TO_DATE")
-        if function:
+    def _dialect_literal(self, token: Token) -> Literal | None:
+        if self.s.accept_keyword("TO_TIMESTAMP", "TO_DATE"):
             return Literal("datetime", self._conversion(token))
-        raise self.s.error("a literal value")
+        return None
 
     def _conversion(self, start: Token) -> datetime:
         self.s.expect_punct("(")
@@ -168,22 +129,7 @@ class _Parser:
         if token.kind != "string":
             raise self.s.error("a string argument")
         self.s.advance()
-        return _unquote(token.text)
-
-    def _order_by(self) -> tuple[OrderItem, ...]:
-        self.s.expect_keyword("BY")
-        items = [self._order_item()]
-        while self.s.accept_punct(","):
-            items.append(self._order_item())
-        return tuple(items)
-
-    def _order_item(self) -> OrderItem:
-        column = self._name("a column name")
-        return OrderItem(column, descending=self.s.accept_keyword("ASC", "DESC") == "DESC")
-
-
-def _unquote(text: str) -> str:
-    return text[1:-1].replace("''", "'")
+        return self._unquote(token.text)
 
 
 def _strptime_format(fmt: str, position: int) -> str:
@@ -251,7 +197,7 @@ def condition_matches(cond: Condition, row: Mapping[str, Any]) -> bool:
         return value is not None
     if cond.op in ("IN", "NOT IN"):
         found = any(compare(convert(value, lit.kind), "=", lit.value) for lit in cond.literals)
-        return found if cond.op == "IN" else (value is not None and not found)
+        return in_list(cond.op, value, found)
     literal = cond.literals[0]
     return compare(convert(value, literal.kind), cond.op, literal.value)
 
@@ -266,7 +212,7 @@ def convert(value: Any, kind: str) -> Any:
         except (TypeError, ValueError):
             return None
     if kind == "datetime":
-        return parse_timestamp(value)
+        return timestamp_or_none(value)
     return str(value)
 
 

@@ -36,55 +36,50 @@ def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-class NoAuth:
-    """No credentials: token endpoints and public resources."""
+class _FixedCredential:
+    """A credential that never changes: the same ``Authorization`` header (or none) on every
+    request, nothing to refresh, so a 401 is final."""
 
     refreshable = False
 
+    def __init__(self, header: str | None) -> None:
+        self._header = header
+
     def apply(self, headers: dict[str, str]) -> int:
+        if self._header is not None:
+            headers["Authorization"] = self._header
         return 0
 
     def refresh(self, generation: int | None = None) -> None:
         return None
+
+
+class NoAuth(_FixedCredential):
+    """No credentials: token endpoints and public resources."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
 
 
 NO_AUTH = NoAuth()
 
 
-class StaticBearer:
+class StaticBearer(_FixedCredential):
     """A long-lived API token (Kantata personal/OAuth token)."""
 
-    refreshable = False
-
     def __init__(self, token: str) -> None:
-        self._header = f"Bearer {token}"
-
-    def apply(self, headers: dict[str, str]) -> int:
-        headers["Authorization"] = self._header
-        return 0
-
-    def refresh(self, generation: int | None = None) -> None:
-        return None
+        super().__init__(f"Bearer {token}")
 
     def __repr__(self) -> str:
         return "StaticBearer(***)"
 
 
-class BasicAuth:
+class BasicAuth(_FixedCredential):
     """HTTP basic credentials (Workday RaaS integration system user)."""
 
-    refreshable = False
-
     def __init__(self, username: str, password: str) -> None:
+        super().__init__(_basic(username, password))
         self.username = username
-        self._header = _basic(username, password)
-
-    def apply(self, headers: dict[str, str]) -> int:
-        headers["Authorization"] = self._header
-        return 0
-
-    def refresh(self, generation: int | None = None) -> None:
-        return None
 
     def __repr__(self) -> str:
         return f"BasicAuth({self.username!r}, ***)"

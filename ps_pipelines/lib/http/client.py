@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import orjson
 import requests
@@ -157,6 +157,24 @@ class _Failure:
     may_have_applied: bool = False
 
 
+class ReadOptions(TypedDict, total=False):
+    """Keyword options of a request that sends no body (see ``ApiClient.request``)."""
+
+    params: Mapping[str, Any] | None  # query parameters
+    headers: Mapping[str, str] | None  # extra headers; auth is added by the client
+    record_id: str | None  # named in errors, so a failed write says which record
+    expected: Iterable[int]  # statuses that are answers, not errors (default 200, 201, 204)
+    auth: AuthStrategy | None  # instead of the client's own (e.g. Workday RaaS basic auth)
+
+
+class RequestOptions(ReadOptions, total=False):
+    """Keyword options of any request."""
+
+    json: Any  # body, JSON-encoded
+    data: Mapping[str, Any] | str | bytes | None  # body, form-encoded or raw
+    idempotent: bool | None  # safe to re-send after it may have reached the server (default: by method)
+
+
 class ApiClient:
     """Requests to one platform API over one pooled ``requests.Session``."""
 
@@ -214,99 +232,33 @@ class ApiClient:
             return path_or_url
         return f"{self.base_url}/{path_or_url.lstrip('/')}"
 
-    def request(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | str | bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        record_id: str | None = None,
-        expected: Iterable[int] = DEFAULT_EXPECTED,
-        auth: AuthStrategy | None = None,
-        idempotent: bool | None = None,
-    ) -> requests.Response:
+    def request(self, method: str, path_or_url: str, **options: Unpack[RequestOptions]) -> requests.Response:
         """Send one request with the client's limits, retries and auth; raise ``ApiError``s."""
-        call = self._call(method, path_or_url, params, json, data, headers, record_id, expected, auth, idempotent)
-        return self._execute(call)[0]
+        return self._execute(self._call(method, path_or_url, **options))[0]
 
     def json_request(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | str | bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        record_id: str | None = None,
-        expected: Iterable[int] = DEFAULT_EXPECTED,
-        required_keys: Iterable[str] = (),
-        auth: AuthStrategy | None = None,
-        idempotent: bool | None = None,
+        self, method: str, path_or_url: str, *, required_keys: Iterable[str] = (), **options: Unpack[RequestOptions]
     ) -> tuple[requests.Response, Any]:
         """Like ``request``, plus the parsed JSON body (``None`` when empty).
 
         A 2xx answer that is not JSON, or lacks one of ``required_keys``, is retried like a
         5xx: a truncated or garbled page is a transient fault, not a verdict.
         """
-        call = self._call(method, path_or_url, params, json, data, headers, record_id, expected, auth, idempotent)
+        call = self._call(method, path_or_url, **options)
         call.parse_json, call.required_keys = True, tuple(required_keys)
         return self._execute(call)
 
     def get_json(
-        self,
-        path_or_url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        record_id: str | None = None,
-        expected: Iterable[int] = DEFAULT_EXPECTED,
-        required_keys: Iterable[str] = (),
-        auth: AuthStrategy | None = None,
+        self, path_or_url: str, *, required_keys: Iterable[str] = (), **options: Unpack[ReadOptions]
     ) -> Any:
         """GET and return the parsed JSON body (see ``json_request``)."""
-        return self.json_request(
-            "GET",
-            path_or_url,
-            params=params,
-            headers=headers,
-            record_id=record_id,
-            expected=expected,
-            required_keys=required_keys,
-            auth=auth,
-        )[1]
+        return self.json_request("GET", path_or_url, required_keys=required_keys, **options)[1]
 
     def post_json(
-        self,
-        path_or_url: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | str | bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        record_id: str | None = None,
-        expected: Iterable[int] = DEFAULT_EXPECTED,
-        required_keys: Iterable[str] = (),
-        auth: AuthStrategy | None = None,
-        idempotent: bool | None = None,
+        self, path_or_url: str, *, required_keys: Iterable[str] = (), **options: Unpack[RequestOptions]
     ) -> Any:
         """POST and return the parsed JSON body (see ``json_request``)."""
-        return self.json_request(
-            "POST",
-            path_or_url,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-            record_id=record_id,
-            expected=expected,
-            required_keys=required_keys,
-            auth=auth,
-            idempotent=idempotent,
-        )[1]
+        return self.json_request("POST", path_or_url, required_keys=required_keys, **options)[1]
 
     def stats(self) -> dict[str, int]:
         return self.counters.as_dict()
@@ -326,15 +278,17 @@ class ApiClient:
         self,
         method: str,
         path_or_url: str,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Mapping[str, Any] | str | bytes | None,
-        headers: Mapping[str, str] | None,
-        record_id: str | None,
-        expected: Iterable[int],
-        auth: AuthStrategy | None,
-        idempotent: bool | None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        record_id: str | None = None,
+        expected: Iterable[int] = DEFAULT_EXPECTED,
+        auth: AuthStrategy | None = None,
+        idempotent: bool | None = None,
     ) -> _Call:
+        # The one place the request options take their defaults (see ``RequestOptions``).
         method = method.upper()
         url = self.url_for(path_or_url)
         prepared_url = requests.Request(method, url, params=params).prepare().url or url

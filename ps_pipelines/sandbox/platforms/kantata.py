@@ -31,12 +31,14 @@ from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.contracts.validate import validate_records
 from ps_pipelines.sandbox.generate import stamp
 from ps_pipelines.sandbox.http import Request, Response, Router, json_response
-from ps_pipelines.sandbox.platforms.workday import (
+from ps_pipelines.sandbox.platforms.common import (
     ApiError,
+    add_routes,
     answers_api_errors,
+    bearer_accepted,
     client_authenticated,
     parse_timestamp,
-    same_secret,
+    token_answer,
 )
 
 if TYPE_CHECKING:
@@ -186,8 +188,7 @@ class _Kantata:
 
     # -- auth -------------------------------------------------------------------------------
     def _authorize(self, request: Request) -> None:
-        token = request.bearer_token
-        if same_secret(token, self.creds.get("token")) or self.ctx.tokens.is_valid(PLATFORM, token):
+        if bearer_accepted(request, self.ctx.tokens, PLATFORM, personal_token=self.creds.get("token")):
             return
         challenge = 'Bearer realm="Doorkeeper", error="invalid_token"'
         raise ApiError(401, _UNAUTHORIZED, {"WWW-Authenticate": challenge})
@@ -206,13 +207,10 @@ class _Kantata:
             refresh_token = self.ctx.tokens.issue(REFRESH_TOKENS)
         else:
             raise ApiError(400, {"error": "unsupported_grant_type"})
-        return json_response({
-            "access_token": self.ctx.tokens.issue(PLATFORM),
-            "token_type": "Bearer",
-            "expires_in": self.ctx.tokens.ttl_seconds,
-            "refresh_token": refresh_token,
-            "created_at": int(self.ctx.store.now().timestamp()),
-        })
+        return token_answer(
+            self.ctx.tokens, PLATFORM, expires_in=self.ctx.tokens.ttl_seconds, refresh_token=refresh_token,
+            created_at=int(self.ctx.store.now().timestamp()),
+        )
 
     # -- reads ------------------------------------------------------------------------------
     def _resource(self, request: Request, allowed: tuple[str, ...] = RESOURCES) -> str:
@@ -331,5 +329,4 @@ def register(router: Router, ctx: SandboxContext) -> None:
         ("POST", "/api/v1/{resource}", api.create),
         ("PUT", "/api/v1/{resource}/{record_id}", api.update),
     )
-    for method, template, handler in routes:
-        router.add(method, template, PLATFORM, answers_api_errors(handler))
+    add_routes(router, PLATFORM, routes, answers_api_errors)

@@ -8,10 +8,7 @@ the way NetSuite's concurrency governance does.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +21,16 @@ from ps_pipelines.lib.contracts import netsuite as contracts
 from ps_pipelines.sandbox import suiteql
 from ps_pipelines.sandbox.app import SandboxContext
 from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
-from ps_pipelines.sandbox.soql import Condition, parse_timestamp, time_bounds
+from ps_pipelines.sandbox.platforms.common import (
+    ApiError,
+    add_routes,
+    answers_api_errors,
+    base_url,
+    bearer_accepted,
+    client_authenticated,
+    token_answer,
+)
+from ps_pipelines.sandbox.querylang import Condition, time_bounds, timestamp_or_none
 from ps_pipelines.sandbox.store import SandboxStore, from_iso
 from ps_pipelines.sandbox.suiteql import BoundSuiteQL, SuiteQLError
 
@@ -55,29 +61,25 @@ _ERROR_TYPES = {
 # -- wire helpers ------------------------------------------------------------------------------
 
 
+class NetSuiteError(ApiError):
+    """An error in NetSuite's RFC 9457-style shape; raised inside handlers, answered at the edge."""
+
+    def __init__(self, status: int, detail: str, code: str, path: str | None = None) -> None:
+        error_type, title = _ERROR_TYPES[status]
+        detail_body: dict[str, Any] = {"detail": detail, "o:errorCode": code}
+        if path is not None:
+            detail_body["o:errorPath"] = path
+        body = {"type": error_type, "title": title, "status": status, "o:errorDetails": [detail_body]}
+        super().__init__(status, body, _content_type("error"))
+
+
 def ns_error(status: int, detail: str, code: str, path: str | None = None) -> Response:
-    """NetSuite's RFC 9457-style error body."""
-    error_type, title = _ERROR_TYPES[status]
-    detail_body: dict[str, Any] = {"detail": detail, "o:errorCode": code}
-    if path is not None:
-        detail_body["o:errorPath"] = path
-    body = {"type": error_type, "title": title, "status": status, "o:errorDetails": [detail_body]}
-    return json_response(body, status, _content_type("error"))
+    """The answer of a ``NetSuiteError``, for the places that return rather than raise."""
+    return NetSuiteError(status, detail, code, path).response
 
 
 def _content_type(kind: str) -> dict[str, str]:
     return {"Content-Type": f"application/vnd.oracle.resource+json; type={kind}"}
-
-
-class NetSuiteError(Exception):
-    """Raised inside handlers; turned into ``ns_error`` at the edge."""
-
-    def __init__(self, status: int, detail: str, code: str, path: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.code, self.path = status, detail, code, path
-
-    def response(self) -> Response:
-        return ns_error(self.status, self.detail, self.code, self.path)
 
 
 def _user_error(detail: str, path: str | None = None) -> NetSuiteError:
@@ -95,10 +97,6 @@ def _invalid_content(problem: str) -> NetSuiteError:
 def _not_found() -> NetSuiteError:
     return NetSuiteError(404, "The record instance does not exist. Provide a valid record instance ID.",
                          "NONEXISTENT_ID")
-
-
-def base_url(request: Request) -> str:
-    return f"http://{request.header('host', 'localhost')}"
 
 
 def ns_timestamp(moment: datetime) -> str:
@@ -286,8 +284,7 @@ class NetSuiteApi:
             ("PATCH", _RECORD + "/{record}/{key}", self.update_record),
             ("PUT", _RECORD + "/{record}/{key}", self.upsert_record),
         ]
-        for method, path, handler in routes:
-            router.add(method, path, PLATFORM, self._authenticated(handler))
+        add_routes(router, PLATFORM, routes, self._authenticated)
 
     def _concurrency_limit(self) -> int:
         override = self.store.kv_get(CONCURRENCY_KEY)
@@ -296,30 +293,19 @@ class NetSuiteApi:
     # -- auth ----------------------------------------------------------------------------------
     def token(self, request: Request) -> Response:
         form = request.form()
-        client_id, client_secret = form.get("client_id", ""), form.get("client_secret", "")
-        basic = request.header("authorization")
-        if basic.lower().startswith("basic "):
-            try:
-                client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                client_id = client_secret = ""
         if form.get("grant_type") != "client_credentials":
             return json_response({"error": "unsupported_grant_type"}, 400)
-        expected = self.ctx.config.credentials[PLATFORM]
-        if not (secrets.compare_digest(client_id, expected["client_id"])
-                and secrets.compare_digest(client_secret, expected["client_secret"])):
+        if not client_authenticated(request, form, self.ctx.config.credentials[PLATFORM]):
             return json_response({"error": "invalid_client"}, 401)
-        return json_response({"access_token": self.ctx.tokens.issue(PLATFORM), "token_type": "Bearer",
-                              "expires_in": self.ctx.tokens.ttl_seconds})
+        return token_answer(self.ctx.tokens, PLATFORM, expires_in=self.ctx.tokens.ttl_seconds)
 
     def _authenticated(self, handler: Handler) -> Handler:
+        handler = answers_api_errors(handler)
+
         def guarded(request: Request) -> Response:
-            if not self.ctx.tokens.is_valid(PLATFORM, request.bearer_token):
+            if not bearer_accepted(request, self.ctx.tokens, PLATFORM):
                 return ns_error(401, "Invalid login attempt.", "INVALID_LOGIN")
-            try:
-                return handler(request)
-            except NetSuiteError as exc:
-                return exc.response()
+            return handler(request)
 
         return guarded
 
@@ -699,7 +685,7 @@ def _column_value(spec: Field, value: Any) -> str | None:
         except ValueError as exc:
             raise _user_error(f"Field '{spec.api}' must be a date (YYYY-MM-DD), got {value!r}.",
                               spec.api) from exc
-    if spec.kind == "datetime" and parse_timestamp(value) is None:
+    if spec.kind == "datetime" and timestamp_or_none(value) is None:
         raise _user_error(f"Field '{spec.api}' must be an ISO 8601 datetime, got {value!r}.", spec.api)
     return str(value)
 

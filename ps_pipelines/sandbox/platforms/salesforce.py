@@ -28,7 +28,17 @@ from urllib.parse import unquote
 from ps_pipelines.lib.contracts import salesforce as contracts
 from ps_pipelines.sandbox import soql
 from ps_pipelines.sandbox.app import SandboxContext
+from ps_pipelines.sandbox.generate import sf_checksum
 from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
+from ps_pipelines.sandbox.platforms.common import (
+    add_routes,
+    base_url,
+    bearer_accepted,
+    client_matches,
+    parse_timestamp,
+    token_answer,
+)
+from ps_pipelines.sandbox.querylang import time_bounds
 from ps_pipelines.sandbox.soql import BoundQuery, FieldInfo, SoqlError
 from ps_pipelines.sandbox.store import from_iso
 
@@ -47,7 +57,6 @@ _SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "SystemModstamp", "LastModif
 _CHANGE_FIELDS = ("SystemModstamp", "LastModifiedDate")
 _FORMULA_FIELDS = {"Opportunity": ("IsWon", "IsClosed"), "Contract": ("ContractNumber",)}
 _CREATE_DEFAULTS = {"CurrencyIsoCode": "USD"}  # the org's corporate currency fills it in Salesforce
-_ID_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _DTYPE_TO_TYPE = {"float64": "double", "boolean": "boolean", "datetime64[ns]": "date",
                   "datetime64[ns, UTC]": "datetime"}
@@ -103,10 +112,6 @@ def _not_found() -> Response:
     return sf_error(404, "The requested resource does not exist", "NOT_FOUND")
 
 
-def base_url(request: Request) -> str:
-    return f"http://{request.header('host', 'localhost')}"
-
-
 def record_id(prefix: str, sequence: int) -> str:
     """An 18-character id: prefix, a sandbox marker, a base-62 counter and the case checksum."""
     digits = ""
@@ -116,11 +121,7 @@ def record_id(prefix: str, sequence: int) -> str:
         if not sequence:
             break
     short = f"{prefix}5X{digits:0>10}"
-    suffix = ""
-    for start in (0, 5, 10):
-        bits = sum(1 << i for i, ch in enumerate(short[start:start + 5]) if "A" <= ch <= "Z")
-        suffix += _ID_CHECKSUM[bits]
-    return short + suffix
+    return short + sf_checksum(short)
 
 
 def _batch_size(request: Request) -> int | None:
@@ -200,38 +201,36 @@ class SalesforceApi:
             ("GET", "/sobjects/{sobject}/{id_field}/{value}", self.get_by_external_id),
             ("PATCH", "/sobjects/{sobject}/{id_field}/{value}", self.upsert_record),
         ]
-        for method, path, handler in routes:
-            router.add(method, _DATA + path, PLATFORM, self._data_endpoint(handler))
+        add_routes(router, PLATFORM, routes, self._data_endpoint, prefix=_DATA)
 
     # -- auth and API allowance --------------------------------------------------------------
     def token(self, request: Request) -> Response:
         form = {**request.query, **request.form()}
-        expected = self.ctx.config.credentials[PLATFORM]
         grant = form.get("grant_type")
         if grant not in ("client_credentials", "refresh_token"):
             return json_response({"error": "unsupported_grant_type",
                                   "error_description": "grant type not supported"}, 400)
-        valid = secrets.compare_digest(form.get("client_id", ""), expected["client_id"]) and \
-            secrets.compare_digest(form.get("client_secret", ""), expected["client_secret"])
+        # The client's id and secret come as parameters here, never as HTTP Basic.
+        client = form.get("client_id", ""), form.get("client_secret", "")
+        valid = client_matches(client, self.ctx.config.credentials[PLATFORM])
         if not valid or (grant == "refresh_token" and not form.get("refresh_token")):
             return json_response(
                 {"error": "invalid_client", "error_description": "Invalid client credentials"}, 400
             )
         base = base_url(request)
-        return json_response({
-            "access_token": self.ctx.tokens.issue(PLATFORM),
-            "instance_url": base,
-            "id": f"{base}/id/00D5X0000000001EAA/0055X0000000001AAA",
-            "token_type": "Bearer",
-            "issued_at": str(int(time.time() * 1000)),
-            "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
-        })
+        return token_answer(
+            self.ctx.tokens, PLATFORM,
+            instance_url=base,
+            id=f"{base}/id/00D5X0000000001EAA/0055X0000000001AAA",
+            issued_at=str(int(time.time() * 1000)),
+            signature=base64.b64encode(secrets.token_bytes(32)).decode(),
+        )
 
     def _data_endpoint(self, handler: Handler) -> Handler:
         def guarded(request: Request) -> Response:
             if not _VERSION.match(request.params.get("version", "")):
                 return _not_found()
-            if not self.ctx.tokens.is_valid(PLATFORM, request.bearer_token):
+            if not bearer_accepted(request, self.ctx.tokens, PLATFORM):
                 return sf_error(401, "Session expired or invalid", "INVALID_SESSION_ID")
             allowed, used, limit = self._consume_api_request()
             response = handler(request) if allowed else \
@@ -305,11 +304,11 @@ class SalesforceApi:
         The store's change time is the record's SystemModstamp, and LastModifiedDate (Account
         only) never exceeds it, so a lower bound on either field is a lower bound on the index.
         """
-        lower, inclusive, _ = soql.time_bounds(
+        lower, inclusive, _ = time_bounds(
             (c.op, c.values[0]) for c in bound.conditions
             if c.field.name in _CHANGE_FIELDS and c.op in (">", ">=")
         )
-        _, _, upper = soql.time_bounds(
+        _, _, upper = time_bounds(
             (c.op, c.values[0]) for c in bound.conditions_on("SystemModstamp") if c.op in ("<", "<=")
         )
         filters: dict[str, Any] = {}
@@ -514,10 +513,10 @@ def _replication_window(request: Request) -> tuple[datetime, datetime] | Respons
         text = request.query.get(name)
         if not text:
             return sf_error(400, f"Missing required parameter: {name}", "MISSING_ARGUMENT")
-        moment = soql.parse_timestamp(text.replace(" ", "+"))  # an unencoded '+' arrives as a space
-        if moment is None:
+        try:
+            bounds.append(parse_timestamp(text))
+        except ValueError:
             return sf_error(400, f"Invalid {name} date: {text}", "INVALID_REPLICATION_DATE")
-        bounds.append(moment)
     start, end = bounds
     if end < start:
         return sf_error(400, "end date must be after start date", "INVALID_REPLICATION_DATE")

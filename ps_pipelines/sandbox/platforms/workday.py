@@ -6,23 +6,25 @@ issued, and RaaS takes an integration system user's username/password (HTTP Basi
 
 Errors follow Workday's shapes: OAuth errors as ``{"error": code}``, REST validation errors as
 ``{"error": "invalid request", "errors": [{"error", "field"}]}``.
-
-The first block of helpers (``ApiError``, ``basic_auth``, ...) is platform-agnostic and also
-used by the Kantata module; it would sit better in ``sandbox/http.py``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from functools import wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
+from ps_pipelines.sandbox.http import Request, Response, Router, json_response
+from ps_pipelines.sandbox.platforms.common import (
+    ApiError,
+    add_routes,
+    answers_api_errors,
+    base_url,
+    bearer_accepted,
+    client_authenticated,
+    parse_timestamp,
+    same_secret,
+    token_answer,
+)
 
 if TYPE_CHECKING:
     from ps_pipelines.sandbox.app import SandboxContext
@@ -34,77 +36,6 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
-# -- platform-agnostic helpers -------------------------------------------------------------
-class ApiError(Exception):
-    """An error answer in the platform's own shape, raised from anywhere inside a handler."""
-
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.response = json_response(body, status, headers)
-
-
-def answers_api_errors(handler: Handler) -> Handler:
-    """Turn an ``ApiError`` raised by ``handler`` into its response."""
-
-    @wraps(handler)
-    def guarded(request: Request) -> Response:
-        try:
-            return handler(request)
-        except ApiError as error:
-            return error.response
-
-    return guarded
-
-
-def same_secret(given: str | None, expected: str | None) -> bool:
-    # Constant-time comparison so response timing does not leak how much of a secret matched.
-    if given is None or not expected:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def basic_auth(request: Request) -> tuple[str, str] | None:
-    """``(username, password)`` from an ``Authorization: Basic`` header, if well formed."""
-    value = request.header("authorization")
-    if not value.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(value[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username, colon, password = decoded.partition(":")
-    return (username, password) if colon else None
-
-
-def client_authenticated(request: Request, form: Mapping[str, str], creds: Mapping[str, str]) -> bool:
-    """OAuth client authentication against ``creds``' ``client_id``/``client_secret``.
-
-    Accepts HTTP Basic (client_secret_basic) or form fields (client_secret_post).
-    """
-    client = basic_auth(request)
-    if "client_id" in form:
-        client = form["client_id"], form.get("client_secret", "")
-    return (
-        client is not None
-        and same_secret(client[0], creds.get("client_id"))
-        and same_secret(client[1], creds.get("client_secret"))
-    )
-
-
-# A "+" in an unencoded query string arrives as a space; put it back when it is a UTC offset.
-_MANGLED_OFFSET = re.compile(r" (\d{2}:?\d{2})$")
-
-
-def parse_timestamp(raw: str) -> datetime:
-    """An ISO 8601 date or date-time as an aware UTC datetime (naive input is taken as UTC).
-
-    Raises ``ValueError`` for anything else.
-    """
-    moment = datetime.fromisoformat(_MANGLED_OFFSET.sub(r"+\1", raw.strip()))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# -- Workday ---------------------------------------------------------------------------------
 def _invalid_request(message: str, field: str) -> ApiError:
     return ApiError(400, {"error": "invalid request", "errors": [{"error": message, "field": field}]})
 
@@ -138,7 +69,7 @@ class _Workday:
         return tenant
 
     def _check_bearer(self, request: Request) -> None:
-        if not self.ctx.tokens.is_valid(PLATFORM, request.bearer_token):
+        if not bearer_accepted(request, self.ctx.tokens, PLATFORM):
             challenge = 'Bearer error="invalid_token"'
             raise ApiError(401, {"error": "invalid_token"}, {"WWW-Authenticate": challenge})
 
@@ -147,7 +78,7 @@ class _Workday:
         if request.bearer_token is not None:
             self._check_bearer(request)
             return
-        user = basic_auth(request)
+        user = request.basic_credentials
         if user is not None:
             username = user[0].removesuffix(f"@{tenant}")
             if same_secret(username, self.creds["username"]) and same_secret(user[1], self.creds["password"]):
@@ -167,16 +98,11 @@ class _Workday:
         elif grant != "client_credentials":
             raise ApiError(400, {"error": "unsupported_grant_type"})
         # Workday refresh tokens do not rotate: the same one comes back with every access token.
-        return json_response({
-            "access_token": self.ctx.tokens.issue(PLATFORM),
-            "token_type": "Bearer",
-            "refresh_token": self.creds["refresh_token"],
-        })
+        return token_answer(self.ctx.tokens, PLATFORM, refresh_token=self.creds["refresh_token"])
 
     # -- workers REST API -----------------------------------------------------------------------
     def _with_href(self, request: Request, tenant: str, worker: dict) -> dict:
-        host = request.header("host", "localhost")
-        return {**worker, "href": f"http://{host}/ccx/api/v1/{tenant}/workers/{worker['id']}"}
+        return {**worker, "href": f"{base_url(request)}/ccx/api/v1/{tenant}/workers/{worker['id']}"}
 
     def workers(self, request: Request) -> Response:
         tenant = self._check_tenant(request)
@@ -227,5 +153,4 @@ def register(router: Router, ctx: SandboxContext) -> None:
         ("GET", "/ccx/api/v1/{tenant}/workers/{worker_id}", api.worker),
         ("GET", "/ccx/service/customreport2/{tenant}/{owner}/{report}", api.report),
     )
-    for method, template, handler in routes:
-        router.add(method, template, PLATFORM, answers_api_errors(handler))
+    add_routes(router, PLATFORM, routes, answers_api_errors)
