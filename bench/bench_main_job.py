@@ -9,6 +9,7 @@ children (dbt included) are sampled every 100 ms and their resident memory summe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -23,10 +24,8 @@ from ps_pipelines.sandbox.process import SandboxProcess
 def tree_rss(process: psutil.Process) -> int:
     total = 0
     for member in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
