@@ -17,6 +17,10 @@ from ps_pipelines.resources import (
     Environment,
     build_resources,
 )
+from ps_pipelines.transform.assets import dbt_models
+from ps_pipelines.transform.automation import rebuild_downstream_sensor
+from ps_pipelines.transform.project import dbt_resource
+from ps_pipelines.transform.publish import dbt_docs, published_marts
 
 
 def build_definitions(
@@ -26,10 +30,14 @@ def build_definitions(
     warehouse_path: str = DEFAULT_WAREHOUSE_PATH,
 ) -> Definitions:
     return Definitions(
-        assets=[*ingest_assets],
+        assets=[*ingest_assets, dbt_models, published_marts, dbt_docs],
         jobs=[ingest_all_job, refresh_all_job],
         schedules=[ingest_every_15_minutes],
-        resources=build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
+        sensors=[rebuild_downstream_sensor],
+        resources={
+            **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
+            "dbt": dbt_resource(),
+        },
     )
 
 

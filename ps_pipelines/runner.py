@@ -6,6 +6,7 @@ import contextlib
 import time
 from pathlib import Path
 
+from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 
 
@@ -43,11 +44,14 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refres
     from dagster import DagsterInstance
 
     from ps_pipelines.cli import prepare_dagster_home
-    from ps_pipelines.definitions import build_definitions
     from ps_pipelines.sandbox.process import SandboxProcess
+    from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
 
     home.mkdir(parents=True, exist_ok=True)
     prepare_dagster_home(home)
+    prepare_manifest()  # the definitions read the dbt manifest when they are imported
+    from ps_pipelines.definitions import build_definitions
+
     warehouse_path = str((home / "warehouse.duckdb").resolve())
     state = home / f"sandbox-scale{scale:g}-seed{seed}.sqlite"
     sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed)
@@ -62,6 +66,10 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refres
                                             raise_on_error=False)
         elapsed = time.perf_counter() - started
     print(format_summary(Warehouse(warehouse_path), result.run_id))
+    print(format_publication(default_analytics_path(warehouse_path)))
+    docs = DOCS_TARGET_PATH / "static_index.html"
+    if docs.exists():
+        print(f"dbt docs: {docs} (one file, open it in a browser)")
     status = "succeeded" if result.success else "FAILED"
     print(f"run {result.run_id} {status} in {elapsed:.1f}s")
     return 0 if result.success else 1

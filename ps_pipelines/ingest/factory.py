@@ -1,5 +1,6 @@
 """Builds one raw ingestion asset (with its contract checks) per source entity."""
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -12,6 +13,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Config,
+    DataVersion,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -51,16 +53,27 @@ def _column_schema(contract: EntityContract) -> TableSchema:
     )
 
 
-def _preview(warehouse: Warehouse, contract: EntityContract) -> tuple[str, int]:
+def _table_state(warehouse: Warehouse, contract: EntityContract) -> tuple[str, int, DataVersion]:
+    """A preview, the live row count, and a data version that changes only when rows did.
+
+    Every write stamps ``_loaded_at`` (identical rows are not rewritten) and every delete sets
+    ``_is_deleted``, so rows, the newest load and the deletions together identify the table's
+    content. A run that read only unchanged rows keeps the version, and automation does not
+    rebuild what is downstream of it.
+    """
     with warehouse.connect() as con:
         frame = con.execute(
             f"SELECT * EXCLUDE (_payload, _payload_hash) FROM {contract.raw_table} "
             "ORDER BY _loaded_at DESC, _source_id LIMIT 5"
         ).df()
-        live = con.execute(f"SELECT count(*) FROM {contract.raw_table} WHERE NOT _is_deleted").fetchone()[0]
+        rows, live, newest, deleted, newest_delete = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE NOT _is_deleted), max(_loaded_at), "
+            f"count(*) FILTER (WHERE _is_deleted), max(_deleted_at) FROM {contract.raw_table}"
+        ).fetchone()
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.itertuples(index=False))
-    return header + body, live
+    state = hashlib.sha256(f"{rows}|{newest}|{deleted}|{newest_delete}".encode()).hexdigest()[:20]
+    return header + body, live, DataVersion(state)
 
 
 def _checks(contract: EntityContract, result: IngestResult) -> Iterator[AssetCheckResult]:
@@ -123,12 +136,13 @@ def build_ingest_asset(
             batch_rows=config.batch_rows,
         )
         result = ingest_entity(source, warehouse, contract, context.run_id, options)
-        preview, live_rows = _preview(warehouse, contract)
+        preview, live_rows, data_version = _table_state(warehouse, contract)
         context.log.info(
             f"{contract.key}: fetched {result.fetched}, inserted {result.inserted}, updated "
             f"{result.updated}, deleted {result.deleted}, quarantined {result.quarantined}"
         )
         yield MaterializeResult(
+            data_version=data_version,
             metadata={
                 "mode": result.mode,
                 "rows_fetched": result.fetched,

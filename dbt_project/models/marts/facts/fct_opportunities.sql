@@ -1,0 +1,155 @@
+{#- Grain: one row per Salesforce Opportunity (opportunity_id); deleted ones kept, flagged.
+    The opportunity's contract is the one it names, else the latest contract naming it (the
+    rule of dim_project). Commercial terms follow the contract, else the opportunity: billing
+    model, currency, legal entity (resolved to dim_legal_entity by name) and tax code.
+    amount converts at the close date to the reporting currency and to the legal entity's
+    functional currency; weighted_amount = amount x probability. project_key is the delivery
+    project of the deal (its Kantata workspace, else its NetSuite job). -#}
+with opportunities as (
+    select *
+    from {{ ref('stg_salesforce__opportunities') }}
+    where opportunity_id is not null
+),
+
+account_customers as (
+    select source_record_id as account_id, customer_key
+    from {{ ref('int_customer_identity') }}
+    where source_system = 'salesforce'
+),
+
+contracts as (
+    select * from {{ ref('dim_contract') }}
+),
+
+opportunity_contracts as (
+    select opportunity_id, contract_key
+    from (
+        select
+            opportunities.opportunity_id,
+            contracts.contract_key,
+            row_number() over (
+                partition by opportunities.opportunity_id
+                order by
+                    case when contracts.crm_contract_id = opportunities.contract_id then 0 else 1 end,
+                    contracts.is_deleted,
+                    contracts.start_date desc nulls last,
+                    contracts.crm_contract_id desc
+            ) as contract_rank
+        from opportunities
+        inner join contracts
+            on contracts.crm_contract_id = opportunities.contract_id
+            or contracts.crm_opportunity_id = opportunities.opportunity_id
+    ) as ranked
+    where contract_rank = 1
+),
+
+-- A deal delivered by several workspaces counts once: the first-created PSA project wins.
+deal_projects as (
+    select crm_opportunity_id, project_key
+    from (
+        select
+            crm_opportunity_id,
+            project_key,
+            row_number() over (
+                partition by crm_opportunity_id
+                order by has_psa_project desc, is_deleted, psa_created_at nulls last, project_key
+            ) as project_rank
+        from {{ ref('dim_project') }}
+        where crm_opportunity_id is not null
+    ) as ranked
+    where project_rank = 1
+),
+
+legal_entities as (
+    select legal_entity_key, legal_entity_name, legal_entity_name_key, functional_currency_code
+    from {{ ref('dim_legal_entity') }}
+),
+
+daily_rates as (
+    select date_day, currency_code, exchange_rate, rate_date
+    from {{ ref('dim_currency_rates_daily') }}
+),
+
+terms as (
+    select
+        opportunities.*,
+        account_customers.customer_key,
+        deal_projects.project_key,
+        contracts.contract_key,
+        contracts.crm_contract_id,
+        contracts.contract_status,
+        contracts.start_date as contract_start_date,
+        contracts.end_date as contract_end_date,
+        coalesce(contracts.billing_model, opportunities.billing_model) as deal_billing_model,
+        coalesce(contracts.currency_code, opportunities.currency_code) as deal_currency_code,
+        coalesce(contracts.tax_code, opportunities.tax_code) as deal_tax_code,
+        coalesce(contracts.legal_entity_name, opportunities.legal_entity_name) as deal_legal_entity_name,
+        coalesce(contracts.legal_entity_key, opportunity_entity.legal_entity_key) as deal_legal_entity_key
+    from opportunities
+    left join account_customers on account_customers.account_id = opportunities.account_id
+    left join deal_projects on deal_projects.crm_opportunity_id = opportunities.opportunity_id
+    left join opportunity_contracts on opportunity_contracts.opportunity_id = opportunities.opportunity_id
+    left join contracts on contracts.contract_key = opportunity_contracts.contract_key
+    left join legal_entities as opportunity_entity
+        on opportunity_entity.legal_entity_name_key = lower(trim(opportunities.legal_entity_name))
+),
+
+with_rates as (
+    select
+        terms.*,
+        legal_entities.functional_currency_code,
+        transaction_fx.exchange_rate as transaction_rate,
+        transaction_fx.rate_date as transaction_rate_date,
+        functional_fx.exchange_rate as functional_rate,
+        cast(terms.amount * coalesce(terms.probability_pct, 0) / 100.0 as {{ ps_type('money') }})
+            as weighted_amount
+    from terms
+    left join legal_entities on legal_entities.legal_entity_key = terms.deal_legal_entity_key
+    left join daily_rates as transaction_fx
+        on transaction_fx.currency_code = terms.currency_code
+       and transaction_fx.date_day = terms.close_date
+    left join daily_rates as functional_fx
+        on functional_fx.currency_code = legal_entities.functional_currency_code
+       and functional_fx.date_day = terms.close_date
+)
+
+select
+    cast(opportunity_id as {{ ps_type('string') }}) as opportunity_id,
+    opportunity_name,
+    customer_key,
+    cast(account_id as {{ ps_type('string') }}) as crm_account_id,
+    project_key,
+    contract_key,
+    crm_contract_id,
+    contract_status,
+    stage_name,
+    opportunity_type,
+    coalesce(is_won, false) as is_won,
+    coalesce(is_closed, false) as is_closed,
+    probability_pct,
+    close_date,
+    case when close_date is not null then {{ month_start('close_date') }} end as close_month_start_date,
+    created_at,
+    {{ to_firm_date('created_at') }} as created_date,
+    contract_start_date,
+    contract_end_date,
+    cast(deal_billing_model as {{ ps_type('string') }}) as billing_model,
+    cast(deal_tax_code as {{ ps_type('string') }}) as tax_code,
+    cast(deal_legal_entity_key as {{ ps_type('string') }}) as legal_entity_key,
+    cast(deal_legal_entity_name as {{ ps_type('string') }}) as legal_entity_name,
+    cast(deal_currency_code as {{ ps_type('string') }}) as contract_currency_code,
+    currency_code,
+    amount,
+    weighted_amount,
+    functional_currency_code,
+    {{ ps_convert_amount('amount', 'transaction_rate', 'functional_rate') }} as amount_functional,
+    cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
+    transaction_rate as exchange_rate_to_reporting,
+    transaction_rate_date as exchange_rate_date,
+    {{ ps_convert_amount('amount', 'transaction_rate') }} as amount_reporting,
+    {{ ps_convert_amount('weighted_amount', 'transaction_rate') }} as weighted_amount_reporting,
+    erp_project_id as crm_erp_project_id,
+    activation_status,
+    source_updated_at,
+    is_deleted
+from with_rates

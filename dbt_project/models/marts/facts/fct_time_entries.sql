@@ -1,0 +1,213 @@
+{{ config(
+    materialized='incremental',
+    unique_key='time_entry_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+) }}
+{#- Grain: one row per Kantata time entry (time_entry_id); deleted entries kept, flagged.
+
+    Rates as of the work date (DECISIONLOG.md, "Rate resolution"):
+      standard_bill_rate  the project's rate card row for the worker's role (dim_worker
+                          version holding the work date), in the entry's currency
+      bill_rate           the rate the PSA priced the entry at (the project's agreed rate),
+                          else the standard rate; bill_rate_source says which
+      cost_rate           the worker's Workday cost rate in that same version
+    The entry's currency is the workspace's (Kantata prices a workspace in one currency).
+    Amounts: billable_amount = round(hours x bill_rate, 2) for billable entries (0 when not
+    billable, null when billable but unpriced); cost_amount = round(hours x cost_rate, 2) in
+    the cost currency; each converted to the reporting currency and billable_amount to the
+    legal entity's functional currency with dim_currency_rates_daily on the work date.
+
+    Incremental (delete+insert on time_entry_id): rows loaded since the last build, deletes
+    not yet carried, and rows stored unresolved (macros/incremental.sql). --full-refresh
+    reprices history, e.g. after a retroactive rate-card or cost-rate change. -#}
+{%- set unresolved -%}
+    worker_version_key is null or project_key is null or cost_rate is null
+    or exchange_rate_to_reporting is null or (is_billable and bill_rate is null)
+{%- endset %}
+
+with entries as (
+    select *
+    from {{ ref('stg_kantata__time_entries') }}
+    where time_entry_id is not null
+    {%- if is_incremental() %}
+      and {{ incremental_changes('time_entry_id', reprocess_when=unresolved) }}
+    {%- endif %}
+),
+
+user_workers as (
+    select source_record_id as user_id, worker_key
+    from {{ ref('int_worker_identity') }}
+    where source_system = 'kantata'
+),
+
+workspace_projects as (
+    select source_record_id as psa_project_id, project_key
+    from {{ ref('int_project_identity') }}
+    where source_system = 'kantata'
+),
+
+worker_versions as (
+    select worker_key, worker_version_key, valid_from, valid_to, job_profile, hourly_cost_rate,
+           cost_rate_currency_code
+    from {{ ref('dim_worker') }}
+),
+
+projects as (
+    select project_key, customer_key, contract_key, legal_entity_key, billing_model, rate_card_id,
+           psa_currency_code, currency_code
+    from {{ ref('dim_project') }}
+),
+
+rate_card as (
+    select rate_card_id, role, bill_rate, currency_code
+    from {{ ref('dim_rate_card') }}
+),
+
+legal_entities as (
+    select legal_entity_key, functional_currency_code
+    from {{ ref('dim_legal_entity') }}
+),
+
+daily_rates as (
+    select date_day, currency_code, exchange_rate, rate_date
+    from {{ ref('dim_currency_rates_daily') }}
+),
+
+resolved as (
+    select
+        entries.*,
+        workspace_projects.project_key,
+        projects.customer_key,
+        projects.contract_key,
+        projects.legal_entity_key,
+        projects.billing_model,
+        projects.rate_card_id,
+        user_workers.worker_key,
+        worker_versions.worker_version_key,
+        worker_versions.job_profile as worker_role,
+        worker_versions.hourly_cost_rate as cost_rate,
+        worker_versions.cost_rate_currency_code as cost_currency_code,
+        coalesce(projects.psa_currency_code, card.currency_code, projects.currency_code) as transaction_currency_code,
+        card.bill_rate as card_bill_rate,
+        card.currency_code as card_currency_code,
+        legal_entities.functional_currency_code
+    from entries
+    left join user_workers on user_workers.user_id = entries.user_id
+    left join worker_versions
+        on worker_versions.worker_key = user_workers.worker_key
+       and entries.work_date >= worker_versions.valid_from
+       and entries.work_date < worker_versions.valid_to
+    left join workspace_projects on workspace_projects.psa_project_id = entries.project_id
+    left join projects on projects.project_key = workspace_projects.project_key
+    left join rate_card as card
+        on card.rate_card_id = projects.rate_card_id
+       and card.role = worker_versions.job_profile
+    left join legal_entities on legal_entities.legal_entity_key = projects.legal_entity_key
+),
+
+with_rates as (
+    select
+        resolved.*,
+        transaction_fx.exchange_rate as transaction_rate,
+        transaction_fx.rate_date as transaction_rate_date,
+        functional_fx.exchange_rate as functional_rate,
+        cost_fx.exchange_rate as cost_rate_to_reporting,
+        cost_fx.rate_date as cost_rate_date,
+        case
+            when resolved.card_bill_rate is null then null
+            when resolved.card_currency_code = resolved.transaction_currency_code then resolved.card_bill_rate
+            else {{ ps_convert_amount('resolved.card_bill_rate', 'card_fx.exchange_rate', 'transaction_fx.exchange_rate') }}
+        end as standard_bill_rate
+    from resolved
+    left join daily_rates as transaction_fx
+        on transaction_fx.currency_code = resolved.transaction_currency_code
+       and transaction_fx.date_day = resolved.work_date
+    left join daily_rates as functional_fx
+        on functional_fx.currency_code = resolved.functional_currency_code
+       and functional_fx.date_day = resolved.work_date
+    left join daily_rates as card_fx
+        on card_fx.currency_code = resolved.card_currency_code
+       and card_fx.date_day = resolved.work_date
+    left join daily_rates as cost_fx
+        on cost_fx.currency_code = resolved.cost_currency_code
+       and cost_fx.date_day = resolved.work_date
+),
+
+priced as (
+    select
+        with_rates.*,
+        case when is_billable then hours else 0 end as billable_hours,
+        case when bill_rate > 0 then bill_rate else standard_bill_rate end as resolved_bill_rate,
+        case
+            when bill_rate > 0 then 'psa_entry'
+            when standard_bill_rate is not null then 'rate_card'
+        end as bill_rate_source
+    from with_rates
+),
+
+amounts as (
+    select
+        priced.*,
+        case
+            when not is_billable then cast(0 as {{ ps_type('money') }})
+            else {{ ps_money_product('hours', 'resolved_bill_rate') }}
+        end as billable_amount,
+        case
+            when not is_billable then cast(0 as {{ ps_type('money') }})
+            else {{ ps_money_product('hours', 'standard_bill_rate') }}
+        end as standard_amount,
+        {{ ps_money_product('hours', 'cost_rate') }} as cost_amount
+    from priced
+)
+
+select
+    cast(time_entry_id as {{ ps_type('string') }}) as time_entry_id,
+    project_key,
+    cast(project_id as {{ ps_type('string') }}) as psa_project_id,
+    customer_key,
+    contract_key,
+    legal_entity_key,
+    billing_model,
+    worker_key,
+    worker_version_key,
+    cast(user_id as {{ ps_type('string') }}) as kantata_user_id,
+    worker_role,
+    story_id,
+    work_date,
+    cast({{ dbt.date_trunc('week', 'work_date') }} as date) as week_start_date,
+    {{ month_start('work_date') }} as month_start_date,
+    cast(hours as {{ ps_type('number') }}) as hours,
+    cast(billable_hours as {{ ps_type('number') }}) as billable_hours,
+    is_billable,
+    approval_status,
+    coalesce(approval_status = 'approved', false) as is_approved,
+    approved_at,
+    {{ to_firm_date('approved_at') }} as approval_date,
+    created_at,
+    cast(transaction_currency_code as {{ ps_type('string') }}) as currency_code,
+    cast(resolved_bill_rate as {{ ps_type('money') }}) as bill_rate,
+    cast(bill_rate_source as {{ ps_type('string') }}) as bill_rate_source,
+    cast(standard_bill_rate as {{ ps_type('money') }}) as standard_bill_rate,
+    rate_card_id,
+    billable_amount,
+    standard_amount,
+    functional_currency_code,
+    cast(transaction_rate / nullif(functional_rate, 0) as {{ ps_type('number') }}) as functional_exchange_rate,
+    {{ ps_convert_amount('billable_amount', 'transaction_rate', 'functional_rate') }} as billable_amount_functional,
+    cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
+    transaction_rate as exchange_rate_to_reporting,
+    transaction_rate_date as exchange_rate_date,
+    {{ ps_convert_amount('billable_amount', 'transaction_rate') }} as billable_amount_reporting,
+    {{ ps_convert_amount('standard_amount', 'transaction_rate') }} as standard_amount_reporting,
+    cost_rate,
+    cost_currency_code,
+    cost_amount,
+    cost_rate_to_reporting as cost_exchange_rate_to_reporting,
+    cost_rate_date as cost_exchange_rate_date,
+    {{ ps_convert_amount('cost_amount', 'cost_rate_to_reporting') }} as cost_amount_reporting,
+    source_updated_at,
+    _loaded_at as loaded_at,
+    is_deleted,
+    deleted_at
+from amounts

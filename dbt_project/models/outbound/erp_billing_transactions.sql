@@ -1,0 +1,129 @@
+{#- Grain: one row per invoice line to hold in the ERP (line_external_id), with its invoice
+    header repeated: the desired state of the pipeline's invoices, per project, legal entity,
+    currency and billing period (the month of the work date, expense date or milestone
+    completion day in the firm's timezone), from var billing_start_date on.
+
+    Lines (fct_billable_items): approved billable time on time-and-materials work (hours x
+    resolved bill rate), approved billable expenses (at cost), completed milestones of fixed-fee
+    and milestone contracts (their amount), converted into the project's billing currency.
+      line_external_id    psp:inl:<source type>:<source id>  (NetSuite custcol_ps_line_key)
+      invoice_external_id psp:inv:<PSA project id>:<NetSuite subsidiary id>:<currency>:<YYYY-MM>
+    Already invoiced work is left out (DECISIONLOG.md, "Billing and invoice coverage"): work a
+    manual ERP invoice covers, and work whose line key is on an ERP invoice that is not one of
+    ours. A line already posted on one of our invoices stays, on that invoice
+    (is_posted_in_erp): an invoice here is complete, so re-posting it by external id updates
+    it (a new version) instead of dropping its earlier lines.
+    invoice_amount = the sum of the invoice's rounded line amounts (tested).
+    validation_errors (null when none): erp_customer, erp_project, legal_entity, currency,
+    billing_model (project setup, as in kpi_unbilled_wip), rate (unpriced), amount (not
+    positive); is_invoice_valid is false when any line of the invoice has one. -#}
+with items as (
+    select *
+    from {{ ref('fct_billable_items') }}
+    where billing_period_start >= cast('{{ var("billing_start_date") }}' as date)
+      and service_date <= {{ as_of_date() }}
+      and (
+          not is_invoiced
+          or (coverage_method = 'line_key' and erp_invoice_external_id like 'psp:inv:%')
+      )
+),
+
+setup as (
+    select * from {{ ref('int_project_billing_setup') }}
+),
+
+workers as (
+    select worker_key, max(worker_name) as worker_name
+    from {{ ref('dim_worker') }}
+    group by worker_key
+),
+
+lines as (
+    select
+        items.*,
+        setup.ns_customer_id,
+        setup.ns_job_id,
+        setup.ns_subsidiary_id,
+        setup.ns_currency_id,
+        setup.billing_blockers,
+        workers.worker_name,
+        case
+            when items.coverage_method = 'line_key' then items.erp_invoice_external_id
+            else {{ psp_invoice_external_id('items.psa_project_id', 'setup.ns_subsidiary_id',
+                                            'items.billing_currency_code', 'items.billing_period_start') }}
+        end as invoice_external_id,
+        case items.source_type
+            when 'time_entry' then {{ dbt.concat(["'Professional Services - '", "coalesce(items.item_detail, 'Consulting')"]) }}
+            when 'expense' then {{ dbt.concat(["'Reimbursable Expense - '", "coalesce(items.item_detail, 'Other')"]) }}
+            else 'Professional Services - Milestone'
+        end as item_name,
+        case items.source_type
+            when 'time_entry' then {{ dbt.concat(["coalesce(workers.worker_name, 'Unknown')", "' ('",
+                                                  "coalesce(items.item_detail, 'Consulting')", "') '",
+                                                  "cast(items.service_date as " ~ dbt.type_string() ~ ")"]) }}
+            when 'expense' then {{ dbt.concat(["coalesce(items.item_detail, 'Expense')", "' '",
+                                               "cast(items.service_date as " ~ dbt.type_string() ~ ")"]) }}
+            else {{ dbt.concat(["'Milestone: '", "coalesce(items.item_detail, '')"]) }}
+        end as memo
+    from items
+    left join setup on setup.project_key = items.project_key
+    left join workers on workers.worker_key = items.worker_key
+),
+
+validated as (
+    select
+        lines.*,
+        nullif(concat_ws(', ', billing_blockers,
+            {{ ps_failed_checks([
+                ('rate', 'billing_amount is null'),
+                ('amount', 'billing_amount <= 0'),
+            ]) }}), '') as validation_errors
+    from lines
+)
+
+select
+    cast(line_external_id as {{ ps_type('string') }}) as line_external_id,
+    cast(invoice_external_id as {{ ps_type('string') }}) as invoice_external_id,
+    source_type,
+    source_id,
+    cast(row_number() over (
+        partition by invoice_external_id order by source_type, service_date, source_id
+    ) as {{ ps_type('integer') }}) as line_number,
+    project_key,
+    psa_project_id,
+    customer_key,
+    legal_entity_key,
+    contract_key,
+    crm_contract_id,
+    crm_opportunity_id,
+    billing_model,
+    billing_period_start,
+    cast({{ year_month('billing_period_start') }} as {{ ps_type('string') }}) as billing_period,
+    cast({{ dbt.last_day('billing_period_start', 'month') }} as date) as invoice_date,
+    ns_customer_id,
+    ns_job_id,
+    ns_subsidiary_id,
+    ns_currency_id,
+    billing_currency_code as currency_code,
+    cast(item_name as {{ ps_type('string') }}) as item_name,
+    cast(memo as {{ ps_type('string') }}) as memo,
+    quantity,
+    billing_unit_rate as unit_rate,
+    billing_amount as amount,
+    cast(sum(billing_amount) over (partition by invoice_external_id) as {{ ps_type('money') }}) as invoice_amount,
+    cast(count(*) over (partition by invoice_external_id) as {{ ps_type('integer') }}) as invoice_line_count,
+    currency_code as source_currency_code,
+    amount as source_amount,
+    unit_rate as source_unit_rate,
+    billing_exchange_rate,
+    pricing_source,
+    worker_key,
+    service_date,
+    approved_at,
+    coalesce(coverage_method = 'line_key', false) as is_posted_in_erp,
+    case when coverage_method = 'line_key' then erp_invoice_id end as erp_invoice_id,
+    cast(validation_errors as {{ ps_type('string') }}) as validation_errors,
+    validation_errors is null as is_valid,
+    min(case when validation_errors is null then 1 else 0 end) over (partition by invoice_external_id) = 1
+        as is_invoice_valid
+from validated

@@ -1,0 +1,123 @@
+{#- Grain: one row per won, live opportunity that still needs something set up
+    (opportunity_id): an ERP customer, an ERP project (NetSuite job), a PSA workspace, or the
+    ERP project id written back to the CRM opportunity.
+
+    Everything the ERP needs, by the ids the writeback upserts with: customer external id =
+    Salesforce Account Id, project external id = Salesforce Opportunity Id, NetSuite subsidiary
+    and currency internal ids, company and project names, billing model, tax code and dates
+    (the contract's, else the opportunity's). validation_errors lists what is missing before
+    anything may be sent (comma-separated, null when complete):
+      account        no live CRM account on the opportunity
+      contract       no live contract for the opportunity
+      legal_entity   the legal entity named is not a NetSuite subsidiary
+      currency       no currency, or one NetSuite does not know
+      billing_model  missing or not one of Time and Materials, Fixed Fee, Milestone
+      tax_code       missing
+    A deal that fails stays here with its reasons until its data is fixed; one that is fully
+    set up drops out. activation_request_id = psp:act:<opportunity id>. -#}
+with won as (
+    select *
+    from {{ ref('fct_opportunities') }}
+    where is_won
+      and not is_deleted
+),
+
+accounts as (
+    select account_id, account_name, is_deleted
+    from {{ ref('stg_salesforce__accounts') }}
+),
+
+requests as (
+    select
+        won.opportunity_id,
+        won.opportunity_name,
+        won.crm_account_id,
+        accounts.account_name,
+        accounts.is_deleted as is_account_deleted,
+        won.customer_key,
+        customers.erp_customer_id,
+        won.project_key,
+        projects.psa_project_id,
+        projects.erp_project_id,
+        projects.project_name as psa_project_name,
+        won.contract_key,
+        won.crm_contract_id,
+        contracts.is_deleted as is_contract_deleted,
+        won.legal_entity_key,
+        won.legal_entity_name,
+        legal_entities.erp_subsidiary_id,
+        won.contract_currency_code as currency_code,
+        currencies.erp_currency_id,
+        won.billing_model,
+        nullif(trim(won.tax_code), '') as tax_code,
+        won.close_date,
+        won.contract_start_date,
+        won.contract_end_date,
+        won.crm_erp_project_id,
+        won.activation_status,
+        won.source_updated_at
+    from won
+    left join accounts on accounts.account_id = won.crm_account_id
+    left join {{ ref('dim_customer') }} as customers on customers.customer_key = won.customer_key
+    left join {{ ref('dim_project') }} as projects on projects.project_key = won.project_key
+    left join {{ ref('dim_contract') }} as contracts on contracts.contract_key = won.contract_key
+    left join {{ ref('dim_legal_entity') }} as legal_entities
+        on legal_entities.legal_entity_key = won.legal_entity_key
+    left join {{ ref('dim_currency') }} as currencies on currencies.currency_code = won.contract_currency_code
+),
+
+needs as (
+    select
+        requests.*,
+        erp_customer_id is null as needs_erp_customer,
+        erp_project_id is null as needs_erp_project,
+        psa_project_id is null as needs_psa_workspace,
+        erp_project_id is null or coalesce(crm_erp_project_id, '') <> erp_project_id as needs_crm_update
+    from requests
+),
+
+validated as (
+    select
+        cast({{ dbt.concat(["'psp:act:'", 'opportunity_id']) }} as {{ ps_type('string') }}) as activation_request_id,
+        opportunity_id,
+        opportunity_id as project_external_id,
+        crm_account_id as customer_external_id,
+        customer_key,
+        project_key,
+        cast(account_name as {{ ps_type('string') }}) as company_name,
+        cast(coalesce(psa_project_name, opportunity_name) as {{ ps_type('string') }}) as project_name,
+        erp_subsidiary_id as ns_subsidiary_id,
+        legal_entity_name,
+        currency_code,
+        erp_currency_id as ns_currency_id,
+        billing_model,
+        tax_code,
+        close_date as won_date,
+        coalesce(contract_start_date, close_date) as start_date,
+        contract_end_date as end_date,
+        crm_contract_id,
+        erp_customer_id as existing_ns_customer_id,
+        erp_project_id as existing_ns_job_id,
+        psa_project_id as existing_psa_project_id,
+        activation_status as crm_activation_status,
+        needs_erp_customer,
+        needs_erp_project,
+        needs_psa_workspace,
+        needs_crm_update,
+        cast({{ ps_failed_checks([
+            ('account', 'crm_account_id is null or account_name is null or coalesce(is_account_deleted, false)'),
+            ('contract', 'crm_contract_id is null or coalesce(is_contract_deleted, false)'),
+            ('legal_entity', 'erp_subsidiary_id is null'),
+            ('currency', 'erp_currency_id is null'),
+            ('billing_model', "billing_model is null or billing_model not in ('Time and Materials', 'Fixed Fee', 'Milestone')"),
+            ('tax_code', 'tax_code is null'),
+        ]) }} as {{ ps_type('string') }}) as validation_errors,
+        source_updated_at
+    from needs
+    where needs_erp_customer or needs_erp_project or needs_psa_workspace or needs_crm_update
+)
+
+select
+    validated.*,
+    validation_errors is null as is_valid
+from validated

@@ -1,0 +1,98 @@
+"""The dbt project as Dagster sees it, and how its manifest comes to exist.
+
+Dagster builds one asset per dbt model from ``target/manifest.json``, so the manifest must
+exist before anything imports the definitions. It is never parsed at import (a code server
+and every run worker import the definitions; parsing there would cost seconds each time and
+race on ``target/``). Instead:
+
+* ``dagster dev`` (and so ``ps-pipelines dev``): :func:`prepare_if_dev` below parses at load
+  when a model, macro or config changed;
+* ``ps-pipelines run``: the runner calls :func:`prepare_manifest` first;
+* a fresh clone, CI, a deployment image: ``python -m ps_pipelines.transform.project``
+  (the README's commands run it before the tests).
+
+dagster-dbt's own preparer runs whatever ``dbt`` is first on PATH, which is nothing when the
+virtualenv is not activated (``.venv/bin/ps-pipelines ...``), so the dbt beside this
+interpreter is used explicitly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
+
+from ps_pipelines.lib.warehouse.lock import exclusive_lock
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT_TARGET = "duckdb"
+# `dbt docs generate` output (index.html, static_index.html), written by the main job.
+DOCS_TARGET_PATH = DBT_PROJECT_DIR / "target" / "docs"
+# Inputs of `dbt parse`: when none is newer than the manifest, parsing again changes nothing.
+_PARSE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=DBT_TARGET)
+
+
+class ManifestMissingError(FileNotFoundError):
+    pass
+
+
+def _newest_input_mtime(project: DbtProject) -> float:
+    newest = 0.0
+    for name in _PARSE_INPUTS:
+        path = project.project_dir / name
+        files = [path] if path.is_file() else path.rglob("*") if path.is_dir() else []
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def dbt_executable() -> str:
+    beside_python = Path(sys.executable).with_name("dbt")
+    return str(beside_python) if beside_python.exists() else shutil.which("dbt") or "dbt"
+
+
+def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
+    return DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+
+
+def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
+    manifest = project.manifest_path
+    return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime(project)
+
+
+def prepare_manifest(project: DbtProject = dbt_project) -> Path:
+    """Parse the dbt project when a model, macro or config changed since the last parse.
+
+    The lock makes concurrent processes (two runs, test workers) parse once, one at a time.
+    """
+    target = project.project_dir / project.target_path
+    with exclusive_lock(target / ".prepare.lock"):
+        if manifest_is_stale(project):
+            dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    return project.manifest_path
+
+
+def prepare_if_dev(project: DbtProject = dbt_project) -> None:
+    """``DbtProject.prepare_if_dev`` with this interpreter's dbt: parse under ``dagster dev`` only."""
+    if using_dagster_dev():
+        prepare_manifest(project)
+
+
+def require_manifest(project: DbtProject = dbt_project) -> Path:
+    if not project.manifest_path.exists():
+        raise ManifestMissingError(
+            f"dbt manifest not found at {project.manifest_path}. Prepare the dbt project first: "
+            "`dagster-dbt project prepare-and-package --file ps_pipelines/transform/project.py` "
+            "(`ps-pipelines run` and `ps-pipelines dev` do this themselves)."
+        )
+    return project.manifest_path
+
+
+prepare_if_dev()
+
+if __name__ == "__main__":
+    print(prepare_manifest())
