@@ -29,12 +29,14 @@ import duckdb
 import requests
 from dagster import AssetKey, DagsterInstance, JobDefinition, evaluate_automation_conditions
 
-from ps_pipelines.definitions import build_definitions
-from ps_pipelines.ingest import ingest_assets
 from ps_pipelines.sandbox.process import SandboxProcess
-from ps_pipelines.transform.assets import build_target_path, dbt_models
 from ps_pipelines.transform.project import prepare_manifest
-from ps_pipelines.transform.publish import PUBLISHED_MARTS_KEY
+
+prepare_manifest()  # the dbt assets below read the manifest when they are imported
+from ps_pipelines.definitions import build_definitions  # noqa: E402
+from ps_pipelines.ingest import ingest_assets  # noqa: E402
+from ps_pipelines.transform.assets import build_target_path, dbt_models  # noqa: E402
+from ps_pipelines.transform.publish import PUBLISHED_MARTS_KEY  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SUMMARY: list[str] = []  # dbt echoes its own log: the figures are repeated at the end
@@ -95,7 +97,6 @@ def main() -> None:
                                               else tempfile.mkdtemp(prefix="ps-bench-sandbox-")))
     state = sandbox_home / f"sandbox-scale{args.scale:g}-seed{args.seed}.sqlite"
     warehouse = Path(tempfile.mkdtemp(prefix="ps-bench-dbt-")) / "warehouse.duckdb"
-    prepare_manifest()
     started = time.perf_counter()
     with SandboxProcess(state, scale=args.scale, seed=args.seed) as sandbox:
         say(f"sandbox ready in {time.perf_counter() - started:.1f}s at scale {args.scale:g} ({state})")

@@ -6,7 +6,7 @@ builds the same graph with production resources read from environment variables 
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import Definitions, EnvVar
 
 from ps_pipelines.automation.jobs import ingest_all_job, refresh_all_job
 from ps_pipelines.automation.schedules import ingest_every_15_minutes
@@ -21,6 +21,21 @@ from ps_pipelines.transform.assets import dbt_models
 from ps_pipelines.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.transform.project import dbt_resource
 from ps_pipelines.transform.publish import dbt_docs, published_marts
+from ps_pipelines.writeback.alerts import AlertingResource, writeback_failure_sensor
+from ps_pipelines.writeback.assets import dead_letters, erp_invoices, erp_project_activations, reconciled_with_erp
+from ps_pipelines.writeback.jobs import writeback_jobs
+from ps_pipelines.writeback.sensors import build_writeback_sensors
+
+# Local development: an event reaches the ERP within seconds. A deployment's definitions may
+# pass a longer interval (each tick of a write-back sensor is one query to the platform).
+LOCAL_WRITEBACK_SENSOR_INTERVAL_SECONDS = 5
+
+
+def build_alerting(environment: Environment) -> AlertingResource:
+    """Production alerts go to the webhook in PS_ALERT_WEBHOOK_URL (read at run time); local ones to the log."""
+    if environment == "production":
+        return AlertingResource(webhook_url=EnvVar("PS_ALERT_WEBHOOK_URL"))
+    return AlertingResource()
 
 
 def build_definitions(
@@ -28,15 +43,20 @@ def build_definitions(
     *,
     sandbox_url: str = DEFAULT_SANDBOX_URL,
     warehouse_path: str = DEFAULT_WAREHOUSE_PATH,
+    writeback_sensor_interval_seconds: int = LOCAL_WRITEBACK_SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
     return Definitions(
-        assets=[*ingest_assets, dbt_models, published_marts, dbt_docs],
-        jobs=[ingest_all_job, refresh_all_job],
+        assets=[*ingest_assets, dbt_models, published_marts, dbt_docs,
+                erp_project_activations, erp_invoices, dead_letters],
+        asset_checks=[reconciled_with_erp],
+        jobs=[ingest_all_job, refresh_all_job, *writeback_jobs],
         schedules=[ingest_every_15_minutes],
-        sensors=[rebuild_downstream_sensor],
+        sensors=[rebuild_downstream_sensor, *build_writeback_sensors(writeback_sensor_interval_seconds),
+                 writeback_failure_sensor],
         resources={
             **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
             "dbt": dbt_resource(),
+            "alerting": build_alerting(environment),
         },
     )
 

@@ -61,3 +61,51 @@
     where right_preference = 1
   )
 {%- endmacro %}
+
+{#- The identity bridge: one row per source record of both systems, keyed by the identity it
+    belongs to. The left system is the master: each of its records is an identity of its own
+    (key = surrogate of left system + left id). A right record joins its primary pair's
+    identity, or a duplicate's (is_primary_record false), or is an identity of its own.
+
+    left / right: dicts with system (the source_system label), relation, id (its id column),
+    column (the output column holding that system's id) and unmatched (the match_method of
+    a record with no partner). pairs / duplicates: from mutual_best_pairs / duplicate_matches.
+    Returns: <key_column>, source_system, source_record_id, <left.column>, <right.column>,
+    match_method, match_confidence, is_primary_record. -#}
+{% macro identity_bridge(key_column, left, right, pairs, duplicates) -%}
+    select
+        {{ surrogate_key(["'" ~ left.system ~ "'", 'l.' ~ left.id]) }} as {{ key_column }},
+        '{{ left.system }}' as source_system,
+        l.{{ left.id }} as source_record_id,
+        l.{{ left.id }} as {{ left.column }},
+        p.{{ right.id }} as {{ right.column }},
+        coalesce(p.match_method, '{{ left.unmatched }}') as match_method,
+        cast(p.match_confidence as {{ ps_type('number') }}) as match_confidence,
+        true as is_primary_record
+    from {{ left.relation }} as l
+    left join {{ pairs }} as p on p.{{ left.id }} = l.{{ left.id }}
+
+    union all
+
+    select
+        case
+            when matched.{{ left.id }} is not null
+                then {{ surrogate_key(["'" ~ left.system ~ "'", 'matched.' ~ left.id]) }}
+            else {{ surrogate_key(["'" ~ right.system ~ "'", 'r.' ~ right.id]) }}
+        end as {{ key_column }},
+        '{{ right.system }}' as source_system,
+        r.{{ right.id }} as source_record_id,
+        matched.{{ left.id }} as {{ left.column }},
+        r.{{ right.id }} as {{ right.column }},
+        coalesce(matched.match_method, '{{ right.unmatched }}') as match_method,
+        cast(matched.match_confidence as {{ ps_type('number') }}) as match_confidence,
+        coalesce(matched.is_primary_record, true) as is_primary_record
+    from {{ right.relation }} as r
+    left join (
+        select {{ left.id }}, {{ right.id }}, match_method, match_confidence, true as is_primary_record
+        from {{ pairs }}
+        union all
+        select {{ left.id }}, {{ right.id }}, match_method, match_confidence, false
+        from {{ duplicates }}
+    ) as matched on matched.{{ right.id }} = r.{{ right.id }}
+{%- endmacro %}

@@ -1,8 +1,9 @@
 """The SuiteQL subset the sandbox's NetSuite ``suiteql`` endpoint understands.
 
 ``SELECT cols|* FROM table [WHERE cond (AND cond)*] [ORDER BY col [ASC|DESC], ...]`` with
-``cond`` being ``col op literal`` (= != <> < <= > >=), ``col [NOT] IN (lit, ...)`` or
-``col IS [NOT] NULL``. Literals: 'string' (Oracle-style '' escapes), numbers,
+``cond`` being ``col op literal`` (= != <> < <= > >=), ``col [NOT] IN (lit, ...)``,
+``col IS [NOT] NULL`` or ``col LIKE 'pattern'`` (``%`` any run, ``_`` one character,
+case-sensitive as in Oracle). Literals: 'string' (Oracle-style '' escapes), numbers,
 ``TO_TIMESTAMP('2026-10-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS')`` and
 ``TO_DATE('2026-10-01', 'YYYY-MM-DD')``. Keywords and identifiers are case-insensitive and
 answered lower-case, as NetSuite does. The grammar shared with SOQL comes from ``querylang``.
@@ -13,6 +14,7 @@ literal's type (number, timestamp or text) the way Oracle's implicit conversion 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +55,7 @@ _TOKENS = re.compile(
     re.VERBOSE,
 )
 _RESERVED = frozenset(
-    {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "ORDER", "BY", "ASC", "DESC",
+    {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ORDER", "BY", "ASC", "DESC",
      "GROUP", "HAVING", "JOIN", "ON"}
 )
 # Oracle datetime format elements -> strptime directives; anything else in a format is an error.
@@ -102,6 +104,8 @@ class _Parser(ClauseParser):
         return () if self.s.accept_punct("*") else self._column_list()
 
     def _dialect_condition(self, column: str) -> Condition | None:
+        if self.s.accept_keyword("LIKE"):
+            return Condition(column, "LIKE", (Literal("string", self._string_argument()),))
         if not self.s.accept_keyword("IS"):
             return None
         negated = bool(self.s.accept_keyword("NOT"))
@@ -195,11 +199,20 @@ def condition_matches(cond: Condition, row: Mapping[str, Any]) -> bool:
         return value is None
     if cond.op == "IS NOT NULL":
         return value is not None
+    if cond.op == "LIKE":
+        return value is not None and like_pattern(cond.literals[0].value).fullmatch(str(value)) is not None
     if cond.op in ("IN", "NOT IN"):
         found = any(compare(convert(value, lit.kind), "=", lit.value) for lit in cond.literals)
         return in_list(cond.op, value, found)
     literal = cond.literals[0]
     return compare(convert(value, literal.kind), cond.op, literal.value)
+
+
+@functools.lru_cache(maxsize=256)
+def like_pattern(pattern: str) -> re.Pattern[str]:
+    """A LIKE pattern as a regex: ``%`` is any run of characters, ``_`` exactly one."""
+    parts = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+    return re.compile(parts, re.DOTALL)
 
 
 def convert(value: Any, kind: str) -> Any:

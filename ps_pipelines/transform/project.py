@@ -21,7 +21,9 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
+import yaml
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_dbt.dbt_project import using_dagster_dev
 
@@ -76,6 +78,12 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
     return project.manifest_path
 
 
+def dbt_var(name: str, project: DbtProject = dbt_project) -> Any:
+    """A variable of ``dbt_project.yml``: Python and SQL share one setting (e.g. the billing go-live)."""
+    config = yaml.safe_load((project.project_dir / "dbt_project.yml").read_text())
+    return config.get("vars", {})[name]
+
+
 def prepare_if_dev(project: DbtProject = dbt_project) -> None:
     """``DbtProject.prepare_if_dev`` with this interpreter's dbt: parse under ``dagster dev`` only."""
     if using_dagster_dev():
@@ -85,9 +93,9 @@ def prepare_if_dev(project: DbtProject = dbt_project) -> None:
 def require_manifest(project: DbtProject = dbt_project) -> Path:
     if not project.manifest_path.exists():
         raise ManifestMissingError(
-            f"dbt manifest not found at {project.manifest_path}. Prepare the dbt project first: "
-            "`dagster-dbt project prepare-and-package --file ps_pipelines/transform/project.py` "
-            "(`ps-pipelines run` and `ps-pipelines dev` do this themselves)."
+            f"dbt manifest not found at {project.manifest_path}. Parse the dbt project first: "
+            "`python -m ps_pipelines.transform.project` (`ps-pipelines run`, `ps-pipelines dev` "
+            "and the test session do this themselves)."
         )
     return project.manifest_path
 

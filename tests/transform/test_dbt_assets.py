@@ -23,6 +23,7 @@ from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.transform.assets import DBT_OWNER, dbt_models, layer_group, manifest, translator
 from ps_pipelines.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
+from ps_pipelines.writeback.assets import INVOICES_KEY
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
 MODELS = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
@@ -53,7 +54,16 @@ def downstream_of(key: AssetKey) -> set[AssetKey]:
 
 
 def automated_downstream_of(key: AssetKey) -> set[AssetKey]:
-    return {k for k in downstream_of(key) if GRAPH.get(k).automation_condition is not None}
+    """What automation rebuilds below ``key``: the automated assets reachable through automated
+    assets (a posting asset, which only its job runs, stops the cascade)."""
+    cone: set[AssetKey] = set()
+    frontier = [key]
+    while frontier:
+        for child in GRAPH.get(frontier.pop()).child_keys:
+            if child not in cone and GRAPH.get(child).automation_condition is not None:
+                cone.add(child)
+                frontier.append(child)
+    return cone
 
 
 # -- the graph ---------------------------------------------------------------------------------
@@ -89,12 +99,15 @@ def test_layer_group_comes_from_the_model_folder(fqn: list[str], group: str) -> 
 
 def test_lineage_runs_unbroken_from_the_raw_ingestion_assets_to_the_marts() -> None:
     external = {dep for key in MODEL_KEYS for dep in GRAPH.get(key).parent_keys} - {*MODEL_KEYS, *SEED_KEYS}
-    # Every dbt source resolves to a raw ingestion asset: no dangling source asset in the UI.
-    assert external and external <= RAW_KEYS
+    # Every dbt source resolves to an asset that writes it: a raw ingestion asset, or the
+    # invoice posting for the ledger. No dangling source asset in the UI.
+    writers = {*RAW_KEYS, INVOICES_KEY}
+    assert external == writers
     for source in manifest["sources"].values():
-        assert translator.get_asset_key(source) in RAW_KEYS
+        assert translator.get_asset_key(source) in writers
+    assert GRAPH.get(AssetKey(["staging", "stg_ops__outbox"])).parent_keys == {INVOICES_KEY}
     staging = [k for k, n in MODEL_KEYS.items() if n["fqn"][1] == "staging"]
-    assert all(GRAPH.get(k).parent_keys & RAW_KEYS for k in staging)
+    assert all(GRAPH.get(k).parent_keys & writers for k in staging)
     # The published copy and the docs sit below the marts and every model respectively.
     assert GRAPH.get(PUBLISHED_MARTS_KEY).parent_keys == {k for k, n in MODEL_KEYS.items() if n["schema"] == "marts"}
     assert GRAPH.get(DBT_DOCS_KEY).parent_keys == set(MODEL_KEYS)

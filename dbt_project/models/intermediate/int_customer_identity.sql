@@ -73,44 +73,16 @@ duplicate_customers as (
     select * from {{ duplicate_matches('candidate_pairs', 'primary_pairs', 'account_id', 'customer_id') }} as dups
 ),
 
-crm_records as (
-    select
-        {{ surrogate_key(["'salesforce'", 'a.account_id']) }} as customer_key,
-        'salesforce' as source_system,
-        a.account_id as source_record_id,
-        a.account_id as crm_account_id,
-        p.customer_id as erp_customer_id,
-        coalesce(p.match_method, 'crm_only') as match_method,
-        cast(p.match_confidence as {{ ps_type('number') }}) as match_confidence,
-        true as is_primary_record
-    from accounts as a
-    left join primary_pairs as p on p.account_id = a.account_id
-),
-
-erp_records as (
-    select
-        case
-            when matched.account_id is not null
-                then {{ surrogate_key(["'salesforce'", 'matched.account_id']) }}
-            else {{ surrogate_key(["'netsuite'", 'c.customer_id']) }}
-        end as customer_key,
-        'netsuite' as source_system,
-        c.customer_id as source_record_id,
-        matched.account_id as crm_account_id,
-        c.customer_id as erp_customer_id,
-        coalesce(matched.match_method, 'erp_only') as match_method,
-        cast(matched.match_confidence as {{ ps_type('number') }}) as match_confidence,
-        coalesce(matched.is_primary_record, true) as is_primary_record
-    from customers as c
-    left join (
-        select account_id, customer_id, match_method, match_confidence, true as is_primary_record
-        from primary_pairs
-        union all
-        select account_id, customer_id, match_method, match_confidence, false
-        from duplicate_customers
-    ) as matched on matched.customer_id = c.customer_id
+identity_records as (
+    {{ identity_bridge(
+        'customer_key',
+        left={'system': 'salesforce', 'relation': 'accounts', 'id': 'account_id',
+              'column': 'crm_account_id', 'unmatched': 'crm_only'},
+        right={'system': 'netsuite', 'relation': 'customers', 'id': 'customer_id',
+               'column': 'erp_customer_id', 'unmatched': 'erp_only'},
+        pairs='primary_pairs',
+        duplicates='duplicate_customers',
+    ) }}
 )
 
-select * from crm_records
-union all
-select * from erp_records
+select * from identity_records

@@ -63,44 +63,16 @@ duplicate_users as (
     select * from {{ duplicate_matches('candidate_pairs', 'primary_pairs', 'worker_id', 'user_id') }} as dups
 ),
 
-hr_records as (
-    select
-        {{ surrogate_key(["'workday'", 'w.worker_id']) }} as worker_key,
-        'workday' as source_system,
-        w.worker_id as source_record_id,
-        w.worker_id as workday_worker_id,
-        p.user_id as kantata_user_id,
-        coalesce(p.match_method, 'hr_only') as match_method,
-        cast(p.match_confidence as {{ ps_type('number') }}) as match_confidence,
-        true as is_primary_record
-    from workers as w
-    left join primary_pairs as p on p.worker_id = w.worker_id
-),
-
-psa_records as (
-    select
-        case
-            when matched.worker_id is not null
-                then {{ surrogate_key(["'workday'", 'matched.worker_id']) }}
-            else {{ surrogate_key(["'kantata'", 'u.user_id']) }}
-        end as worker_key,
-        'kantata' as source_system,
-        u.user_id as source_record_id,
-        matched.worker_id as workday_worker_id,
-        u.user_id as kantata_user_id,
-        coalesce(matched.match_method, 'psa_only') as match_method,
-        cast(matched.match_confidence as {{ ps_type('number') }}) as match_confidence,
-        coalesce(matched.is_primary_record, true) as is_primary_record
-    from users as u
-    left join (
-        select worker_id, user_id, match_method, match_confidence, true as is_primary_record
-        from primary_pairs
-        union all
-        select worker_id, user_id, match_method, match_confidence, false
-        from duplicate_users
-    ) as matched on matched.user_id = u.user_id
+identity_records as (
+    {{ identity_bridge(
+        'worker_key',
+        left={'system': 'workday', 'relation': 'workers', 'id': 'worker_id',
+              'column': 'workday_worker_id', 'unmatched': 'hr_only'},
+        right={'system': 'kantata', 'relation': 'users', 'id': 'user_id',
+               'column': 'kantata_user_id', 'unmatched': 'psa_only'},
+        pairs='primary_pairs',
+        duplicates='duplicate_users',
+    ) }}
 )
 
-select * from hr_records
-union all
-select * from psa_records
+select * from identity_records

@@ -145,10 +145,18 @@ class NetSuiteClient:
         )
 
     # -- writeback -------------------------------------------------------------------------
-    def upsert_by_external_id(self, record: str, external_id: str, body: Mapping[str, Any]) -> str:
-        """Create or update ``record`` by external id; returns its internal id."""
+    def upsert_by_external_id(
+        self, record: str, external_id: str, body: Mapping[str, Any], *, replace: Sequence[str] = ()
+    ) -> str:
+        """Create or update ``record`` by external id; returns its internal id.
+
+        ``replace`` names sublists (e.g. ``item``) whose lines the body replaces; without it
+        NetSuite merges the body's lines into the existing ones.
+        """
         eid = f"eid:{external_id}"
-        response = self.client.request("PUT", self._record_path(record, eid), json=dict(body), record_id=eid)
+        params = {"replace": ",".join(replace)} if replace else None
+        response = self.client.request("PUT", self._record_path(record, eid), json=dict(body), record_id=eid,
+                                       params=params)
         internal_id = _location_id(response)
         if internal_id is None:
             found = self.get_record(record, eid)

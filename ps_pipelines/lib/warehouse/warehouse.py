@@ -22,6 +22,7 @@ import pandas as pd
 from ps_pipelines.lib.contracts.base import EntityContract, Record
 from ps_pipelines.lib.contracts.validate import Reject
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
+from ps_pipelines.lib.writeback.outbox import ensure_outbox_tables
 
 _DUCKDB_TYPES = {
     "str": "VARCHAR",
@@ -104,6 +105,7 @@ class Warehouse:
             con = duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
             try:
                 con.execute(_OPS_DDL)
+                ensure_outbox_tables(con)
                 yield con
             finally:
                 con.close()

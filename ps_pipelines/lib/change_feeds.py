@@ -1,0 +1,267 @@
+"""Change feeds for the write-back sensors: what became a won deal or approved work since a cursor.
+
+Each feed reads one entity through its public source client (``extract(contract, since=...)``)
+and keeps the records that should start a write-back: won opportunities not yet activated,
+approved billable time entries and expenses, completed milestones. An event is one
+``(record id, change time)``: a record changed twice is two events.
+
+Cursors are ``(change time, id)`` keysets with an overlap window. Every read starts
+``overlap`` before the newest change already read, so a record committed late with an older
+change time is still seen; events inside the window that were already reported are
+remembered in the cursor (``seen``) and not reported again, so records sharing a timestamp
+are neither lost nor repeated. No Dagster imports: the sensors wrap these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ps_pipelines.lib.contracts import kantata, salesforce
+from ps_pipelines.lib.contracts.base import EntityContract
+from ps_pipelines.lib.sources.base import SourceClient, parse_timestamp
+
+DEFAULT_OVERLAP = timedelta(seconds=60)
+# A burst (month-end approvals) could put thousands of events in one overlap window; past
+# this many the window is narrowed to the newest timestamps so the cursor stays small.
+MAX_SEEN = 5000
+# Statuses our activation write-back leaves on an opportunity that is fully set up; the
+# sandbox's generated history marks such deals "Complete". An event showing one of them
+# together with an ERP project id is our own write-back echoing, not a new deal.
+ACTIVATED_STATUSES = frozenset({"Activated", "Complete"})
+# Bounds of the search for the source's newest change (first tick): whole seconds are what
+# Kantata stamps, and nothing in a feed is older than this.
+_SEARCH_PRECISION = timedelta(seconds=1)
+_SEARCH_LIMIT = timedelta(days=365 * 50)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# -- events and cursors ----------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class ChangeEvent:
+    """One change of one record that should start a write-back."""
+
+    changed_at: datetime
+    kind: str
+    record_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.record_id}@{self.changed_at.isoformat()}"
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where a feed stopped: the newest ``(change time, id)`` read, and what was reported since ``floor``.
+
+    The next read asks for changes at or after ``floor`` (normally ``changed_at`` minus the
+    overlap) and reports those not in ``seen``.
+    """
+
+    changed_at: datetime
+    record_id: str
+    floor: datetime
+    seen: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"changed_at": self.changed_at.isoformat(), "id": self.record_id, "floor": self.floor.isoformat(),
+                "seen": sorted([record_id, at] for record_id, at in self.seen)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeedCursor:
+        return cls(
+            changed_at=datetime.fromisoformat(data["changed_at"]),
+            record_id=str(data["id"]),
+            floor=datetime.fromisoformat(data["floor"]),
+            seen=frozenset((str(record_id), str(at)) for record_id, at in data.get("seen", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One entity's change feed: which changes are events, and where a record keeps its id and time."""
+
+    kind: str
+    contract: EntityContract
+    is_event: Callable[[Mapping[str, Any]], bool]
+    id_field: str
+    change_field: str
+
+    def change_of(self, record: Mapping[str, Any]) -> datetime:
+        return parse_timestamp(record[self.change_field])
+
+    def id_of(self, record: Mapping[str, Any]) -> str:
+        return str(record[self.id_field])
+
+
+@dataclass(frozen=True)
+class FeedBatch:
+    """New events of one or more feeds, oldest first, and the cursors to store after them."""
+
+    events: list[ChangeEvent]
+    cursors: dict[str, FeedCursor]
+
+
+# -- what counts as an event -------------------------------------------------------------------
+def is_activation_trigger(record: Mapping[str, Any]) -> bool:
+    """A live won opportunity that is not already activated (with an ERP project id)."""
+    if not record.get("IsWon") or record.get("IsDeleted"):
+        return False
+    activated = record.get("Activation_Status__c") in ACTIVATED_STATUSES and bool(record.get("ERP_Project_Id__c"))
+    return not activated
+
+
+def is_approved_billable(record: Mapping[str, Any]) -> bool:
+    """Approved billable time or expense: what time-and-materials invoices are made of."""
+    return record.get("status") == "approved" and bool(record.get("billable"))
+
+
+def is_completed_milestone(record: Mapping[str, Any]) -> bool:
+    return record.get("story_type") == "milestone" and record.get("state") == "completed"
+
+
+WON_DEALS = Feed("opportunity", salesforce.OPPORTUNITIES, is_activation_trigger, "Id", "SystemModstamp")
+APPROVED_TIME = Feed("time_entry", kantata.TIME_ENTRIES, is_approved_billable, "id", "updated_at")
+APPROVED_EXPENSES = Feed("expense", kantata.EXPENSES, is_approved_billable, "id", "updated_at")
+COMPLETED_MILESTONES = Feed("milestone", kantata.MILESTONES, is_completed_milestone, "id", "updated_at")
+APPROVED_WORK = (APPROVED_TIME, APPROVED_EXPENSES, COMPLETED_MILESTONES)
+
+
+# -- reading -----------------------------------------------------------------------------------
+def won_opportunities(
+    client: SourceClient, cursor: FeedCursor | None, *, overlap: timedelta = DEFAULT_OVERLAP
+) -> FeedBatch:
+    """Won, not yet activated Salesforce opportunities changed since ``cursor`` (``None``: start now)."""
+    return read_feeds(client, (WON_DEALS,), {WON_DEALS.kind: cursor} if cursor else {}, overlap=overlap)
+
+
+def approved_work(
+    client: SourceClient, cursors: Mapping[str, FeedCursor], *, overlap: timedelta = DEFAULT_OVERLAP
+) -> FeedBatch:
+    """Approved billable time entries and expenses and completed milestones changed since ``cursors``
+    (one per kind: ``time_entry``, ``expense``, ``milestone``; a missing kind starts now)."""
+    return read_feeds(client, APPROVED_WORK, cursors, overlap=overlap)
+
+
+def read_feeds(
+    client: SourceClient,
+    feeds: Sequence[Feed],
+    cursors: Mapping[str, FeedCursor],
+    *,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FeedBatch:
+    """New events of every feed since its cursor, all feeds read before anything is returned.
+
+    A feed without a cursor starts at the source's newest change and reports nothing: history
+    is not replayed (the write-back jobs post everything still missing on their own).
+    """
+    events: list[ChangeEvent] = []
+    new_cursors: dict[str, FeedCursor] = {}
+    for feed in feeds:
+        cursor = cursors.get(feed.kind)
+        if cursor is None:
+            new_cursors[feed.kind] = start_cursor(client, feed, overlap=overlap, around=now())
+            continue
+        found, new_cursors[feed.kind] = read_feed(client, feed, cursor, overlap=overlap)
+        events += found
+    return FeedBatch(sorted(events), new_cursors)
+
+
+def read_feed(
+    client: SourceClient, feed: Feed, cursor: FeedCursor, *, overlap: timedelta = DEFAULT_OVERLAP
+) -> tuple[list[ChangeEvent], FeedCursor]:
+    """Events changed at or after ``cursor.floor`` that the cursor has not reported, and the next cursor."""
+    records = [record for page in client.extract(feed.contract, since=cursor.floor) for record in page]
+    changes = [(feed.change_of(r), feed.id_of(r), feed.is_event(r)) for r in records]
+    fresh = {
+        ChangeEvent(at, feed.kind, record_id)
+        for at, record_id, is_event in changes
+        if is_event and at >= cursor.floor and (record_id, at.isoformat()) not in cursor.seen
+    }
+    return sorted(fresh), advance(cursor, changes, fresh, overlap)
+
+
+def advance(
+    cursor: FeedCursor,
+    changes: Iterable[tuple[datetime, str, bool]],
+    reported: Iterable[ChangeEvent],
+    overlap: timedelta,
+) -> FeedCursor:
+    """The cursor after a read: its position moves to the newest change read (events or not, so
+    unrelated changes are not re-read forever), and ``seen`` keeps what is inside the new window."""
+    position = max([(cursor.changed_at, cursor.record_id), *((at, record_id) for at, record_id, _ in changes)])
+    floor = max(cursor.floor, position[0] - overlap)
+    seen = {(record_id, datetime.fromisoformat(at)) for record_id, at in cursor.seen}
+    seen |= {(event.record_id, event.changed_at) for event in reported}
+    kept = sorted(((at, record_id) for record_id, at in seen if at >= floor), reverse=True)
+    if len(kept) > MAX_SEEN:
+        # Narrow the window to whole timestamps, newest first: an event at the new floor that
+        # was reported must stay remembered, or the next read would report it again.
+        floor = kept[MAX_SEEN - 1][0]
+        kept = [(at, record_id) for at, record_id in kept if at >= floor]
+    return FeedCursor(position[0], position[1], floor, frozenset((record_id, at.isoformat()) for at, record_id in kept))
+
+
+# -- the first tick ----------------------------------------------------------------------------
+def start_cursor(
+    client: SourceClient, feed: Feed, *, overlap: timedelta = DEFAULT_OVERLAP, around: datetime | None = None
+) -> FeedCursor:
+    """A cursor at the source's newest change, with everything in its window already counted as seen.
+
+    The source's clock, not ours, decides what "now" is: the sandbox's clock runs ahead of the
+    wall clock, and a real platform's may drift, so starting at our own clock could replay (or
+    skip) changes. An empty source starts at the epoch, so its first record is reported.
+    """
+    newest = newest_change_time(client, feed.contract, around=around or datetime.now(UTC))
+    if newest is None:
+        return FeedCursor(_EPOCH, "", _EPOCH)
+    # Read the window below the newest change once, as any tick would: the position lands on
+    # the newest record, and what the read reports is history, now counted as seen.
+    window_start = newest - overlap
+    _, cursor = read_feed(client, feed, FeedCursor(window_start, "", window_start), overlap=overlap)
+    return cursor
+
+
+def newest_change_time(client: SourceClient, contract: EntityContract, *, around: datetime) -> datetime | None:
+    """Within a second, the newest change time of ``contract`` in the source (``None`` if it has none).
+
+    Found with ``extract(since=t)`` alone, so it works for every source client: "is there a
+    change at or after t" answers with one short request, and the answer only flips once along
+    the time line. Gallop from ``around`` (our clock, usually close) to bracket the flip, then
+    bisect: about 2 x log2(clock difference in seconds) requests, a few dozen at most.
+    """
+
+    def has_changes(moment: datetime) -> bool:
+        pages = iter(client.extract(contract, since=moment))
+        try:
+            return next(pages, None) is not None
+        finally:
+            getattr(pages, "close", lambda: None)()  # stop the pager: the first page is enough
+
+    bracket = _bracket(has_changes, around)
+    if bracket is None:
+        return None
+    low, high = bracket
+    while high - low > _SEARCH_PRECISION:
+        middle = low + (high - low) / 2
+        low, high = (middle, high) if has_changes(middle) else (low, middle)
+    return low
+
+
+def _bracket(has_changes: Callable[[datetime], bool], around: datetime) -> tuple[datetime, datetime] | None:
+    """``(low, high)`` with changes at or after ``low`` and none at or after ``high``."""
+    step = _SEARCH_PRECISION
+    if has_changes(around):
+        low = around
+        while step < _SEARCH_LIMIT and has_changes(low + step):
+            low, step = low + step, step * 2
+        return low, low + step
+    high = around
+    while not has_changes(high - step):
+        high, step = high - step, step * 2
+        if step > _SEARCH_LIMIT:
+            return None
+    return high - step, high

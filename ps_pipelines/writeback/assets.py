@@ -1,0 +1,179 @@
+"""The write-back as assets: post what the outbound models say is missing, then show what failed.
+
+Both posting assets read a dbt outbound model, upsert the desired transactions into the outbox
+ledger (``ops.outbox``) and post what is due with at most ``max_in_flight`` calls in flight
+(``lib/writeback``). They hold the warehouse's writer connection while they post: the ledger
+lives in the warehouse, and every asset that writes it shares the one-slot pool.
+"""
+
+from datetime import date
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field
+
+from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.writeback.flows import run_activation, run_billing
+from ps_pipelines.lib.writeback.outbox import DEAD, FAILED_RETRYABLE, INVALID, ledger_frame
+from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
+from ps_pipelines.lib.writeback.reconcile import reconcile_invoices
+from ps_pipelines.lib.writeback.senders import Targets
+from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
+from ps_pipelines.transform.project import dbt_var
+
+WRITEBACK_GROUP = "writeback"
+WRITEBACK_OWNER = "team:finance-systems"
+ACTIVATIONS_KEY = AssetKey(["writeback", "erp_project_activations"])
+INVOICES_KEY = AssetKey(["writeback", "erp_invoices"])
+DEAD_LETTERS_KEY = AssetKey(["writeback", "dead_letters"])
+ACTIVATION_REQUESTS_KEY = AssetKey(["outbound", "erp_project_activation_requests"])
+BILLING_TRANSACTIONS_KEY = AssetKey(["outbound", "erp_billing_transactions"])
+RECONCILIATION_CHECK = "reconciled_with_erp"
+# What the dead-letter asset lists: rows that will not reach the target without someone acting.
+ATTENTION_STATES = (DEAD, INVALID, FAILED_RETRYABLE)
+PREVIEW_ROWS = 50
+
+
+class PostingConfig(Config):
+    replay_dead: bool = Field(
+        default=False, description="Also send dead transactions (after their cause was fixed).")
+    max_in_flight: int = Field(default=5, ge=1, le=25, description="Calls in flight at once (NetSuite-like cap).")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts of one version before it is dead.")
+
+    def settings(self) -> PostSettings:
+        return PostSettings(max_in_flight=self.max_in_flight, max_attempts=self.max_attempts,
+                            replay_dead=self.replay_dead)
+
+
+class BillingConfig(PostingConfig):
+    closed_through: str = Field(
+        default="", description="Accounting periods are closed through this date (YYYY-MM-DD): "
+                                "an invoice dated on or before it is invalid. Empty = none closed.")
+
+    def closed_through_date(self) -> date | None:
+        return date.fromisoformat(self.closed_through) if self.closed_through else None
+
+
+def _result(context: AssetExecutionContext, summary: PostSummary) -> MaterializeResult:
+    metadata = summary.as_metadata()
+    failing = metadata.pop("failing")
+    enqueue = metadata.pop("enqueue") or {}
+    context.log.info(
+        f"{summary.flow}: posted {summary.posted}, updated {summary.updated}, unchanged {summary.unchanged}, "
+        f"invalid {summary.invalid}, failed {summary.failed_retryable}, dead {summary.dead}, "
+        f"blocked {summary.blocked} in {summary.seconds:.1f}s ({summary.posted_per_second:.1f}/s)")
+    for key, reason in list(failing.items())[:PREVIEW_ROWS]:
+        context.log.warning(f"{key}: {reason}")
+    return MaterializeResult(metadata={
+        **{name: value for name, value in metadata.items() if name not in ("flow", "run_id")},
+        "enqueued": MetadataValue.json(enqueue),
+        "failing": MetadataValue.json(dict(list(failing.items())[:PREVIEW_ROWS])),
+        "failing_count": len(failing),
+    })
+
+
+@asset(
+    key=ACTIVATIONS_KEY,
+    deps=[ACTIVATION_REQUESTS_KEY],
+    group_name=WRITEBACK_GROUP,
+    owners=[WRITEBACK_OWNER],
+    kinds={"netsuite", "kantata", "salesforce"},
+    pool=WAREHOUSE_POOL,
+    description="Won deals set up downstream: the ERP customer and project (NetSuite upsert by external id), "
+                "the PSA workspace when missing, and the ERP project id and activation status written back to "
+                "the CRM opportunity. A deal that fails validation waits in the ledger as `invalid` with its "
+                "reasons (and its CRM status says so) until its data changes.",
+)
+def erp_project_activations(context: AssetExecutionContext, config: PostingConfig, warehouse: WarehouseResource,
+                            netsuite: NetSuiteResource, kantata: KantataResource,
+                            salesforce: SalesforceResource) -> MaterializeResult:
+    targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
+    with warehouse.warehouse().connect() as con:
+        summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings())
+    return _result(context, summary)
+
+
+@asset(
+    key=INVOICES_KEY,
+    deps=[BILLING_TRANSACTIONS_KEY],
+    group_name=WRITEBACK_GROUP,
+    owners=[WRITEBACK_OWNER],
+    kinds={"netsuite"},
+    pool=WAREHOUSE_POOL,
+    description="Invoices (header and lines) upserted into NetSuite by external id, one per project, legal "
+                "entity, currency and billing period, from approved time, approved expenses and completed "
+                "milestones. A change after posting is posted as a new version of the same invoice.",
+)
+def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehouse: WarehouseResource,
+                 netsuite: NetSuiteResource) -> MaterializeResult:
+    targets = Targets(netsuite=netsuite.client())
+    with warehouse.warehouse().connect() as con:
+        summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
+                              settings=config.settings())
+    return _result(context, summary)
+
+
+@asset_check(
+    asset=INVOICES_KEY,
+    name=RECONCILIATION_CHECK,
+    description="The ledger and NetSuite agree from the billing go-live (dbt var billing_start_date): count and "
+                "total per subsidiary, currency and period; no invoice with our external-id prefix unknown to the "
+                "ledger; no posted invoice missing in NetSuite; each invoice's total and lines as posted.",
+)
+def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
+                        netsuite: NetSuiteResource) -> AssetCheckResult:
+    # Invoices before the billing go-live were keyed by hand in the ERP: not the ledger's.
+    go_live = date.fromisoformat(str(dbt_var("billing_start_date")))
+    with warehouse.warehouse().connect() as con:
+        reconciliation = reconcile_invoices(con, netsuite.client(), from_date=go_live)
+    if not reconciliation.passed:
+        context.log.error(f"reconciliation failed: {reconciliation.describe()}")
+    return AssetCheckResult(
+        passed=reconciliation.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=reconciliation.describe(),
+        metadata={
+            "ledger_invoices": reconciliation.ledger_invoices,
+            "erp_invoices": reconciliation.erp_invoices,
+            "differences": MetadataValue.json(reconciliation.as_metadata()),
+        },
+    )
+
+
+@asset(
+    key=DEAD_LETTERS_KEY,
+    deps=[ACTIVATIONS_KEY, INVOICES_KEY],
+    group_name=WRITEBACK_GROUP,
+    owners=[WRITEBACK_OWNER],
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    description="Transactions that need someone: `dead` (the target rejected them, or retries ran out; replay "
+                "with `replay_dead: true` once fixed), `invalid` (failed our validation, never sent; they come "
+                "back by themselves when their data changes) and `failed_retryable` (retried by the next run). "
+                "Query `ops.outbox` for the full ledger and `ops.outbox_attempts` for every attempt.",
+)
+def dead_letters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.warehouse().connect() as con:
+        frame = ledger_frame(con, states=ATTENTION_STATES)
+    columns = ["outbox_key", "flow", "state", "attempts", "last_error", "updated_at", "last_run_id"]
+    preview = frame[columns].head(PREVIEW_ROWS)
+    by_state = frame.groupby("state").size().to_dict() if len(frame) else {}
+    if len(frame):
+        context.log.warning(f"{len(frame)} transaction(s) need attention: {by_state}")
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(frame),
+        "by_state": MetadataValue.json({state: int(by_state.get(state, 0)) for state in ATTENTION_STATES}),
+        "by_flow": MetadataValue.json({k: int(v) for k, v in frame.groupby("flow").size().items()}
+                                      if len(frame) else {}),
+        "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "nothing needs attention"),
+    })

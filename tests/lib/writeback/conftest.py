@@ -1,0 +1,177 @@
+"""Fixtures of the write-back tests: target clients on the sandbox, a warehouse, hand-made
+outbound rows that reference real sandbox records, and readers of what the targets hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ps_pipelines.lib.contracts.kantata import PROJECTS
+from ps_pipelines.lib.sources import KantataClient, NetSuiteClient, SalesforceClient
+from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback import PostSettings, Targets
+from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
+from ps_pipelines.lib.writeback.payloads import BILLING_COLUMNS
+from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
+from tests.conftest import RunningSandbox
+
+# Retries cost no wall time: backoff delays are recorded instead of slept.
+FAST_RETRIES = {"max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.01}
+# Failed rows are due again at once, so "the next run" can be the next call.
+NO_BACKOFF = PostSettings(retry_backoff_seconds=0.0)
+
+
+def make_targets(url: str, **client_kw: Any) -> Targets:
+    options = {**FAST_RETRIES, "sleep": lambda _: None, **client_kw}
+    return Targets(
+        netsuite=NetSuiteClient(url, **DEFAULT_CREDENTIALS["netsuite"], **options),
+        kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **options),
+        salesforce=SalesforceClient(url, DEFAULT_CREDENTIALS["salesforce"]["client_id"],
+                                    DEFAULT_CREDENTIALS["salesforce"]["client_secret"], **options),
+    )
+
+
+@pytest.fixture
+def targets(sandbox: RunningSandbox) -> Iterator[Targets]:
+    built = make_targets(sandbox.url)
+    yield built
+    for client in (built.netsuite, built.kantata, built.salesforce):
+        client.client.close()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    return Warehouse(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def con(warehouse: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+    with warehouse.connect() as connection:
+        yield connection
+
+
+# -- hand-made outbound rows --------------------------------------------------------------------
+@dataclass(frozen=True)
+class NsProject:
+    """A NetSuite job of the sandbox with its customer, subsidiary and currency."""
+
+    job_id: str
+    customer_id: str
+    subsidiary_id: str
+    currency_id: str
+    currency_code: str
+
+
+def ns_projects(sandbox: RunningSandbox, count: int = 1) -> list[NsProject]:
+    store = sandbox.ctx.store
+    codes = {row["id"]: row["symbol"] for row in store.scan("netsuite", "currency")}
+    jobs = store.scan("netsuite", "job", order="id", limit=count)
+    return [NsProject(job["id"], job["parent"], job["subsidiary"], job["currency"], codes[job["currency"]])
+            for job in jobs]
+
+
+@pytest.fixture
+def project(sandbox: RunningSandbox) -> NsProject:
+    return ns_projects(sandbox)[0]
+
+
+def invoice_id(project: NsProject, period: str = "2026-10", workspace: str = "7001") -> str:
+    return f"psp:inv:{workspace}:{project.subsidiary_id}:{project.currency_code}:{period}"
+
+
+def billing_lines(
+    project: NsProject,
+    amounts: Sequence[tuple[float, float]] = ((8.0, 150.0), (4.5, 200.0)),
+    *,
+    period: str = "2026-10",
+    workspace: str = "7001",
+    **overrides: Any,
+) -> pd.DataFrame:
+    """The lines of one invoice as erp_billing_transactions holds them: ``amounts`` are
+    (hours, rate) pairs; ``overrides`` replace whole columns."""
+    invoice = invoice_id(project, period, workspace)
+    rows = []
+    for number, (hours, rate) in enumerate(amounts, start=1):
+        rows.append({
+            "line_external_id": f"psp:inl:time_entry:{workspace}{period.replace('-', '')}{number:03d}",
+            "invoice_external_id": invoice, "line_number": number, "source_type": "time_entry",
+            "source_id": f"{workspace}{number}", "psa_project_id": workspace, "crm_opportunity_id": "006TEST",
+            "billing_model": "Time and Materials", "billing_period": period,
+            "invoice_date": str((pd.Timestamp(f"{period}-01") + pd.offsets.MonthEnd(0)).date()),
+            "ns_customer_id": project.customer_id, "ns_job_id": project.job_id,
+            "ns_subsidiary_id": project.subsidiary_id, "ns_currency_id": project.currency_id,
+            "currency_code": project.currency_code, "item_name": "Professional Services - Consultant",
+            "memo": f"Line {number}", "quantity": hours, "unit_rate": rate, "amount": round(hours * rate, 2),
+            "validation_errors": None,
+        })
+    frame = pd.DataFrame(rows, columns=list(BILLING_COLUMNS))
+    frame["invoice_amount"] = frame["amount"].sum()
+    for column, value in overrides.items():
+        frame[column] = value
+    return frame
+
+
+def write_outbound(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Replace ``table`` (e.g. ``outbound.erp_billing_transactions``) with ``frame``."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS outbound")
+    con.register("_frame", frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}))
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
+    con.unregister("_frame")
+
+
+# -- what the targets hold ----------------------------------------------------------------------
+def suiteql(targets: Targets, query: str) -> list[dict[str, Any]]:
+    return [row for page in targets.netsuite.suiteql(query) for row in page]
+
+
+def erp_invoices(targets: Targets, external_id: str) -> list[dict[str, Any]]:
+    return suiteql(targets, "SELECT id, externalid, foreigntotal, entity FROM transaction "
+                            f"WHERE externalid = '{external_id}'")
+
+
+def erp_lines(targets: Targets, transaction_id: str) -> list[dict[str, Any]]:
+    return suiteql(targets, "SELECT id, foreignamount, custcol_ps_line_key FROM transactionline "
+                            f"WHERE transaction = {transaction_id} ORDER BY id")
+
+
+def set_faults(sandbox: RunningSandbox, platform: str, config: dict[str, Any]) -> None:
+    sandbox.control("PUT", f"faults/{platform}", json=config)
+
+
+def ledger_row(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
+    frame = con.execute("SELECT * FROM ops.outbox WHERE outbox_key = ?", [key]).df()
+    assert len(frame) == 1, f"no ledger row {key}"
+    return frame.iloc[0].to_dict()
+
+
+def attempts_of(con: duckdb.DuckDBPyConnection, key: str) -> list[tuple]:
+    return con.execute("""
+        SELECT version, attempt, outcome, http_status, finished_at IS NOT NULL FROM ops.outbox_attempts
+        WHERE outbox_key = ? ORDER BY version, attempt""", [key]).fetchall()
+
+
+def ns_records(targets: Targets, table: str, external_id: str) -> list[dict[str, Any]]:
+    columns = "id, parent" if table == "job" else "id"
+    return suiteql(targets, f"SELECT {columns} FROM {table} WHERE externalid = '{external_id}'")
+
+
+def workspaces_for(targets: Targets, opportunity_id: str) -> list[dict[str, Any]]:
+    return [w for page in targets.kantata.extract(PROJECTS, since=None) for w in page
+            if w.get("salesforce_opportunity_id") == opportunity_id]
+
+
+def assert_activated_once(targets: Targets, request: pd.DataFrame) -> None:
+    opportunity, account = request.at[0, "opportunity_id"], request.at[0, "customer_external_id"]
+    [customer] = ns_records(targets, "customer", account)
+    [job] = ns_records(targets, "job", opportunity)
+    assert job["parent"] == customer["id"]
+    [workspace] = workspaces_for(targets, opportunity)
+    assert workspace["title"] == request.at[0, "project_name"]
+    crm = targets.salesforce.get("Opportunity", opportunity)
+    assert (crm["ERP_Project_Id__c"], crm["Activation_Status__c"]) == (job["id"], STATUS_COMPLETE)

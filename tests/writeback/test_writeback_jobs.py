@@ -1,0 +1,192 @@
+"""The write-back as Dagster runs it: sensors start the jobs, the jobs ingest, build the
+outbound models and post; over real HTTP against the sandbox.
+
+The behaviours of each piece (ledger, contracts, senders, crash recovery, reconciliation)
+are tested in ``tests/lib/writeback``; this module checks that the definitions put them
+together: one event, one posting, however often the sensor and the jobs run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    RunRequest,
+    SensorResult,
+    build_sensor_context,
+)
+
+from ps_pipelines.definitions import build_definitions
+from ps_pipelines.lib.sources import NetSuiteClient
+from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
+from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
+from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB
+from ps_pipelines.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
+from tests.conftest import RunningSandbox
+from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class Pipeline:
+    sandbox: RunningSandbox
+    defs: Definitions
+    instance: DagsterInstance
+    warehouse: Path
+    netsuite: NetSuiteClient
+
+    def tick(self, sensor_name: str, cursor: str | None) -> SensorResult:
+        sensor = self.defs.resolve_sensor_def(sensor_name)
+        with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources) as context:
+            result = sensor(context)
+        assert isinstance(result, SensorResult), result
+        return result
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return dict(self.defs.resources or {})
+
+    def run(self, job_name: str, request: RunRequest | None = None, **kwargs: Any) -> ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(job_name)
+        tags = dict(request.tags) if request else {}
+        result = job.execute_in_process(instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=False,
+                                        **kwargs)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        return result
+
+    def suiteql(self, query: str) -> list[dict]:
+        return [row for page in self.netsuite.suiteql(query) for row in page]
+
+    def ledger(self, sql: str, params: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture
+def pipeline(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[Pipeline]:
+    warehouse = tmp_path / "warehouse.duckdb"
+    defs = build_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
+    netsuite = NetSuiteClient(sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
+    with DagsterInstance.ephemeral() as instance:
+        yield Pipeline(sandbox, defs, instance, warehouse, netsuite)
+    netsuite.client.close()
+
+
+def posting_metadata(result: ExecuteInProcessResult, key: Any) -> dict[str, Any]:
+    [event] = [m for m in result.get_asset_materialization_events() if m.asset_key == key]
+    return {name: getattr(value, "value", value) for name, value in event.materialization.metadata.items()}
+
+
+def reconciliation(result: ExecuteInProcessResult) -> Any:
+    [evaluation] = [e.event_specific_data for e in result.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                    and e.event_specific_data.check_name == RECONCILIATION_CHECK]
+    return evaluation
+
+
+def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and_jobs_run(
+    pipeline: Pipeline,
+) -> None:
+    # Bootstrap: the jobs post the historical backlog; the sensors' first ticks start at "now".
+    pipeline.run(ACTIVATE_PROJECTS_JOB)
+    first_billing = pipeline.run(POST_INVOICES_JOB)
+    assert reconciliation(first_billing).passed
+    deals_cursor = pipeline.tick(WON_DEALS_SENSOR, None).cursor
+    work_cursor = pipeline.tick(APPROVED_WORK_SENSOR, None).cursor
+
+    won = pipeline.sandbox.control("POST", "events/deal-won", json={})
+    approved = approve_time_and_materials_week(pipeline.sandbox)
+    deal_tick = pipeline.tick(WON_DEALS_SENSOR, deals_cursor)
+    work_tick = pipeline.tick(APPROVED_WORK_SENSOR, work_cursor)
+    [deal_request], [work_request] = deal_tick.run_requests, work_tick.run_requests
+    assert won["opportunity_id"] in deal_request.tags["ps/events"]
+    # A replayed tick (same cursor, same events) asks for the same run: Dagster starts it once.
+    assert pipeline.tick(WON_DEALS_SENSOR, deals_cursor).run_requests[0].run_key == deal_request.run_key
+
+    activation = pipeline.run(ACTIVATE_PROJECTS_JOB, deal_request)
+    billing = pipeline.run(POST_INVOICES_JOB, work_request)
+
+    opportunity = won["opportunity_id"]
+    [job] = pipeline.suiteql(f"SELECT id, parent FROM job WHERE externalid = '{opportunity}'")
+    assert pipeline.suiteql(f"SELECT id FROM customer WHERE id = '{job['parent']}'")
+    workspaces = [w for w in pipeline.sandbox.ctx.store.scan("kantata", "workspaces")
+                  if w.get("salesforce_opportunity_id") == opportunity]
+    assert len(workspaces) == 1
+    crm = pipeline.sandbox.ctx.store.get("salesforce", "Opportunity", opportunity)
+    assert crm["ERP_Project_Id__c"] == job["id"] and crm["Activation_Status__c"]
+    assert posting_metadata(activation, ACTIVATIONS_KEY)["dead"] == 0
+
+    line_keys = sorted(f"psp:inl:time_entry:{entry}" for entry in approved)
+    keys = ", ".join(f"'{key}'" for key in line_keys)
+    on_erp = pipeline.suiteql(f"SELECT transaction, custcol_ps_line_key FROM transactionline "
+                              f"WHERE custcol_ps_line_key IN ({keys})")
+    assert sorted(line["custcol_ps_line_key"] for line in on_erp) == line_keys
+    assert len({line["transaction"] for line in on_erp}) == 1  # one invoice for the week
+    assert reconciliation(billing).passed
+    invoices_before = pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'")
+
+    # Running both jobs again, with the same events, posts nothing and changes nothing in ERP.
+    again = pipeline.run(ACTIVATE_PROJECTS_JOB, deal_request), pipeline.run(POST_INVOICES_JOB, work_request)
+    for result, key in zip(again, [ACTIVATIONS_KEY, INVOICES_KEY], strict=True):
+        metadata = posting_metadata(result, key)
+        assert (metadata["posted"], metadata["updated"], metadata["requests"]) == (0, 0, 0), metadata
+    assert pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'") == invoices_before
+    assert len(pipeline.suiteql(f"SELECT id FROM job WHERE externalid = '{opportunity}'")) == 1
+    # Traceability: every line of the week is in the ledger, with the run that posted it.
+    posted_by = pipeline.ledger(
+        f"SELECT DISTINCT posted_run_id FROM ops.outbox_invoice_lines WHERE line_external_id IN ({keys})")
+    assert posted_by == [(billing.run_id,)]
+
+
+def test_erp_faults_end_in_one_posting_rejections_are_dead_letters_and_tampering_fails_reconciliation(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.run(POST_INVOICES_JOB)
+    approved = approve_time_and_materials_week(pipeline.sandbox)
+    # Throttling and server errors on the invoice record: retried with backoff, posted once.
+    faults = [{"kind": "429", "retry_after": 0}, {"kind": "503"}, {"kind": "429"}]
+    pipeline.sandbox.control("PUT", "faults/netsuite", {"queue": faults, "path_contains": "/record/v1/invoice"})
+    billing = pipeline.run(POST_INVOICES_JOB)
+    metadata = posting_metadata(billing, INVOICES_KEY)
+    assert metadata["posted"] + metadata["updated"] >= 1 and metadata["throttled"] == 2, metadata
+    assert metadata["dead"] == metadata["failed_retryable"] == 0
+    keys = ", ".join(f"'psp:inl:time_entry:{entry}'" for entry in approved)
+    on_erp = pipeline.suiteql(f"SELECT custcol_ps_line_key FROM transactionline WHERE custcol_ps_line_key IN ({keys})")
+    assert len(on_erp) == len(approved)
+    assert reconciliation(billing).passed
+
+    # The ERP rejects an invoice whose customer it no longer has (deleted after our last read):
+    # a 400 is not retried, and the dead-letter asset names the transaction and the ERP's reason.
+    approved = approve_time_and_materials_week(pipeline.sandbox)
+    build_only = [key for key in pipeline.defs.resolve_job_def(POST_INVOICES_JOB).asset_layer.selected_asset_keys
+                  if key not in (INVOICES_KEY, DEAD_LETTERS_KEY)]
+    pipeline.run(POST_INVOICES_JOB, asset_selection=build_only)
+    [(customer,)] = pipeline.ledger(
+        "SELECT DISTINCT ns_customer_id FROM outbound.erp_billing_transactions WHERE line_external_id = ?",
+        [f"psp:inl:time_entry:{approved[0]}"])
+    pipeline.sandbox.control("POST", "events/delete", json={
+        "platform": "netsuite", "object": "customer", "id": customer, "hard": True})
+    rejected = pipeline.run(POST_INVOICES_JOB, asset_selection=[INVOICES_KEY, DEAD_LETTERS_KEY])
+    assert posting_metadata(rejected, INVOICES_KEY)["dead"] >= 1
+    dead = posting_metadata(rejected, DEAD_LETTERS_KEY)
+    assert dead["by_state"]["dead"] >= 1
+    assert "INVALID_KEY_OR_REF" in dead["preview"] and customer in dead["preview"]
+
+    # Someone edits a posted invoice in the ERP: the reconciliation check fails, loudly.
+    ours = pipeline.suiteql("SELECT id, entity FROM transaction WHERE externalid LIKE 'psp:inv:%'")
+    invoice = next(row for row in ours if row["entity"] != customer)
+    forged = {"items": [{"item": {"id": "Professional Services - Consultant"}, "quantity": 1, "rate": 10,
+                         "amount": 10, "custcol_ps_line_key": "psp:inl:time_entry:forged"}]}
+    pipeline.netsuite.client.request("PATCH", f"/services/rest/record/v1/invoice/{invoice['id']}",
+                                     json={"item": forged})
+    evaluation = reconciliation(pipeline.run(POST_INVOICES_JOB, asset_selection=[INVOICES_KEY]))
+    assert not evaluation.passed and "mismatched" in (evaluation.description or "")
