@@ -36,7 +36,23 @@ def format_summary(warehouse: Warehouse, run_id: str) -> str:
     if reasons:
         lines.append("quarantined (entity, rule, rows) - full rows in ops.quarantine:")
         lines += [f"  {entity}  {rule}  {count}" for entity, rule, count in reasons]
+    lines += format_writeback(warehouse, run_id)
     return "\n".join(lines)
+
+
+def format_writeback(warehouse: Warehouse, run_id: str) -> list[str]:
+    """What the write-back holds after the run: ledger rows per flow and state, and what this run posted."""
+    with warehouse.connect() as con:
+        states = con.execute("""
+            SELECT flow, state, count(*), count(*) FILTER (WHERE posted_run_id = ?)
+            FROM ops.outbox GROUP BY ALL ORDER BY ALL""", [run_id]).fetchall()
+    if not states:
+        return []
+    lines = ["write-back ledger (flow, state, transactions, of which posted by this run) - ops.outbox:"]
+    lines += [f"  {flow}  {state}  {count}  {posted}" for flow, state, count, posted in states]
+    if any(state in ("dead", "invalid", "failed_retryable") for _, state, _, _ in states):
+        lines.append("  reasons: asset writeback/dead_letters, or SELECT outbox_key, last_error FROM ops.outbox")
+    return lines
 
 
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refresh_all",

@@ -206,6 +206,9 @@ def rule_names(reasons: list[str]) -> list[str]:
     return _unique([reason.split(":", 1)[0].strip() for reason in reasons])
 
 
+MAX_DETAILS_PER_RULE = 3
+
+
 # -- shared --------------------------------------------------------------------------------------
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
@@ -240,4 +243,18 @@ def _reasons(
             detail = details[rule](row) if rule in details else f"{case.column} {case.failure_case!r}"
         record = row[record_column]
         reasons.setdefault("<missing>" if pd.isna(record) else str(record), []).append(f"{rule}: {detail}")
-    return {key: _unique(values) for key, values in reasons.items()}
+    return {key: _abridged(_unique(values)) for key, values in reasons.items()}
+
+
+def _abridged(reasons: list[str], per_rule: int = MAX_DETAILS_PER_RULE) -> list[str]:
+    """At most ``per_rule`` details per rule: an invoice of 200 lines missing its ERP project
+    says so in a few lines (the ledger and the run log carry this text), not 200 times."""
+    by_rule: dict[str, list[str]] = {}
+    for reason in reasons:
+        by_rule.setdefault(reason.split(":", 1)[0], []).append(reason)
+    abridged: list[str] = []
+    for rule, details in by_rule.items():
+        abridged += details[:per_rule]
+        if len(details) > per_rule:
+            abridged.append(f"{rule}: and {len(details) - per_rule} more line(s) like these")
+    return abridged
