@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,27 @@ def reconciliation(result: ExecuteInProcessResult) -> Any:
     return evaluation
 
 
+def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[str], invoice_id: str) -> None:
+    """Each approved entry is a line of its hours at the rate resolved for it (dbt: contract or
+    rate card as of the work date), the amount is hours x rate to the cent, and the invoice's
+    total is the sum of all its lines."""
+    lines = {row["custcol_ps_line_key"]: row for row in pipeline.suiteql(
+        f"SELECT custcol_ps_line_key, quantity, rate, foreignamount FROM transactionline "
+        f"WHERE transaction = '{invoice_id}'")}
+    resolved = dict(((key, rate) for key, rate in pipeline.ledger(
+        "SELECT line_external_id, unit_rate FROM outbound.erp_billing_transactions")))
+    store = pipeline.sandbox.ctx.store
+    for entry in entries:
+        line = lines[f"psp:inl:time_entry:{entry}"]
+        hours = Decimal(store.get("kantata", "time_entries", entry)["time_in_minutes"]) / 60
+        assert Decimal(line["quantity"]) == hours.quantize(Decimal("0.01"))
+        assert Decimal(line["rate"]) == Decimal(str(resolved[f"psp:inl:time_entry:{entry}"])).quantize(Decimal("0.01"))
+        assert Decimal(line["foreignamount"]) == (Decimal(line["quantity"]) * Decimal(line["rate"])).quantize(
+            Decimal("0.01"))
+    [header] = pipeline.suiteql(f"SELECT foreigntotal FROM transaction WHERE id = '{invoice_id}'")
+    assert Decimal(header["foreigntotal"]) == sum(Decimal(line["foreignamount"]) for line in lines.values())
+
+
 def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and_jobs_run(
     pipeline: Pipeline,
 ) -> None:
@@ -131,6 +153,7 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
                               f"WHERE custcol_ps_line_key IN ({keys})")
     assert sorted(line["custcol_ps_line_key"] for line in on_erp) == line_keys
     assert len({line["transaction"] for line in on_erp}) == 1  # one invoice for the week
+    assert_invoice_prices_the_approved_hours(pipeline, approved, on_erp[0]["transaction"])
     assert reconciliation(billing).passed
     invoices_before = pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'")
 
