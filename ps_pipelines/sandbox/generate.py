@@ -22,8 +22,9 @@ What exists, and how it hangs together:
   accounts with a won deal (~5% renamed, ~3% in another currency: realistic drift); a
   job for ~80% of workspaces; invoices (``CustInvc``) billing approved time older than
   ~6 weeks per project and month (time and materials) or completed milestones (fixed
-  fee / milestone), each total equal to the sum of its lines. A few invoices were posted
-  by the pipeline (``externalid`` ``psp:inv:<workspace>:<YYYY-MM>``), the rest keyed by hand.
+  fee / milestone), each total equal to the sum of its lines. A few invoices dated before
+  the billing go-live were posted by the pipeline's pilot (``externalid``
+  ``psp:inv:<workspace>:<YYYY-MM>``), the rest keyed by hand.
 
 Deliberately bad rows, so quarantine has realistic work (tiny and deterministic: ~0.1%,
 at least one each): time entries with a negative ``time_in_minutes`` (always in weeks more
@@ -55,6 +56,9 @@ from ps_pipelines.sandbox.store import SandboxStore
 
 AS_OF = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
 HISTORY_START = AS_OF - timedelta(days=548)
+# The write-back's go-live (dbt var billing_start_date): the pilot's invoices predate it, so
+# the ledger of a fresh warehouse reconciles with the ERP from that day on.
+BILLING_GO_LIVE = date(2026, 9, 1)
 CHUNK_ROWS = 20_000
 TIME_ENTRIES_PER_SCALE = 10_000
 EXPENSE_SHARE = 0.05
@@ -1142,7 +1146,7 @@ class _Generator:
         updated = created
         if paid:  # the payment is the invoice's last change
             updated = max(created, _business_moment(rng, due - timedelta(days=rng.randint(0, 10))))
-        key = f"psp:inv:{project.id}:{month}" if pipeline else None
+        key = f"psp:inv:{project.id}:{month}" if pipeline and trandate < BILLING_GO_LIVE else None
         total = Decimal(0)
         for seq, line in enumerate(lines, start=1):
             total += Decimal(line["foreignamount"])

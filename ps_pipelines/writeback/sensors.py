@@ -20,8 +20,10 @@ from typing import Any
 import orjson
 import requests
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -56,6 +58,7 @@ TICK_MAX_RETRIES = 2
 TICK_BACKOFF_MAX_SECONDS = 2.0
 TICK_READ_TIMEOUT_SECONDS = 10.0
 _CURSOR_VERSION = 1
+WAITING_STATUSES = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING]
 
 FeedResource = SalesforceResource | KantataResource
 
@@ -75,7 +78,7 @@ def build_writeback_sensors(
         "marks them activated).",
     )
     def won_deals_sensor(context: SensorEvaluationContext, salesforce: SalesforceResource) -> SensorResult | SkipReason:
-        return evaluate_feeds(context, WON_DEALS_SENSOR, salesforce, (WON_DEALS,), overlap)
+        return evaluate_feeds(context, WON_DEALS_SENSOR, salesforce, (WON_DEALS,), overlap, ACTIVATE_PROJECTS_JOB)
 
     @sensor(
         name=APPROVED_WORK_SENSOR,
@@ -86,7 +89,7 @@ def build_writeback_sensors(
         "in the PSA.",
     )
     def approved_work_sensor(context: SensorEvaluationContext, kantata: KantataResource) -> SensorResult | SkipReason:
-        return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap)
+        return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap, POST_INVOICES_JOB)
 
     return [won_deals_sensor, approved_work_sensor]
 
@@ -97,6 +100,7 @@ def evaluate_feeds(
     resource: FeedResource,
     feeds: Sequence[Feed],
     overlap: timedelta,
+    job_name: str,
 ) -> SensorResult | SkipReason:
     """One tick: read the feeds since the stored cursor; one run request for all new events."""
     cursors = decode_cursor(context.cursor, warn=context.log.warning)
@@ -112,7 +116,19 @@ def evaluate_feeds(
         return SensorResult(skip_reason=_quiet_reason(cursors, batch), cursor=cursor)
     context.log.info(f"{sensor_name}: {len(batch.events)} new event(s), first changed at "
                      f"{batch.events[0].changed_at.isoformat()}")
+    waiting = waiting_run_id(context, job_name)
+    if waiting is not None:
+        # That run reads the sources when it starts, after these events: it posts them too.
+        # Another run behind it would only repeat its work and delay what comes next.
+        return SensorResult(skip_reason=f"{len(batch.events)} new event(s) covered by run {waiting}, "
+                                        "which has not started yet", cursor=cursor)
     return SensorResult(run_requests=[run_request_for(sensor_name, batch.events)], cursor=cursor)
+
+
+def waiting_run_id(context: SensorEvaluationContext, job_name: str) -> str | None:
+    """A run of ``job_name`` that is queued or starting, i.e. has not read the sources yet."""
+    runs = context.instance.get_runs(filters=RunsFilter(job_name=job_name, statuses=WAITING_STATUSES), limit=1)
+    return runs[0].run_id if runs else None
 
 
 @contextmanager

@@ -10,8 +10,18 @@ from typing import Any
 
 import orjson
 import pytest
-from dagster import DagsterInstance, DefaultSensorStatus, SensorDefinition, build_sensor_context
+from dagster import (
+    DagsterEvent,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    SensorDefinition,
+    build_sensor_context,
+)
 from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.utils import make_new_run_id
 
 from ps_pipelines.lib.sources.base import parse_timestamp
 from ps_pipelines.resources import KantataResource, SalesforceResource, build_resources
@@ -166,3 +176,25 @@ def test_an_unreadable_cursor_starts_again_at_the_newest_change() -> None:
     assert decode_cursor("{not json", warn=warnings.append) == {}
     assert decode_cursor('{"version": 99, "feeds": {}}', warn=warnings.append) == {}
     assert len(warnings) == 2
+
+
+def test_events_arriving_while_a_run_waits_in_the_queue_are_left_to_that_run(
+    sandbox: RunningSandbox, sensors: dict[str, SensorDefinition], instance: DagsterInstance,
+    resources: dict[str, Any],
+) -> None:
+    """A run not started yet (queued) reads the sources when it starts, so it posts these events too."""
+    sensor = sensors[WON_DEALS_SENSOR]
+    cursor = started(sensor, instance, resources)
+    queued = instance.add_run(DagsterRun(job_name=ACTIVATE_PROJECTS_JOB, run_id=make_new_run_id(),
+                                         status=DagsterRunStatus.NOT_STARTED))
+    sandbox.control("POST", "events/deal-won", {})
+    covered = tick(sensor, instance, resources, cursor)
+    assert covered.run_requests == [] and queued.run_id in (covered.skip_message or "")
+    assert covered.cursor != cursor  # the event is handed over, not read again
+
+    # Once that run has started it may have read the sources already: the next event gets a run.
+    instance.handle_run_event(queued.run_id, DagsterEvent(
+        event_type_value=DagsterEventType.RUN_START.value, job_name=ACTIVATE_PROJECTS_JOB))
+    sandbox.control("POST", "events/deal-won", {})
+    [request] = tick(sensor, instance, resources, covered.cursor).run_requests
+    assert request.tags["ps/event_count"] == "1"
