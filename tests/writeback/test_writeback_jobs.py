@@ -29,7 +29,7 @@ from ps_pipelines.definitions import build_definitions
 from ps_pipelines.lib.sources import NetSuiteClient
 from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
 from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
-from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB
+from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
 from ps_pipelines.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
 from tests.conftest import RunningSandbox
 from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
@@ -213,3 +213,17 @@ def test_erp_faults_end_in_one_posting_rejections_are_dead_letters_and_tampering
                                      json={"item": forged})
     evaluation = reconciliation(pipeline.run(POST_INVOICES_JOB, asset_selection=[INVOICES_KEY]))
     assert not evaluation.passed and "mismatched" in (evaluation.description or "")
+
+
+def test_posting_jobs_run_in_one_process_with_ingestion_checks_and_reconciliation_but_no_dbt_tests() -> None:
+    defs = build_definitions("local")
+    graph = defs.resolve_asset_graph()
+    for name, posting in ((ACTIVATE_PROJECTS_JOB, ACTIVATIONS_KEY), (POST_INVOICES_JOB, INVOICES_KEY)):
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == "in_process"
+        selection = posting_selection(posting)
+        assets, checks = selection.resolve(graph), selection.resolve_checks(graph)
+        assert {posting, DEAD_LETTERS_KEY} <= assets
+        assert {key.asset_key for key in checks} <= {k for k in assets if k.path[0] in ("raw", "writeback")}
+        assert any(key.name == "contract_valid" for key in checks)
+    assert any(key.name == RECONCILIATION_CHECK for key in posting_selection(INVOICES_KEY).resolve_checks(graph))
