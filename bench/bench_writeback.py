@@ -20,8 +20,8 @@ NetSuite knows, and weeks whose unapproved billable time lies on valid, priced i
 (read from the bootstrapped warehouse). Anything not visible after ``--timeout`` seconds is
 reported as missing, with its ledger state, and the exit code is 1.
 
-    .venv/bin/python bench/bench_writeback.py                                   # both parts, ~10 min
-    .venv/bin/python bench/bench_writeback.py --part throughput --sandbox-home /tmp/big
+    .venv/bin/python bench/bench_writeback.py                  # both parts, about 7 min on 2 cores
+    .venv/bin/python bench/bench_writeback.py --part throughput --throughput-scale 100 --sandbox-home /tmp/big
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import duckdb
 import requests
 import yaml
 
+from ps_pipelines import sandbox as sandbox_package
 from ps_pipelines.cli import prepare_dagster_home
 from ps_pipelines.lib.sources.netsuite import IDS_PER_QUERY, NetSuiteClient, suiteql_literal
 from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
@@ -55,7 +56,6 @@ from ps_pipelines.transform.project import DBT_PROJECT_DIR, prepare_manifest
 SUMMARY: list[str] = []
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 WRITEBACK_SENSORS = ("won_deals_sensor", "approved_work_sensor")
-WRITEBACK_JOBS = ("activate_projects", "post_invoices")
 NETSUITE_CONCURRENCY = 5  # the sandbox's default, what the pipeline's poster is built for
 STOP_GRACE_SECONDS = 20.0
 
@@ -128,11 +128,18 @@ def sandbox_copy(template_home: str | None, scale: float, seed: int, work: Path)
         with SandboxProcess(template, scale=scale, seed=seed):
             pass
         print(f"generated the sandbox template {template} in {time.perf_counter() - started:.0f}s", flush=True)
+    elif template.stat().st_mtime < newest_generator_change():
+        print(f"WARNING: {template} is older than the sandbox's code; delete it to generate it again", flush=True)
     # SQLite's backup API: consistent even when the template has a WAL beside it.
     with contextlib.closing(sqlite3.connect(template)) as source, \
             contextlib.closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
     return target
+
+
+def newest_generator_change() -> float:
+    """When the sandbox's code last changed: a template generated before may hold other data."""
+    return max(path.stat().st_mtime for path in Path(sandbox_package.__file__).parent.rglob("*.py"))
 
 
 def control(url: str, path: str, payload: dict | None = None, method: str = "POST") -> dict:
@@ -212,16 +219,10 @@ def line_key(time_entry_id: str) -> str:
 # -- latency part: the daemon -----------------------------------------------------------------
 CODE_LOCATION = '''\
 """Written by bench/bench_writeback.py: the local definitions on the benchmark's sandbox and warehouse."""
-from dagster import Definitions, in_process_executor
-
 from ps_pipelines.definitions import build_definitions
 
 defs = build_definitions("local", sandbox_url={url!r}, warehouse_path={warehouse!r},
                          writeback_sensor_interval_seconds={interval})
-# --executor in_process: every step of a run in the run's own process (unless the definitions
-# already choose an executor).
-if {in_process!r} and defs.executor is None:
-    defs = Definitions.merge(defs, Definitions(executor=in_process_executor))
 '''
 WORKSPACE = """\
 load_from:
@@ -231,9 +232,9 @@ load_from:
 """
 
 
-def write_workspace(home: Path, url: str, warehouse: Path, interval: int, executor: str) -> Path:
-    (home / "bench_location.py").write_text(CODE_LOCATION.format(
-        url=url, warehouse=str(warehouse), interval=interval, in_process=executor == "in_process"))
+def write_workspace(home: Path, url: str, warehouse: Path, interval: int) -> Path:
+    (home / "bench_location.py").write_text(CODE_LOCATION.format(url=url, warehouse=str(warehouse),
+                                                                  interval=interval))
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE)
     return workspace
@@ -405,7 +406,7 @@ def latency_part(args: argparse.Namespace, home: Path) -> bool:
     from dagster import DagsterInstance
 
     say(f"== latency: {args.deals} deals won + {args.weeks} weeks approved, sandbox scale {args.scale:g}, "
-        f"sensor interval {args.sensor_interval}s, {args.executor} executor ==")
+        f"sensor interval {args.sensor_interval}s ==")
     with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed) as sandbox:
         say(f"  bootstrap main job (refresh_all) {bootstrap(home, sandbox.url):.0f}s (log {home / 'bootstrap.log'})")
         warehouse = (home / "warehouse.duckdb").resolve()
@@ -415,7 +416,7 @@ def latency_part(args: argparse.Namespace, home: Path) -> bool:
             say(f"  only {len(deals)} open deals and {len(weeks)} billable weeks qualify at this scale")
         # The poller is one more NetSuite client: one more slot, so it never throttles the poster.
         control(sandbox.url, "limits", {"netsuite_concurrency_limit": NETSUITE_CONCURRENCY + 1}, method="PUT")
-        workspace = write_workspace(home, sandbox.url, warehouse, args.sensor_interval, args.executor)
+        workspace = write_workspace(home, sandbox.url, warehouse, args.sensor_interval)
         dagster_home = prepare_dagster_home(home)
         env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
         since = datetime.now(UTC)
@@ -465,11 +466,13 @@ def billing_start_date() -> date:
     return date.fromisoformat(project["vars"]["billing_start_date"])
 
 
-def pending_volume(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
-    """(valid lines not yet in NetSuite, their invoices, invalid lines) in the outbound model."""
+def pending_volume(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int]:
+    """(lines on valid invoices, those invoices, lines of them already in NetSuite, lines held back
+    on invalid invoices) in the outbound model: what a month-end posting run sends."""
     return con.execute("""
-        SELECT count(*) FILTER (WHERE is_invoice_valid AND NOT is_posted_in_erp),
-               count(DISTINCT invoice_external_id) FILTER (WHERE is_invoice_valid AND NOT is_posted_in_erp),
+        SELECT count(*) FILTER (WHERE is_invoice_valid),
+               count(DISTINCT invoice_external_id) FILTER (WHERE is_invoice_valid),
+               count(*) FILTER (WHERE is_invoice_valid AND is_posted_in_erp),
                count(*) FILTER (WHERE NOT is_invoice_valid)
         FROM outbound.erp_billing_transactions""").fetchone()
 
@@ -510,9 +513,9 @@ def throughput_part(args: argparse.Namespace, work: Path) -> bool:
         # The resource's client: the same timeouts, retries and 5 calls in flight as a posting run.
         netsuite = NetSuiteResource(base_url=sandbox.url, **DEFAULT_CREDENTIALS["netsuite"]).client()
         with Warehouse(warehouse).connect() as con:
-            lines, invoices, invalid = pending_volume(con)
-            say(f"  to post: {lines:,} invoice lines on {invoices:,} invoices ({invalid:,} lines on invalid "
-                f"invoices are held back)")
+            lines, invoices, in_erp, invalid = pending_volume(con)
+            say(f"  to post: {lines:,} invoice lines on {invoices:,} invoices ({in_erp:,} of the lines already "
+                f"in NetSuite; {invalid:,} lines on invalid invoices are held back)")
             clock = time.perf_counter()
             summary = run_billing(con, Targets(netsuite=netsuite), run_id="bench-throughput")
             seconds = time.perf_counter() - clock
@@ -531,7 +534,7 @@ def throughput_part(args: argparse.Namespace, work: Path) -> bool:
     enough = posted_lines >= args.min_lines
     if not enough:
         say(f"  BELOW month-end volume: {posted_lines:,} lines < {args.min_lines:,}; raise --throughput-scale")
-    return enough and summary.ok and posted == invoices and posting_sound
+    return enough and summary.ok and not summary.blocked and posted == invoices and posting_sound
 
 
 def main() -> None:
@@ -543,16 +546,13 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=20)
     parser.add_argument("--spacing", type=float, default=1.5, help="Seconds between two events.")
     parser.add_argument("--sensor-interval", type=int, default=5, help="Write-back sensors' minimum interval.")
-    parser.add_argument("--executor", choices=("default", "in_process"), default="default",
-                        help="default: the definitions as they are (Dagster's multiprocess executor, one "
-                             "process per step); in_process: every step in the run's process (what-if).")
     parser.add_argument("--timeout", type=float, default=300.0, help="Seconds an event may take to be visible.")
     parser.add_argument("--poll-interval", type=float, default=0.5, help="Seconds between two NetSuite polls.")
     parser.add_argument("--throughput-scale", type=float, default=25.0)
     parser.add_argument("--min-lines", type=int, default=10_000, help="Month-end volume the throughput part needs.")
     parser.add_argument("--sandbox-home", default=None,
-                        help="Folder of generated sandbox databases to copy for the throughput part "
-                             "(generated there when missing).")
+                        help="Folder of generated sandbox databases (sandbox-scale<S>-seed<N>.sqlite) copied "
+                             "for the throughput part; generated there when missing.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary homes (logs, warehouses).")
     args = parser.parse_args()
 
