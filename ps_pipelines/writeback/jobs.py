@@ -42,7 +42,7 @@ post_invoices_job = define_asset_job(
                 "(started by approved_work_sensor).",
 )
 
-_POSTING_OPS = ("writeback__erp_project_activations", "writeback__erp_invoices")
+_POSTING_OPS = [key.to_python_identifier() for key in (ACTIVATIONS_KEY, INVOICES_KEY)]
 replay_dead_letters_job = define_asset_job(
     REPLAY_DEAD_LETTERS_JOB,
     selection=AssetSelection.assets(ACTIVATIONS_KEY, INVOICES_KEY, DEAD_LETTERS_KEY),

@@ -227,3 +227,10 @@ def test_posting_jobs_run_in_one_process_with_ingestion_checks_and_reconciliatio
         assert {key.asset_key for key in checks} <= {k for k in assets if k.path[0] in ("raw", "writeback")}
         assert any(key.name == "contract_valid" for key in checks)
     assert any(key.name == RECONCILIATION_CHECK for key in posting_selection(INVOICES_KEY).resolve_checks(graph))
+
+
+def test_the_replay_job_sends_dead_letters_of_both_flows() -> None:
+    job = build_definitions("local").resolve_job_def("replay_dead_letters")
+    posting_ops = {key.to_python_identifier() for key in (ACTIVATIONS_KEY, INVOICES_KEY)}
+    assert posting_ops <= {node.name for node in job.graph.nodes}
+    assert job.run_config == {"ops": {op: {"config": {"replay_dead": True}} for op in posting_ops}}
