@@ -148,6 +148,7 @@ def test_a_create_in_flight_when_the_posting_was_killed_lands_once_however_soon_
     assert (final.waiting, final.failed_retryable, final.dead, final.blocked) == (0, 0, 0, 0), final.as_metadata()
     landed = workspaces_per_deal(sandbox, opportunities)
     assert len(slow_creates(sandbox)) == DEALS  # one create per deal, across all three runs
+    outcomes: list[str] = []
     with warehouse.connect() as con:
         for opp, key in zip(opportunities, keys, strict=True):
             [(state, target_id)] = con.execute("SELECT state, target_id FROM ops.outbox WHERE outbox_key = ?",
@@ -160,3 +161,7 @@ def test_a_create_in_flight_when_the_posting_was_killed_lands_once_however_soon_
             assert attempts[0] == ("killed", "abandoned", True)
             # Adopted when the killed run's create had been sent; created now when it never left.
             assert attempts[-1][0] == "after-lease" and attempts[-1][1] in ("adopted", "posted"), attempts
+            outcomes.append(attempts[-1][1])
+    # What the trial did, for `pytest -s`: when the kill came, and how each deal ended.
+    print(f"kill {kill_after}s after the first create: {sent} create(s) in flight, {len(waiting)} waited, "
+          f"then {outcomes}; workspaces per deal {[len(ids) for ids in landed.values()]}")
