@@ -112,6 +112,20 @@ def test_a_workspace_created_but_not_recorded_waits_out_its_lease_then_is_adopte
     assert_activated_once(targets, request)
 
 
+def test_an_open_create_from_before_leases_waits_for_the_lease_it_would_have_had(
+    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets
+) -> None:
+    request = won_deal(sandbox)
+    write_outbound(con, ACTIVATION_TABLE, request)
+    key = f"kantata:workspace:{request.at[0, 'opportunity_id']}"
+    with pytest.raises(Crash):
+        run_activation(con, targets, run_id="r1", after_call=_crash_after_workspace)
+    con.execute("UPDATE ops.outbox_attempts SET lease_until = NULL")  # as a warehouse upgraded mid-flight
+    waiting = run_activation(con, targets, run_id="r2", settings=NO_BACKOFF)
+    assert (waiting.waiting, waiting.abandoned, waiting.requests) == (1, 0, 0)
+    assert attempts_of(con, key) == [(1, 1, None, None, False)]
+
+
 def test_an_incomplete_deal_shows_in_the_crm_and_activates_once_fixed(
     sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets
 ) -> None:
