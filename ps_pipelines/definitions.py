@@ -22,7 +22,13 @@ from ps_pipelines.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.transform.project import dbt_resource
 from ps_pipelines.transform.publish import dbt_docs, published_marts
 from ps_pipelines.writeback.alerts import AlertingResource, writeback_failure_sensor
-from ps_pipelines.writeback.assets import dead_letters, erp_invoices, erp_project_activations, reconciled_with_erp
+from ps_pipelines.writeback.assets import (
+    dead_letters,
+    erp_invoices,
+    erp_project_activations,
+    no_duplicate_records,
+    reconciled_with_erp,
+)
 from ps_pipelines.writeback.jobs import writeback_jobs
 from ps_pipelines.writeback.sensors import build_writeback_sensors
 
@@ -48,7 +54,7 @@ def build_definitions(
     return Definitions(
         assets=[*ingest_assets, dbt_models, published_marts, dbt_docs,
                 erp_project_activations, erp_invoices, dead_letters],
-        asset_checks=[reconciled_with_erp],
+        asset_checks=[reconciled_with_erp, no_duplicate_records],
         jobs=[ingest_all_job, refresh_all_job, *writeback_jobs],
         schedules=[ingest_every_15_minutes],
         sensors=[rebuild_downstream_sensor, *build_writeback_sensors(writeback_sensor_interval_seconds),

@@ -7,7 +7,9 @@ shared by every server on the same state file. Its parts:
   ``429``, ``500``, ``503`` (answered in the platform's own error format, ``retry_after``
   sets a ``Retry-After`` header), ``drop`` (the connection closes without an answer;
   ``"after": true`` lets the handler run first, so a write happened but was not
-  acknowledged), ``slow`` (``ms`` of latency), ``malformed`` (the real answer cut in half),
+  acknowledged), ``slow`` (``ms`` of latency *before* the handler runs: the request is read in
+  full, waits, then is handled and committed, so a write lands ``ms`` late even when the client
+  has timed out or died meanwhile; logged when the wait starts), ``malformed`` (the real answer cut in half),
   ``duplicate`` (``rows`` records of the previous page repeated at the start of this one,
   or of this page when there was none) and ``none`` (let one request through untouched).
 - ``rates``: probabilistic faults from an RNG seeded by ``seed`` and the request count:
@@ -17,6 +19,9 @@ shared by every server on the same state file. Its parts:
   ``retype`` (replace values) in each record of ``object``.
 - ``path_contains``: only requests whose path or query contains this text are affected;
   token endpoints only with ``include_auth: true``.
+- ``method``: only requests with this HTTP method are affected (e.g. ``POST`` with
+  ``path_contains: /api/v1/workspaces`` slows the workspace create, not the lookups that
+  list the same path).
 
 Every injected fault is appended to a log (``faults:log``, newest last) that tests read
 through the control API.
@@ -72,7 +77,7 @@ def validate_config(platform: str, config: Any) -> dict[str, Any]:
         raise FaultConfigError(f"unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}")
     if not isinstance(config, Mapping):
         raise FaultConfigError("a fault config is a JSON object")
-    allowed = {"queue", "rates", "drift", "path_contains", "include_auth", "seed"}
+    allowed = {"queue", "rates", "drift", "path_contains", "include_auth", "seed", "method"}
     unknown = sorted(set(config) - allowed)
     if unknown:
         raise FaultConfigError(f"unknown fault config keys: {', '.join(unknown)}")
@@ -87,10 +92,15 @@ def validate_config(platform: str, config: Any) -> dict[str, Any]:
         raise FaultConfigError(f"rates must be an object with keys from {RATE_KEYS}")
     if not isinstance(config.get("path_contains") or "", str):
         raise FaultConfigError("path_contains must be text")
+    if not isinstance(config.get("method") or "", str):
+        raise FaultConfigError("method must be text, e.g. POST")
     drift = config.get("drift")
     if drift is not None and (not isinstance(drift, Mapping) or not drift.get("object")):
         raise FaultConfigError("drift needs an 'object' naming the records to change")
-    return {**copy.deepcopy(dict(config)), "queue": [{**f, "kind": str(f["kind"])} for f in queue]}
+    normalized = {**copy.deepcopy(dict(config)), "queue": [{**f, "kind": str(f["kind"])} for f in queue]}
+    if normalized.get("method"):
+        normalized["method"] = str(normalized["method"]).upper()
+    return normalized
 
 
 def set_config(store: SandboxStore, platform: str, config: Any) -> dict[str, Any]:
@@ -235,6 +245,9 @@ class FaultInjector:
     def _applies(config: Mapping[str, Any], request: Request) -> bool:
         if _is_auth(request) and not config.get("include_auth"):
             return False
+        method = config.get("method")
+        if method and request.method.upper() != method:
+            return False
         wanted = config.get("path_contains")
         return not wanted or wanted in _target(request)
 
@@ -259,8 +272,8 @@ class FaultInjector:
         if fault is None:
             return call_next(request)
         if fault.get("slow_ms"):  # the rates' latency comes on top of any other fault
+            self._log(request, "slow", fault)  # before the wait: a test can see the request has arrived
             time.sleep(fault["slow_ms"] / 1000)
-            self._log(request, "slow", fault)
         kind = fault["kind"]
         if kind == "none":
             return call_next(request)
@@ -273,8 +286,10 @@ class FaultInjector:
             self._log(request, kind, fault)
             return Response(drop_connection=True)
         if kind == "slow":
-            time.sleep(float(fault.get("ms", 300)) / 1000)
+            # Logged before the wait, so a test knows the request is in flight (e.g. to kill the
+            # client mid-call); the handler runs after it whether or not the client still listens.
             self._log(request, kind, fault)
+            time.sleep(float(fault.get("ms", 300)) / 1000)
             return call_next(request)
         response = call_next(request)
         if kind == "malformed":

@@ -6,8 +6,9 @@ ledger (``ops.outbox``) and post what is due with at most ``max_in_flight`` call
 lives in the warehouse, and every asset that writes it shares the one-slot pool.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -24,9 +25,9 @@ from pydantic import Field
 
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
-from ps_pipelines.lib.writeback.outbox import DEAD, FAILED_RETRYABLE, INVALID, ledger_frame
+from ps_pipelines.lib.writeback.outbox import DEAD, FAILED_RETRYABLE, INVALID, ledger_frame, waiting_frame
 from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
-from ps_pipelines.lib.writeback.reconcile import reconcile_invoices
+from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Targets
 from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
 from ps_pipelines.transform.project import dbt_var
@@ -39,8 +40,11 @@ DEAD_LETTERS_KEY = AssetKey(["writeback", "dead_letters"])
 ACTIVATION_REQUESTS_KEY = AssetKey(["outbound", "erp_project_activation_requests"])
 BILLING_TRANSACTIONS_KEY = AssetKey(["outbound", "erp_billing_transactions"])
 RECONCILIATION_CHECK = "reconciled_with_erp"
+DUPLICATES_CHECK = "no_duplicate_records"
 # What the dead-letter asset lists: rows that will not reach the target without someone acting.
 ATTENTION_STATES = (DEAD, INVALID, FAILED_RETRYABLE)
+WAITING = "waiting"  # not a ledger state: an unsent row held by an earlier attempt's lease
+LISTED_STATES = (*ATTENTION_STATES, WAITING)
 PREVIEW_ROWS = 50
 
 
@@ -67,18 +71,21 @@ class BillingConfig(PostingConfig):
 def _result(context: AssetExecutionContext, summary: PostSummary) -> MaterializeResult:
     metadata = summary.as_metadata()
     failing = metadata.pop("failing")
+    waiting_for = metadata.pop("waiting_for")
     enqueue = metadata.pop("enqueue") or {}
     context.log.info(
         f"{summary.flow}: posted {summary.posted}, updated {summary.updated}, unchanged {summary.unchanged}, "
         f"invalid {summary.invalid}, failed {summary.failed_retryable}, dead {summary.dead}, "
-        f"blocked {summary.blocked} in {summary.seconds:.1f}s ({summary.posted_per_second:.1f}/s)")
-    for key, reason in list(failing.items())[:PREVIEW_ROWS]:
+        f"blocked {summary.blocked}, waiting {summary.waiting} in {summary.seconds:.1f}s "
+        f"({summary.posted_per_second:.1f}/s)")
+    for key, reason in list({**failing, **waiting_for}.items())[:PREVIEW_ROWS]:
         context.log.warning(f"{key}: {reason}")
     return MaterializeResult(metadata={
         **{name: value for name, value in metadata.items() if name not in ("flow", "run_id")},
         "enqueued": MetadataValue.json(enqueue),
         "failing": MetadataValue.json(dict(list(failing.items())[:PREVIEW_ROWS])),
         "failing_count": len(failing),
+        "waiting_for": MetadataValue.json(dict(list(waiting_for.items())[:PREVIEW_ROWS])),
     })
 
 
@@ -150,6 +157,38 @@ def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: Warehous
     )
 
 
+@asset_check(
+    asset=ACTIVATIONS_KEY,
+    name=DUPLICATES_CHECK,
+    pool=WAREHOUSE_POOL,
+    description="No platform record carries a deal's reference besides the one the ledger posted (e.g. two Kantata "
+                "workspaces for one deal: a create that landed after a rerun had created its own). Each one found "
+                "is resolved by policy: the ledger's record is kept, the other is flagged in the platform (a "
+                "workspace is marked and archived, never deleted) and recorded in `ops.duplicate_records`. Fails "
+                "(warning) when it found new ones, (error) when one could not be resolved.",
+)
+def no_duplicate_records(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
+                         netsuite: NetSuiteResource, kantata: KantataResource,
+                         salesforce: SalesforceResource) -> AssetCheckResult:
+    targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
+    with warehouse.warehouse().connect() as con:
+        sweep = sweep_duplicates(con, targets, run_id=context.op_execution_context.run_id, now=datetime.now(UTC))
+    if not sweep.passed:
+        context.log.error(f"duplicate records: {sweep.describe()}")
+    severity = AssetCheckSeverity.ERROR if (sweep.unresolved or sweep.unconfirmed) else AssetCheckSeverity.WARN
+    return AssetCheckResult(
+        passed=sweep.passed,
+        severity=severity,
+        description=sweep.describe(),
+        metadata={
+            "checked": sweep.checked,
+            "new_duplicates": len(sweep.new),
+            "duplicates": MetadataValue.json(sweep.as_metadata()["duplicates"]),
+            "unconfirmed": MetadataValue.json(sweep.unconfirmed),
+        },
+    )
+
+
 @asset(
     key=DEAD_LETTERS_KEY,
     deps=[ACTIVATIONS_KEY, INVOICES_KEY],
@@ -160,11 +199,18 @@ def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: Warehous
     description="Transactions that need someone: `dead` (the target rejected them, or retries ran out; replay "
                 "with `replay_dead: true` once fixed), `invalid` (failed our validation, never sent; they come "
                 "back by themselves when their data changes) and `failed_retryable` (retried by the next run). "
+                "Also the creates waiting for an earlier attempt's lease (`waiting`: a killed or timed-out "
+                "create may still land; the first run after the lease looks it up before creating). "
                 "Query `ops.outbox` for the full ledger and `ops.outbox_attempts` for every attempt.",
 )
 def dead_letters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.warehouse().connect() as con:
         frame = ledger_frame(con, states=ATTENTION_STATES)
+        waiting = waiting_frame(con)
+    # A waiting row is listed once, as waiting, whatever its state (pending or failed_retryable).
+    frame = frame[~frame["outbox_key"].isin(waiting["outbox_key"])]
+    waiting = waiting.assign(state=WAITING)
+    frame = waiting if frame.empty else frame if waiting.empty else pd.concat([frame, waiting], ignore_index=True)
     columns = ["outbox_key", "flow", "state", "attempts", "last_error", "updated_at", "last_run_id"]
     preview = frame[columns].head(PREVIEW_ROWS)
     by_state = frame.groupby("state").size().to_dict() if len(frame) else {}
@@ -172,7 +218,7 @@ def dead_letters(context: AssetExecutionContext, warehouse: WarehouseResource) -
         context.log.warning(f"{len(frame)} transaction(s) need attention: {by_state}")
     return MaterializeResult(metadata={
         "dagster/row_count": len(frame),
-        "by_state": MetadataValue.json({state: int(by_state.get(state, 0)) for state in ATTENTION_STATES}),
+        "by_state": MetadataValue.json({state: int(by_state.get(state, 0)) for state in LISTED_STATES}),
         "by_flow": MetadataValue.json({k: int(v) for k, v in frame.groupby("flow").size().items()}
                                       if len(frame) else {}),
         "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "nothing needs attention"),

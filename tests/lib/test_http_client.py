@@ -18,6 +18,7 @@ from ps_pipelines.lib.http import (
     AuthError,
     BasicAuth,
     MalformedResponseError,
+    NotSentError,
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
     RetryExhaustedError,
@@ -27,6 +28,7 @@ from ps_pipelines.lib.http import (
     parse_error_detail,
     redact_url,
     retry_after_seconds,
+    send_deadline,
 )
 from ps_pipelines.sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
 
@@ -201,6 +203,57 @@ def test_non_idempotent_post_is_not_resent_after_a_drop(server: ScriptedServer, 
     with pytest.raises(RetryExhaustedError, match="not idempotent"):
         make_client(server, sleeps).post_json("/create", json={"title": "x"})
     assert server.count("/create") == 1
+
+
+def test_a_garbled_2xx_to_a_create_is_in_doubt_not_resent(server: ScriptedServer, sleeps: list[float]) -> None:
+    # The server made the record and its answer was cut: a second POST would make another.
+    server.script("POST", "/create", Response(200, b'{"results": [', {"Content-Type": "application/json"}), OK)
+    with pytest.raises(RetryExhaustedError, match="not idempotent") as caught:
+        make_client(server, sleeps).post_json("/create", json={"name": "x"}, required_keys=("results",))
+    assert caught.value.in_doubt and server.count("/create") == 1
+
+
+def test_a_timed_out_create_is_in_doubt_and_a_throttled_one_is_not(server: ScriptedServer, sleeps: list[float]) -> None:
+    release = threading.Event()
+
+    def stall(request: Request) -> Response:
+        release.wait(5)
+        return OK
+
+    server.script("POST", "/slow", stall)
+    server.script("POST", "/busy", json_response({"error": "slow down"}, 429))
+    try:
+        with pytest.raises(RetryExhaustedError) as timed_out:
+            make_client(server, sleeps, read_timeout=0.2).post_json("/slow", json={})
+    finally:
+        release.set()
+    with pytest.raises(RetryExhaustedError) as throttled:
+        make_client(server, sleeps, max_retries=1).post_json("/busy", json={})
+    assert timed_out.value.in_doubt and server.count("/slow") == 1
+    assert not throttled.value.in_doubt and server.count("/busy") == 2
+
+
+def test_nothing_is_sent_after_the_send_deadline(server: ScriptedServer, sleeps: list[float]) -> None:
+    server.script("POST", "/create", json_response({"error": "slow down"}, 429), OK)
+    client = make_client(server, sleeps)
+    with send_deadline(time.monotonic() - 1), pytest.raises(NotSentError, match="deadline"):
+        client.post_json("/create", json={})
+    assert server.count("/create") == 0
+    # A retry is a send too: the 429 came back in time, the retry would be too late.
+    late = ApiClient("salesforce", server.url, StaticBearer("t"), sleep=lambda _: time.sleep(0.3))
+    with send_deadline(time.monotonic() + 0.2), pytest.raises(NotSentError):
+        late.post_json("/create", json={})
+    assert server.count("/create") == 1
+    assert client.post_json("/create", json={}) == {"ok": True}  # outside the block: no deadline
+
+
+def test_the_time_budget_counts_every_send_and_backoff() -> None:
+    plain = ApiClient("kantata", "http://127.0.0.1:9", StaticBearer("t"), connect_timeout=5, read_timeout=60,
+                      max_retries=6, backoff_max=30)
+    assert plain.time_budget() == 7 * 65 + 6 * 30  # the production Kantata client: 635 s
+    refreshing = ApiClient("netsuite", "http://127.0.0.1:9", OAuth2ClientCredentials("http://127.0.0.1:9/t", "i", "s"),
+                           connect_timeout=1, read_timeout=2, max_retries=0, backoff_max=30)
+    assert refreshing.time_budget() == 2 * 3  # one more send after a refreshed token
 
 
 def test_idempotent_post_is_retried(server: ScriptedServer, sleeps: list[float]) -> None:

@@ -7,6 +7,7 @@ known answer; the last ones go through the full sandbox (``sandbox`` fixture).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,28 @@ def test_slow_answers_normally_and_is_logged(harness: Harness) -> None:
     response = harness.call("netsuite")
     assert response.status_code == 200 and records_in("netsuite", response.json()) == _rows(1)
     assert [(e["kind"], e["detail"]["ms"]) for e in harness.log()] == [("slow", 50)]
+
+
+def test_slow_is_logged_when_the_request_arrives_and_lands_after_the_client_left(harness: Harness) -> None:
+    # A create that lands late: accepted, held, then committed although its client gave up.
+    harness.faults("kantata", {"queue": [{"kind": "slow", "ms": 1500}]})
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        requests.post(f"{harness.url}/api/v1/workspaces", json={}, timeout=(5, 0.3))
+    assert [e["kind"] for e in harness.log()] == ["slow"]  # in flight, logged on arrival
+    assert harness.store.get("kantata", "workspaces", "99") is None
+    deadline = time.monotonic() + 30
+    while harness.store.get("kantata", "workspaces", "99") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert harness.store.get("kantata", "workspaces", "99") == {"id": "99"}
+    assert time.monotonic() - started >= 1.5
+
+
+def test_method_scopes_a_fault_to_one_http_method(harness: Harness) -> None:
+    harness.faults("kantata", {"queue": [{"kind": "500"}], "method": "post", "path_contains": "/api/v1/"})
+    assert harness.call("kantata").status_code == 200  # a GET of the same platform is untouched
+    assert requests.post(f"{harness.url}/api/v1/workspaces", json={}, timeout=10).status_code == 500
+    assert [(e["method"], e["kind"]) for e in harness.log()] == [("POST", "500")]
 
 
 def test_malformed_returns_half_the_real_body_as_200(harness: Harness) -> None:

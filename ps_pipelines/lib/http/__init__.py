@@ -8,11 +8,12 @@ from ps_pipelines.lib.http.auth import (
     OAuth2RefreshToken,
     StaticBearer,
 )
-from ps_pipelines.lib.http.client import ApiClient, ClientStats, TokenBucket, retry_after_seconds
+from ps_pipelines.lib.http.client import ApiClient, ClientStats, TokenBucket, retry_after_seconds, send_deadline
 from ps_pipelines.lib.http.errors import (
     ApiError,
     AuthError,
     MalformedResponseError,
+    NotSentError,
     RetryExhaustedError,
     ValidationError,
     parse_error_detail,
@@ -29,6 +30,7 @@ __all__ = [
     "BasicAuth",
     "ClientStats",
     "MalformedResponseError",
+    "NotSentError",
     "OAuth2ClientCredentials",
     "OAuth2RefreshToken",
     "RetryExhaustedError",
@@ -42,4 +44,5 @@ __all__ = [
     "parse_error_detail",
     "redact_url",
     "retry_after_seconds",
+    "send_deadline",
 ]

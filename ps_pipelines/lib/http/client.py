@@ -8,7 +8,11 @@ Policy, in one place:
 - a 401 refreshes the token once and retries; any other 4xx fails at once (retrying a
   request the platform has judged invalid only burns quota);
 - a request that is not idempotent is not re-sent after it may have reached the server
-  (connection lost, 5xx), because a second send could create a second record.
+  (connection lost, timeout, 5xx, a garbled 2xx), because a second send could create a second
+  record; the error says so (``RetryExhaustedError.in_doubt``);
+- ``time_budget()`` is the longest one call can keep the client busy, retries included, and
+  ``send_deadline`` stops a thread's requests from being sent after a moment, so a caller can
+  bound when a write can still reach the server (the write-back's lease on a create).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
@@ -33,6 +38,7 @@ from ps_pipelines.lib.http.errors import (
     ApiError,
     AuthError,
     MalformedResponseError,
+    NotSentError,
     RetryExhaustedError,
     ValidationError,
     parse_error_detail,
@@ -47,6 +53,25 @@ DEFAULT_EXPECTED = (200, 201, 204)
 # connectors send sets absolute field values. POSTs that are safe (queries, token grants) say so per call.
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 _TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+# The moment (``time.monotonic()``) after which this thread's requests are no longer sent; see
+# ``send_deadline``. A context variable, so each worker thread has its own.
+_SEND_BY: ContextVar[float | None] = ContextVar("ps_pipelines_send_by", default=None)
+
+
+@contextlib.contextmanager
+def send_deadline(deadline: float | None) -> Iterator[None]:
+    """Inside the block, no request of this thread is sent (first try or retry) once
+    ``time.monotonic()`` has passed ``deadline``: it fails with ``NotSentError`` instead.
+
+    Checked right before each send, after any wait for a slot, a rate-limit token or a token
+    refresh, so a send that starts is over within the client's connect and read timeouts of
+    the deadline: the caller knows when the server can last have received it.
+    """
+    token = _SEND_BY.set(deadline)
+    try:
+        yield
+    finally:
+        _SEND_BY.reset(token)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -263,6 +288,18 @@ class ApiClient:
     def stats(self) -> dict[str, int]:
         return self.counters.as_dict()
 
+    def time_budget(self) -> float:
+        """Seconds one call can keep this client busy at most, retries included.
+
+        Every send the retry loop may make (the first, ``max_retries`` retries and, with a
+        refreshable token, one more after a 401) waits out its connect and read timeouts, and
+        every backoff waits its cap (``Retry-After`` is capped there too). Waits for a slot,
+        a rate-limit token or a token fetch are not counted; ``send_deadline`` bounds them.
+        """
+        connect, read = self.timeout
+        sends = self.max_retries + 1 + (1 if getattr(self.auth, "refreshable", False) else 0)
+        return sends * (connect + read) + self.max_retries * self.backoff_max
+
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
@@ -336,6 +373,9 @@ class ApiClient:
         if self._bucket is not None:
             self._bucket.acquire()
         with self._slots if self._slots is not None else contextlib.nullcontext():
+            deadline = _SEND_BY.get()
+            if deadline is not None and time.monotonic() > deadline:
+                raise self._error(NotSentError, call, None, "not sent: its send deadline had passed")
             self.counters.add("requests")
             response = self.session.request(
                 call.method,
@@ -375,20 +415,24 @@ class ApiClient:
     def _payload(self, call: _Call, response: requests.Response) -> Any:
         # Only a success must be well formed; an expected error status (e.g. 404 on a
         # lookup) is passed on with whatever body it has.
+        # A garbled 2xx is still a 2xx: the server acted, so a create is not sent again.
         success = 200 <= response.status_code < 300
         if not response.content:
             if success and call.required_keys:
-                return _Failure(reason="empty body", status=response.status_code, malformed=True)
+                return _Failure(reason="empty body", status=response.status_code, malformed=True,
+                                may_have_applied=True)
             return None
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             if not success:
                 return None
-            return _Failure(reason=f"invalid JSON: {exc}", status=response.status_code, malformed=True)
+            return _Failure(reason=f"invalid JSON: {exc}", status=response.status_code, malformed=True,
+                            may_have_applied=True)
         missing = [k for k in call.required_keys if not isinstance(payload, dict) or k not in payload]
         if success and missing:
-            return _Failure(reason=f"missing keys {missing}", status=response.status_code, malformed=True)
+            return _Failure(reason=f"missing keys {missing}", status=response.status_code, malformed=True,
+                            may_have_applied=True)
         return payload
 
     def _backoff_or_raise(self, call: _Call, failure: _Failure, failures: int) -> None:
@@ -401,6 +445,7 @@ class ApiClient:
                 f"{detail}; not re-sent: the request is not idempotent",
                 attempts=failures,
                 last_cause=failure.cause,
+                in_doubt=True,
             )
         if failures > self.max_retries:
             if failure.malformed:

@@ -169,11 +169,24 @@ class ValidationError(ApiError):
 
 
 class RetryExhaustedError(ApiError):
-    """A transient failure (429, 5xx, connection error) outlasted the retry budget."""
+    """A transient failure (429, 5xx, connection error) outlasted the retry budget.
 
-    def __init__(self, *args: Any, attempts: int = 0, last_cause: BaseException | None = None, **kw: Any) -> None:
+    ``in_doubt``: the last send may have been applied by the server and was not repeated (a
+    request that is not idempotent, answered by a 5xx, a lost connection, a timeout or a
+    garbled 2xx), so the record may exist, or may still be created by a server that is slow.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        attempts: int = 0,
+        last_cause: BaseException | None = None,
+        in_doubt: bool = False,
+        **kw: Any,
+    ) -> None:
         self.attempts = attempts
         self.last_cause = last_cause
+        self.in_doubt = in_doubt
         super().__init__(*args, **kw)
 
     def _message(self) -> str:
@@ -182,3 +195,10 @@ class RetryExhaustedError(ApiError):
 
 class MalformedResponseError(ApiError):
     """The response was not the JSON shape the endpoint promises (bad JSON, missing keys)."""
+
+
+class NotSentError(ApiError):
+    """The request was never sent: its send deadline (``send_deadline``) had passed.
+
+    Safe to try again later: the server cannot have seen it.
+    """

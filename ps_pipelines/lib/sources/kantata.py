@@ -89,6 +89,11 @@ class KantataClient:
         )
         return self._single(body, "PUT", path)
 
+    def count(self, resource: str, **filters: str) -> int:
+        """How many ``resource`` records match ``filters`` (e.g. time entries of one workspace)."""
+        body = self.client.get_json(f"{API}/{resource}", params={**filters, "per_page": 1}, required_keys=("results",))
+        return int(body.get("count") or 0)
+
     # -- internals -------------------------------------------------------------------------
     def _by_ids(self, path: str, params: dict[str, Any], ids: Sequence[str], since: datetime | None) -> Iterator[Page]:
         window = {"updated_after": updated_after(since)} if since is not None else {}

@@ -26,8 +26,8 @@ from ps_pipelines.lib.writeback.payloads import (
     read_billing_lines,
 )
 from ps_pipelines.lib.writeback.poster import Poster, PostSettings, PostSummary
-from ps_pipelines.lib.writeback.reconcile import Reconciliation, reconcile_invoices
-from ps_pipelines.lib.writeback.senders import Targets
+from ps_pipelines.lib.writeback.reconcile import DuplicateSweep, Reconciliation, reconcile_invoices, sweep_duplicates
+from ps_pipelines.lib.writeback.senders import Sender, Targets
 
 __all__ = [
     "ACTIVATION_FLOW",
@@ -39,12 +39,14 @@ __all__ = [
     "INVOICE_PREFIX",
     "PENDING",
     "POSTED",
+    "DuplicateSweep",
     "EnqueueCounts",
     "OutboxItem",
     "PostSettings",
     "PostSummary",
     "Poster",
     "Reconciliation",
+    "Sender",
     "Targets",
     "activation_items",
     "check_activation_requests",
@@ -62,4 +64,5 @@ __all__ = [
     "reconcile_invoices",
     "run_activation",
     "run_billing",
+    "sweep_duplicates",
 ]

@@ -10,6 +10,14 @@ after a backoff), ``dead`` (rejected by the target, or out of attempts; replayed
 ``invalid`` (failed our contract, never sent; re-evaluated on every enqueue) and
 ``cancelled`` (never sent and no longer wanted by the outbound model).
 
+``ops.outbox_attempts`` has a row per attempt, opened before its call. An attempt to create a
+record the target cannot deduplicate (no idempotency key) carries a lease (``lease_until``):
+until then its create may still land, so the row waits (``last_error`` = "waiting for
+in-flight attempt N of run R until T") instead of being tried again. Outcomes: ``posted``,
+``adopted`` (found what an earlier attempt created), ``failed_retryable``, ``in_doubt`` (the
+call may have been applied and was not repeated), ``dead`` and ``abandoned`` (its run ended
+without a result; closed by the next run, once its lease had passed).
+
 Only one thread writes the ledger; every function here takes the caller's connection.
 """
 
@@ -27,6 +35,11 @@ import pandas as pd
 
 PENDING, POSTED, FAILED_RETRYABLE, DEAD, INVALID, CANCELLED = (
     "pending", "posted", "failed_retryable", "dead", "invalid", "cancelled")
+# Attempt outcomes besides the states above.
+ADOPTED, IN_DOUBT, ABANDONED = "adopted", "in_doubt", "abandoned"
+# How ``last_error`` starts while a row waits for an earlier attempt's lease (the dead-letter
+# asset lists such rows).
+WAITING_FOR_IN_FLIGHT = "waiting for in-flight attempt"
 UNSENT_STATES = (PENDING, FAILED_RETRYABLE, DEAD, INVALID)
 FLOWS = ("project_activation", "billing")
 
@@ -71,7 +84,26 @@ CREATE TABLE IF NOT EXISTS ops.outbox_attempts (
     outcome VARCHAR,
     http_status INTEGER,
     error VARCHAR,
-    target_id VARCHAR
+    target_id VARCHAR,
+    lease_until TIMESTAMPTZ
+);
+-- Warehouses created before attempts had leases.
+ALTER TABLE ops.outbox_attempts ADD COLUMN IF NOT EXISTS lease_until TIMESTAMPTZ;
+-- Platform records that carry our external reference but are not the ledger's target (a create
+-- that landed twice), and what the duplicate sweep did about each.
+CREATE TABLE IF NOT EXISTS ops.duplicate_records (
+    target_system VARCHAR NOT NULL,
+    record_type VARCHAR NOT NULL,
+    duplicate_id VARCHAR NOT NULL,
+    outbox_key VARCHAR NOT NULL,
+    external_id VARCHAR NOT NULL,
+    kept_id VARCHAR NOT NULL,
+    found_at TIMESTAMPTZ NOT NULL,
+    found_run_id VARCHAR,
+    resolution VARCHAR NOT NULL,
+    resolved_at TIMESTAMPTZ,
+    detail VARCHAR,
+    PRIMARY KEY (target_system, record_type, duplicate_id)
 );
 CREATE VIEW IF NOT EXISTS ops.outbox_invoice_lines AS
 SELECT o.outbox_key, o.external_id AS invoice_external_id, o.target_id AS erp_invoice_id,
@@ -317,6 +349,10 @@ class OutboxRow:
     target_id: str | None
     posted_version: int | None
     first_attempt_at: datetime | None  # earliest attempt of any version: a create may have landed since
+    # Set by the poster when it opens an attempt to create without an idempotency key: the
+    # attempt's lease, and the moment (time.monotonic()) after which its create is not sent.
+    lease_until: datetime | None = None
+    send_by: float | None = None
 
 
 def eligible_rows(
@@ -408,11 +444,12 @@ def record_results(
 
 def _write_attempts(con: duckdb.DuckDBPyConnection, rows: Sequence[OutboxRow], run_id: str, now: datetime) -> None:
     frame = pd.DataFrame({"outbox_key": [r.outbox_key for r in rows], "version": [r.version for r in rows],
-                          "attempt": [r.attempts + 1 for r in rows]})
+                          "attempt": [r.attempts + 1 for r in rows],
+                          "lease_until": pd.to_datetime([r.lease_until for r in rows], utc=True)})
     con.register("_attempts", frame)
     con.execute("""
-        INSERT INTO ops.outbox_attempts (outbox_key, version, attempt, run_id, started_at)
-        SELECT outbox_key, version, attempt, ?, ? FROM _attempts
+        INSERT INTO ops.outbox_attempts (outbox_key, version, attempt, run_id, started_at, lease_until)
+        SELECT outbox_key, version, attempt, ?, ?, lease_until FROM _attempts
     """, [run_id, now])
     con.execute("""
         UPDATE ops.outbox o SET attempts = a.attempt, last_run_id = ?, updated_at = ?
@@ -456,6 +493,85 @@ def _write_results(
           AND a.finished_at IS NULL
     """, [now])
     con.unregister("_results")
+
+
+# -- attempts that may still land --------------------------------------------------------------
+@dataclass
+class UnfinishedAttempt:
+    """An attempt without a result (its run died), or one whose create may still land."""
+
+    outbox_key: str
+    target_system: str
+    record_type: str
+    row_target_id: str | None  # the ledger row's target: set when the attempt was an update
+    version: int
+    attempt: int
+    run_id: str | None
+    started_at: datetime
+    lease_until: datetime | None
+    open: bool  # no result recorded (finished_at is null)
+
+
+def unfinished_attempts(con: duckdb.DuckDBPyConnection, flow: str, now: datetime) -> list[UnfinishedAttempt]:
+    """Open attempts of ``flow``'s rows, and in-doubt ones whose lease runs past ``now``."""
+    rows = con.execute(f"""
+        SELECT a.outbox_key, o.target_system, o.record_type, o.target_id, a.version, a.attempt, a.run_id,
+               a.started_at, a.lease_until, a.finished_at IS NULL
+        FROM ops.outbox_attempts a JOIN ops.outbox o USING (outbox_key)
+        WHERE o.flow = ? AND (a.finished_at IS NULL OR (a.outcome = '{IN_DOUBT}' AND a.lease_until > ?))
+        ORDER BY a.outbox_key, a.attempt
+    """, [flow, now]).fetchall()
+    return [UnfinishedAttempt(*row) for row in rows]
+
+
+def abandon_attempts(
+    con: duckdb.DuckDBPyConnection, attempts: Sequence[tuple[UnfinishedAttempt, str]], now: datetime
+) -> None:
+    """Close open attempts whose run ended without a result, each with the reason given."""
+    if not attempts:
+        return
+    frame = _typed(pd.DataFrame({"outbox_key": [a.outbox_key for a, _ in attempts],
+                                 "version": [a.version for a, _ in attempts],
+                                 "attempt": [a.attempt for a, _ in attempts],
+                                 "error": [reason for _, reason in attempts]}))
+    con.register("_abandoned", frame)
+    con.execute(f"""
+        UPDATE ops.outbox_attempts a SET finished_at = ?, outcome = '{ABANDONED}', error = x.error
+        FROM _abandoned x
+        WHERE a.outbox_key = x.outbox_key AND a.version = x.version AND a.attempt = x.attempt
+          AND a.finished_at IS NULL
+    """, [now])
+    con.unregister("_abandoned")
+
+
+def mark_waiting(
+    con: duckdb.DuckDBPyConnection, waits: Mapping[str, tuple[str, datetime]], run_id: str, now: datetime
+) -> None:
+    """Rows that wait for an earlier attempt's lease: ``key -> (reason, lease end)``.
+
+    The state stays (``pending`` or ``failed_retryable``); ``last_error`` says what the row
+    waits for and ``next_attempt_at`` until when.
+    """
+    if not waits:
+        return
+    frame = _typed(pd.DataFrame({"outbox_key": list(waits), "reason": [r for r, _ in waits.values()],
+                                 "until": pd.to_datetime([u for _, u in waits.values()], utc=True)}))
+    con.register("_waits", frame)
+    con.execute("""
+        UPDATE ops.outbox o SET last_error = w.reason, next_attempt_at = w.until, updated_at = ?, last_run_id = ?
+        FROM _waits w WHERE o.outbox_key = w.outbox_key
+    """, [now, run_id])
+    con.unregister("_waits")
+
+
+def waiting_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Unsent rows whose last run left them waiting for an in-flight attempt's lease."""
+    states = ", ".join(f"'{s}'" for s in UNSENT_STATES)
+    return con.execute(f"""
+        SELECT * FROM ops.outbox
+        WHERE state IN ({states}) AND starts_with(last_error, '{WAITING_FOR_IN_FLIGHT}')
+        ORDER BY outbox_key
+    """).df()
 
 
 def ledger_frame(con: duckdb.DuckDBPyConnection, flow: str | None = None, states: Sequence[str] = ()) -> pd.DataFrame:

@@ -9,6 +9,14 @@ makes harmless (upserts by external id; Kantata workspaces are looked up before 
 Rows are posted in waves so that a row waits for the rows it depends on (a deal's customer
 before its project, the project before the CRM update); a row whose dependency failed is
 left for a later run and reported as blocked.
+
+A create the target cannot deduplicate (``senders.Sender.create_without_key``) is fenced by
+lease: its attempt records until when its call may still land (``PostSettings.lease_for``),
+and its create is not sent later than that allows. A run that finds such an attempt open
+(its run was killed) or in doubt (timed out) before its lease has passed leaves the row
+waiting, visibly, and does not call; once the lease has passed it closes the attempt as
+``abandoned`` and the sender looks the record up again before creating. Open attempts of
+other senders are closed as ``abandoned`` at once: their calls are upserts.
 """
 
 from __future__ import annotations
@@ -23,19 +31,33 @@ from typing import Any
 
 import duckdb
 
+from ps_pipelines.lib.http import ApiClient
 from ps_pipelines.lib.writeback.outbox import (
     CANCELLED,
     DEAD,
     FAILED_RETRYABLE,
+    IN_DOUBT,
     POSTED,
+    WAITING_FOR_IN_FLIGHT,
     AttemptResult,
     EnqueueCounts,
     OutboxRow,
+    UnfinishedAttempt,
+    abandon_attempts,
     eligible_rows,
+    mark_waiting,
     record_progress,
     states_of,
+    unfinished_attempts,
 )
-from ps_pipelines.lib.writeback.senders import DEFAULT_ADOPT_MARGIN, Outcome, Targets, send
+from ps_pipelines.lib.writeback.senders import (
+    DEFAULT_ADOPT_MARGIN,
+    SENDERS,
+    Outcome,
+    Targets,
+    creates_without_key,
+    send,
+)
 
 Clock = Callable[[], datetime]
 # Called on the writer thread after a call returned and before its result is recorded: a
@@ -58,10 +80,33 @@ class PostSettings:
     retry_backoff_seconds: float = 60.0  # a failed row waits this long before the next run retries it ...
     retry_backoff_max_seconds: float = 3600.0  # ... doubling per attempt, up to this
     adopt_margin: timedelta = DEFAULT_ADOPT_MARGIN
+    # The lease of a create without an idempotency key is the client's time budget plus these two:
+    # time for the create to start after its attempt opened (queued behind other calls, the
+    # lookup before it) ...
+    lease_send_slack: timedelta = timedelta(seconds=60)
+    # ... and time for the platform to commit a create after the client stopped waiting for it
+    # (a slow server finishes what it accepted), plus clock skew between machines sharing the ledger.
+    lease_landing_grace: timedelta = timedelta(seconds=60)
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.retry_backoff_seconds * 2 ** max(attempts - 1, 0)
         return timedelta(seconds=min(seconds, self.retry_backoff_max_seconds))
+
+    def lease_for(self, client: ApiClient) -> timedelta:
+        """How long after its attempt opens a create through ``client`` may still land.
+
+        ``client.time_budget()`` (every send and backoff of the call, retries included) plus
+        ``lease_send_slack`` and ``lease_landing_grace``. With the production Kantata client
+        (5 s connect, 60 s read, 6 retries, 30 s backoff cap): 635 + 60 + 60 = 755 s.
+        """
+        return timedelta(seconds=client.time_budget()) + self.lease_send_slack + self.lease_landing_grace
+
+    def send_window(self, client: ApiClient) -> timedelta:
+        """How long after its attempt opens a create may still be sent (first try or retry):
+        a send that starts by then ends within the client's timeouts, and lands within the
+        landing grace, so before the lease ends."""
+        connect, read = client.timeout
+        return self.lease_for(client) - self.lease_landing_grace - timedelta(seconds=connect + read)
 
 
 @dataclass
@@ -75,11 +120,14 @@ class PostSummary:
     failed_retryable: int = 0
     dead: int = 0
     blocked: int = 0  # waiting for a dependency that is not posted
+    waiting: int = 0  # creates held while an earlier attempt's lease runs (its create may still land)
+    abandoned: int = 0  # open attempts of dead runs closed by this one
     requests: int = 0
     retries: int = 0
     throttled: int = 0
     seconds: float = 0.0
     failures: dict[str, str] = field(default_factory=dict)  # outbox key -> reason
+    waiting_for: dict[str, str] = field(default_factory=dict)  # outbox key -> the attempt it waits for
     enqueue: EnqueueCounts | None = None
 
     @property
@@ -106,11 +154,13 @@ class PostSummary:
         return {
             "flow": self.flow, "run_id": self.run_id, "posted": self.posted, "updated": self.updated,
             "unchanged": self.unchanged, "invalid": self.invalid, "failed_retryable": self.failed_retryable,
-            "dead": self.dead, "blocked": self.blocked, "requests": self.requests, "retries": self.retries,
+            "dead": self.dead, "blocked": self.blocked, "waiting": self.waiting, "abandoned": self.abandoned,
+            "requests": self.requests, "retries": self.retries,
             "throttled": self.throttled, "seconds": round(self.seconds, 3),
             "posted_per_second": round(self.posted_per_second, 2),
             "enqueue": self.enqueue.as_dict() if self.enqueue else None,
             "failing": failing,
+            "waiting_for": dict(self.waiting_for),
         }
 
 
@@ -136,9 +186,12 @@ class Poster:
         before, started = self.targets.stats(), time.perf_counter()
         attempted: set[str] = set()
         try:
+            in_flight = self._resume(flow, summary)
             while True:
                 rows = eligible_rows(self.con, flow, self.clock(), replay_dead=self.settings.replay_dead,
                                      exclude=attempted)
+                rows = self._fence(rows, in_flight, run_id, summary)
+                attempted.update(summary.waiting_for)
                 ready, waiting = self._partition(rows)
                 if not ready:
                     summary.blocked = len(waiting)
@@ -152,6 +205,82 @@ class Poster:
             summary.requests, summary.retries, summary.throttled = (
                 after[name] - before[name] for name in ("requests", "retries", "throttled"))
         return summary
+
+    # -- fencing ---------------------------------------------------------------------------------
+    def _lease(self, system: str) -> timedelta:
+        try:
+            return self.settings.lease_for(self.targets.api_client(system))
+        except RuntimeError:  # no client for that system here: its rows cannot be sent anyway
+            return self.settings.lease_send_slack + self.settings.lease_landing_grace
+
+    def _lease_end(self, attempt: UnfinishedAttempt) -> datetime | None:
+        """Until when ``attempt``'s call may still land; None when nothing of it can land twice."""
+        if attempt.lease_until is not None:
+            return attempt.lease_until
+        sender = SENDERS.get((attempt.target_system, attempt.record_type))
+        if attempt.open and sender is not None and sender.create_without_key and not attempt.row_target_id:
+            # Opened before attempts had leases: the lease it would have had.
+            return attempt.started_at + self._lease(attempt.target_system)
+        return None
+
+    def _resume(self, flow: str, summary: PostSummary) -> dict[str, tuple[UnfinishedAttempt, datetime]]:
+        """Close the open attempts of dead runs whose calls can no longer land (``abandoned``);
+        return, per row, the attempt whose call may still land and the end of its lease.
+
+        Every open attempt is a dead run's: this poster has opened none yet, and the warehouse
+        lets one poster write at a time.
+        """
+        now = self.clock()
+        in_flight: dict[str, tuple[UnfinishedAttempt, datetime]] = {}
+        abandoned: list[tuple[UnfinishedAttempt, str]] = []
+        for attempt in unfinished_attempts(self.con, flow, now):
+            until = self._lease_end(attempt)
+            if until is not None and until > now:
+                if attempt.outbox_key not in in_flight or until > in_flight[attempt.outbox_key][1]:
+                    in_flight[attempt.outbox_key] = (attempt, until)
+            elif attempt.open:
+                reason = f"run {attempt.run_id} ended without recording a result"
+                if until is not None:
+                    reason += f"; its lease ran to {_moment(until)}"
+                abandoned.append((attempt, reason))
+        abandon_attempts(self.con, abandoned, now)
+        summary.abandoned += len(abandoned)
+        return in_flight
+
+    def _fence(
+        self,
+        rows: list[OutboxRow],
+        in_flight: dict[str, tuple[UnfinishedAttempt, datetime]],
+        run_id: str,
+        summary: PostSummary,
+    ) -> list[OutboxRow]:
+        """``rows`` minus the creates whose earlier attempt may still land; those wait (ledger, summary)."""
+        free, waits = [], {}
+        for row in rows:
+            held = in_flight.get(row.outbox_key) if creates_without_key(row) else None
+            if held is None:
+                free.append(row)
+                continue
+            attempt, until = held
+            reason = (f"{WAITING_FOR_IN_FLIGHT} {attempt.attempt} of run {attempt.run_id} until {_moment(until)}: "
+                      "its create may still land; then the record is looked up before creating")
+            waits[row.outbox_key] = (reason, until)
+        mark_waiting(self.con, waits, run_id, self.clock())
+        summary.waiting += len(waits)
+        summary.waiting_for.update({key: reason for key, (reason, _) in waits.items()})
+        return free
+
+    def _open_leases(self, rows: Sequence[OutboxRow], now: datetime) -> None:
+        """Give each create without an idempotency key its lease and send deadline, from ``now``."""
+        clock = time.monotonic()
+        for row in rows:
+            if creates_without_key(row):
+                try:
+                    client = self.targets.api_client(row.target_system)
+                except RuntimeError:  # no client for it: the call fails and is reported as such
+                    continue
+                row.lease_until = now + self.settings.lease_for(client)
+                row.send_by = clock + self.settings.send_window(client).total_seconds()
 
     # -- dependencies ----------------------------------------------------------------------------
     def _partition(self, rows: list[OutboxRow]) -> tuple[list[OutboxRow], dict[str, str]]:
@@ -180,8 +309,10 @@ class Poster:
             in_flight: dict[Future[Outcome], OutboxRow] = {}
             while queue or in_flight:
                 batch = [queue.popleft() for _ in range(min(len(queue), window - len(in_flight)))]
+                now = self.clock()
+                self._open_leases(batch, now)
                 # The last results and the next attempts share a commit; attempts land before their calls.
-                record_progress(self.con, results, batch, run_id, self.clock())
+                record_progress(self.con, results, batch, run_id, now)
                 for row in batch:
                     future = pool.submit(send, self.targets, row, row.known_refs, self.settings.adopt_margin)
                     in_flight[future] = row
@@ -197,13 +328,18 @@ class Poster:
         if outcome.kind in ("posted", "adopted"):
             return AttemptResult(row, POSTED, outcome.kind, outcome.target_id, outcome.http_status, None,
                                  outcome.sent)
-        if outcome.kind == "retryable" and row.attempts < self.settings.max_attempts:
-            return AttemptResult(row, FAILED_RETRYABLE, FAILED_RETRYABLE, None, outcome.http_status, outcome.error,
-                                 next_attempt_at=self.clock() + self.settings.backoff(row.attempts))
         error = outcome.error or "rejected"
+        label = FAILED_RETRYABLE
+        if outcome.in_doubt:  # the next run waits for the lease, then looks before creating
+            label = IN_DOUBT
+            error += f" [may still land until {_moment(row.lease_until)}]" if row.lease_until else " [may have landed]"
+        if outcome.kind == "retryable" and row.attempts < self.settings.max_attempts:
+            # Due again after the usual backoff; a run before the lease's end then waits, visibly.
+            return AttemptResult(row, FAILED_RETRYABLE, label, None, outcome.http_status, error,
+                                 next_attempt_at=self.clock() + self.settings.backoff(row.attempts))
         if outcome.kind == "retryable":
             error += f" [dead after {row.attempts} attempt(s)]"
-        return AttemptResult(row, DEAD, DEAD, None, outcome.http_status, error)
+        return AttemptResult(row, DEAD, DEAD if label == FAILED_RETRYABLE else label, None, outcome.http_status, error)
 
     @staticmethod
     def _tally(result: AttemptResult, summary: PostSummary) -> None:
@@ -220,3 +356,8 @@ class Poster:
             summary.dead += 1
         else:
             summary.failed_retryable += 1
+
+
+def _moment(value: datetime) -> str:
+    """A lease end as an operator reads it in the ledger: UTC, to the second."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -13,6 +13,12 @@ pipeline's prefix (``psp:inv:``), plus their lines. The ledger side is each invo
 Any difference fails the reconciliation (``passed`` is false). ``from_date`` limits both sides
 to invoices dated on or after it: the pipeline's go-live (dbt var ``billing_start_date``), before
 which invoices carrying the prefix may exist that no ledger ever recorded.
+
+The duplicate sweep (``sweep_duplicates``) is the last line of defence behind the lease fence
+on creates without an idempotency key: it finds platform records that carry our external
+reference but are not the ledger's target (two Kantata workspaces for one deal), keeps the
+ledger's target and flags the other in the platform, never deleting it, and records both in
+``ops.duplicate_records``.
 """
 
 from __future__ import annotations
@@ -20,16 +26,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 import orjson
 
+from ps_pipelines.lib.http import ApiError
 from ps_pipelines.lib.sources.base import chunked
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient, suiteql_literal
 from ps_pipelines.lib.writeback.payloads import INVOICE_PREFIX
+from ps_pipelines.lib.writeback.senders import DEFAULT_ADOPT_MARGIN, SENDERS, Sender, Targets
 
 _TOLERANCE = Decimal("0.005")
 _IDS_PER_QUERY = 500
@@ -223,3 +231,152 @@ def reconcile_invoices(
         missing_in_erp=sorted(set(ledger) - set(erp)),
         mismatched=[difference for key in both for difference in compare_invoice(ledger[key], erp[key])],
     )
+
+
+# -- duplicates of creates without an idempotency key ------------------------------------------
+FLAGGED, RESOLUTION_FAILED = "flagged", "failed"
+
+
+@dataclass
+class DuplicateRecord:
+    """A platform record carrying a ledger row's reference that is not the row's target."""
+
+    target_system: str
+    record_type: str
+    outbox_key: str
+    external_id: str
+    kept_id: str  # the ledger's target: kept
+    duplicate_id: str
+    resolution: str  # flagged | failed
+    detail: str | None
+    new: bool  # found by this sweep (not resolved by an earlier one)
+
+
+@dataclass
+class DuplicateSweep:
+    """What one sweep found, and what it did."""
+
+    checked: int  # ledger rows whose records were looked at
+    duplicates: list[DuplicateRecord] = field(default_factory=list)
+    # Rows with no target yet whose reference is on several records: key -> record ids. The
+    # next posting adopts one of them; a later sweep flags the others.
+    unconfirmed: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # systems without a client here
+
+    @property
+    def new(self) -> list[DuplicateRecord]:
+        return [d for d in self.duplicates if d.new]
+
+    @property
+    def unresolved(self) -> list[DuplicateRecord]:
+        return [d for d in self.duplicates if d.resolution != FLAGGED]
+
+    @property
+    def passed(self) -> bool:
+        """Nothing new, nothing left unresolved: duplicates flagged by earlier sweeps do not fail it."""
+        return not (self.new or self.unresolved or self.unconfirmed)
+
+    def describe(self) -> str:
+        if self.passed:
+            earlier = len(self.duplicates)
+            return (f"no duplicate records among {self.checked} created record(s)"
+                    + (f" ({earlier} flagged by earlier sweeps)" if earlier else ""))
+        parts = [f"{d.target_system} {d.record_type} {d.external_id}: kept {d.kept_id}, duplicate {d.duplicate_id} "
+                 f"({d.resolution}: {d.detail})" for d in self.duplicates if d.new or d.resolution != FLAGGED]
+        parts += [f"{key}: not posted yet, records {', '.join(ids)}" for key, ids in self.unconfirmed.items()]
+        return " | ".join(parts)
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checked": self.checked, "duplicates": [asdict(d) for d in self.duplicates],
+                "unconfirmed": self.unconfirmed, "skipped": self.skipped}
+
+
+def _created_rows(con: duckdb.DuckDBPyConnection, system: str, record: str) -> list[tuple[str, str, str | None, Any]]:
+    """(key, external id, target id, first attempt) of the rows of a type that were ever attempted."""
+    return con.execute("""
+        SELECT o.outbox_key, o.external_id, o.target_id, min(a.started_at)
+        FROM ops.outbox o JOIN ops.outbox_attempts a USING (outbox_key)
+        WHERE o.target_system = ? AND o.record_type = ?
+        GROUP BY ALL ORDER BY o.outbox_key
+    """, [system, record]).fetchall()
+
+
+def _resolved(con: duckdb.DuckDBPyConnection, system: str, record: str) -> dict[str, str]:
+    rows = con.execute("""SELECT duplicate_id, resolution FROM ops.duplicate_records
+                          WHERE target_system = ? AND record_type = ?""", [system, record]).fetchall()
+    return dict(rows)
+
+
+def _record_duplicate(con: duckdb.DuckDBPyConnection, found: DuplicateRecord, run_id: str, now: datetime) -> None:
+    con.execute("""
+        INSERT INTO ops.duplicate_records (target_system, record_type, duplicate_id, outbox_key, external_id, kept_id,
+            found_at, found_run_id, resolution, resolved_at, detail)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (target_system, record_type, duplicate_id) DO UPDATE SET
+            kept_id = excluded.kept_id, resolution = excluded.resolution, resolved_at = excluded.resolved_at,
+            detail = excluded.detail
+    """, [found.target_system, found.record_type, found.duplicate_id, found.outbox_key, found.external_id,
+          found.kept_id, now, run_id, found.resolution, now if found.resolution == FLAGGED else None, found.detail])
+
+
+def _sweep_one(
+    con: duckdb.DuckDBPyConnection, targets: Targets, kind: tuple[str, str], sender: Sender, sweep: DuplicateSweep,
+    *, run_id: str, now: datetime, resolve: bool, margin: timedelta,
+) -> None:
+    system, record = kind
+    rows = _created_rows(con, system, record)
+    if not rows:
+        return
+    assert sender.find_all is not None and sender.flag_duplicate is not None  # guaranteed by Sender
+    # Our records were made after our first attempt (less clock skew): no need to read older ones.
+    since = min(first for *_, first in rows) - margin
+    found = sender.find_all(targets, [external_id for _, external_id, _, _ in rows], since)
+    resolved = _resolved(con, system, record)
+    sweep.checked += len(rows)
+    for key, external_id, target_id, _ in rows:
+        ids = [str(r["id"]) for r in found.get(external_id, [])]
+        if not target_id:
+            if len(ids) > 1:
+                sweep.unconfirmed[key] = ids
+            continue
+        for duplicate in found.get(external_id, []):
+            duplicate_id = str(duplicate["id"])
+            if duplicate_id == target_id:
+                continue
+            if resolved.get(duplicate_id) == FLAGGED:
+                sweep.duplicates.append(DuplicateRecord(system, record, key, external_id, target_id, duplicate_id,
+                                                        FLAGGED, "flagged by an earlier sweep", new=False))
+                continue
+            entry = DuplicateRecord(system, record, key, external_id, target_id, duplicate_id, RESOLUTION_FAILED,
+                                    "found; not resolved (resolve=False)", new=True)
+            if resolve:
+                try:
+                    entry.detail = sender.flag_duplicate(targets, duplicate, target_id)
+                    entry.resolution = FLAGGED
+                except ApiError as exc:  # reported, and tried again by the next sweep
+                    entry.detail = f"could not flag it: {exc}"
+            _record_duplicate(con, entry, run_id, now)
+            sweep.duplicates.append(entry)
+
+
+def sweep_duplicates(
+    con: duckdb.DuckDBPyConnection,
+    targets: Targets,
+    *,
+    run_id: str,
+    now: datetime,
+    resolve: bool = True,
+    margin: timedelta = DEFAULT_ADOPT_MARGIN,
+) -> DuplicateSweep:
+    """Find, per sender that creates without an idempotency key, the records carrying a ledger
+    row's reference besides the row's target; flag each in the platform (``resolve``), keeping
+    the target, and record it in ``ops.duplicate_records`` (see the module docstring)."""
+    sweep = DuplicateSweep(checked=0)
+    for kind, sender in SENDERS.items():
+        if not sender.create_without_key:
+            continue
+        if getattr(targets, kind[0], None) is None:
+            sweep.skipped.append(kind[0])
+            continue
+        _sweep_one(con, targets, kind, sender, sweep, run_id=run_id, now=now, resolve=resolve, margin=margin)
+    return sweep

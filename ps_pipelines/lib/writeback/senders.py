@@ -3,9 +3,16 @@
 Every sender is safe to repeat after a crash:
 - NetSuite customer, job and invoice: ``PUT /record/v1/<type>/eid:<externalId>`` (upsert);
 - Salesforce opportunity: ``PATCH`` of absolute field values;
-- Kantata workspace: create is a ``POST`` (not idempotent), so when an earlier attempt of the
-  row exists the sender first looks for a workspace carrying the deal's
-  ``salesforce_opportunity_id`` changed since that attempt, and adopts it instead of creating.
+- Kantata workspace: a create is a ``POST`` with no idempotency key on the platform side.
+
+A sender of the last kind declares it in the registry (``create_without_key``) with a lookup
+(``find``) and what the duplicate sweep needs (``find_all``, ``flag_duplicate``); the fence is
+then the registry's, not the sender's: the poster gives each such create a lease and waits
+while an earlier attempt's lease runs (its create may still land), ``send`` looks the record
+up again before creating whenever an earlier attempt exists and adopts what it finds, and
+the create is never sent past the point where it could land after its lease
+(``send_deadline``). Dynamics 365 records made by POST, HubSpot objects without a unique
+property and Certinia projects would be registered the same way.
 
 Senders never touch the ledger: they return an ``Outcome`` and the poster's single writer
 thread records it.
@@ -13,7 +20,8 @@ thread records it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +29,15 @@ from typing import Any
 import requests
 
 from ps_pipelines.lib.contracts.kantata import PROJECTS
-from ps_pipelines.lib.http import ApiError, AuthError, ValidationError
+from ps_pipelines.lib.http import (
+    ApiClient,
+    ApiError,
+    AuthError,
+    NotSentError,
+    RetryExhaustedError,
+    ValidationError,
+    send_deadline,
+)
 from ps_pipelines.lib.http.errors import scrub_text
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
@@ -46,6 +62,10 @@ class Targets:
             raise RuntimeError(f"no {system} client configured for the write-back")
         return client
 
+    def api_client(self, system: str) -> ApiClient:
+        """The HTTP client under ``system``'s connector (its timeouts, retries and backoff)."""
+        return self.client(system).client
+
     def stats(self) -> dict[str, int]:
         """Requests, retries and 429s summed over the configured clients."""
         totals = {"requests": 0, "retries": 0, "throttled": 0}
@@ -63,13 +83,18 @@ class TransientError(Exception):
 
 @dataclass
 class Outcome:
-    """What one call achieved: ``kind`` is posted, adopted, retryable or rejected."""
+    """What one call achieved: ``kind`` is posted, adopted, retryable or rejected.
+
+    ``in_doubt``: a create without an idempotency key failed in a way that may have applied
+    it (timeout, lost connection, 5xx, garbled answer): it may exist, or still land.
+    """
 
     kind: str
     target_id: str | None = None
     http_status: int | None = None
     error: str | None = None
     sent: dict[str, Any] | None = None
+    in_doubt: bool = False
 
 
 # -- references -------------------------------------------------------------------------------
@@ -106,47 +131,144 @@ def _lookup(targets: Targets) -> Callable[[str], str]:
 # Sublists a payload carries in full: a new version's lines replace the posted ones.
 REPLACED_SUBLISTS: dict[str, tuple[str, ...]] = {"invoice": ("item",)}
 
+# Writes ``body`` for ``row`` (upsert, create, or update of ``row.target_id``); returns the target id.
+PostFn = Callable[[Targets, OutboxRow, dict[str, Any]], str]
+# The id of a record of ``row`` made since ``changed_since`` (by an attempt whose answer was lost).
+FindFn = Callable[[Targets, OutboxRow, datetime], str | None]
+# Every record carrying one of ``external_ids`` as its reference (changed since, if given).
+FindAllFn = Callable[[Targets, Sequence[str], datetime | None], dict[str, list[dict[str, Any]]]]
+# Flags ``duplicate`` in the platform as a copy of ``kept_id`` (never deletes); returns what was done.
+FlagFn = Callable[[Targets, dict[str, Any], str], str]
 
-def _netsuite(targets: Targets, row: OutboxRow, body: dict[str, Any], margin: timedelta) -> tuple[str, str]:
+
+@dataclass(frozen=True)
+class Sender:
+    """How one (target system, record type) is written, and how a crash is repaired."""
+
+    post: PostFn
+    # The create is a POST the platform cannot deduplicate: the poster fences it by lease, and
+    # the duplicate sweep checks what slipped through. Such a sender must say how to find its
+    # records (``find``, ``find_all``) and how to flag a duplicate (``flag_duplicate``).
+    create_without_key: bool = False
+    find: FindFn | None = None
+    find_all: FindAllFn | None = None
+    flag_duplicate: FlagFn | None = None
+
+    def __post_init__(self) -> None:
+        if self.create_without_key and not (self.find and self.find_all and self.flag_duplicate):
+            raise ValueError("a sender that creates without an idempotency key needs find, find_all and "
+                             "flag_duplicate")
+
+
+def _netsuite(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
     client: NetSuiteClient = targets.client("netsuite")
     replace = REPLACED_SUBLISTS.get(row.record_type, ())
-    return client.upsert_by_external_id(row.record_type, row.external_id, body, replace=replace), "posted"
+    return client.upsert_by_external_id(row.record_type, row.external_id, body, replace=replace)
 
 
-def _salesforce_opportunity(
-    targets: Targets, row: OutboxRow, body: dict[str, Any], margin: timedelta
-) -> tuple[str, str]:
+def _salesforce_opportunity(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
     client: SalesforceClient = targets.client("salesforce")
     client.update("Opportunity", row.external_id, body)
-    return row.external_id, "posted"
+    return row.external_id
+
+
+# -- Kantata workspaces -------------------------------------------------------------------------
+def _workspace_order(record: Mapping[str, Any]) -> tuple[bool, int, str]:
+    # A live workspace before an archived one, then the oldest (ids grow).
+    return bool(record.get("archived")), len(str(record["id"])), str(record["id"])
+
+
+def workspaces_by_opportunity(
+    client: KantataClient, opportunity_ids: Sequence[str], changed_since: datetime | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Workspaces whose ``salesforce_opportunity_id`` is one of ``opportunity_ids``, oldest first.
+
+    Kantata cannot filter on the reference, so this reads the workspaces changed since
+    ``changed_since`` (all of them without it).
+    """
+    wanted = set(opportunity_ids)
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for page in client.extract(PROJECTS, since=changed_since):
+        for record in page:
+            reference = str(record.get("salesforce_opportunity_id") or "")
+            if reference in wanted:
+                found[reference].append(record)
+    return {reference: sorted(records, key=_workspace_order) for reference, records in found.items()}
 
 
 def find_workspace(client: KantataClient, opportunity_id: str, changed_since: datetime) -> str | None:
     """The id of a workspace for ``opportunity_id`` changed since ``changed_since`` (oldest first)."""
-    found = [record for page in client.extract(PROJECTS, since=changed_since) for record in page
-             if str(record.get("salesforce_opportunity_id") or "") == opportunity_id]
-    return min((str(r["id"]) for r in found), key=lambda i: (len(i), i)) if found else None
+    found = workspaces_by_opportunity(client, [opportunity_id], changed_since).get(opportunity_id)
+    return str(found[0]["id"]) if found else None
 
 
-def _kantata_workspace(targets: Targets, row: OutboxRow, body: dict[str, Any], margin: timedelta) -> tuple[str, str]:
+def _kantata_workspace(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
     client: KantataClient = targets.client("kantata")
     if row.target_id:  # a new version of a workspace we made: update it
-        return str(client.update_workspace(row.target_id, body)["id"]), "posted"
-    if row.first_attempt_at is not None:  # an earlier attempt may have created it unacknowledged
-        existing = find_workspace(client, row.external_id, row.first_attempt_at - margin)
-        if existing is not None:
-            return existing, "adopted"
-    return str(client.create_workspace(body)["id"]), "posted"
+        return str(client.update_workspace(row.target_id, body)["id"])
+    return str(client.create_workspace(body)["id"])
 
 
-Sender = Callable[[Targets, OutboxRow, dict[str, Any], timedelta], tuple[str, str]]
+def _find_kantata_workspace(targets: Targets, row: OutboxRow, changed_since: datetime) -> str | None:
+    return find_workspace(targets.client("kantata"), row.external_id, changed_since)
+
+
+def _kantata_workspaces(
+    targets: Targets, external_ids: Sequence[str], changed_since: datetime | None
+) -> dict[str, list[dict[str, Any]]]:
+    return workspaces_by_opportunity(targets.client("kantata"), external_ids, changed_since)
+
+
+DUPLICATE_TITLE = "[DUPLICATE of workspace {kept}] "
+_TITLE_MAX = 255
+
+
+def flag_duplicate_workspace(targets: Targets, duplicate: dict[str, Any], kept_id: str) -> str:
+    """Mark a second workspace of one deal as a duplicate of ``kept_id``; never delete it.
+
+    A workspace update can set ``title``, ``description`` and ``archived`` (Kantata OX API,
+    "Updating an existing Workspace", ``PUT /workspaces/{id}``,
+    https://developer.kantata.com/kantata/specification/workspaces/update-workspace; the
+    writable attributes are listed in Mavenlink's own client, ``update_attributes`` of
+    ``workspaces`` in github.com/mavenlink/mavenlink_gem lib/config/specification.yml).
+    Archiving takes it out of people's project lists and out of the API's default listing
+    ("By default, archived projects are not returned", https://developer.kantata.com/tag/Workspaces),
+    so no later lookup adopts it, and it is undone with one click. A workspace someone has
+    already logged time or expenses in is only marked, not archived: a person moves that work.
+    """
+    client: KantataClient = targets.client("kantata")
+    workspace_id = str(duplicate["id"])
+    mark = DUPLICATE_TITLE.format(kept=kept_id)
+    title = str(duplicate.get("title") or "")
+    changes: dict[str, Any] = {
+        "title": title if title.startswith(mark) else (mark + title)[:_TITLE_MAX],
+        "description": (f"Created a second time by the ps-pipelines write-back for opportunity "
+                        f"{duplicate.get('salesforce_opportunity_id')}; workspace {kept_id} is the one in use. "
+                        "Kept, not deleted: move anything logged here to it, then delete this one by hand."),
+    }
+    used = client.count("time_entries", workspace_id=workspace_id) + client.count("expenses", workspace_id=workspace_id)
+    if not used:
+        changes["archived"] = True
+    client.update_workspace(workspace_id, changes)
+    if used:
+        return f"marked as a duplicate of {kept_id}; not archived: {used} time entries or expenses are logged in it"
+    return f"archived and marked as a duplicate of {kept_id}"
+
+
 SENDERS: dict[tuple[str, str], Sender] = {
-    ("netsuite", "customer"): _netsuite,
-    ("netsuite", "job"): _netsuite,
-    ("netsuite", "invoice"): _netsuite,
-    ("kantata", "workspace"): _kantata_workspace,
-    ("salesforce", "opportunity"): _salesforce_opportunity,
+    ("netsuite", "customer"): Sender(_netsuite),
+    ("netsuite", "job"): Sender(_netsuite),
+    ("netsuite", "invoice"): Sender(_netsuite),
+    ("kantata", "workspace"): Sender(_kantata_workspace, create_without_key=True, find=_find_kantata_workspace,
+                                     find_all=_kantata_workspaces, flag_duplicate=flag_duplicate_workspace),
+    ("salesforce", "opportunity"): Sender(_salesforce_opportunity),
 }
+
+
+def creates_without_key(row: OutboxRow) -> bool:
+    """The row's next call is a create the target cannot deduplicate (fenced by lease)."""
+    sender = SENDERS.get((row.target_system, row.record_type))
+    return bool(sender and sender.create_without_key and not row.target_id)
 
 
 def send(
@@ -155,19 +277,35 @@ def send(
     known_ids: Mapping[str, str | None],
     adopt_margin: timedelta = DEFAULT_ADOPT_MARGIN,
 ) -> Outcome:
-    """Post one ledger row; never raises for a failure of the call itself."""
+    """Post one ledger row; never raises for a failure of the call itself.
+
+    For a create without an idempotency key: when an earlier attempt exists (the poster only
+    gets here once its lease has passed, so whatever it sent has landed) the record is looked
+    up first and adopted if found; the create itself is not sent after ``row.send_by``.
+    """
     sender = SENDERS.get((row.target_system, row.record_type))
     if sender is None:
         return Outcome("rejected", error=f"no sender for {row.target_system} {row.record_type}")
+    creating = creates_without_key(row)
+    create_sent = False
     try:
         body = resolve_refs(row.payload, known_ids, _lookup(targets))
-        target_id, kind = sender(targets, row, body, adopt_margin)
+        if creating and row.first_attempt_at is not None and sender.find is not None:
+            existing = sender.find(targets, row, row.first_attempt_at - adopt_margin)
+            if existing is not None:
+                return Outcome("adopted", target_id=existing, sent=body)
+        with send_deadline(row.send_by if creating else None):
+            create_sent = creating
+            target_id = sender.post(targets, row, body)
     except ValidationError as exc:  # the target judged the request itself: re-sending cannot help
         return Outcome("rejected", http_status=exc.status, error=str(exc))
-    except AuthError as exc:  # credentials, not the record: worth another run once fixed
+    except (AuthError, NotSentError) as exc:  # never applied: worth another run (credentials fixed, in time)
         return Outcome("retryable", http_status=exc.status, error=str(exc))
-    except ApiError as exc:  # retries exhausted, malformed answers, unexpected statuses
-        return Outcome("retryable", http_status=exc.status, error=str(exc))
+    except RetryExhaustedError as exc:  # retries exhausted; a create may have been applied (in doubt)
+        return Outcome("retryable", http_status=exc.status, error=str(exc), in_doubt=create_sent and exc.in_doubt)
+    except ApiError as exc:  # malformed answers, unexpected statuses: a create sent may exist
+        return Outcome("retryable", http_status=exc.status, error=str(exc), in_doubt=create_sent)
     except (TransientError, requests.RequestException) as exc:
-        return Outcome("retryable", error=scrub_text(f"{type(exc).__name__}: {exc}"))
-    return Outcome(kind, target_id=target_id, sent=body)
+        return Outcome("retryable", error=scrub_text(f"{type(exc).__name__}: {exc}"),
+                       in_doubt=create_sent and isinstance(exc, requests.RequestException))
+    return Outcome("posted", target_id=target_id, sent=body)

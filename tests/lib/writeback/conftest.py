@@ -27,11 +27,12 @@ FAST_RETRIES = {"max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.01}
 NO_BACKOFF = PostSettings(retry_backoff_seconds=0.0)
 
 
-def make_targets(url: str, **client_kw: Any) -> Targets:
+def make_targets(url: str, *, kantata: dict[str, Any] | None = None, **client_kw: Any) -> Targets:
+    """Clients of the sandbox at ``url``; ``kantata`` overrides options of the PSA client only."""
     options = {**FAST_RETRIES, "sleep": lambda _: None, **client_kw}
     return Targets(
         netsuite=NetSuiteClient(url, **DEFAULT_CREDENTIALS["netsuite"], **options),
-        kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **options),
+        kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **{**options, **(kantata or {})}),
         salesforce=SalesforceClient(url, DEFAULT_CREDENTIALS["salesforce"]["client_id"],
                                     DEFAULT_CREDENTIALS["salesforce"]["client_secret"], **options),
     )

@@ -3,6 +3,7 @@ PSA workspace and a CRM status, whatever fails or crashes in between."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -73,7 +74,7 @@ def _crash_after_workspace(row: OutboxRow, outcome: Outcome) -> None:
 
 
 @pytest.mark.parametrize("failure", ["connection dropped after the create", "crash before the ledger write"])
-def test_a_workspace_created_but_not_recorded_is_adopted_not_duplicated(
+def test_a_workspace_created_but_not_recorded_waits_out_its_lease_then_is_adopted_not_duplicated(
     sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets, failure: str
 ) -> None:
     request = won_deal(sandbox)
@@ -87,15 +88,42 @@ def test_a_workspace_created_but_not_recorded_is_adopted_not_duplicated(
         assert (first.failed_retryable, first.blocked) == (1, 1)
         assert ledger_row(con, key)["state"] == FAILED_RETRYABLE
         assert "not re-sent: the request is not idempotent" in ledger_row(con, key)["last_error"]
+        assert attempts_of(con, key)[-1][2] == "in_doubt"
     else:
         with pytest.raises(Crash):
             run_activation(con, targets, run_id="r1", after_call=_crash_after_workspace)
     assert len(workspaces_for(targets, request.at[0, "opportunity_id"])) == 1
+    [(lease_until,)] = con.execute("SELECT lease_until FROM ops.outbox_attempts WHERE outbox_key = ?",
+                                   [key]).fetchall()
+    assert lease_until - datetime.now(UTC) > timedelta(minutes=4)  # the client's budget: 4 sends of 65 s
 
-    resumed = run_activation(con, targets, run_id="r2", settings=NO_BACKOFF)
-    assert resumed.failed_retryable == resumed.dead == 0
-    assert attempts_of(con, key)[-1][2] == "adopted"
+    # Before the lease has passed the create may still land: no call, the row says why.
+    early = run_activation(con, targets, run_id="r2", settings=NO_BACKOFF)
+    assert (early.waiting, early.requests, early.failed_retryable) == (1, 0, 0)
+    assert ledger_row(con, key)["last_error"].startswith("waiting for in-flight attempt 1 of run r1 until ")
+    assert len(attempts_of(con, key)) == 1
+
+    # Once it has passed (a clock past the lease), the run looks again and adopts.
+    later = run_activation(con, targets, run_id="r3", settings=NO_BACKOFF,
+                           clock=lambda: datetime.now(UTC) + (lease_until - datetime.now(UTC)) + timedelta(seconds=1))
+    assert later.failed_retryable == later.dead == later.waiting == 0
+    outcomes = [attempt[2] for attempt in attempts_of(con, key)]
+    assert outcomes == ["in_doubt" if failure.startswith("connection") else "abandoned", "adopted"]
     assert_activated_once(targets, request)
+
+
+def test_an_open_create_from_before_leases_waits_for_the_lease_it_would_have_had(
+    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets
+) -> None:
+    request = won_deal(sandbox)
+    write_outbound(con, ACTIVATION_TABLE, request)
+    key = f"kantata:workspace:{request.at[0, 'opportunity_id']}"
+    with pytest.raises(Crash):
+        run_activation(con, targets, run_id="r1", after_call=_crash_after_workspace)
+    con.execute("UPDATE ops.outbox_attempts SET lease_until = NULL")  # as a warehouse upgraded mid-flight
+    waiting = run_activation(con, targets, run_id="r2", settings=NO_BACKOFF)
+    assert (waiting.waiting, waiting.abandoned, waiting.requests) == (1, 0, 0)
+    assert attempts_of(con, key) == [(1, 1, None, None, False)]
 
 
 def test_an_incomplete_deal_shows_in_the_crm_and_activates_once_fixed(

@@ -82,10 +82,13 @@ def test_a_crash_after_the_erp_call_is_resumed_without_a_second_invoice(
     assert len(erp_invoices(targets, invoice_id(project))) == 1  # NetSuite has it ...
     assert ledger_row(con, _key(project))["state"] != POSTED  # ... the ledger does not know
     resumed = run_billing(con, targets, run_id="r2")
-    assert resumed.posted == 1
+    # An upsert cannot land twice: the resumed run sends it again at once, no lease to wait for.
+    assert (resumed.posted, resumed.waiting, resumed.abandoned) == (1, 0, 1)
     assert len(erp_invoices(targets, invoice_id(project))) == 1
-    # The audit trail shows the open attempt of the crashed run, then the posting.
-    assert attempts_of(con, _key(project)) == [(1, 1, None, None, False), (1, 2, "posted", None, True)]
+    # The audit trail shows the crashed run's attempt, closed by the next run, then the posting.
+    assert attempts_of(con, _key(project)) == [(1, 1, "abandoned", None, True), (1, 2, "posted", None, True)]
+    [(reason,)] = con.execute("SELECT error FROM ops.outbox_attempts WHERE attempt = 1").fetchall()
+    assert reason == "run r1 ended without recording a result"
 
 
 def test_a_write_applied_but_unacknowledged_is_resent_as_the_same_invoice(

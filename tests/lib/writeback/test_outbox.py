@@ -133,3 +133,19 @@ def test_ddl_is_idempotent() -> None:
     ensure_outbox_tables(con)
     ensure_outbox_tables(con)
     assert con.execute("SELECT count(*) FROM ops.outbox").fetchone() == (0,)
+
+
+def test_a_warehouse_from_before_leases_gets_the_column_and_keeps_its_attempts() -> None:
+    con = duckdb.connect()
+    con.execute("""
+        CREATE SCHEMA ops;
+        CREATE TABLE ops.outbox_attempts (outbox_key VARCHAR NOT NULL, version INTEGER NOT NULL,
+            attempt INTEGER NOT NULL, run_id VARCHAR, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ,
+            outcome VARCHAR, http_status INTEGER, error VARCHAR, target_id VARCHAR);
+        INSERT INTO ops.outbox_attempts (outbox_key, version, attempt, run_id, started_at)
+        VALUES ('kantata:workspace:006A', 1, 1, 'old-run', '2026-10-31 12:00:00+00');
+    """)
+    ensure_outbox_tables(con)
+    ensure_outbox_tables(con)
+    assert con.execute("SELECT run_id, lease_until FROM ops.outbox_attempts").fetchall() == [("old-run", None)]
+    assert con.execute("SELECT count(*) FROM ops.duplicate_records").fetchone() == (0,)
