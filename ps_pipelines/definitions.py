@@ -30,6 +30,7 @@ from ps_pipelines.writeback.assets import (
     reconciled_with_erp,
 )
 from ps_pipelines.writeback.jobs import writeback_jobs
+from ps_pipelines.writeback.read_back import read_back_after_posting
 from ps_pipelines.writeback.sensors import build_writeback_sensors
 
 # Local development: an event reaches the ERP within seconds. A deployment's definitions may
@@ -58,7 +59,7 @@ def build_definitions(
         jobs=[ingest_all_job, refresh_all_job, *writeback_jobs],
         schedules=[ingest_every_15_minutes],
         sensors=[rebuild_downstream_sensor, *build_writeback_sensors(writeback_sensor_interval_seconds),
-                 writeback_failure_sensor],
+                 writeback_failure_sensor, read_back_after_posting],
         resources={
             **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
             "dbt": dbt_resource(),

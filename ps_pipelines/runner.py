@@ -6,27 +6,37 @@ import contextlib
 import time
 from pathlib import Path
 
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
+
+from ps_pipelines.automation.jobs import REFRESH_ALL
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback.readback import entities_to_read_back
 
 
-def _op_config(full_refresh: bool) -> dict:
+def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
+    """Run config of ``--full-refresh``: every ingestion asset among ``keys`` (all when None)
+    ignores its high-water mark (config for an op outside the run would be an error)."""
     from ps_pipelines.ingest import ingest_assets
 
     if not full_refresh:
         return {}
-    return {"ops": {asset.op.name: {"config": {"full_refresh": True}} for asset in ingest_assets}}
+    return {"ops": {asset.op.name: {"config": {"full_refresh": True}} for asset in ingest_assets
+                    if keys is None or asset.key in keys}}
 
 
-def format_summary(warehouse: Warehouse, run_id: str) -> str:
+def format_summary(warehouse: Warehouse, run_ids: list[str]) -> str:
+    """What the runs moved, per entity (a table read back after posting has a line per pass)."""
     with warehouse.connect() as con:
         rows = con.execute("""
             SELECT entity_key, mode, fetched, inserted, updated, unchanged, deleted, quarantined,
                    round(epoch(finished_at - started_at), 2)
-            FROM ops.ingest_runs WHERE run_id = ? ORDER BY entity_key""", [run_id]).fetchall()
+            FROM ops.ingest_runs WHERE list_contains(?, run_id) ORDER BY entity_key, started_at""",
+                           [run_ids]).fetchall()
         reasons = con.execute("""
             SELECT entity_key, regexp_replace(rule, ' \\(value=.*?\\)', '', 'g') AS rule, count(*) AS n
-            FROM ops.quarantine WHERE run_id = ? GROUP BY ALL ORDER BY n DESC LIMIT 10""", [run_id]).fetchall()
+            FROM ops.quarantine WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY n DESC LIMIT 10""",
+                              [run_ids]).fetchall()
     header = ("entity", "mode", "fetched", "inserted", "updated", "unchanged", "deleted", "quarantined", "seconds")
     widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=False)]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in [header, *rows]]
@@ -36,16 +46,16 @@ def format_summary(warehouse: Warehouse, run_id: str) -> str:
     if reasons:
         lines.append("quarantined (entity, rule, rows) - full rows in ops.quarantine:")
         lines += [f"  {entity}  {rule}  {count}" for entity, rule, count in reasons]
-    lines += format_writeback(warehouse, run_id)
+    lines += format_writeback(warehouse, run_ids)
     return "\n".join(lines)
 
 
-def format_writeback(warehouse: Warehouse, run_id: str) -> list[str]:
-    """What the write-back holds after the run: ledger rows per flow and state, and what this run posted."""
+def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
+    """What the write-back holds after the runs: ledger rows per flow and state, and what the runs posted."""
     with warehouse.connect() as con:
         states = con.execute("""
-            SELECT flow, state, count(*), count(*) FILTER (WHERE posted_run_id = ?)
-            FROM ops.outbox GROUP BY ALL ORDER BY ALL""", [run_id]).fetchall()
+            SELECT flow, state, count(*), count(*) FILTER (WHERE list_contains(?, posted_run_id))
+            FROM ops.outbox GROUP BY ALL ORDER BY ALL""", [run_ids]).fetchall()
     if not states:
         return []
     lines = ["write-back ledger (flow, state, transactions, of which posted by this run) - ops.outbox:"]
@@ -55,10 +65,48 @@ def format_writeback(warehouse: Warehouse, run_id: str) -> list[str]:
     return lines
 
 
-def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refresh_all",
-                 full_refresh: bool = False, sandbox_url: str | None = None) -> int:
-    from dagster import DagsterInstance
+# Read-back passes after the first: each reads back what the pass before it posted. Two are
+# the rule (post, then read back and find nothing more to post); more mean a posting made
+# more work due, and a run that still posts after these is reported as not converged.
+MAX_READ_BACK_PASSES = 3
 
+
+def _execute_pass(job: JobDefinition, instance: DagsterInstance, keys: set[AssetKey], run_config: dict,
+                  label: str) -> ExecuteInProcessResult:
+    print(f"{label}: {job.name}, {len(keys)} assets", flush=True)
+    return job.execute_in_process(instance=instance, asset_selection=sorted(keys), run_config=run_config,
+                                  raise_on_error=False, tags={"ps/main_job_pass": label})
+
+
+def converge(defs: Definitions, instance: DagsterInstance, full_refresh: bool) -> list[ExecuteInProcessResult]:
+    """The main job: everything but publishing; read-back passes until a pass posts nothing;
+    then publish, so the analysts' copy shows the platforms as they are after the posting."""
+    from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
+    from ps_pipelines.writeback.jobs import REFRESH_AFTER_POSTING_JOB, read_back_selection
+    from ps_pipelines.writeback.read_back import written_record_types
+
+    graph = defs.resolve_asset_graph()
+    publishing = {PUBLISHED_MARTS_KEY, DBT_DOCS_KEY}
+    refresh_all, read_back = defs.resolve_job_def(REFRESH_ALL), defs.resolve_job_def(REFRESH_AFTER_POSTING_JOB)
+    everything = set(refresh_all.asset_layer.executable_asset_keys)
+    first = everything - publishing
+    results = [_execute_pass(refresh_all, instance, first, _op_config(full_refresh, first), "pass 1")]
+    for number in range(2, MAX_READ_BACK_PASSES + 2):
+        written = written_record_types(instance, results[-1].run_id)
+        if not written:
+            break
+        keys = read_back_selection(entities_to_read_back(written)).resolve(graph) - publishing
+        print(f"  posted {', '.join(written)}: reading them back", flush=True)
+        results.append(_execute_pass(read_back, instance, keys, {}, f"pass {number}"))
+    else:
+        print(f"WARNING: pass {MAX_READ_BACK_PASSES + 1} still posted; the marts may lag the platforms until "
+              "the next run (see ops.outbox for what keeps changing)", flush=True)
+    results.append(_execute_pass(refresh_all, instance, publishing, {}, "publish"))
+    return results
+
+
+def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
+                 full_refresh: bool = False, sandbox_url: str | None = None) -> int:
     from ps_pipelines.cli import prepare_dagster_home
     from ps_pipelines.sandbox.process import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
@@ -75,17 +123,22 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refres
         url = sandbox_url or running.url
         print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
         defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
-        job = defs.resolve_job_def(job_name)
         started = time.perf_counter()
         with DagsterInstance.get() as instance:
-            result = job.execute_in_process(instance=instance, run_config=_op_config(full_refresh),
-                                            raise_on_error=False)
+            if job_name == REFRESH_ALL:
+                results = converge(defs, instance, full_refresh)
+            else:
+                job = defs.resolve_job_def(job_name)
+                results = [job.execute_in_process(instance=instance, run_config=_op_config(full_refresh),
+                                                  raise_on_error=False)]
         elapsed = time.perf_counter() - started
-    print(format_summary(Warehouse(warehouse_path), result.run_id))
+    run_ids = [result.run_id for result in results]
+    print(format_summary(Warehouse(warehouse_path), run_ids))
     print(format_publication(default_analytics_path(warehouse_path)))
     docs = DOCS_TARGET_PATH / "static_index.html"
     if docs.exists():
         print(f"dbt docs: {docs} (one file, open it in a browser)")
-    status = "succeeded" if result.success else "FAILED"
-    print(f"run {result.run_id} {status} in {elapsed:.1f}s")
-    return 0 if result.success else 1
+    succeeded = all(result.success for result in results)
+    status = "succeeded" if succeeded else "FAILED"
+    print(f"run {', '.join(run_ids)} {status} in {elapsed:.1f}s")
+    return 0 if succeeded else 1

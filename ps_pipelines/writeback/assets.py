@@ -27,6 +27,7 @@ from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
 from ps_pipelines.lib.writeback.outbox import DEAD, FAILED_RETRYABLE, INVALID, ledger_frame, waiting_frame
 from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
+from ps_pipelines.lib.writeback.readback import attempted_record_types
 from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Targets
 from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
@@ -41,6 +42,9 @@ ACTIVATION_REQUESTS_KEY = AssetKey(["outbound", "erp_project_activation_requests
 BILLING_TRANSACTIONS_KEY = AssetKey(["outbound", "erp_billing_transactions"])
 RECONCILIATION_CHECK = "reconciled_with_erp"
 DUPLICATES_CHECK = "no_duplicate_records"
+# Metadata of a posting: the kinds of write it attempted (``netsuite:invoice`` ...), which say
+# what must be read back from the platforms before the marts are current again.
+WRITTEN_RECORD_TYPES = "written_record_types"
 # What the dead-letter asset lists: rows that will not reach the target without someone acting.
 ATTENTION_STATES = (DEAD, INVALID, FAILED_RETRYABLE)
 WAITING = "waiting"  # not a ledger state: an unsent row held by an earlier attempt's lease
@@ -68,7 +72,7 @@ class BillingConfig(PostingConfig):
         return date.fromisoformat(self.closed_through) if self.closed_through else None
 
 
-def _result(context: AssetExecutionContext, summary: PostSummary) -> MaterializeResult:
+def _result(context: AssetExecutionContext, summary: PostSummary, written: list[str]) -> MaterializeResult:
     metadata = summary.as_metadata()
     failing = metadata.pop("failing")
     waiting_for = metadata.pop("waiting_for")
@@ -86,6 +90,7 @@ def _result(context: AssetExecutionContext, summary: PostSummary) -> Materialize
         "failing": MetadataValue.json(dict(list(failing.items())[:PREVIEW_ROWS])),
         "failing_count": len(failing),
         "waiting_for": MetadataValue.json(dict(list(waiting_for.items())[:PREVIEW_ROWS])),
+        WRITTEN_RECORD_TYPES: MetadataValue.json(written),
     })
 
 
@@ -107,7 +112,8 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
     targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
     with warehouse.warehouse().connect() as con:
         summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings())
-    return _result(context, summary)
+        written = attempted_record_types(con, context.run_id)
+    return _result(context, summary, written)
 
 
 @asset(
@@ -127,7 +133,8 @@ def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehous
     with warehouse.warehouse().connect() as con:
         summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
                               settings=config.settings())
-    return _result(context, summary)
+        written = attempted_record_types(con, context.run_id)
+    return _result(context, summary, written)
 
 
 @asset_check(

@@ -10,14 +10,21 @@ The jobs run in one process: every step is in the one-slot warehouse pool, so st
 after another anyway, and a process per step would add seconds of start-up to each.
 """
 
+from collections.abc import Iterable
+
 from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
 
+from ps_pipelines.ingest.factory import raw_asset_key
+from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
+from ps_pipelines.lib.writeback.readback import WRITTEN_ENTITIES
 from ps_pipelines.transform.assets import dbt_models
 from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
 
 ACTIVATE_PROJECTS_JOB = "activate_projects"
 POST_INVOICES_JOB = "post_invoices"
 REPLAY_DEAD_LETTERS_JOB = "replay_dead_letters"
+REFRESH_AFTER_POSTING_JOB = "refresh_after_posting"
+ALL_WRITTEN_ENTITIES = sorted({key for keys in WRITTEN_ENTITIES.values() for key in keys})
 
 
 def posting_selection(posting_key: AssetKey) -> AssetSelection:
@@ -52,4 +59,23 @@ replay_dead_letters_job = define_asset_job(
                 "replay_dead: true), then reconcile.",
 )
 
-writeback_jobs = [activate_projects_job, post_invoices_job, replay_dead_letters_job]
+
+
+def read_back_selection(entity_keys: Iterable[str] = ALL_WRITTEN_ENTITIES) -> AssetSelection:
+    """The raw tables that postings landed in (``entity_keys``, contract keys) and everything
+    downstream of them: the models rebuilt on what the platforms now hold, any posting that
+    became due because of it, and the published marts."""
+    return AssetSelection.assets(*(raw_asset_key(CONTRACTS_BY_KEY[key]) for key in entity_keys)).downstream()
+
+
+refresh_after_posting_job = define_asset_job(
+    REFRESH_AFTER_POSTING_JOB,
+    selection=read_back_selection(),
+    executor_def=in_process_executor,
+    description="After a posting: read back (incrementally) the ERP, PSA and CRM tables the write-back wrote to, "
+                "rebuild what is downstream, post what became due, and republish, so the marts show what the "
+                "platforms hold after the posting (started by read_back_after_posting; the main job does the same "
+                "before it publishes).",
+)
+
+writeback_jobs = [activate_projects_job, post_invoices_job, replay_dead_letters_job, refresh_after_posting_job]

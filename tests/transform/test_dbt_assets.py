@@ -23,7 +23,7 @@ from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.transform.assets import DBT_OWNER, dbt_models, layer_group, manifest, translator
 from ps_pipelines.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
-from ps_pipelines.writeback.assets import INVOICES_KEY
+from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
 MODELS = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
@@ -99,13 +99,15 @@ def test_layer_group_comes_from_the_model_folder(fqn: list[str], group: str) -> 
 
 def test_lineage_runs_unbroken_from_the_raw_ingestion_assets_to_the_marts() -> None:
     external = {dep for key in MODEL_KEYS for dep in GRAPH.get(key).parent_keys} - {*MODEL_KEYS, *SEED_KEYS}
-    # Every dbt source resolves to an asset that writes it: a raw ingestion asset, or the
-    # invoice posting for the ledger. No dangling source asset in the UI.
-    writers = {*RAW_KEYS, INVOICES_KEY}
+    # Every dbt source resolves to an asset that writes it: a raw ingestion asset, or a posting
+    # for the ledger (the invoice posting for its invoices, the activation posting for the ERP
+    # records it made). No dangling source asset in the UI.
+    writers = {*RAW_KEYS, INVOICES_KEY, ACTIVATIONS_KEY}
     assert external == writers
     for source in manifest["sources"].values():
         assert translator.get_asset_key(source) in writers
     assert GRAPH.get(AssetKey(["staging", "stg_ops__outbox"])).parent_keys == {INVOICES_KEY}
+    assert GRAPH.get(AssetKey(["staging", "stg_ops__activated_erp_records"])).parent_keys == {ACTIVATIONS_KEY}
     staging = [k for k, n in MODEL_KEYS.items() if n["fqn"][1] == "staging"]
     assert all(GRAPH.get(k).parent_keys & writers for k in staging)
     # The published copy and the docs sit below the marts and every model respectively.

@@ -8,78 +8,17 @@ together: one event, one posting, however often the sensor and the jobs run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import duckdb
-import pytest
-from dagster import (
-    DagsterInstance,
-    Definitions,
-    ExecuteInProcessResult,
-    RunRequest,
-    SensorResult,
-    build_sensor_context,
-)
+from dagster import ExecuteInProcessResult
 
 from ps_pipelines.definitions import build_definitions
-from ps_pipelines.lib.sources import NetSuiteClient
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
 from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
 from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
 from ps_pipelines.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
-from tests.conftest import RunningSandbox
 from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-@dataclass
-class Pipeline:
-    sandbox: RunningSandbox
-    defs: Definitions
-    instance: DagsterInstance
-    warehouse: Path
-    netsuite: NetSuiteClient
-
-    def tick(self, sensor_name: str, cursor: str | None) -> SensorResult:
-        sensor = self.defs.resolve_sensor_def(sensor_name)
-        with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources) as context:
-            result = sensor(context)
-        assert isinstance(result, SensorResult), result
-        return result
-
-    @property
-    def resources(self) -> dict[str, Any]:
-        return dict(self.defs.resources or {})
-
-    def run(self, job_name: str, request: RunRequest | None = None, **kwargs: Any) -> ExecuteInProcessResult:
-        job = self.defs.resolve_job_def(job_name)
-        tags = dict(request.tags) if request else {}
-        result = job.execute_in_process(instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=False,
-                                        **kwargs)
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        return result
-
-    def suiteql(self, query: str) -> list[dict]:
-        return [row for page in self.netsuite.suiteql(query) for row in page]
-
-    def ledger(self, sql: str, params: list | None = None) -> list[tuple]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
-
-
-@pytest.fixture
-def pipeline(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[Pipeline]:
-    warehouse = tmp_path / "warehouse.duckdb"
-    defs = build_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
-    netsuite = NetSuiteClient(sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
-    with DagsterInstance.ephemeral() as instance:
-        yield Pipeline(sandbox, defs, instance, warehouse, netsuite)
-    netsuite.client.close()
+from tests.writeback.conftest import Pipeline
 
 
 def posting_metadata(result: ExecuteInProcessResult, key: Any) -> dict[str, Any]:

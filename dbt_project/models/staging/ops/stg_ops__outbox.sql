@@ -1,12 +1,9 @@
 {#- Grain: one row per outbound transaction of the write-back ledger (outbox_key).
 
-    The ledger is the write-back's own table (schema ops), created by the pipeline on first use.
-    A warehouse without it (nothing posted yet, or a database holding only the raw tables, as in
-    the PostgreSQL portability build) reads as an empty ledger instead of failing the build: like a
-    missing source column, a missing ledger is drift to report, not a reason to stop the marts. -#}
+    The ledger is the write-back's own table (schema ops), created by the pipeline on first use;
+    a warehouse without it reads as an empty ledger (ps_optional_relation). -#}
 {%- set src = source('ops', 'outbox') -%}
-{%- set ledger = adapter.get_relation(database=src.database, schema=src.schema, identifier=src.identifier)
-    if execute else none -%}
+{%- set ledger = ps_optional_relation(src) -%}
 {%- set cols = ps_source_columns(src) if ledger is not none else [] -%}
 
 select
@@ -33,9 +30,4 @@ select
     {{ ps_column(cols, 'posted_payload', 'posted_payload', 'string') }},
     {{ ps_column(cols, 'posted_run_id', 'posted_run_id', 'string') }},
     {{ ps_column(cols, 'last_run_id', 'last_run_id', 'string') }}
-{% if ledger is not none %}
-from {{ src }}
-{% else %}
-from (select 1 as no_ledger) as missing_ledger
-where 1 = 0
-{% endif %}
+{{ ps_from_optional(src, ledger) }}

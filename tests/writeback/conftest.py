@@ -1,0 +1,73 @@
+"""The write-back as Dagster runs it: a pipeline over a real sandbox, an ephemeral instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    RunRequest,
+    SensorResult,
+    build_sensor_context,
+)
+
+from ps_pipelines.definitions import build_definitions
+from ps_pipelines.lib.sources import NetSuiteClient
+from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
+from tests.conftest import RunningSandbox
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class Pipeline:
+    sandbox: RunningSandbox
+    defs: Definitions
+    instance: DagsterInstance
+    warehouse: Path
+    netsuite: NetSuiteClient
+
+    def tick(self, sensor_name: str, cursor: str | None) -> SensorResult:
+        sensor = self.defs.resolve_sensor_def(sensor_name)
+        with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources) as context:
+            result = sensor(context)
+        assert isinstance(result, SensorResult), result
+        return result
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return dict(self.defs.resources or {})
+
+    def run(self, job_name: str, request: RunRequest | None = None, **kwargs: Any) -> ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(job_name)
+        tags = dict(request.tags) if request else {}
+        result = job.execute_in_process(instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=False,
+                                        **kwargs)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        return result
+
+    def suiteql(self, query: str) -> list[dict]:
+        return [row for page in self.netsuite.suiteql(query) for row in page]
+
+    def ledger(self, sql: str, params: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture
+def pipeline(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[Pipeline]:
+    warehouse = tmp_path / "warehouse.duckdb"
+    defs = build_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
+    netsuite = NetSuiteClient(sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
+    with DagsterInstance.ephemeral() as instance:
+        yield Pipeline(sandbox, defs, instance, warehouse, netsuite)
+    netsuite.client.close()
+
+
