@@ -26,6 +26,7 @@ import duckdb
 import pytest
 from psycopg2.extras import execute_values
 
+from ps_pipelines.lib.writeback.payloads import invoice_payload
 from tests.transform.pg_server import PostgresServer, PostgresUnavailable, start_postgres
 from tests.transform.test_dbt_foundation import run_dbt
 
@@ -93,6 +94,8 @@ FIXED = [
     (Decimal("1.00"), Decimal("2.675"), Decimal("2"), Decimal("1.005"), Decimal("1.00")),
     (Decimal("10.01"), Decimal("1"), Decimal("2"), Decimal("0.285"), Decimal("1.00")),
     (Decimal("500.05"), Decimal("0.5"), Decimal("4"), Decimal("8.345"), Decimal("-1.00")),
+    # 24691.35 / 2 is exactly 12345.675; as a double it is 12345.674999999999...
+    (Decimal("24691.35"), Decimal("1"), Decimal("2"), Decimal("0.1"), Decimal("150.05")),
 ]
 
 
@@ -202,3 +205,28 @@ def test_postgres_rounds_money_once_half_away_from_zero(
         pg.close()
     wrong = mismatches(cases, rows)
     assert not wrong, _report("postgres", cases, wrong)
+
+
+def _line(number: int, amount: float, currency: str) -> dict[str, Any]:
+    return {"invoice_external_id": f"psp:inv:1:1:{currency}:2026-06",
+            "line_external_id": f"psp:inl:time_entry:{number}", "ns_customer_id": "1", "ns_job_id": "1",
+            "ns_subsidiary_id": "1", "ns_currency_id": "1",
+            "currency_code": currency, "invoice_date": "2026-06-30", "billing_model": "Time and Materials",
+            "billing_period": "2026-06", "psa_project_id": "1", "item_name": "Consulting", "memo": "",
+            "quantity": 1.0, "unit_rate": amount, "amount": amount}
+
+
+@pytest.mark.parametrize(("currency", "places"), [("USD", 2), ("JPY", 0)])
+def test_the_payload_builder_rounds_money_like_the_warehouse(cases: list[Case], currency: str, places: int) -> None:
+    """The write-back reads amounts as floats; each posted amount must be the half-up rounding
+    of the decimal the float stands for, as in SQL. Every draw is cut to one place more than
+    the currency has, so half a minor unit (2.675 USD, 1234.5 JPY) is common."""
+    quantum, finer = Decimal(1).scaleb(-places), Decimal(1).scaleb(-places - 1)
+    exact = [(case.amount * case.rate).quantize(finer, ROUND_HALF_UP) for case in cases]
+    exact += [Decimal("2.675"), Decimal("1.005"), Decimal("-2.675"), Decimal("0.5"), Decimal("2.5")]
+    payload = invoice_payload([_line(i, float(value), currency) for i, value in enumerate(exact)])
+    posted = [Decimal(str(item["amount"])) for item in payload["item"]["items"]]
+    expected = [value.quantize(quantum, ROUND_HALF_UP) for value in exact]
+    wrong = [f"{value} posted as {got}, expected {want}"
+             for value, got, want in zip(exact, posted, expected, strict=True) if got != want]
+    assert not wrong, f"{len(wrong)} of {len(exact)} amounts off; first ones:\n" + "\n".join(wrong[:15])
