@@ -40,7 +40,8 @@ select
     case_id,
     {{ ps_convert_amount('amount', 'rate') }} as reporting,
     {{ ps_convert_amount('amount', 'rate', 'divide_by_rate') }} as functional,
-    {{ ps_money_product('quantity', 'price') }} as product
+    {{ ps_money_product('quantity', 'price') }} as product,
+    {{ ps_exact_from_double('cast(0.1 as double precision) * 3') }} as computed_double
 from money_cases
 order by case_id
 """
@@ -130,7 +131,10 @@ def mismatches(cases: list[Case], rows: list[tuple[Any, ...]]) -> list[str]:
     by_id = {case.case_id: case for case in cases}
     assert len(rows) == len(cases)
     wrong = []
-    for case_id, *values in rows:
+    for case_id, *values, computed_double in rows:
+        # 0.1 * 3 is 0.30000000000000004 as a double: read as the decimal it stands for, 0.3.
+        if Decimal(str(computed_double)) != Decimal("0.3"):
+            wrong.append(f"a double computed in SQL, 0.1 * 3, reads as {computed_double}, expected 0.3")
         case = by_id[case_id]
         for (name, expected), value in zip(case.expected().items(), values, strict=True):
             if value is None or Decimal(str(value)) != expected:
