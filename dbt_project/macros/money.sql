@@ -15,11 +15,6 @@
     stands for is its first 15 significant digits (DBL_DIG). A double such as 1.005 is
     1.00499999999999989..., so reading it at more digits would round it down. -#}
 
-{#- A rate or quantity as the exact type. -#}
-{% macro ps_exact(expr) -%}
-  cast(({{ expr }}) as {{ ps_type('exact') }})
-{%- endmacro %}
-
 {#- An exact decimal expression rounded once to money. -#}
 {% macro ps_round_money(exact_expr) -%}
   {{ ps_round_to(exact_expr, 'money') }}
@@ -38,8 +33,10 @@
 {%- endmacro %}
 
 {#- The exact decimal a double stands for: its 15 significant digits, as ps_type('exact').
-    PostgreSQL's float8 -> numeric cast already keeps DBL_DIG (15) digits; DuckDB's cast
-    scales the binary value instead (1.005 -> 1.00), so DuckDB goes through '%.15g' text. -#}
+    PostgreSQL's float8 -> numeric cast keeps DBL_DIG (15) digits. DuckDB's cast scales the
+    binary value instead (1.005 -> 1.00), so DuckDB reads the '%.15g' text; the text is parsed
+    into a 64-bit decimal wide enough for its magnitude, since parsing a long text straight
+    into decimal(38,16) costs about ten times as much per row. -#}
 {% macro ps_exact_from_double(expr) -%}
   {{ return(adapter.dispatch('ps_exact_from_double', 'ps_pipelines')(expr)) }}
 {%- endmacro %}
@@ -49,7 +46,17 @@
 {%- endmacro %}
 
 {% macro duckdb__ps_exact_from_double(expr) -%}
-  cast(printf('%.15g', cast(({{ expr }}) as double)) as {{ ps_type('exact') }})
+  {%- set value = 'cast((' ~ expr ~ ') as double)' -%}
+  {%- set text = "printf('%.15g', " ~ value ~ ")" -%}
+  {#- (below, scale): a value below `below` needs at most `scale` decimals for 15 significant
+      digits (16 below 1: the exact type's scale), and decimal(18, scale) still holds it after
+      the text rounds it up a digit (99.99999999999999 -> '100'). -#}
+  case
+    {%- for below, scale in [('1', 16), ('1e3', 14), ('1e6', 11), ('1e9', 8), ('1e12', 5), ('1e15', 2)] %}
+    when abs({{ value }}) < {{ below }} then cast(cast({{ text }} as decimal(18,{{ scale }})) as {{ ps_type('exact') }})
+    {%- endfor %}
+    else cast({{ text }} as {{ ps_type('exact') }})
+  end
 {%- endmacro %}
 
 {#- Money: a quantity (hours, a share; a double) times a price (money), rounded once. -#}
@@ -62,30 +69,30 @@
       reporting amount  = ps_convert_amount(amount, 'rate_of_currency')
       functional amount = ps_convert_amount(amount, 'rate_of_currency', 'rate_of_functional')
     where the rates come from dim_currency_rates_daily (reporting units per unit, doubles) on
-    the same day. A quotient has no exact decimal in general and DuckDB divides decimals as
-    doubles (DuckDB docs, Numeric Types), so the quotient is taken at the exact type's scale
-    (15 significant digits on DuckDB) before the one rounding to cents; a quotient that is
-    exactly a half cent stays one. A zero divisor gives null, as a missing rate does. -#}
+    the same day. A zero divisor gives null, as a missing rate does. -#}
 {% macro ps_convert_amount(amount, rate, divide_by_rate=none) -%}
-  {%- set product = 'cast((' ~ amount ~ ') as ' ~ ps_type('money') ~ ') * ' ~ ps_exact_from_double(rate) -%}
   {%- if divide_by_rate is none -%}
-    {{ ps_round_money(product) }}
+    {{ ps_round_money('cast((' ~ amount ~ ') as ' ~ ps_type('money') ~ ') * ' ~ ps_exact_from_double(rate)) }}
   {%- else -%}
-    {{ ps_round_money(ps_exact_quotient(product, ps_exact_from_double(divide_by_rate))) }}
+    {{ ps_round_money(ps_exact_quotient(amount, rate, divide_by_rate)) }}
   {%- endif -%}
 {%- endmacro %}
 
-{#- numerator / denominator (both exact) as ps_type('exact'), null when the denominator is 0.
-    PostgreSQL divides numerics to at least the operands' scale; DuckDB divides decimals as
-    doubles, read back at their 15 significant digits. -#}
-{% macro ps_exact_quotient(numerator, denominator) -%}
-  {{ return(adapter.dispatch('ps_exact_quotient', 'ps_pipelines')(numerator, denominator)) }}
+{#- amount x rate / divide_by_rate as ps_type('exact'). A quotient has no exact decimal in
+    general. PostgreSQL divides the exact product as numeric, to at least its 18 decimals.
+    DuckDB divides decimals as doubles anyway (DuckDB docs, Numeric Types), so it divides the
+    doubles and reads the quotient by its 15 significant digits: a quotient that is exactly a
+    half cent (24691.35 / 2 = 12345.675, a double of 12345.67499999...) stays one. -#}
+{% macro ps_exact_quotient(amount, rate, divide_by_rate) -%}
+  {{ return(adapter.dispatch('ps_exact_quotient', 'ps_pipelines')(amount, rate, divide_by_rate)) }}
 {%- endmacro %}
 
-{% macro default__ps_exact_quotient(numerator, denominator) -%}
-  cast(({{ numerator }}) / nullif({{ denominator }}, 0) as {{ ps_type('exact') }})
+{% macro default__ps_exact_quotient(amount, rate, divide_by_rate) -%}
+  cast(cast(({{ amount }}) as {{ ps_type('money') }}) * {{ ps_exact_from_double(rate) }}
+       / nullif({{ ps_exact_from_double(divide_by_rate) }}, 0) as {{ ps_type('exact') }})
 {%- endmacro %}
 
-{% macro duckdb__ps_exact_quotient(numerator, denominator) -%}
-  {{ ps_exact_from_double('(' ~ numerator ~ ') / nullif(' ~ denominator ~ ', 0)') }}
+{% macro duckdb__ps_exact_quotient(amount, rate, divide_by_rate) -%}
+  {{ ps_exact_from_double('cast((' ~ amount ~ ') as double) * cast((' ~ rate ~ ') as double)'
+                          ~ ' / nullif(cast((' ~ divide_by_rate ~ ') as double), 0)') }}
 {%- endmacro %}
