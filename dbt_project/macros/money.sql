@@ -7,7 +7,8 @@
         "round(numeric, integer) ... for numeric, ties are broken by rounding away from zero"
         (PostgreSQL docs, Mathematical Functions; Numeric Types 8.1.2), DuckDB rounds a
         DECIMAL half away from zero too (round(-2.675, 2) = -2.68), where its round_even /
-        roundbankers is the half-to-even variant (DuckDB docs, Numeric Functions);
+        roundbankers is the half-to-even variant (DuckDB docs, Numeric Functions); the
+        property test tests/transform/test_money_rounding.py holds both engines to it;
       - never a bare `numeric`: DuckDB reads it as DECIMAL(18,3) (DuckDB docs, Numeric Types:
         "The default WIDTH and SCALE is DECIMAL(18, 3)"), so round(cast(x as numeric), 2)
         rounded to 3 places first and 1040.2445 came out 1040.25.
