@@ -54,12 +54,6 @@
   nullif(regexp_extract({{ expr }}, '{{ pattern }}'), '')
 {%- endmacro %}
 
-{#- Money: a quantity times a rate, rounded to cents (taken as numeric first, since
-    PostgreSQL cannot round a double to a number of places). -#}
-{% macro ps_money_product(quantity, rate) -%}
-  cast(round(cast(({{ quantity }}) * ({{ rate }}) as numeric), 2) as {{ ps_type('money') }})
-{%- endmacro %}
-
 {#- A ratio that is null instead of failing or infinite when the denominator is 0 or null. -#}
 {% macro ps_ratio(numerator, denominator) -%}
   cast(({{ numerator }}) as {{ ps_type('number') }}) / nullif(cast(({{ denominator }}) as {{ ps_type('number') }}), 0)

@@ -38,8 +38,14 @@
 
 {#- Kantata sends money as integer cents. -#}
 {% macro cents_to_amount(source_columns, source_column, alias) -%}
-  cast({{ ps_column_expr(source_columns, source_column, 'number') }} / 100.0 as {{ ps_type('money') }})
-    as {{ adapter.quote(alias) }}
+  {{ ps_cents_to_money(ps_column_expr(source_columns, source_column, 'number')) }} as {{ adapter.quote(alias) }}
+{%- endmacro %}
+
+{#- A money or rate column a platform sends as a number (a JSON number or text): the decimal
+    it stands for, rounded once to the type's scale (macros/money.sql). A plain cast of a
+    double to decimal(18,2) would round 1.005 down on DuckDB and up on PostgreSQL. -#}
+{% macro ps_decimal_column_expr(source_columns, source_column, type='money') -%}
+  {{ ps_round_to(ps_exact_from_double(ps_column_expr(source_columns, source_column, 'number')), type) }}
 {%- endmacro %}
 
 {#- Firm-specific extra columns named in var('<platform>_<entity>_pass_through_columns'):

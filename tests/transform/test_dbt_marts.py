@@ -29,6 +29,7 @@ import requests
 from dagster import AssetKey, materialize
 
 from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.resources import build_resources
 from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
 from tests.conftest import TEST_SCALE, TEST_SEED
@@ -190,7 +191,8 @@ def test_incremental_build_carries_a_changed_and_a_deleted_time_entry(marts: Bui
     was = {row[0]: row for row in before["entries"]}
     now = {row[0]: row for row in after["entries"]}
     _, hours, rate, amount = was[ids["changed"]]
-    assert now[ids["changed"]][1:5] == [hours + 1, rate, pytest.approx(round((hours + 1) * rate, 2)), False]
+    repriced = round_money((exact_decimal(hours) + 1) * exact_decimal(rate), "USD")  # the warehouse's rule
+    assert now[ids["changed"]][1:5] == [hours + 1, rate, pytest.approx(float(repriced)), False]
     assert now[ids["changed"]][3] != amount
     assert now[ids["deleted"]][4] is True  # a hard delete does not restamp the raw row
     # Only the changed rows were rebuilt: the tampered row kept the mark.

@@ -14,6 +14,7 @@ from typing import Any
 from dagster import ExecuteInProcessResult
 
 from ps_pipelines.definitions import build_definitions
+from ps_pipelines.lib.writeback.contracts import round_money
 from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
 from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
 from ps_pipelines.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
@@ -46,10 +47,10 @@ def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[s
     for entry in entries:
         line = lines[f"psp:inl:time_entry:{entry}"]
         hours = Decimal(store.get("kantata", "time_entries", entry)["time_in_minutes"]) / 60
-        assert Decimal(line["quantity"]) == hours.quantize(Decimal("0.01"))
-        assert Decimal(line["rate"]) == Decimal(str(resolved[f"psp:inl:time_entry:{entry}"])).quantize(Decimal("0.01"))
-        assert Decimal(line["foreignamount"]) == (Decimal(line["quantity"]) * Decimal(line["rate"])).quantize(
-            Decimal("0.01"))
+        # NetSuite keeps two decimals, rounded half away from zero like the warehouse.
+        assert Decimal(line["quantity"]) == round_money(hours, "USD")
+        assert Decimal(line["rate"]) == round_money(resolved[f"psp:inl:time_entry:{entry}"], "USD")
+        assert Decimal(line["foreignamount"]) == round_money(Decimal(line["quantity"]) * Decimal(line["rate"]), "USD")
     [header] = pipeline.suiteql(f"SELECT foreigntotal FROM transaction WHERE id = '{invoice_id}'")
     assert Decimal(header["foreigntotal"]) == sum(Decimal(line["foreignamount"]) for line in lines.values())
 

@@ -30,7 +30,7 @@ select
     rates.role,
     cards.region,
     cards.currency_code,
-    cast(rates.rate_in_cents / 100.0 as {{ ps_type('money') }}) as bill_rate,
+    {{ ps_cents_to_money('rates.rate_in_cents') }} as bill_rate,
     cards.effective_from,
     cards.effective_to,
     cards.effective_from as valid_from,

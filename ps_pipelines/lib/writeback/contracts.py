@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,26 @@ Reasons = dict[str, list[str]]  # record id -> ["rule: detail", ...]
 
 def minor_unit(currency_code: str | None) -> int:
     return MINOR_UNITS.get(str(currency_code or "").upper(), DEFAULT_MINOR_UNIT)
+
+
+def exact_decimal(value: Decimal | float | int | str) -> Decimal:
+    """The decimal a number stands for: a float by its 15 significant digits (DBL_DIG).
+
+    The warehouse reads doubles the same way (dbt macro ps_exact_from_double), so a float
+    such as 2.675, stored as 2.67499999999999982..., is 2.675 on both sides of a payload.
+    """
+    if isinstance(value, float):
+        return Decimal(f"{value:.15g}")
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def round_money(value: Decimal | float | int | str, currency_code: str | None) -> Decimal:
+    """Money rounded once to the currency's minor unit, half away from zero, on the exact
+    decimal: the rule the dbt money macros apply (DECISIONLOG.md, "Money and currency"), so
+    SQL and Python agree to the cent. Python's round() on a float would not (round(2.675, 2)
+    is 2.67, round(0.5) is 0)."""
+    quantum = Decimal(1).scaleb(-minor_unit(currency_code))
+    return exact_decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
 def _rule(name: str, test: Callable[[pd.Series], pd.Series]) -> pa.Check:

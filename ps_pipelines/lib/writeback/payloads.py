@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from ps_pipelines.lib.writeback.contracts import check_invoice_lines, minor_unit
+from ps_pipelines.lib.writeback.contracts import check_invoice_lines, round_money
 from ps_pipelines.lib.writeback.outbox import OutboxItem
 
 BILLING_TABLE = "outbound.erp_billing_transactions"
@@ -28,6 +29,9 @@ BILLING_COLUMNS = (
     "ns_subsidiary_id", "ns_currency_id", "currency_code", "item_name", "memo", "quantity", "unit_rate", "amount",
     "invoice_amount", "validation_errors",
 )
+# Amounts travel as floats (the contracts check floats); the payload's cents are taken back
+# from them exactly (round_money reads a float by its 15 significant digits), which holds for
+# any decimal(18,2) below 10^13.
 _BILLING_SELECT = """
     SELECT line_external_id, invoice_external_id, line_number, source_type, source_id, psa_project_id,
            crm_opportunity_id, billing_model, billing_period, CAST(invoice_date AS VARCHAR) AS invoice_date,
@@ -57,8 +61,10 @@ def _ref(value: Any) -> dict[str, Any] | None:
 
 
 def _money(value: Any, currency: str | None) -> float | None:
+    # JSON carries a float; the cents come from the exact decimal (round_money), so the float
+    # is the one nearest to them and prints as them.
     value = _value(value)
-    return None if value is None else round(float(value), minor_unit(currency))
+    return None if value is None else float(round_money(value, currency))
 
 
 Line = dict[str, Any]  # one row of the billing lines, as plain Python values
@@ -123,7 +129,8 @@ def invoice_items(
             subsidiary_id=head["ns_subsidiary_id"],
             currency=head["currency_code"],
             billing_period=head["billing_period"],
-            amount=_money(sum(amounts), head["currency_code"]) if amounts else None,
+            amount=_money(sum((round_money(a, head["currency_code"]) for a in amounts), Decimal(0)),
+                          head["currency_code"]) if amounts else None,
             line_count=len(group),
         ))
     return items

@@ -17,6 +17,7 @@ from ps_pipelines.lib.sources import KantataClient, NetSuiteClient, SalesforceCl
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback import PostSettings, Targets
 from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
+from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.lib.writeback.payloads import BILLING_COLUMNS
 from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
@@ -108,7 +109,9 @@ def billing_lines(
             "ns_customer_id": project.customer_id, "ns_job_id": project.job_id,
             "ns_subsidiary_id": project.subsidiary_id, "ns_currency_id": project.currency_id,
             "currency_code": project.currency_code, "item_name": "Professional Services - Consultant",
-            "memo": f"Line {number}", "quantity": hours, "unit_rate": rate, "amount": round(hours * rate, 2),
+            "memo": f"Line {number}", "quantity": hours, "unit_rate": rate,
+            # Cents as the warehouse rounds (every currency to 2 places there).
+            "amount": float(round_money(exact_decimal(hours) * exact_decimal(rate), "USD")),
             "validation_errors": None,
         })
     frame = pd.DataFrame(rows, columns=list(BILLING_COLUMNS))

@@ -117,6 +117,7 @@ in_billing_currency as (
         {{ month_start('items.service_date') }} as billing_period_start,
         item_fx.exchange_rate as exchange_rate_to_reporting,
         item_fx.rate_date as exchange_rate_date,
+        billing_fx.exchange_rate as billing_currency_rate_to_reporting,
         case
             when items.currency_code = coalesce(projects.billing_currency_code, items.currency_code) then 1.0
             else item_fx.exchange_rate / nullif(billing_fx.exchange_rate, 0)
@@ -136,7 +137,8 @@ priced as (
         in_billing_currency.*,
         case
             when billing_exchange_rate = 1.0 then unit_rate
-            else {{ ps_convert_amount('unit_rate', 'billing_exchange_rate') }}
+            -- Through both rates, as the functional amounts convert: one division, one rounding.
+            else {{ ps_convert_amount('unit_rate', 'exchange_rate_to_reporting', 'billing_currency_rate_to_reporting') }}
         end as billing_unit_rate
     from in_billing_currency
 ),

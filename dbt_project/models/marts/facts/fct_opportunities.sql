@@ -101,8 +101,7 @@ with_rates as (
         transaction_fx.exchange_rate as transaction_rate,
         transaction_fx.rate_date as transaction_rate_date,
         functional_fx.exchange_rate as functional_rate,
-        cast(terms.amount * coalesce(terms.probability_pct, 0) / 100.0 as {{ ps_type('money') }})
-            as weighted_amount
+        {{ ps_money_product('coalesce(terms.probability_pct, 0) / 100.0', 'terms.amount') }} as weighted_amount
     from terms
     left join legal_entities on legal_entities.legal_entity_key = terms.deal_legal_entity_key
     left join daily_rates as transaction_fx

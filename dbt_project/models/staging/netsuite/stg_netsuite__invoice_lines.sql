@@ -17,8 +17,8 @@ select
     {{ ps_column(cols, 'item', 'item', 'string') }},
     {{ ps_column(cols, 'memo', 'memo', 'string') }},
     {{ ps_column(cols, 'quantity', 'quantity', 'number') }},
-    cast({{ ps_column_expr(cols, 'rate', 'number') }} as {{ ps_type('rate') }}) as unit_rate,
-    cast({{ ps_column_expr(cols, 'foreignamount', 'number') }} as {{ ps_type('money') }}) as amount,
+    {{ ps_decimal_column_expr(cols, 'rate', 'rate') }} as unit_rate,
+    {{ ps_decimal_column_expr(cols, 'foreignamount') }} as amount,
     nullif(trim({{ ps_column_expr(cols, 'custcol_ps_line_key', 'string') }}), '') as line_key,
     {{ ps_lineage_columns() }}
     {{ ps_pass_through_columns(cols, 'netsuite_invoice_lines_pass_through_columns') }}

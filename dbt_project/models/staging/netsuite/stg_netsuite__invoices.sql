@@ -19,7 +19,7 @@ select
     {{ ps_column(cols, 'trandate', 'invoice_date', 'date') }},
     {{ ps_column(cols, 'duedate', 'due_date', 'date') }},
     {{ ps_column(cols, 'status', 'invoice_status', 'string') }},
-    cast({{ ps_column_expr(cols, 'foreigntotal', 'number') }} as {{ ps_type('money') }}) as total_amount,
+    {{ ps_decimal_column_expr(cols, 'foreigntotal') }} as total_amount,
     {{ ps_column(cols, 'memo', 'memo', 'string') }},
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
     {{ ps_lineage_columns() }}

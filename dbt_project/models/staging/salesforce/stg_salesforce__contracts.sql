@@ -20,7 +20,7 @@ select
     {{ ps_column(cols, 'legal_entity__c', 'legal_entity_name', 'string') }},
     {{ ps_column(cols, 'payment_terms__c', 'payment_terms', 'string') }},
     {{ ps_column(cols, 'tax_code__c', 'tax_code', 'string') }},
-    cast({{ ps_column_expr(cols, 'contract_value__c', 'number') }} as {{ ps_type('money') }}) as contract_value,
+    {{ ps_decimal_column_expr(cols, 'contract_value__c') }} as contract_value,
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
     {{ ps_lineage_columns() }}
     {{ ps_pass_through_columns(cols, 'salesforce_contracts_pass_through_columns') }}

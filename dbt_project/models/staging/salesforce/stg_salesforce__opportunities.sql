@@ -14,7 +14,7 @@ select
     {{ ps_column(cols, 'iswon', 'is_won', 'boolean') }},
     {{ ps_column(cols, 'isclosed', 'is_closed', 'boolean') }},
     {{ ps_column(cols, 'probability', 'probability_pct', 'number') }},
-    cast({{ ps_column_expr(cols, 'amount', 'number') }} as {{ ps_type('money') }}) as amount,
+    {{ ps_decimal_column_expr(cols, 'amount') }} as amount,
     {{ ps_column(cols, 'currencyisocode', 'currency_code', 'string') }},
     {{ ps_column(cols, 'closedate', 'close_date', 'date') }},
     {{ ps_column(cols, 'type', 'opportunity_type', 'string') }},

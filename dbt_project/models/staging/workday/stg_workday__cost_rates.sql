@@ -11,7 +11,7 @@ select
     _source_id as cost_rate_id,
     {{ ps_column(cols, 'worker_id', 'worker_id', 'string') }},
     {{ ps_column(cols, 'effective_date', 'effective_date', 'date') }},
-    cast({{ ps_column_expr(cols, 'cost_rate', 'number') }} as {{ ps_type('money') }}) as hourly_cost_rate,
+    {{ ps_decimal_column_expr(cols, 'cost_rate') }} as hourly_cost_rate,
     {{ ps_column(cols, 'currency', 'currency_code', 'string') }},
     {{ ps_column(cols, 'rate_type', 'rate_type', 'string') }},
     {{ ps_lineage_columns() }}
