@@ -20,6 +20,6 @@ select
     cast({{ ps_column_expr(cols, 'rate', 'number') }} as {{ ps_type('rate') }}) as unit_rate,
     cast({{ ps_column_expr(cols, 'foreignamount', 'number') }} as {{ ps_type('money') }}) as amount,
     nullif(trim({{ ps_column_expr(cols, 'custcol_ps_line_key', 'string') }}), '') as line_key,
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_invoice_lines_pass_through_columns') }}
 from latest
