@@ -64,7 +64,18 @@ class BillingConfig(PostingConfig):
         return date.fromisoformat(self.closed_through) if self.closed_through else None
 
 
-def _result(context: AssetExecutionContext, summary: PostSummary) -> MaterializeResult:
+# The billing limits (dbt vars, enforced by outbound.erp_billing_transactions): shown on every
+# posting, so whoever reads an `invalid` invoice sees the limits it was held against.
+BILLING_LIMIT_VARS = ("billing_max_hourly_rate", "billing_max_hours_per_entry", "billing_max_hours_per_worker_day",
+                      "billing_max_line_amount", "billing_max_invoice_amount", "billing_max_rate_card_multiple")
+
+
+def billing_limits() -> dict[str, float]:
+    return {name: float(dbt_var(name)) for name in BILLING_LIMIT_VARS}
+
+
+def _result(context: AssetExecutionContext, summary: PostSummary,
+            extra: dict[str, object] | None = None) -> MaterializeResult:
     metadata = summary.as_metadata()
     failing = metadata.pop("failing")
     enqueue = metadata.pop("enqueue") or {}
@@ -79,6 +90,7 @@ def _result(context: AssetExecutionContext, summary: PostSummary) -> Materialize
         "enqueued": MetadataValue.json(enqueue),
         "failing": MetadataValue.json(dict(list(failing.items())[:PREVIEW_ROWS])),
         "failing_count": len(failing),
+        **(extra or {}),
     })
 
 
@@ -112,7 +124,9 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
     pool=WAREHOUSE_POOL,
     description="Invoices (header and lines) upserted into NetSuite by external id, one per project, legal "
                 "entity, currency and billing period, from approved time, approved expenses and completed "
-                "milestones. A change after posting is posted as a new version of the same invoice.",
+                "milestones. A change after posting is posted as a new version of the same invoice. An invoice "
+                "with a line whose source record's newest version is in quarantine, or beyond a billing limit "
+                "(dbt vars billing_max_*) or the rate-card anomaly rule, waits as `invalid` with the rule.",
 )
 def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehouse: WarehouseResource,
                  netsuite: NetSuiteResource) -> MaterializeResult:
@@ -120,7 +134,8 @@ def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehous
     with warehouse.warehouse().connect() as con:
         summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
                               settings=config.settings())
-    return _result(context, summary)
+    limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
+    return _result(context, summary, {"billing_limits": MetadataValue.json(limits)})
 
 
 @asset_check(

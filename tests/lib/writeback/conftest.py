@@ -108,7 +108,7 @@ def billing_lines(
             "ns_subsidiary_id": project.subsidiary_id, "ns_currency_id": project.currency_id,
             "currency_code": project.currency_code, "item_name": "Professional Services - Consultant",
             "memo": f"Line {number}", "quantity": hours, "unit_rate": rate, "amount": round(hours * rate, 2),
-            "validation_errors": None,
+            "validation_errors": None, "validation_detail": None,
         })
     frame = pd.DataFrame(rows, columns=list(BILLING_COLUMNS))
     frame["invoice_amount"] = frame["amount"].sum()
