@@ -59,12 +59,19 @@
   {%- endfor -%}
 {%- endmacro %}
 
-{#- The lineage every staging model carries: change time, delete flag, load time. -#}
-{% macro ps_lineage_columns() -%}
+{#- The lineage every staging model carries: change time, delete flag, load time, and the
+    quarantine hold (the record's newest version broke its contract, so this row is an older
+    version held back: DECISIONLOG.md, "Quarantine holds"). The hold columns go through
+    ps_column_expr: a raw table written before they existed reads as not held. -#}
+{% macro ps_lineage_columns(source_columns) -%}
   _source_updated_at as source_updated_at,
     coalesce(_is_deleted, false) as is_deleted,
     _deleted_at as deleted_at,
-    _loaded_at
+    _loaded_at,
+    coalesce({{ ps_column_expr(source_columns, '_quarantined_at', 'timestamp') }} is not null, false)
+        as is_quarantined,
+    {{ ps_column_expr(source_columns, '_quarantined_at', 'timestamp') }} as quarantined_at,
+    {{ ps_column_expr(source_columns, '_quarantine_rule', 'string') }} as quarantine_rule
 {%- endmacro %}
 
 {#- Raw is unique by _source_id already, but staging must not depend on that: keep the

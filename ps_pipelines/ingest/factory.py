@@ -79,17 +79,33 @@ def _table_state(warehouse: Warehouse, contract: EntityContract) -> tuple[str, i
 def _checks(contract: EntityContract, result: IngestResult) -> Iterator[AssetCheckResult]:
     share = result.quarantined / result.fetched if result.fetched else 0.0
     examples = "\n".join(f"- `{e['source_id']}`: {e['reason']}" for e in result.examples) or "none"
+    still_open = result.open_quarantine
+    open_examples = "\n".join(f"- `{e['source_id']}` since {e['since']}: {e['rule']}"
+                               for e in still_open.examples) or "none"
+    # The check fails while anything of the entity is still in quarantine, not only when this
+    # run's batch had bad rows: an incremental run that reads none of them would otherwise turn
+    # it green while their older versions are still held back from billing and activation.
     yield AssetCheckResult(
         check_name=CONTRACT_CHECK,
-        passed=result.quarantined == 0,
+        passed=result.quarantined == 0 and still_open.rows == 0,
         severity=AssetCheckSeverity.ERROR if share > ERROR_QUARANTINE_SHARE else AssetCheckSeverity.WARN,
-        description=f"{result.quarantined} of {result.fetched} rows broke the {contract.key} contract",
+        description=(
+            f"{result.quarantined} of {result.fetched} rows broke the {contract.key} contract in this run; "
+            f"{still_open.rows} open in ops.quarantine ({still_open.holding_previous_version} holding an older "
+            f"version back), oldest since {still_open.oldest or '-'}"),
         metadata={
             "quarantined": result.quarantined,
             "fetched": result.fetched,
             "quarantined_share": round(share, 4),
             "failed_rules": MetadataValue.json(dict(result.rule_counts)),
             "examples": MetadataValue.md(examples),
+            "held": result.held,
+            "released": result.released,
+            "open_quarantined": still_open.rows,
+            "open_holding_previous_version": still_open.holding_previous_version,
+            "oldest_open_quarantine": str(still_open.oldest or ""),
+            "open_rules": MetadataValue.json(still_open.rules),
+            "open_examples": MetadataValue.md(open_examples),
             "quarantine_table": "ops.quarantine",
         },
     )
@@ -118,7 +134,9 @@ def build_ingest_asset(
         pool=WAREHOUSE_POOL,
         required_resource_keys={resource_key, "warehouse"},
         check_specs=[
-            AssetCheckSpec(CONTRACT_CHECK, asset=key, description="Rows match the pandera contract"),
+            AssetCheckSpec(CONTRACT_CHECK, asset=key,
+                           description="Rows match the pandera contract, and nothing of the entity is still in "
+                                       "quarantine (open rows hold older versions back from billing)"),
             AssetCheckSpec(DRIFT_CHECK, asset=key, description="The API sent no unknown fields"),
         ],
         metadata={
@@ -151,6 +169,9 @@ def build_ingest_asset(
                 "rows_unchanged": result.unchanged,
                 "rows_deleted": result.deleted,
                 "rows_quarantined": result.quarantined,
+                "rows_held": result.held,
+                "rows_released": result.released,
+                "open_quarantined": result.open_quarantine.rows,
                 "high_water_mark": str(result.high_water_mark_after),
                 "high_water_mark_before": str(result.high_water_mark_before),
                 "rows_per_second": round(result.rows_per_second, 1),

@@ -46,6 +46,10 @@ class IngestResult:
     unchanged: int = 0
     deleted: int = 0
     quarantined: int = 0
+    held: int = 0  # raw rows put on hold: their record's newer version was quarantined
+    released: int = 0  # held rows whose record has a valid current version again
+    # The entity's unresolved quarantine after the run, from every run (not only this batch).
+    open_quarantine: wh.OpenQuarantine = field(default_factory=wh.OpenQuarantine)
     high_water_mark_before: datetime | None = None
     high_water_mark_after: datetime | None = None
     rule_counts: Counter = field(default_factory=Counter)
@@ -88,7 +92,7 @@ class _EntityLoad:
         loaded_at = datetime.now(UTC)
         con = self.con
         counts = wh.upsert_rows(con, self.contract, batch.valid, batch.valid_records, self.run_id, loaded_at)
-        wh.quarantine(con, self.contract, batch.rejects, self.run_id, loaded_at)
+        held = wh.quarantine(con, self.contract, batch.rejects, self.run_id, loaded_at)
         if self.track_seen:
             seen = ["|".join(str(v) for v in row) for row in
                     zip(*(batch.valid[c] for c in self.contract.id_columns), strict=True)]
@@ -99,6 +103,8 @@ class _EntityLoad:
         result.updated += counts.updated
         result.unchanged += counts.unchanged
         result.quarantined += len(batch.rejects)
+        result.held += held
+        result.released += counts.released
         result.unexpected_columns |= batch.unexpected_columns
         for reject in batch.rejects:
             result.rule_counts.update(rule.split(" (value=")[0] for rule in reject.rules)
@@ -152,6 +158,7 @@ def ingest_entity(
         new_mark = started if contract.parent_entity else load.new_mark
         result.high_water_mark_after = max(filter(None, (mark_before, new_mark)), default=None)
         wh.set_high_water_mark(con, contract.key, result.high_water_mark_after, run_id, datetime.now(UTC))
+        result.open_quarantine = wh.open_quarantine(con, contract, options.max_examples)
         result.api_stats = dict(source.stats())
         result.finished_at = datetime.now(UTC)
         result.duration_seconds = time.perf_counter() - clock

@@ -14,6 +14,7 @@ What exists, and how it hangs together:
   typo); rate cards per region x currency x year; a workspace for ~85% of won deals;
   milestones for fixed-fee/milestone projects plus task stories everywhere;
   ``10_000 x scale`` time entries (exactly, so 2M at scale 200) and 5% as many expenses.
+  Nobody logs more than 12 hours on a day, every project together (``DAY_CAP_MINUTES``).
   Time entries bill at the project's rate card rate for the user's role on that day.
 - Salesforce: ``40 x scale`` accounts (min 5), 1-3 contacts each, 1-5 opportunities each
   (~40% Closed Won), and an Activated Contract per won deal. A few won deals lack a
@@ -309,6 +310,9 @@ WORKSPACE_STATUSES = {
     "completed": {"color": "grey", "key": 500, "message": "Completed"},
 }
 _MINUTES = tuple(range(30, 481, 15))
+# Nobody logs more than this on one day, every project together: billing holds an invoice with
+# a person's day above var billing_max_hours_per_worker_day (24 h), as a timesheet error.
+DAY_CAP_MINUTES = 12 * 60
 _MINUTE_WEIGHTS = tuple(6 if m >= 240 else 2 for m in _MINUTES)
 
 # Kantata ids are numeric strings; a fixed width per object keeps lexical order numeric.
@@ -1194,6 +1198,8 @@ class _Activity:
             lambda: defaultdict(int))
         self.project_index = {id(p): i for i, p in enumerate(gen.projects)}
         self.minutes = list(_MINUTES)
+        self.week_key: int | None = None
+        self.day_minutes: dict[tuple[str, int], int] = {}  # (user, day) -> minutes, this week
         self.minute_cum = list(_cumulative(_MINUTE_WEIGHTS))
         self._day_text: dict[int, str] = {}
 
@@ -1224,6 +1230,29 @@ class _Activity:
             self.time_entry(project, days, may_be_bad)
         for _ in range(expenses):
             self.expense(project, days)
+
+    def fit_day(self, project: Project, days: list[int], ordinal: int, worker: Worker,
+                minutes: int) -> tuple[int, Worker, int]:
+        """Where an entry goes so nobody logs more than ``DAY_CAP_MINUTES`` on a day, every
+        project together: the drawn day and person if they have room, else another day of the
+        week, else a teammate; when nobody has room for all of it, the least-loaded slot gets
+        what fits. Deterministic and draws no random number, so everything else generated is
+        unchanged. Weeks are generated in order, so only the current week is remembered."""
+        week = (days[0] - 1) // 7
+        if week != self.week_key:
+            self.week_key, self.day_minutes = week, {}
+        used = self.day_minutes
+        team = [w for w in project.team if w is not worker]
+        slots = [(ordinal, worker)] + [(d, worker) for d in days if d != ordinal] + \
+            [(d, w) for w in team for d in [ordinal, *(d for d in days if d != ordinal)]]
+        slots = [(d, w) for d, w in slots if w is worker or w.active_on(d)]
+        chosen = next(((d, w) for d, w in slots if used.get((w.user_id, d), 0) + minutes <= DAY_CAP_MINUTES), None)
+        if chosen is None:
+            chosen = min(slots, key=lambda slot: used.get((slot[1].user_id, slot[0]), 0))
+            room = DAY_CAP_MINUTES - used.get((chosen[1].user_id, chosen[0]), 0)
+            minutes = max(_MINUTES[0], min(minutes, room // 15 * 15))
+        used[(chosen[1].user_id, chosen[0])] = used.get((chosen[1].user_id, chosen[0]), 0) + minutes
+        return chosen[0], chosen[1], minutes
 
     def member(self, project: Project, ordinal: int) -> Worker:
         team = project.team
@@ -1256,16 +1285,18 @@ class _Activity:
     def time_entry(self, project: Project, days: list[int], may_be_bad: bool) -> None:
         gen, random_ = self.gen, self.random
         ordinal = days[int(random_() * len(days))]
-        day_text = self.day_text(ordinal)
         worker = self.member(project, ordinal)
+        minutes = self.minutes[_bisect(self.minute_cum, random_() * self.minute_cum[-1])]
+        bad = may_be_bad and self.eligible_index in self.bad
+        self.eligible_index += may_be_bad
+        if not bad:  # a bad row is history keyed wrong, not hours anyone worked
+            ordinal, worker, minutes = self.fit_day(project, days, ordinal, worker, minutes)
+        day_text = self.day_text(ordinal)
         role = worker.role_on(ordinal)
         rate = project.card.rates[role]
-        minutes = self.minutes[_bisect(self.minute_cum, random_() * self.minute_cum[-1])]
         billable = random_() < 0.85
         created = min(self.moment(ordinal, 16 * 3600 + int(random_() * 14_400)), self.asof)
         status, approved, updated = self.approval(ordinal, created)
-        bad = may_be_bad and self.eligible_index in self.bad
-        self.eligible_index += may_be_bad
         month = day_text[:7]
         if status == "approved" and billable and not bad and month <= self.billed_through \
                 and project.job_id and project.deal.billing_model == "Time and Materials":

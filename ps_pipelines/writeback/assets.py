@@ -72,7 +72,18 @@ class BillingConfig(PostingConfig):
         return date.fromisoformat(self.closed_through) if self.closed_through else None
 
 
-def _result(context: AssetExecutionContext, summary: PostSummary, written: list[str]) -> MaterializeResult:
+# The billing limits (dbt vars, enforced by outbound.erp_billing_transactions): shown on every
+# posting, so whoever reads an `invalid` invoice sees the limits it was held against.
+BILLING_LIMIT_VARS = ("billing_max_hourly_rate", "billing_max_hours_per_entry", "billing_max_hours_per_worker_day",
+                      "billing_max_line_amount", "billing_max_invoice_amount", "billing_max_rate_card_multiple")
+
+
+def billing_limits() -> dict[str, float]:
+    return {name: float(dbt_var(name)) for name in BILLING_LIMIT_VARS}
+
+
+def _result(context: AssetExecutionContext, summary: PostSummary, written: list[str],
+            extra: dict[str, object] | None = None) -> MaterializeResult:
     metadata = summary.as_metadata()
     failing = metadata.pop("failing")
     waiting_for = metadata.pop("waiting_for")
@@ -91,6 +102,7 @@ def _result(context: AssetExecutionContext, summary: PostSummary, written: list[
         "failing_count": len(failing),
         "waiting_for": MetadataValue.json(dict(list(waiting_for.items())[:PREVIEW_ROWS])),
         WRITTEN_RECORD_TYPES: MetadataValue.json(written),
+        **(extra or {}),
     })
 
 
@@ -125,7 +137,9 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
     pool=WAREHOUSE_POOL,
     description="Invoices (header and lines) upserted into NetSuite by external id, one per project, legal "
                 "entity, currency and billing period, from approved time, approved expenses and completed "
-                "milestones. A change after posting is posted as a new version of the same invoice.",
+                "milestones. A change after posting is posted as a new version of the same invoice. An invoice "
+                "with a line whose source record's newest version is in quarantine, or beyond a billing limit "
+                "(dbt vars billing_max_*) or the rate-card anomaly rule, waits as `invalid` with the rule.",
 )
 def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehouse: WarehouseResource,
                  netsuite: NetSuiteResource) -> MaterializeResult:
@@ -134,7 +148,8 @@ def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehous
         summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
                               settings=config.settings())
         written = attempted_record_types(con, context.run_id)
-    return _result(context, summary, written)
+    limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
+    return _result(context, summary, written, {"billing_limits": MetadataValue.json(limits)})
 
 
 @asset_check(

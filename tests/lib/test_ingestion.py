@@ -172,3 +172,44 @@ def test_child_entity_is_read_for_changed_parents_only(warehouse: Warehouse) -> 
                   netsuite.INVOICES, "run-3")
     result = ingest_entity(line_source, warehouse, netsuite.INVOICE_LINES, "run-3")
     assert (result.fetched, result.deleted) == (1, 1)
+
+
+def _hold(warehouse: Warehouse, entry_id: str = "1") -> tuple:
+    with warehouse.connect() as con:
+        return con.execute("SELECT time_in_minutes, _quarantined_at IS NOT NULL, _quarantine_rule "
+                           "FROM raw_kantata.time_entries WHERE id = ?", [entry_id]).fetchone()
+
+
+def test_a_quarantined_new_version_holds_the_older_one_until_a_valid_version_arrives(warehouse: Warehouse) -> None:
+    source = FakeSource([time_entry(1, T0, minutes=405), time_entry(2, T0)])
+    ingest_entity(source, warehouse, kantata.TIME_ENTRIES, "run-1")
+    source.records = [time_entry(1, T0 + timedelta(hours=1), minutes=-480), time_entry(2, T0)]
+    bad = ingest_entity(source, warehouse, kantata.TIME_ENTRIES, "run-2")
+    minutes, held, rule = _hold(warehouse)
+    assert (minutes, held, bad.held) == (405, True, 1)  # the old version stays, on hold
+    assert rule.startswith("time_in_minutes: greater_than_or_equal_to(0)")
+    assert (bad.open_quarantine.rows, bad.open_quarantine.holding_previous_version) == (1, 1)
+    assert bad.open_quarantine.rules == {"time_in_minutes: greater_than_or_equal_to(0)": 1}
+    assert bad.open_quarantine.examples[0]["source_id"] == "1"
+
+    # Re-reading the same failure keeps the hold (and when it began); an older valid version
+    # (a late page, a replay) does not lift it.
+    ingest_entity(source, warehouse, kantata.TIME_ENTRIES, "run-3")
+    source.records = [time_entry(1, T0 + timedelta(minutes=30), minutes=300)]
+    ingest_entity(source, warehouse, kantata.TIME_ENTRIES, "run-4", IngestOptions(full_refresh=True))
+    assert _hold(warehouse)[1] is True
+    with warehouse.connect() as con:
+        first, latest = con.execute("SELECT first_quarantined_at, quarantined_at FROM ops.quarantine "
+                                    "WHERE resolved_at IS NULL").fetchone()
+    assert first < latest
+
+    # The source is fixed: the hold lifts by itself, even when the fix equals the held version.
+    source.records = [time_entry(1, T0 + timedelta(hours=2), minutes=405), time_entry(2, T0)]
+    fixed = ingest_entity(source, warehouse, kantata.TIME_ENTRIES, "run-5")
+    assert _hold(warehouse) == (405, False, None)
+    assert (fixed.released, fixed.open_quarantine.rows) == (1, 0)
+
+
+def test_a_record_never_valid_is_quarantined_without_a_hold(warehouse: Warehouse) -> None:
+    result = ingest_entity(FakeSource([time_entry(1, T0, minutes=-1)]), warehouse, kantata.TIME_ENTRIES, "run-1")
+    assert (result.held, result.open_quarantine.rows, result.open_quarantine.holding_previous_version) == (0, 1, 0)

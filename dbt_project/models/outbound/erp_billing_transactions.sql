@@ -16,9 +16,17 @@
     invoice_amount = the sum of the invoice's rounded line amounts (tested).
     validation_errors (null when none): erp_customer, erp_project, legal_entity, currency,
     billing_model (project setup, as in kpi_unbilled_wip), rate (unpriced), amount (not
-    positive); is_invoice_valid is false when any line of the invoice has one. -#}
+    positive), and the holds (macros/billing_limits.sql): quarantined (the source record's newest
+    version is in quarantine: this line would bill its older version), rate_limit, hours_limit,
+    daily_hours_limit, amount_limit, invoice_amount_limit (the billing_max_* vars, in the
+    reporting currency) and rate_anomaly (rate above billing_max_rate_card_multiple x the rate
+    card); validation_detail says what each hold found, naming the record. is_invoice_valid is
+    false when any line of the invoice has an error: the whole invoice waits, never posted. -#}
 with items as (
-    select *
+    select
+        *,
+        -- Null for other kinds, so the join below stays an equality (hash) join.
+        case when source_type = 'time_entry' then source_id end as time_entry_id
     from {{ ref('fct_billable_items') }}
     where billing_period_start >= cast('{{ var("billing_start_date") }}' as date)
       and service_date <= {{ as_of_date() }}
@@ -38,6 +46,16 @@ workers as (
     group by worker_key
 ),
 
+-- Approved hours of the person on the day, every project together: the daily-hours limit.
+worker_days as (
+    select
+        time_entry_id,
+        sum(hours) over (partition by kantata_user_id, work_date) as worker_day_hours
+    from {{ ref('fct_time_entries') }}
+    where not is_deleted
+      and is_approved
+),
+
 lines as (
     select
         items.*,
@@ -47,6 +65,7 @@ lines as (
         setup.ns_currency_id,
         setup.billing_blockers,
         workers.worker_name,
+        worker_days.worker_day_hours,
         case
             when items.coverage_method = 'line_key' then items.erp_invoice_external_id
             else {{ psp_invoice_external_id('items.psa_project_id', 'setup.ns_subsidiary_id',
@@ -68,17 +87,33 @@ lines as (
     from items
     left join setup on setup.project_key = items.project_key
     left join workers on workers.worker_key = items.worker_key
+    left join worker_days on worker_days.time_entry_id = items.time_entry_id
+),
+
+-- What the limits compare, in the reporting currency: a line at its item's exchange rate
+-- (as billed when no rate is known), an invoice as the sum of its lines.
+measured as (
+    select
+        lines.*,
+        coalesce(unit_rate * exchange_rate_to_reporting, billing_unit_rate) as unit_rate_reporting,
+        coalesce(amount_reporting, billing_amount) as line_amount_reporting,
+        sum(coalesce(amount_reporting, billing_amount)) over (partition by invoice_external_id)
+            as invoice_amount_reporting,
+        sum(billing_amount) over (partition by invoice_external_id) as invoice_billing_amount
+    from lines
 ),
 
 validated as (
     select
-        lines.*,
+        measured.*,
         nullif(concat_ws(', ', billing_blockers,
             {{ ps_failed_checks([
                 ('rate', 'billing_amount is null'),
                 ('amount', 'billing_amount <= 0'),
-            ]) }}), '') as validation_errors
-    from lines
+            ]) }},
+            {{ ps_billing_hold_errors() }}), '') as validation_errors,
+        {{ ps_billing_hold_details() }} as validation_detail
+    from measured
 )
 
 select
@@ -123,6 +158,8 @@ select
     coalesce(coverage_method = 'line_key', false) as is_posted_in_erp,
     case when coverage_method = 'line_key' then erp_invoice_id end as erp_invoice_id,
     cast(validation_errors as {{ ps_type('string') }}) as validation_errors,
+    cast(validation_detail as {{ ps_type('string') }}) as validation_detail,
+    is_quarantined,
     validation_errors is null as is_valid,
     min(case when validation_errors is null then 1 else 0 end) over (partition by invoice_external_id) = 1
         as is_invoice_valid

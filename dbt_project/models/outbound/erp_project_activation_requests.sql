@@ -13,6 +13,10 @@
       currency       no currency, or one NetSuite does not know
       billing_model  missing or not one of Time and Materials, Fixed Fee, Milestone
       tax_code       missing
+      quarantined    the newest version of the opportunity, its account or its contract is in
+                     quarantine: this row reads an older version, so nothing is set up from it
+                     (validation_detail names the record and the rule; DECISIONLOG.md,
+                     "Quarantine holds")
     A deal that fails stays here with its reasons until its data is fixed; one that is fully
     set up drops out. activation_request_id = psp:act:<opportunity id>. -#}
 with won as (
@@ -23,8 +27,13 @@ with won as (
 ),
 
 accounts as (
-    select account_id, account_name, is_deleted
+    select account_id, account_name, is_deleted, is_quarantined, quarantine_rule
     from {{ ref('stg_salesforce__accounts') }}
+),
+
+crm_contracts as (
+    select contract_id, is_quarantined, quarantine_rule
+    from {{ ref('stg_salesforce__contracts') }}
 ),
 
 requests as (
@@ -55,9 +64,16 @@ requests as (
         won.contract_end_date,
         won.crm_erp_project_id,
         won.activation_status,
-        won.source_updated_at
+        won.source_updated_at,
+        won.is_quarantined as is_opportunity_quarantined,
+        won.quarantine_rule as opportunity_quarantine_rule,
+        accounts.is_quarantined as is_account_quarantined,
+        accounts.quarantine_rule as account_quarantine_rule,
+        crm_contracts.is_quarantined as is_contract_quarantined,
+        crm_contracts.quarantine_rule as contract_quarantine_rule
     from won
     left join accounts on accounts.account_id = won.crm_account_id
+    left join crm_contracts on crm_contracts.contract_id = won.crm_contract_id
     left join {{ ref('dim_customer') }} as customers on customers.customer_key = won.customer_key
     left join {{ ref('dim_project') }} as projects on projects.project_key = won.project_key
     left join {{ ref('dim_contract') }} as contracts on contracts.contract_key = won.contract_key
@@ -111,7 +127,19 @@ validated as (
             ('currency', 'erp_currency_id is null'),
             ('billing_model', "billing_model is null or billing_model not in ('Time and Materials', 'Fixed Fee', 'Milestone')"),
             ('tax_code', 'tax_code is null'),
+            ('quarantined', 'coalesce(is_opportunity_quarantined or is_account_quarantined '
+                            'or is_contract_quarantined, false)'),
         ]) }} as {{ ps_type('string') }}) as validation_errors,
+        cast(nullif(concat_ws(chr(10),
+            case when is_opportunity_quarantined
+                 then concat('quarantined: opportunity ', opportunity_id, ' ', opportunity_quarantine_rule) end,
+            case when is_account_quarantined
+                 then concat('quarantined: account ', crm_account_id, ' ', account_quarantine_rule) end,
+            case when is_contract_quarantined
+                 then concat('quarantined: contract ', crm_contract_id, ' ', contract_quarantine_rule) end
+        ), '') as {{ ps_type('string') }}) as validation_detail,
+        coalesce(is_opportunity_quarantined or is_account_quarantined or is_contract_quarantined, false)
+            as is_quarantined,
         source_updated_at
     from needs
     where needs_erp_customer or needs_erp_project or needs_psa_workspace or needs_crm_update

@@ -5,13 +5,18 @@ Every raw table holds the contract's typed columns plus lineage columns: ``_sour
 ``_deleted_at``, ``_payload`` (the record exactly as the API sent it), ``_payload_hash``,
 ``_loaded_at`` and ``_run_id``. Upserts keep the latest version and skip rows whose payload
 did not change, so a rerun writes nothing.
+
+A newer version that breaks its contract goes to ``ops.quarantine``; the raw row keeps the
+previous valid version but is flagged (``_quarantined_at``, ``_quarantine_rule``), so nothing
+downstream bills or activates from a version the source has already replaced. The flag is
+cleared when a valid version at least as new arrives (DECISIONLOG.md, "Quarantine holds").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +47,13 @@ _LINEAGE_COLUMNS = {
     "_loaded_at": "TIMESTAMPTZ NOT NULL",
     "_run_id": "VARCHAR",
 }
+# Lineage of a hold, not of a version: set when the record's newest version is quarantined
+# (this row is then an older version), cleared when a valid version replaces it. Not written
+# by upserts of the typed columns, so they are kept apart from _LINEAGE_COLUMNS.
+_HOLD_COLUMNS = {
+    "_quarantined_at": "TIMESTAMPTZ",  # when the record's current quarantine began
+    "_quarantine_rule": "VARCHAR",  # the rule(s) its newest version broke
+}
 _OPS_DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;
 CREATE TABLE IF NOT EXISTS ops.ingest_state (
@@ -59,6 +71,11 @@ CREATE TABLE IF NOT EXISTS ops.quarantine (
     quarantined_at TIMESTAMPTZ NOT NULL,
     resolved_at TIMESTAMPTZ
 );
+-- Added after the first release (older warehouses get them here): the rejected version's own
+-- change time, so only a valid version at least as new resolves it, and when the record's
+-- current run of failures began (a re-read of the same bad record supersedes the open entry).
+ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS source_updated_at TIMESTAMPTZ;
+ALTER TABLE ops.quarantine ADD COLUMN IF NOT EXISTS first_quarantined_at TIMESTAMPTZ;
 CREATE TABLE IF NOT EXISTS ops.ingest_runs (
     run_id VARCHAR NOT NULL,
     entity_key VARCHAR NOT NULL,
@@ -81,6 +98,18 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    released: int = 0  # held rows whose record has a valid current version again
+
+
+@dataclass
+class OpenQuarantine:
+    """What ``ops.quarantine`` still holds for one entity: rows no valid version has resolved."""
+
+    rows: int = 0
+    holding_previous_version: int = 0  # of which a raw row keeps an older, valid version on hold
+    oldest: datetime | None = None  # when the longest-running open quarantine began
+    rules: dict[str, int] = field(default_factory=dict)  # rule (without values) -> open rows
+    examples: list[dict[str, str]] = field(default_factory=list)
 
 
 def payload_json(record: Record) -> str:
@@ -117,14 +146,15 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: EntityContract) -
     schema_name, table = contract.raw_table.split(".")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
     typed = {name: _DUCKDB_TYPES[str(col.dtype)] for name, col in contract.schema.columns.items()}
-    columns = {**typed, **_LINEAGE_COLUMNS}
+    columns = {**typed, **_LINEAGE_COLUMNS, **_HOLD_COLUMNS}
     column_sql = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {contract.raw_table} ({column_sql})")
     existing = {row[0] for row in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
         [schema_name, table],
     ).fetchall()}
-    for name, sql_type in typed.items():
+    # Raw tables created before the hold columns existed get them too (idempotent).
+    for name, sql_type in {**typed, **_HOLD_COLUMNS}.items():
         if name not in existing:
             con.execute(f'ALTER TABLE {contract.raw_table} ADD COLUMN "{name}" {sql_type}')
 
@@ -203,11 +233,26 @@ def upsert_rows(
             WHERE r._source_id = s._source_id AND NOT ({changed} AND {newer}))
         ON CONFLICT (_source_id) DO UPDATE SET {assignments}
     """)
+    # A valid version resolves the record's open quarantine only if it is at least as new as
+    # the rejected one: an older valid version re-read must not lift a hold.
     con.execute("""
         UPDATE ops.quarantine q SET resolved_at = s._loaded_at
         FROM _stage s WHERE q.entity_key = ? AND q.source_id = s._source_id AND q.resolved_at IS NULL
+          AND (q.source_updated_at IS NULL OR s._source_updated_at IS NULL
+               OR s._source_updated_at >= q.source_updated_at)
     """, [contract.key])
-    return UpsertCounts(inserted=inserted, updated=updated, unchanged=total - inserted - updated)
+    # Lift the hold of rows whose quarantine is now resolved. _loaded_at is restamped even when
+    # the valid version equals the held one (the source was put back as it was): incremental
+    # models re-read rows by _loaded_at, and the row's billing verdict changed.
+    released = con.execute(f"""
+        UPDATE {contract.raw_table} r
+        SET _quarantined_at = NULL, _quarantine_rule = NULL, _loaded_at = s._loaded_at, _run_id = s._run_id
+        FROM _stage s
+        WHERE r._source_id = s._source_id AND r._quarantined_at IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM ops.quarantine q WHERE q.entity_key = ? AND q.source_id = r._source_id
+                          AND q.resolved_at IS NULL)
+    """, [contract.key]).fetchone()[0]
+    return UpsertCounts(inserted=inserted, updated=updated, unchanged=total - inserted - updated, released=released)
 
 
 def mark_deleted(
@@ -276,9 +321,13 @@ def clear_seen(con: duckdb.DuckDBPyConnection, contract: EntityContract, run_id:
 # -- quarantine, state and log -----------------------------------------------------------
 def quarantine(
     con: duckdb.DuckDBPyConnection, contract: EntityContract, rejects: Sequence[Reject], run_id: str, at: datetime
-) -> None:
+) -> int:
+    """Record ``rejects`` in ``ops.quarantine`` and hold the older versions they replace.
+
+    Returns how many raw rows were newly put on hold (or had their rule change).
+    """
     if not rejects:
-        return
+        return 0
     frame = pd.DataFrame({
         "run_id": run_id,
         "entity_key": contract.key,
@@ -286,20 +335,86 @@ def quarantine(
         "rule": [r.reason for r in rejects],
         "payload": [payload_json(r.record) for r in rejects],
         "quarantined_at": pd.Timestamp(at),
+        "source_updated_at": _change_times(contract, rejects),
     })
     con.register("_rejects", frame)
     try:
-        # The newest failure supersedes older open ones: one open entry per source record.
+        # The newest failure supersedes older open ones: one open entry per source record; it
+        # inherits when the record's run of failures began.
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _superseded AS
+            SELECT q.source_id, min(coalesce(q.first_quarantined_at, q.quarantined_at)) AS first_quarantined_at
+            FROM ops.quarantine q JOIN _rejects r ON q.entity_key = r.entity_key AND q.source_id = r.source_id
+            WHERE q.resolved_at IS NULL GROUP BY q.source_id
+        """)
         con.execute("""
             UPDATE ops.quarantine q SET resolved_at = r.quarantined_at FROM _rejects r
             WHERE q.entity_key = r.entity_key AND q.source_id = r.source_id AND q.resolved_at IS NULL
         """)
         con.execute("""
-            INSERT INTO ops.quarantine (run_id, entity_key, source_id, rule, payload, quarantined_at)
-            SELECT run_id, entity_key, source_id, rule, CAST(payload AS JSON), quarantined_at FROM _rejects
+            INSERT INTO ops.quarantine (run_id, entity_key, source_id, rule, payload, quarantined_at,
+                                        source_updated_at, first_quarantined_at)
+            SELECT r.run_id, r.entity_key, r.source_id, r.rule, CAST(r.payload AS JSON), r.quarantined_at,
+                   r.source_updated_at, coalesce(s.first_quarantined_at, r.quarantined_at)
+            FROM _rejects r LEFT JOIN _superseded s USING (source_id)
         """)
+        # Hold the raw row when the rejected version is not older than it: the row is then a
+        # version the source has replaced. _loaded_at is restamped so incremental models re-read
+        # it; a re-read of the same failure (same rule) changes nothing.
+        held = con.execute(f"""
+            UPDATE {contract.raw_table} t
+            SET _quarantined_at = coalesce(t._quarantined_at, r.quarantined_at), _quarantine_rule = r.rule,
+                _loaded_at = r.quarantined_at, _run_id = r.run_id
+            FROM (SELECT * FROM _rejects
+                  QUALIFY row_number() OVER (PARTITION BY source_id ORDER BY source_updated_at DESC NULLS FIRST) = 1
+                 ) r
+            WHERE t._source_id = r.source_id
+              AND (r.source_updated_at IS NULL OR t._source_updated_at IS NULL
+                   OR r.source_updated_at >= t._source_updated_at)
+              AND t._quarantine_rule IS DISTINCT FROM r.rule
+        """).fetchone()[0]
     finally:
         con.unregister("_rejects")
+    return held
+
+
+def _change_times(contract: EntityContract, rejects: Sequence[Reject]) -> pd.Series:
+    """The rejected versions' own change times (null when absent or unparseable)."""
+    if not contract.change_column:
+        return pd.Series(pd.NaT, index=range(len(rejects)), dtype="datetime64[ns, UTC]")
+    values = [contract.normalize(r.record).get(contract.change_column) for r in rejects]
+    return pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", utc=True, format="ISO8601")
+
+
+def open_quarantine(con: duckdb.DuckDBPyConnection, contract: EntityContract, max_examples: int = 5
+                    ) -> OpenQuarantine:
+    """The entity's unresolved quarantine, whatever run put it there (not only this batch's)."""
+    rows, oldest = con.execute("""
+        SELECT count(*), min(coalesce(first_quarantined_at, quarantined_at))
+        FROM ops.quarantine WHERE entity_key = ? AND resolved_at IS NULL
+    """, [contract.key]).fetchone()
+    if not rows:
+        return OpenQuarantine()
+    holding = con.execute(
+        f"SELECT count(*) FROM {contract.raw_table} WHERE _quarantined_at IS NOT NULL").fetchone()[0]
+    # A row's reason lists every rule it broke ("; "); values are dropped so counts group by rule.
+    rules = dict(con.execute("""
+        SELECT regexp_replace(trim(rule_part), ' \\(value=.*\\)$', '') AS rule, count(*) AS n
+        FROM (SELECT unnest(string_split(rule, '; ')) AS rule_part
+              FROM ops.quarantine WHERE entity_key = ? AND resolved_at IS NULL)
+        GROUP BY ALL ORDER BY n DESC, rule
+    """, [contract.key]).fetchall())
+    # Rows holding an older version back come first: they are what stops an invoice or a deal.
+    oldest_rows = con.execute(f"""
+        SELECT q.source_id, q.rule, coalesce(q.first_quarantined_at, q.quarantined_at) AS since
+        FROM ops.quarantine q LEFT JOIN {contract.raw_table} t
+          ON t._source_id = q.source_id AND t._quarantined_at IS NOT NULL
+        WHERE q.entity_key = ? AND q.resolved_at IS NULL
+        ORDER BY t._source_id IS NULL, since, q.source_id LIMIT ?
+    """, [contract.key, max_examples]).fetchall()
+    examples = [{"source_id": source_id, "rule": rule, "since": str(since)} for source_id, rule, since in oldest_rows]
+    return OpenQuarantine(rows=rows, holding_previous_version=holding, oldest=oldest, rules=rules,
+                          examples=examples)
 
 
 def get_high_water_mark(con: duckdb.DuckDBPyConnection, entity_key: str) -> datetime | None:

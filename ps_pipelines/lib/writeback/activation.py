@@ -22,7 +22,7 @@ import pandas as pd
 
 from ps_pipelines.lib.writeback.contracts import check_activation_requests, rule_names
 from ps_pipelines.lib.writeback.outbox import OutboxItem, outbox_key, ref
-from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE
+from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE, optional_column
 
 ACTIVATION_FLOW = "project_activation"
 STATUS_COMPLETE = "Complete"
@@ -34,14 +34,15 @@ _ACTIVATION_SELECT = """
            currency_code, ns_currency_id, billing_model, tax_code, CAST(start_date AS VARCHAR) AS start_date,
            CAST(end_date AS VARCHAR) AS end_date, existing_ns_customer_id, existing_ns_job_id,
            existing_psa_project_id, crm_activation_status, needs_erp_customer, needs_erp_project,
-           needs_psa_workspace, needs_crm_update, validation_errors
+           needs_psa_workspace, needs_crm_update, validation_errors, {validation_detail} AS validation_detail
     FROM {table}
     ORDER BY opportunity_id
 """
 
 
 def read_activation_requests(con: duckdb.DuckDBPyConnection, table: str = ACTIVATION_TABLE) -> pd.DataFrame:
-    return con.execute(_ACTIVATION_SELECT.format(table=table)).df()
+    detail = optional_column(con, table, "validation_detail")
+    return con.execute(_ACTIVATION_SELECT.format(table=table, validation_detail=detail)).df()
 
 
 def _text(value: Any) -> str | None:

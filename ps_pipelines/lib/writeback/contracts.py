@@ -141,7 +141,7 @@ def invoice_schema(closed_through: date | None = None) -> pa.DataFrameSchema:
             _wide("header_consistent", lambda f: (_per_invoice(f, "ns_customer_id") == 1)
                   & (_per_invoice(f, "ns_job_id") == 1) & (_per_invoice(f, "invoice_date") == 1)),
             _wide("period_open", _period_open(closed_through)),
-            _wide("model_validation", lambda f: f["validation_errors"].isna()),
+            _wide("model_validation", lambda f: f["unexplained_errors"].isna()),
         ],
         name="writeback.invoice_lines",
         strict=False,
@@ -159,7 +159,7 @@ _INVOICE_DETAILS: dict[str, Callable[[pd.Series], str]] = {
     "currency_consistent": lambda r: "lines are in more than one currency",
     "header_consistent": lambda r: "lines disagree on customer, project or invoice date",
     "period_open": lambda r: f"invoice date {r['invoice_date']} is in a closed period",
-    "model_validation": lambda r: f"line {r['line_external_id']}: {r['validation_errors']}",
+    "model_validation": lambda r: f"line {r['line_external_id']}: {r['unexplained_errors']}",
     "quantity": lambda r: f"line {r['line_external_id']} quantity {r['quantity']}",
     "rate": lambda r: f"line {r['line_external_id']} rate {r['unit_rate']}",
     "billing_model": lambda r: f"billing model {r['billing_model']!r} is not one of {', '.join(BILLING_MODELS)}",
@@ -167,9 +167,16 @@ _INVOICE_DETAILS: dict[str, Callable[[pd.Series], str]] = {
 
 
 def check_invoice_lines(lines: pd.DataFrame, closed_through: date | None = None) -> Reasons:
-    """``invoice external id -> reasons`` for every invoice with a failing line or header."""
-    return _reasons(invoice_schema(closed_through), lines, "invoice_external_id", INVOICE_REQUIRED,
-                    _INVOICE_DETAILS)
+    """``invoice external id -> reasons`` for every invoice with a failing line or header.
+
+    A hold the outbound model explains (``validation_detail``: a quarantined record, a billing
+    limit, a rate-card anomaly) is reported in its own words, ``<rule>: <detail>``, naming the
+    line's record; the ``model_validation`` rule then only reports what is left unexplained.
+    """
+    lines = _with_detail(lines)
+    reasons = _reasons(invoice_schema(closed_through), lines, "invoice_external_id", INVOICE_REQUIRED,
+                       _INVOICE_DETAILS, abridge=False)
+    return _merge_details(reasons, lines, "invoice_external_id")
 
 
 # -- project activation --------------------------------------------------------------------------
@@ -210,13 +217,19 @@ def check_activation_requests(requests: pd.DataFrame) -> Reasons:
     """``opportunity id -> rules`` for every deal that may not be activated yet.
 
     The outbound model's own ``validation_errors`` (already rule names) are merged in, so a
-    rule found by both is reported once.
+    rule found by both is reported once; a rule the model explains (``validation_detail``, e.g.
+    ``quarantined: opportunity 006... <rule>``) is reported in its words.
     """
     reasons = _reasons(activation_schema(), requests, "opportunity_id", ACTIVATION_REQUIRED, _ACTIVATION_DETAILS)
-    for opportunity, errors in zip(requests["opportunity_id"], requests["validation_errors"], strict=True):
+    details = requests["validation_detail"] if "validation_detail" in requests else [None] * len(requests)
+    for opportunity, errors, detail in zip(requests["opportunity_id"], requests["validation_errors"], details,
+                                           strict=True):
         if isinstance(errors, str) and errors.strip():
             found = reasons.setdefault(str(opportunity), [])
+            explained = _detail_lines(detail)
             known = set(rule_names(found))
+            found.extend(line for line in explained if line.split(":", 1)[0] not in known)
+            known |= set(rule_names(explained))
             found.extend(f"{rule}: flagged by the outbound model" for rule in
                          (part.strip() for part in errors.split(",")) if rule and rule not in known)
     return reasons
@@ -235,12 +248,50 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def _detail_lines(detail: object) -> list[str]:
+    """The ``rule: detail`` lines of an outbound ``validation_detail`` (one per line of text)."""
+    if not isinstance(detail, str):
+        return []
+    return [line.strip() for line in detail.splitlines() if line.strip()]
+
+
+def _with_detail(lines: pd.DataFrame) -> pd.DataFrame:
+    """``lines`` with ``unexplained_errors``: the rules of ``validation_errors`` that
+    ``validation_detail`` does not explain (null when none)."""
+    lines = lines.copy()
+    if "validation_detail" not in lines:
+        lines["validation_detail"] = None
+
+    def unexplained(errors: object, detail: object) -> str | None:
+        if not isinstance(errors, str) or not errors.strip():
+            return None
+        explained = set(rule_names(_detail_lines(detail)))
+        left = [rule.strip() for rule in errors.split(",") if rule.strip() and rule.strip() not in explained]
+        return ", ".join(left) or None
+
+    lines["unexplained_errors"] = [unexplained(e, d) for e, d in
+                                   zip(lines["validation_errors"], lines["validation_detail"], strict=True)]
+    return lines
+
+
+def _merge_details(reasons: Reasons, frame: pd.DataFrame, record_column: str) -> Reasons:
+    """Add each record's ``validation_detail`` lines to its reasons (abridged per rule like the rest)."""
+    for record, detail in zip(frame[record_column], frame["validation_detail"], strict=True):
+        explained = _detail_lines(detail)
+        if explained:
+            key = "<missing>" if pd.isna(record) else str(record)
+            reasons[key] = reasons.get(key, []) + explained
+    return {key: _abridged(_unique(values)) for key, values in reasons.items()}
+
+
 def _reasons(
     schema: pa.DataFrameSchema,
     frame: pd.DataFrame,
     record_column: str,
     required: Mapping[str, str],
     details: Mapping[str, Callable[[pd.Series], str]],
+    *,
+    abridge: bool = True,
 ) -> Reasons:
     if frame.empty:
         return {}
@@ -264,7 +315,7 @@ def _reasons(
             detail = details[rule](row) if rule in details else f"{case.column} {case.failure_case!r}"
         record = row[record_column]
         reasons.setdefault("<missing>" if pd.isna(record) else str(record), []).append(f"{rule}: {detail}")
-    return {key: _abridged(_unique(values)) for key, values in reasons.items()}
+    return {key: _abridged(_unique(values)) if abridge else _unique(values) for key, values in reasons.items()}
 
 
 def _abridged(reasons: list[str], per_rule: int = MAX_DETAILS_PER_RULE) -> list[str]:

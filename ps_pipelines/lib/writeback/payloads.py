@@ -27,7 +27,7 @@ BILLING_COLUMNS = (
     "line_external_id", "invoice_external_id", "line_number", "source_type", "source_id", "psa_project_id",
     "crm_opportunity_id", "billing_model", "billing_period", "invoice_date", "ns_customer_id", "ns_job_id",
     "ns_subsidiary_id", "ns_currency_id", "currency_code", "item_name", "memo", "quantity", "unit_rate", "amount",
-    "invoice_amount", "validation_errors",
+    "invoice_amount", "validation_errors", "validation_detail",
 )
 # Amounts travel as floats (the contracts check floats); the payload's cents are taken back
 # from them exactly (round_money reads a float by its 15 significant digits), which holds for
@@ -37,7 +37,8 @@ _BILLING_SELECT = """
            crm_opportunity_id, billing_model, billing_period, CAST(invoice_date AS VARCHAR) AS invoice_date,
            ns_customer_id, ns_job_id, ns_subsidiary_id, ns_currency_id, currency_code, item_name, memo,
            CAST(quantity AS DOUBLE) AS quantity, CAST(unit_rate AS DOUBLE) AS unit_rate,
-           CAST(amount AS DOUBLE) AS amount, CAST(invoice_amount AS DOUBLE) AS invoice_amount, validation_errors
+           CAST(amount AS DOUBLE) AS amount, CAST(invoice_amount AS DOUBLE) AS invoice_amount, validation_errors,
+           {validation_detail} AS validation_detail
     FROM {table}
     ORDER BY invoice_external_id, line_number, line_external_id
 """
@@ -45,7 +46,18 @@ _BILLING_SELECT = """
 
 def read_billing_lines(con: duckdb.DuckDBPyConnection, table: str = BILLING_TABLE) -> pd.DataFrame:
     """The outbound invoice lines, amounts as floats and dates as ISO text."""
-    return con.execute(_BILLING_SELECT.format(table=table)).df()
+    detail = optional_column(con, table, "validation_detail")
+    return con.execute(_BILLING_SELECT.format(table=table, validation_detail=detail)).df()
+
+
+def optional_column(con: duckdb.DuckDBPyConnection, table: str, column: str, sql_type: str = "VARCHAR") -> str:
+    """``column``, or a typed null when ``table`` lacks it: an outbound table built before the
+    column existed (the write-back ran before dbt rebuilt it) still posts what it says."""
+    schema_name, name = table.split(".")
+    present = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?",
+        [schema_name, name, column]).fetchone()[0]
+    return column if present else f"CAST(NULL AS {sql_type})"
 
 
 def _value(value: Any) -> Any:

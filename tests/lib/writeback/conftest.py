@@ -112,7 +112,7 @@ def billing_lines(
             "memo": f"Line {number}", "quantity": hours, "unit_rate": rate,
             # Cents as the warehouse rounds (every currency to 2 places there).
             "amount": float(round_money(exact_decimal(hours) * exact_decimal(rate), "USD")),
-            "validation_errors": None,
+            "validation_errors": None, "validation_detail": None,
         })
     frame = pd.DataFrame(rows, columns=list(BILLING_COLUMNS))
     frame["invoice_amount"] = frame["amount"].sum()

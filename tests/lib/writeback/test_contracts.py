@@ -119,3 +119,31 @@ def test_a_complete_deal_chains_its_steps() -> None:
     assert workspace.depends_on == ["netsuite:job:006A"]
     assert crm.depends_on == ["netsuite:job:006A", "kantata:workspace:006A"]
     assert crm.payload == {"ERP_Project_Id__c": {"$ref": "netsuite:job:006A"}, "Activation_Status__c": "Complete"}
+
+
+def test_holds_the_outbound_model_explains_are_reported_in_its_words() -> None:
+    lines = billing_lines(PROJECT, [(6.75, 470.0), (8.0, 150.0), (2.0, 150.0), (1.0, 150.0), (1.0, 150.0)])
+    lines.loc[0, ["validation_errors", "validation_detail"]] = [
+        "quarantined", "quarantined: time_entry 70011 time_in_minutes: greater_than_or_equal_to(0) (value=-480.0)"]
+    lines.loc[1, ["validation_errors", "validation_detail"]] = [
+        "erp_project, amount_limit", "amount_limit: line time_entry 70012 amount 1200.00 USD > 1000.00 USD"]
+    for row in (2, 3, 4):  # more lines failing one rule than the ledger text lists
+        lines.loc[row, ["validation_errors", "validation_detail"]] = [
+            "hours_limit", f"hours_limit: line time_entry 7001{row + 1} 13.00 h > 12.00 h per entry"]
+    reasons = check_invoice_lines(lines)[INVOICE]
+    assert reasons == [
+        f"model_validation: line {lines.at[1, 'line_external_id']}: erp_project",
+        "quarantined: time_entry 70011 time_in_minutes: greater_than_or_equal_to(0) (value=-480.0)",
+        "amount_limit: line time_entry 70012 amount 1200.00 USD > 1000.00 USD",
+        "hours_limit: line time_entry 70013 13.00 h > 12.00 h per entry",
+        "hours_limit: line time_entry 70014 13.00 h > 12.00 h per entry",
+        "hours_limit: line time_entry 70015 13.00 h > 12.00 h per entry",
+    ]
+    [item] = invoice_items(lines)
+    assert item.errors == reasons  # what the ledger's last_error says
+
+
+def test_a_quarantined_deal_is_reported_with_its_record_and_rule() -> None:
+    detail = "quarantined: opportunity 006A stagename: isin(['Closed Won']) (value='Won?')"
+    reasons = check_activation_requests(_request(validation_errors="tax_code, quarantined", validation_detail=detail))
+    assert reasons["006A"] == [detail, "tax_code: flagged by the outbound model"]

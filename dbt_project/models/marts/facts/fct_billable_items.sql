@@ -16,6 +16,10 @@
       manual_period     a live manual ERP invoice line of the same project, billing period and
                         kind (time or expense) exists: manual invoices bill a month of a
                         project's work as a whole, so every item of that month is covered
+    is_quarantined: the source record's newest version is in quarantine, so this item is priced
+    from its older version; erp_billing_transactions holds its invoice until the source is
+    fixed (DECISIONLOG.md, "Quarantine holds"). standard_unit_rate: the rate card's rate for
+    time (the anomaly check's yardstick), null for expenses and milestones.
     Rebuilt in full every run: coverage changes with ERP data, not with the work itself.
     Aging is measured from the day the item became billable (approval date; completion date
     for milestones) to var as_of_date; leakage = not invoiced after var revenue_leakage_days. -#}
@@ -39,7 +43,10 @@ time_items as (
         bill_rate as unit_rate,
         bill_rate_source as pricing_source,
         currency_code,
-        billable_amount as amount
+        billable_amount as amount,
+        standard_bill_rate as standard_unit_rate,
+        is_quarantined,
+        quarantine_rule
     from {{ ref('fct_time_entries') }}
     where not is_deleted
       and is_billable
@@ -61,7 +68,10 @@ expense_items as (
         amount,
         'expense_at_cost',
         currency_code,
-        amount
+        amount,
+        cast(null as {{ ps_type('money') }}),
+        is_quarantined,
+        quarantine_rule
     from {{ ref('fct_expenses') }}
     where not is_deleted
       and is_billable
@@ -82,7 +92,10 @@ milestone_items as (
         amount,
         'milestone_amount',
         currency_code,
-        amount
+        amount,
+        cast(null as {{ ps_type('money') }}),
+        is_quarantined,
+        quarantine_rule
     from {{ ref('fct_milestones') }}
     where not is_deleted
       and is_completed
@@ -270,6 +283,7 @@ select
     cast(quantity as {{ ps_type('number') }}) as quantity,
     cast(unit_rate as {{ ps_type('money') }}) as unit_rate,
     cast(pricing_source as {{ ps_type('string') }}) as pricing_source,
+    cast(standard_unit_rate as {{ ps_type('money') }}) as standard_unit_rate,
     currency_code,
     cast(amount as {{ ps_type('money') }}) as amount,
     cast(billing_currency_code as {{ ps_type('string') }}) as billing_currency_code,
@@ -293,5 +307,7 @@ select
         erp_invoice_id is null
         and {{ dbt.datediff('billable_since_date', as_of_date(), 'day') }} > {{ var('revenue_leakage_days') }},
         false
-    ) as is_leakage
+    ) as is_leakage,
+    is_quarantined,
+    cast(quarantine_rule as {{ ps_type('string') }}) as quarantine_rule
 from covered

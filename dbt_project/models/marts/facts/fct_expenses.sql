@@ -8,8 +8,11 @@
     amount is in the currency the expense was incurred in (currency_code); it is converted to
     the reporting currency and to the project legal entity's functional currency with
     dim_currency_rates_daily on the expense date. Billable approved expenses are re-billed at
-    cost (fct_billable_items). Incremental like fct_time_entries (macros/incremental.sql). -#}
-{%- set unresolved = "project_key is null or exchange_rate_to_reporting is null" %}
+    cost (fct_billable_items). Incremental like fct_time_entries (macros/incremental.sql).
+    is_quarantined: the expense's newest version is in quarantine; this row is the older one,
+    held back from billing (DECISIONLOG.md, "Quarantine holds"). -#}
+{#- is_quarantined is null only on rows stored before the column existed: re-read once. -#}
+{%- set unresolved = "project_key is null or exchange_rate_to_reporting is null or is_quarantined is null" %}
 
 with expenses as (
     select *
@@ -105,5 +108,8 @@ select
     source_updated_at,
     _loaded_at as loaded_at,
     is_deleted,
-    deleted_at
+    deleted_at,
+    is_quarantined,
+    quarantined_at,
+    quarantine_rule
 from resolved

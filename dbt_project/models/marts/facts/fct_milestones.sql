@@ -96,5 +96,8 @@ select
     {{ ps_convert_amount('budget_amount', 'transaction_rate') }} as amount_reporting,
     source_updated_at,
     _loaded_at as loaded_at,
-    is_deleted
+    is_deleted,
+    is_quarantined,
+    quarantined_at,
+    quarantine_rule
 from with_rates

@@ -150,5 +150,8 @@ select
     erp_project_id as crm_erp_project_id,
     activation_status,
     source_updated_at,
-    is_deleted
+    is_deleted,
+    is_quarantined,
+    quarantined_at,
+    quarantine_rule
 from with_rates

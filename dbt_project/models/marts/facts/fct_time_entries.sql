@@ -18,12 +18,16 @@
     the cost currency; each converted to the reporting currency and billable_amount to the
     legal entity's functional currency with dim_currency_rates_daily on the work date.
 
+    is_quarantined: the entry's newest version is in quarantine, so this row is its older
+    version, held back from billing (DECISIONLOG.md, "Quarantine holds"); ingestion restamps
+    the raw row when the hold starts or ends, so an incremental build sees both.
     Incremental (delete+insert on time_entry_id): rows loaded since the last build, deletes
     not yet carried, and rows stored unresolved (macros/incremental.sql). --full-refresh
     reprices history, e.g. after a retroactive rate-card or cost-rate change. -#}
+{#- is_quarantined is null only on rows stored before the column existed: re-read once. -#}
 {%- set unresolved -%}
     worker_version_key is null or project_key is null or cost_rate is null
-    or exchange_rate_to_reporting is null or (is_billable and bill_rate is null)
+    or exchange_rate_to_reporting is null or (is_billable and bill_rate is null) or is_quarantined is null
 {%- endset %}
 
 with entries as (
@@ -209,5 +213,8 @@ select
     source_updated_at,
     _loaded_at as loaded_at,
     is_deleted,
-    deleted_at
+    deleted_at,
+    is_quarantined,
+    quarantined_at,
+    quarantine_rule
 from amounts

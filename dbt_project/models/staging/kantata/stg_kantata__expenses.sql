@@ -19,6 +19,6 @@ select
     {{ ps_column(cols, 'approved_at', 'approved_at', 'timestamp') }},
     {{ ps_column(cols, 'notes', 'notes', 'string') }},
     {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'kantata_expenses_pass_through_columns') }}
 from latest

@@ -16,6 +16,6 @@ select
     {{ ps_column(cols, 'completed_at', 'completed_at', 'timestamp') }},
     {{ cents_to_amount(cols, 'budget_estimate_in_cents', 'budget_amount') }},
     {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'kantata_milestones_pass_through_columns') }}
 from latest

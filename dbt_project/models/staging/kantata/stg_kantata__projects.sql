@@ -21,7 +21,7 @@ renamed as (
         {{ ps_column(cols, 'rate_card_id', 'rate_card_id', 'string') }},
         {{ ps_column(cols, 'salesforce_opportunity_id', 'opportunity_id', 'string') }},
         {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
-        {{ ps_lineage_columns() }}
+        {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'kantata_projects_pass_through_columns') }}
     from latest
 )

@@ -17,6 +17,6 @@ select
     {{ ps_column(cols, 'effective_to', 'effective_to', 'date') }},
     {{ ps_column(cols, 'rates', 'rates_json', 'string') }},
     {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'kantata_rate_cards_pass_through_columns') }}
 from latest

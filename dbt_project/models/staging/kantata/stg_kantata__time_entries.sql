@@ -21,7 +21,7 @@ renamed as (
         {{ cents_to_amount(cols, 'rate_in_cents', 'bill_rate') }},
         {{ ps_column(cols, 'notes', 'notes', 'string') }},
         {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
-        {{ ps_lineage_columns() }}
+        {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'kantata_time_entries_pass_through_columns') }}
     from latest
 )

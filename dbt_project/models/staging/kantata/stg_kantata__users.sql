@@ -14,7 +14,7 @@ renamed as (
         {{ ps_column(cols, 'headline', 'headline', 'string') }},
         coalesce({{ ps_column_expr(cols, 'disabled', 'boolean') }}, false) as is_disabled,
         {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
-        {{ ps_lineage_columns() }}
+        {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'kantata_users_pass_through_columns') }}
     from latest
 )

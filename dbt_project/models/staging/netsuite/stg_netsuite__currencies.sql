@@ -13,6 +13,6 @@ select
     {{ ps_column(cols, 'name', 'currency_name', 'string') }},
     coalesce({{ ps_column_expr(cols, 'isbasecurrency', 'boolean') }}, false) as is_base_currency,
     {{ ps_column(cols, 'exchangerate', 'exchange_rate_to_base', 'number') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_currencies_pass_through_columns') }}
 from latest

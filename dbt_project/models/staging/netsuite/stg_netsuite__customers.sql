@@ -16,6 +16,6 @@ select
     {{ ps_column(cols, 'currency', 'currency_ref', 'string') }},
     coalesce({{ ps_column_expr(cols, 'isinactive', 'boolean') }}, false) as is_inactive,
     {{ ps_column(cols, 'datecreated', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_customers_pass_through_columns') }}
 from latest

@@ -14,6 +14,6 @@ select
     {{ ps_column(cols, 'transactioncurrency', 'transaction_currency_ref', 'string') }},
     {{ ps_column(cols, 'exchangerate', 'exchange_rate', 'number') }},
     {{ ps_column(cols, 'effectivedate', 'effective_date', 'date') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_exchange_rates_pass_through_columns') }}
 from latest

@@ -20,6 +20,6 @@ select
     {{ ps_decimal_column_expr(cols, 'rate', 'rate') }} as unit_rate,
     {{ ps_decimal_column_expr(cols, 'foreignamount') }} as amount,
     nullif(trim({{ ps_column_expr(cols, 'custcol_ps_line_key', 'string') }}), '') as line_key,
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_invoice_lines_pass_through_columns') }}
 from latest

@@ -22,6 +22,6 @@ select
     {{ ps_decimal_column_expr(cols, 'foreigntotal') }} as total_amount,
     {{ ps_column(cols, 'memo', 'memo', 'string') }},
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_invoices_pass_through_columns') }}
 from latest

@@ -19,6 +19,6 @@ select
     {{ ps_column(cols, 'startdate', 'start_date', 'date') }},
     {{ ps_column(cols, 'projectedenddate', 'projected_end_date', 'date') }},
     {{ ps_column(cols, 'datecreated', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_projects_pass_through_columns') }}
 from latest

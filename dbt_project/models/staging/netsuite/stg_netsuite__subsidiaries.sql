@@ -13,6 +13,6 @@ select
     {{ ps_column(cols, 'country', 'country', 'string') }},
     {{ ps_column(cols, 'currency', 'currency_ref', 'string') }},
     coalesce({{ ps_column_expr(cols, 'isinactive', 'boolean') }}, false) as is_inactive,
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'netsuite_subsidiaries_pass_through_columns') }}
 from latest

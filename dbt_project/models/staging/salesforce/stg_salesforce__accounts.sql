@@ -18,6 +18,6 @@ select
     {{ ps_column(cols, 'ownerid', 'owner_id', 'string') }},
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
     {{ ps_column(cols, 'lastmodifieddate', 'last_modified_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'salesforce_accounts_pass_through_columns') }}
 from latest

@@ -15,7 +15,7 @@ renamed as (
         {{ ps_column(cols, 'email', 'email', 'string') }},
         {{ ps_column(cols, 'title', 'title', 'string') }},
         {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
-        {{ ps_lineage_columns() }}
+        {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'salesforce_contacts_pass_through_columns') }}
     from latest
 )

@@ -22,6 +22,6 @@ select
     {{ ps_column(cols, 'tax_code__c', 'tax_code', 'string') }},
     {{ ps_decimal_column_expr(cols, 'contract_value__c') }} as contract_value,
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'salesforce_contracts_pass_through_columns') }}
 from latest

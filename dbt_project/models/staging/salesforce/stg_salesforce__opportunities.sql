@@ -25,6 +25,6 @@ select
     {{ ps_column(cols, 'erp_project_id__c', 'erp_project_id', 'string') }},
     {{ ps_column(cols, 'activation_status__c', 'activation_status', 'string') }},
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'salesforce_opportunities_pass_through_columns') }}
 from latest

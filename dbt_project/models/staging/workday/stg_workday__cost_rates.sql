@@ -14,6 +14,6 @@ select
     {{ ps_decimal_column_expr(cols, 'cost_rate') }} as hourly_cost_rate,
     {{ ps_column(cols, 'currency', 'currency_code', 'string') }},
     {{ ps_column(cols, 'rate_type', 'rate_type', 'string') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'workday_cost_rates_pass_through_columns') }}
 from latest

@@ -16,6 +16,6 @@ select
     {{ ps_column(cols, 'employment_status', 'employment_status', 'string') }},
     {{ ps_column(cols, 'fte', 'fte', 'number') }},
     {{ ps_column(cols, 'location', 'location', 'string') }},
-    {{ ps_lineage_columns() }}
+    {{ ps_lineage_columns(cols) }}
     {{ ps_pass_through_columns(cols, 'workday_job_history_pass_through_columns') }}
 from latest

@@ -23,7 +23,7 @@ renamed as (
         {{ ps_column(cols, 'hiredate', 'hire_date', 'date') }},
         {{ ps_column(cols, 'terminationdate', 'termination_date', 'date') }},
         {{ ps_column(cols, 'isactive', 'is_active', 'boolean') }},
-        {{ ps_lineage_columns() }}
+        {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'workday_workers_pass_through_columns') }}
     from latest
 )
