@@ -29,7 +29,7 @@ import duckdb
 import requests
 from dagster import AssetKey, DagsterInstance, JobDefinition, evaluate_automation_conditions
 
-from ps_pipelines.sandbox.process import SandboxProcess
+from ps_pipelines.local_sandbox import SandboxProcess
 from ps_pipelines.transform.project import prepare_manifest
 
 prepare_manifest()  # the dbt assets below read the manifest when they are imported

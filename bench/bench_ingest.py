@@ -21,8 +21,8 @@ from ps_pipelines.lib.contracts.kantata import TIME_ENTRIES
 from ps_pipelines.lib.ingestion import IngestOptions, ingest_entity
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
-from ps_pipelines.sandbox.process import SandboxProcess
+from ps_pipelines.local_sandbox import SandboxProcess
+from ps_sandbox.context import DEFAULT_CREDENTIALS
 
 
 def peak_rss_mib() -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from ps_pipelines.sandbox.process import SandboxProcess
+from ps_pipelines.local_sandbox import SandboxProcess
 
 
 def tree_rss(process: psutil.Process) -> int:

@@ -48,10 +48,10 @@ import yaml
 from ps_pipelines import sandbox as sandbox_package
 from ps_pipelines.cli import prepare_dagster_home
 from ps_pipelines.lib.sources.netsuite import IDS_PER_QUERY, NetSuiteClient, suiteql_literal
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
-from ps_pipelines.sandbox.generate import MARKETS_BY_COUNTRY
-from ps_pipelines.sandbox.process import SandboxProcess
+from ps_pipelines.local_sandbox import SandboxProcess
 from ps_pipelines.transform.project import DBT_PROJECT_DIR, prepare_manifest
+from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox.generate import MARKETS_BY_COUNTRY
 
 SUMMARY: list[str] = []
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ps_sandbox.cli import add_serve_arguments
+
 DEFAULT_HOME = Path(".ps_pipelines")
 DAGSTER_YAML = """\
 # Written by ps-pipelines. One DuckDB writer at a time: every asset that writes the
@@ -32,7 +34,7 @@ def prepare_dagster_home(home: Path) -> Path:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ps_pipelines.sandbox.serve import serve
+    from ps_sandbox.serve import serve
 
     serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state)
     return 0
@@ -48,8 +50,8 @@ def _run(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
+    from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.resources import DEFAULT_SANDBOX_URL
-    from ps_pipelines.sandbox.process import SandboxProcess
 
     home = Path(args.home)
     prepare_dagster_home(home)
@@ -86,12 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="The local emulation of Salesforce, Kantata, Workday, NetSuite.")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    serve = sandbox_commands.add_parser("serve", help="Serve the sandbox APIs.")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--scale", type=float, default=1.0)
-    serve.add_argument("--seed", type=int, default=42)
-    serve.add_argument("--state", default=str(DEFAULT_HOME / "sandbox.sqlite"), help="Sandbox database file.")
+    serve = sandbox_commands.add_parser("serve", help="Serve the sandbox APIs (same as python -m ps_sandbox serve).")
+    add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
     return parser
 

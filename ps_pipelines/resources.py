@@ -99,7 +99,7 @@ class WarehouseResource(ConfigurableResource):
 
 def _local(sandbox_url: str, warehouse_path: str) -> dict[str, ConfigurableResource]:
     # Imported lazily: production code locations never load the sandbox package.
-    from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS as creds
+    from ps_sandbox.context import DEFAULT_CREDENTIALS as creds
 
     wd = creds["workday"]
     return {

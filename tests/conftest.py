@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from ps_pipelines.sandbox.app import SandboxConfig, SandboxContext, open_sandbox, start_server
+from ps_sandbox.app import open_sandbox, start_server
+from ps_sandbox.context import SandboxConfig, SandboxContext
 
 TEST_SEED = 7
 TEST_SCALE = 0.1

@@ -19,8 +19,8 @@ import pytest
 
 from ps_pipelines.lib.sources import NetSuiteClient
 from ps_pipelines.runner import run_main_job
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
 from ps_pipelines.transform.project import dbt_var
+from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import TEST_SCALE, TEST_SEED, RunningSandbox
 
 CENT = Decimal("0.01")

@@ -30,7 +30,7 @@ from ps_pipelines.lib.http import (
     retry_after_seconds,
     send_deadline,
 )
-from ps_pipelines.sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
+from ps_sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
 
 Reply = Response | Callable[[Request], Response]
 OK = json_response({"ok": True})

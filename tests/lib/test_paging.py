@@ -15,7 +15,7 @@ from ps_pipelines.lib.http import (
     page_number_pages,
 )
 from ps_pipelines.lib.http.paging import follow_next_url
-from ps_pipelines.sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
+from ps_sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
 
 
 def flatten(pages: Iterator[list[dict[str, Any]]]) -> list[Any]:

@@ -24,8 +24,8 @@ from ps_pipelines.lib.sources import (
 from ps_pipelines.lib.sources.base import parse_timestamp
 from ps_pipelines.lib.sources.netsuite import build_suiteql
 from ps_pipelines.lib.sources.salesforce import build_soql
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
-from ps_pipelines.sandbox.generate import stamp
+from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox.generate import stamp
 from tests.conftest import RunningSandbox
 
 # Rows of a store object that a contract covers (the rest of the object is other record types).

@@ -37,7 +37,8 @@ from ps_pipelines.lib.contracts.validate import validate_records
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
 from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table, mark_deleted, upsert_rows
 from ps_pipelines.resources import build_resources
-from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
+from ps_sandbox.app import open_sandbox, start_server
+from ps_sandbox.context import SandboxConfig
 from tests.conftest import TEST_SCALE, TEST_SEED
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"

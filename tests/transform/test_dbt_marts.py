@@ -31,7 +31,8 @@ from dagster import AssetKey, materialize
 from ps_pipelines.ingest import ingest_assets
 from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.resources import build_resources
-from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
+from ps_sandbox.app import open_sandbox, start_server
+from ps_sandbox.context import SandboxConfig
 from tests.conftest import TEST_SCALE, TEST_SEED
 from tests.transform.test_dbt_foundation import BuiltWarehouse, build_once, dbt_or_fail
 

@@ -27,7 +27,8 @@ from ps_pipelines.lib.writeback.outbox import enqueue
 from ps_pipelines.lib.writeback.payloads import BILLING_FLOW, invoice_items, read_billing_lines
 from ps_pipelines.lib.writeback.senders import Targets
 from ps_pipelines.resources import build_resources
-from ps_pipelines.sandbox.app import SandboxConfig, SandboxContext, open_sandbox, start_server
+from ps_sandbox.app import open_sandbox, start_server
+from ps_sandbox.context import SandboxConfig, SandboxContext
 from tests.conftest import TEST_SCALE, TEST_SEED
 from tests.transform.test_dbt_foundation import BuiltWarehouse, dbt_or_fail
 from tests.transform.test_dbt_marts import marts  # noqa: F401 (the session's built warehouse)

@@ -20,7 +20,7 @@ from dagster import (
 
 from ps_pipelines.definitions import build_definitions
 from ps_pipelines.lib.sources import NetSuiteClient
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
+from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -25,7 +25,6 @@ from dagster._core.utils import make_new_run_id
 
 from ps_pipelines.lib.sources.base import parse_timestamp
 from ps_pipelines.resources import KantataResource, SalesforceResource, build_resources
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
 from ps_pipelines.writeback.sensors import (
     ACTIVATE_PROJECTS_JOB,
     APPROVED_WORK_SENSOR,
@@ -34,6 +33,7 @@ from ps_pipelines.writeback.sensors import (
     build_writeback_sensors,
     decode_cursor,
 )
+from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
 
 

@@ -19,7 +19,7 @@ from ps_pipelines.lib.writeback import PostSettings, Targets
 from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
 from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.lib.writeback.payloads import BILLING_COLUMNS
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
+from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
 
 # Retries cost no wall time: backoff delays are recorded instead of slept.

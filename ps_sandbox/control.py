@@ -19,8 +19,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from ps_pipelines.sandbox import faults
-from ps_pipelines.sandbox.generate import (
+from ps_sandbox import faults
+from ps_sandbox.generate import (
     CONTACT_TITLES,
     INDUSTRIES,
     MARKETS_BY_COUNTRY,
@@ -36,11 +36,11 @@ from ps_pipelines.sandbox.generate import (
     sf_id_number,
     stamp,
 )
-from ps_pipelines.sandbox.http import Request, Response, Router, json_response
-from ps_pipelines.sandbox.store import SandboxStore, from_iso, to_iso
+from ps_sandbox.http import Request, Response, Router, json_response
+from ps_sandbox.store import SandboxStore, from_iso, to_iso
 
 if TYPE_CHECKING:
-    from ps_pipelines.sandbox.app import SandboxContext
+    from ps_sandbox.context import SandboxContext
 
 PLATFORM = "control"
 PREFIX = "/_sandbox"

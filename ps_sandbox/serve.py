@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ps_pipelines.sandbox.app import SandboxConfig, build_router, open_sandbox
-from ps_pipelines.sandbox.control import PREFIX
-from ps_pipelines.sandbox.generate import GENERATION_KV_KEY, record_counts
-from ps_pipelines.sandbox.http import SandboxHTTPServer
-from ps_pipelines.sandbox.store import SandboxStore
+from ps_sandbox.app import build_router, open_sandbox
+from ps_sandbox.context import SandboxConfig
+from ps_sandbox.control import PREFIX
+from ps_sandbox.generate import GENERATION_KV_KEY, record_counts
+from ps_sandbox.http import SandboxHTTPServer
+from ps_sandbox.store import SandboxStore
 
 
 def serve(

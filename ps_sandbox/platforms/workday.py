@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ps_pipelines.sandbox.http import Request, Response, Router, json_response
-from ps_pipelines.sandbox.platforms.common import (
+from ps_sandbox.http import Request, Response, Router, json_response
+from ps_sandbox.platforms.common import (
     ApiError,
     add_routes,
     answers_api_errors,
@@ -27,7 +27,7 @@ from ps_pipelines.sandbox.platforms.common import (
 )
 
 if TYPE_CHECKING:
-    from ps_pipelines.sandbox.app import SandboxContext
+    from ps_sandbox.context import SandboxContext
 
 PLATFORM = "workday"
 WORKERS = "workers"

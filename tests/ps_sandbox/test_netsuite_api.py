@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import requests
 
-from ps_pipelines.sandbox import suiteql
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS, SandboxContext
-from ps_pipelines.sandbox.http import Request, Response, Router, json_response
-from ps_pipelines.sandbox.platforms import netsuite
-from ps_pipelines.sandbox.platforms.netsuite import SUITEQL_TABLES, lines_of, ns_timestamp
-from ps_pipelines.sandbox.store import SandboxStore
-from ps_pipelines.sandbox.suiteql import SuiteQLError
-from tests.sandbox.test_workday_api import Served, serve
+from ps_sandbox import suiteql
+from ps_sandbox.context import DEFAULT_CREDENTIALS, SandboxContext
+from ps_sandbox.http import Request, Response, Router, json_response
+from ps_sandbox.platforms import netsuite
+from ps_sandbox.platforms.netsuite import SUITEQL_TABLES, lines_of, ns_timestamp
+from ps_sandbox.store import SandboxStore
+from ps_sandbox.suiteql import SuiteQLError
+from tests.ps_sandbox.test_workday_api import Served, serve
 
 BASE = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
 CUSTOMERS = 25

@@ -17,10 +17,10 @@ import orjson
 import pytest
 import requests
 
-from ps_pipelines.sandbox import control, faults
-from ps_pipelines.sandbox.app import SandboxConfig, SandboxContext, TokenRegistry
-from ps_pipelines.sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
-from ps_pipelines.sandbox.store import SandboxStore
+from ps_sandbox import control, faults
+from ps_sandbox.context import SandboxConfig, SandboxContext, TokenRegistry
+from ps_sandbox.http import Request, Response, Router, SandboxHTTPServer, json_response
+from ps_sandbox.store import SandboxStore
 
 PAGE, TOTAL = 10, 30
 KANTATA_TOKEN = {"Authorization": "Bearer sandbox-kantata-token"}

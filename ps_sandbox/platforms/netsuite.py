@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from ps_pipelines.lib.contracts import netsuite as contracts
-from ps_pipelines.sandbox import suiteql
-from ps_pipelines.sandbox.app import SandboxContext
-from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
-from ps_pipelines.sandbox.platforms.common import (
+from ps_sandbox import suiteql
+from ps_sandbox.context import SandboxContext
+from ps_sandbox.http import Handler, Request, Response, Router, json_response
+from ps_sandbox.platforms.common import (
     ApiError,
     add_routes,
     answers_api_errors,
@@ -30,9 +30,9 @@ from ps_pipelines.sandbox.platforms.common import (
     client_authenticated,
     token_answer,
 )
-from ps_pipelines.sandbox.querylang import Condition, time_bounds, timestamp_or_none
-from ps_pipelines.sandbox.store import SandboxStore, from_iso
-from ps_pipelines.sandbox.suiteql import BoundSuiteQL, SuiteQLError
+from ps_sandbox.querylang import Condition, time_bounds, timestamp_or_none
+from ps_sandbox.store import SandboxStore, from_iso
+from ps_sandbox.suiteql import BoundSuiteQL, SuiteQLError
 
 PLATFORM = "netsuite"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"

@@ -1,4 +1,6 @@
-"""Assembles the sandbox: one store, one router carrying every platform, one server."""
+"""What the platform emulations, the control API and the server share: configuration,
+credentials, issued tokens and the store. Platform modules import this, never ``app``, so
+``app`` can import every platform without an import cycle."""
 
 from __future__ import annotations
 
@@ -6,10 +8,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ps_pipelines.sandbox.http import Router, SandboxHTTPServer
-from ps_pipelines.sandbox.store import SandboxStore
+from ps_sandbox.store import SandboxStore
 
 # Credentials the sandbox accepts by default. They are sandbox-only values, published on
 # purpose so the embedded defaults work out of the box; real tenants use EnvVar secrets.
@@ -79,34 +79,3 @@ class SandboxContext:
     store: SandboxStore
     config: SandboxConfig
     tokens: TokenRegistry
-
-
-def build_router(ctx: SandboxContext) -> Router:
-    # Imported here so a platform module can import this module's types without a cycle.
-    from ps_pipelines.sandbox import control, faults
-    from ps_pipelines.sandbox.platforms import kantata, netsuite, salesforce, workday
-
-    router = Router()
-    faults.install(router, ctx)
-    for platform in (salesforce, kantata, workday, netsuite):
-        platform.register(router, ctx)
-    control.register(router, ctx)
-    return router
-
-
-def open_sandbox(state: str | Path, config: SandboxConfig | None = None) -> SandboxContext:
-    """Open (and on first use generate) the sandbox database at ``state``."""
-    from ps_pipelines.sandbox import generate
-
-    config = config or SandboxConfig()
-    store = SandboxStore(state)
-    if store.is_empty():
-        generate.populate(store, seed=config.seed, scale=config.scale)
-    return SandboxContext(store=store, config=config, tokens=TokenRegistry(config.token_ttl_seconds))
-
-
-def start_server(ctx: SandboxContext, host: str = "127.0.0.1", port: int = 0) -> SandboxHTTPServer:
-    """Start serving in a background thread; ``port=0`` picks a free port (see ``server_port``)."""
-    server = SandboxHTTPServer((host, port), build_router(ctx))
-    server.serve_in_thread()
-    return server

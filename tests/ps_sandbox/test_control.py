@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import requests
 
-from ps_pipelines.sandbox.app import SandboxConfig, open_sandbox, start_server
-from ps_pipelines.sandbox.generate import AS_OF, change_fields, record_counts
-from ps_pipelines.sandbox.store import from_iso
+from ps_sandbox.app import open_sandbox, start_server
+from ps_sandbox.context import SandboxConfig
+from ps_sandbox.generate import AS_OF, change_fields, record_counts
+from ps_sandbox.store import from_iso
 
 KANTATA_TOKEN = {"Authorization": "Bearer sandbox-kantata-token"}
 

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from ps_pipelines.lib.contracts import kantata as contracts
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.contracts.validate import validate_records
-from ps_pipelines.sandbox.generate import stamp
-from ps_pipelines.sandbox.http import Request, Response, Router, json_response
-from ps_pipelines.sandbox.platforms.common import (
+from ps_sandbox.generate import stamp
+from ps_sandbox.http import Request, Response, Router, json_response
+from ps_sandbox.platforms.common import (
     ApiError,
     add_routes,
     answers_api_errors,
@@ -42,7 +42,7 @@ from ps_pipelines.sandbox.platforms.common import (
 )
 
 if TYPE_CHECKING:
-    from ps_pipelines.sandbox.app import SandboxContext
+    from ps_sandbox.context import SandboxContext
 
 PLATFORM = "kantata"
 RESOURCES = ("workspaces", "time_entries", "expenses", "stories", "users", "rate_cards")

@@ -1,4 +1,4 @@
-"""Run the sandbox as a child process (its own interpreter, so it never competes with the
+"""Run the sandbox (``ps_sandbox``) as a child process (its own interpreter, so it never competes with the
 pipeline for the GIL) and wait until it answers."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class SandboxProcess:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> SandboxProcess:
-        command = [sys.executable, "-m", "ps_pipelines.cli", "sandbox", "serve", "--port", str(self.port),
+        command = [sys.executable, "-m", "ps_sandbox", "serve", "--port", str(self.port),
                    "--scale", str(self.scale), "--seed", str(self.seed), "--state", str(self.state)]
         self.process = subprocess.Popen(command)
         self._wait_until_healthy()

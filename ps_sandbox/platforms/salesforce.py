@@ -26,11 +26,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from ps_pipelines.lib.contracts import salesforce as contracts
-from ps_pipelines.sandbox import soql
-from ps_pipelines.sandbox.app import SandboxContext
-from ps_pipelines.sandbox.generate import sf_checksum
-from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
-from ps_pipelines.sandbox.platforms.common import (
+from ps_sandbox import soql
+from ps_sandbox.context import SandboxContext
+from ps_sandbox.generate import sf_checksum
+from ps_sandbox.http import Handler, Request, Response, Router, json_response
+from ps_sandbox.platforms.common import (
     add_routes,
     base_url,
     bearer_accepted,
@@ -38,9 +38,9 @@ from ps_pipelines.sandbox.platforms.common import (
     parse_timestamp,
     token_answer,
 )
-from ps_pipelines.sandbox.querylang import time_bounds
-from ps_pipelines.sandbox.soql import BoundQuery, FieldInfo, SoqlError
-from ps_pipelines.sandbox.store import from_iso
+from ps_sandbox.querylang import time_bounds
+from ps_sandbox.soql import BoundQuery, FieldInfo, SoqlError
+from ps_sandbox.store import from_iso
 
 PLATFORM = "salesforce"
 API_VERSION = "v61.0"

@@ -39,11 +39,11 @@ from urllib.parse import unquote_plus
 
 import orjson
 
-from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
-from ps_pipelines.sandbox.store import SandboxStore, to_iso
+from ps_sandbox.http import Handler, Request, Response, Router, json_response
+from ps_sandbox.store import SandboxStore, to_iso
 
 if TYPE_CHECKING:
-    from ps_pipelines.sandbox.app import SandboxContext
+    from ps_sandbox.context import SandboxContext
 
 PLATFORMS = ("salesforce", "kantata", "workday", "netsuite")
 QUEUE_KINDS = ("429", "500", "503", "drop", "slow", "malformed", "duplicate", "none")

@@ -53,7 +53,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
-from ps_pipelines.sandbox.store import SandboxStore
+from ps_sandbox.store import SandboxStore
 
 AS_OF = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
 HISTORY_START = AS_OF - timedelta(days=548)

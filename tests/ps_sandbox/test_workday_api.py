@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import requests
 
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS, SandboxConfig, SandboxContext, TokenRegistry
-from ps_pipelines.sandbox.http import Router, SandboxHTTPServer
-from ps_pipelines.sandbox.platforms import workday
-from ps_pipelines.sandbox.store import SandboxStore
+from ps_sandbox.context import DEFAULT_CREDENTIALS, SandboxConfig, SandboxContext, TokenRegistry
+from ps_sandbox.http import Router, SandboxHTTPServer
+from ps_sandbox.platforms import workday
+from ps_sandbox.store import SandboxStore
 
 CREDS = DEFAULT_CREDENTIALS["workday"]
 TENANT = CREDS["tenant"]

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import requests
 
-from ps_pipelines.sandbox import soql
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
-from ps_pipelines.sandbox.platforms import salesforce
-from ps_pipelines.sandbox.platforms.salesforce import SalesforceApi, record_id, sf_timestamp, sobject_types
-from ps_pipelines.sandbox.soql import SoqlError
-from ps_pipelines.sandbox.store import SandboxStore
-from tests.sandbox.test_workday_api import Served, serve
+from ps_sandbox import soql
+from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox.platforms import salesforce
+from ps_sandbox.platforms.salesforce import SalesforceApi, record_id, sf_timestamp, sobject_types
+from ps_sandbox.soql import SoqlError
+from ps_sandbox.store import SandboxStore
+from tests.ps_sandbox.test_workday_api import Served, serve
 
 BASE = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
 ACCOUNTS = 450

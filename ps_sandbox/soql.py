@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ps_pipelines.sandbox.querylang import (
+from ps_sandbox.querylang import (
     ClauseParser,
     Condition,
     Literal,

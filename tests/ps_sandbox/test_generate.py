@@ -14,9 +14,9 @@ import pytest
 from ps_pipelines.lib.contracts import ALL_CONTRACTS
 from ps_pipelines.lib.contracts.base import flatten_record
 from ps_pipelines.lib.contracts.validate import validate_records
-from ps_pipelines.sandbox import generate
-from ps_pipelines.sandbox.generate import AS_OF, STAGE_PROBABILITY, bad_row_count, populate, time_entry_count
-from ps_pipelines.sandbox.store import SandboxStore, from_iso
+from ps_sandbox import generate
+from ps_sandbox.generate import AS_OF, STAGE_PROBABILITY, bad_row_count, populate, time_entry_count
+from ps_sandbox.store import SandboxStore, from_iso
 
 SEED, SCALE = 7, 0.1
 

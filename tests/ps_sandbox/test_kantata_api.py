@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import requests
 
-from ps_pipelines.sandbox.app import DEFAULT_CREDENTIALS
-from ps_pipelines.sandbox.platforms import kantata
-from ps_pipelines.sandbox.platforms.workday import parse_timestamp
-from ps_pipelines.sandbox.store import SandboxStore
-from tests.sandbox.test_workday_api import Served, serve
+from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox.platforms import kantata
+from ps_sandbox.platforms.workday import parse_timestamp
+from ps_sandbox.store import SandboxStore
+from tests.ps_sandbox.test_workday_api import Served, serve
 
 TOKEN = DEFAULT_CREDENTIALS["kantata"]["token"]
 CLIENT = ("sandbox-kantata-client", "sandbox-kantata-secret")

@@ -15,11 +15,11 @@ from datetime import datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
-from ps_pipelines.sandbox.http import Handler, Request, Response, Router, json_response
-from ps_pipelines.sandbox.querylang import timestamp_or_none
+from ps_sandbox.http import Handler, Request, Response, Router, json_response
+from ps_sandbox.querylang import timestamp_or_none
 
 if TYPE_CHECKING:
-    from ps_pipelines.sandbox.app import TokenRegistry
+    from ps_sandbox.context import TokenRegistry
 
 RouteSpec = tuple[str, str, Handler]  # (method, path template, handler)
 
