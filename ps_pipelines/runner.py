@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
+import uuid
 from pathlib import Path
 
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
@@ -59,7 +61,9 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refres
                  full_refresh: bool = False, sandbox_url: str | None = None) -> int:
     from dagster import DagsterInstance
 
+    from ps_pipelines.automation.dead_runs import free_dead_runs, owner_tags
     from ps_pipelines.cli import prepare_dagster_home
+    from ps_pipelines.run_guard import RunGuard, say
     from ps_pipelines.sandbox.process import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
 
@@ -71,16 +75,31 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refres
     warehouse_path = str((home / "warehouse.duckdb").resolve())
     state = home / f"sandbox-scale{scale:g}-seed{seed}.sqlite"
     sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed)
-    with sandbox as running:
-        url = sandbox_url or running.url
-        print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
-        defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
-        job = defs.resolve_job_def(job_name)
-        started = time.perf_counter()
-        with DagsterInstance.get() as instance:
-            result = job.execute_in_process(instance=instance, run_config=_op_config(full_refresh),
-                                            raise_on_error=False)
-        elapsed = time.perf_counter() - started
+    # Known before the run exists, so the guard can act on it from the first event.
+    run_id = str(uuid.uuid4())
+    with DagsterInstance.get() as instance:
+        # A run killed earlier keeps its pool slot until someone ends it: this run would wait forever.
+        for freed in free_dead_runs(instance):
+            say(freed.message())
+        with RunGuard(instance, run_id) as guard:
+            try:
+                with sandbox as running:
+                    url = sandbox_url or running.url
+                    print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
+                    defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
+                    job = defs.resolve_job_def(job_name)
+                    started = time.perf_counter()
+                    result = job.execute_in_process(instance=instance, run_config=_op_config(full_refresh),
+                                                    raise_on_error=False, run_id=run_id, tags=owner_tags())
+                    elapsed = time.perf_counter() - started
+            except KeyboardInterrupt:
+                if guard.stopped_by is None:
+                    guard.stopped_by = signal.SIGINT
+        if guard.stopped_by is not None:
+            run = instance.get_run_by_id(run_id)
+            status = run.status.value if run else "never started"
+            say(f"stopped by {signal.Signals(guard.stopped_by).name}: run {run_id} {status}")
+            return 128 + guard.stopped_by
     print(format_summary(Warehouse(warehouse_path), result.run_id))
     print(format_publication(default_analytics_path(warehouse_path)))
     docs = DOCS_TARGET_PATH / "static_index.html"

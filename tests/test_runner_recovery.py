@@ -73,6 +73,7 @@ class CliRun:
         with log.open("wb") as out:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         self.descendants: list[psutil.Process] = []
+        self.sandbox_processes: list[psutil.Process] = []
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -88,13 +89,13 @@ class CliRun:
 
         wait_for(seen, timeout, repr(text))
 
-    def remember_descendants(self) -> list[psutil.Process]:
+    def remember_descendants(self) -> None:
         """Its child processes (the sandbox among them), to look for after it is gone."""
         self.descendants = psutil.Process(self.process.pid).children(recursive=True)
-        return self.descendants
+        self.sandbox_processes = [p for p in alive(self.descendants) if {"sandbox", "serve"} <= set(p.cmdline())]
 
     def sandboxes(self) -> list[psutil.Process]:
-        return [p for p in self.descendants if "sandbox" in " ".join(p.cmdline()) and "serve" in p.cmdline()]
+        return self.sandbox_processes
 
     def wait(self, timeout: float) -> int:
         try:
