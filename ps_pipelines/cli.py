@@ -70,8 +70,16 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ps_pipelines.runner import run_main_job
 
-    return run_main_job(home=Path(args.home), scale=args.scale, seed=args.seed, job_name=args.job,
+    code = run_main_job(home=Path(args.home), scale=args.scale, seed=args.seed, job_name=args.job,
                         full_refresh=args.full_refresh, sandbox_url=args.sandbox_url)
+    if code > 128:
+        # Stopped by a signal, with the run ended and the sandbox stopped. Threads the
+        # interrupted step left behind (an HTTP request waiting out its timeout and retries)
+        # would hold up the interpreter's exit for as long as they run: leave without them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -193,8 +193,9 @@ def test_a_killed_run_is_freed_by_the_next_run_and_leaves_no_sandbox(home: Path,
     wait_for(lambda: not alive(killed.sandboxes()), GONE_TIMEOUT_SECONDS, "the killed run's sandbox to exit")
 
 
-def test_sigterm_stops_a_blocked_run_and_a_running_run_within_seconds(home: Path, tmp_path: Path,
-                                                                       runs: list[CliRun]) -> None:
+def test_sigterm_and_ctrl_c_stop_a_blocked_run_and_a_running_run_within_seconds(home: Path, tmp_path: Path,
+                                                                                runs: list[CliRun]) -> None:
+    """SIGTERM stops the run waiting for the pool (which used to ignore it), SIGINT (Ctrl-C) the one in a step."""
     holder = CliRun(home, tmp_path / "holder.log")
     runs.append(holder)
     holder_run_id = run_holding_the_slow_step(home, holder)
@@ -209,13 +210,13 @@ def test_sigterm_stops_a_blocked_run_and_a_running_run_within_seconds(home: Path
     with open_instance(home) as instance:
         waiting_run_id = next(r.run_id for r in instance.get_runs() if r.run_id != holder_run_id)
 
-    for run, run_id in ((waiting, waiting_run_id), (holder, holder_run_id)):
+    for run, run_id, signum in ((waiting, waiting_run_id, signal.SIGTERM), (holder, holder_run_id, signal.SIGINT)):
         started = time.monotonic()
-        run.process.send_signal(signal.SIGTERM)
+        run.process.send_signal(signum)
         code = run.wait(STOP_TIMEOUT_SECONDS)
         elapsed = time.monotonic() - started
-        print(f"{run.log.stem}: exited {code} {elapsed:.1f}s after SIGTERM")
-        assert code != 0
+        print(f"{run.log.stem}: exited {code} {elapsed:.1f}s after {signum.name}")
+        assert code == 128 + signum, run.tail()
         status = status_of(home, run_id)
         assert status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE), f"{run.log.stem} left {status}"
         assert run.sandboxes(), f"no sandbox under {run.log.stem}"
