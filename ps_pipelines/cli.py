@@ -10,7 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Imported here, not in the functions that use it: one of them runs in a freshly forked child.
+from ps_pipelines.lib.processes import set_parent_death_signal, terminate_children
+
 DEFAULT_HOME = Path(".ps_pipelines")
+# dagster dev gives its webserver and daemon a minute each to stop.
+DEV_STOP_TIMEOUT_SECONDS = 150
 DAGSTER_YAML = """\
 # Written by ps-pipelines. One DuckDB writer at a time: every asset that writes the
 # warehouse declares pool "duckdb_warehouse", limited here to one slot.
@@ -88,7 +93,6 @@ def _dev(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from ps_pipelines.automation.dead_runs import free_dead_runs
-    from ps_pipelines.lib.processes import set_parent_death_signal
     from ps_pipelines.resources import DEFAULT_SANDBOX_URL
     from ps_pipelines.run_guard import say
     from ps_pipelines.sandbox.process import SandboxProcess
@@ -113,9 +117,7 @@ def _dev(args: argparse.Namespace) -> int:
     with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed, port=port) as sandbox:
         print(f"sandbox: {sandbox.url} (control API {sandbox.url}/_sandbox/)", flush=True)
         command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.ui_port)]
-        # dagster dev stops its webserver, daemon and code server on SIGTERM; the kernel sends
-        # it one should this process be killed outright.
-        ui = subprocess.Popen(command, preexec_fn=set_parent_death_signal)
+        ui = subprocess.Popen(command, preexec_fn=_prepare_dagster_dev)
         try:
             return ui.wait()
         except KeyboardInterrupt:
@@ -124,10 +126,23 @@ def _dev(args: argparse.Namespace) -> int:
             if terminated:
                 ui.terminate()
             try:
-                ui.wait(timeout=60)
+                ui.wait(timeout=DEV_STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                ui.kill()
+                # Its webserver, daemon and code server are still our descendants: stop them too.
+                terminate_children()
             return 0
+
+
+def _prepare_dagster_dev() -> None:
+    """In the dagster dev child, before it starts: it stops its services on SIGTERM, and the
+    kernel sends it one should ``ps-pipelines dev`` be killed outright.
+
+    A shell starts background jobs with SIGINT ignored, and dagster dev gives SIGTERM the
+    SIGINT handler it finds: inherited, the pair would make it ignore SIGTERM altogether.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    set_parent_death_signal()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,9 +11,11 @@ workers' health (not the default launcher of ``dagster dev``, not the in-process
 * a run launched by the daemon or the UI names its worker's pid in its event log
   ("Started process for run (pid: ...)"); that pid is checked only when the instance's
   storage is SQLite, i.e. every run of the instance ran on this machine;
-* a run whose process is gone is marked failed (canceled if it was canceling) and its pool
-  slots and queued claims are freed; a run that already ended but still holds a slot
-  (a forced termination in the UI does that) gets it freed too.
+* a run whose processes are all gone is marked failed (canceled if it was canceling) and its
+  pool slots and queued claims are freed; a run that already ended but still holds a slot
+  gets it freed too once no process of it is left (a forced termination in the UI leaves the
+  slot taken, and so does Dagster's code server when it marks failed a run whose worker was
+  killed).
 
 The check runs at the start of ``ps-pipelines run`` and ``ps-pipelines dev``, while a run of
 the CLI waits for a pool, and in the sensor ``free_pool_slots_of_dead_runs`` under the daemon.
@@ -34,6 +36,7 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    EventLogEntry,
     RunsFilter,
     SensorEvaluationContext,
     SkipReason,
@@ -74,35 +77,66 @@ def runs_stay_on_this_machine(instance: DagsterInstance) -> bool:
     return isinstance(instance.run_storage, SqliteRunStorage | InMemoryRunStorage)
 
 
-def run_owner(instance: DagsterInstance, run: DagsterRun, *,
-              local_instance: bool | None = None) -> ProcessIdentity | None:
-    """The process executing ``run``, or None when it cannot be known from here."""
+@dataclass(frozen=True)
+class RunProcesses:
+    """Who works on a run: its owner (the CLI process, or a launched run's worker) and the step
+    processes a multiprocess run started (a step may outlive a killed worker, still writing)."""
+
+    owner: ProcessIdentity | None
+    steps: tuple[ProcessIdentity, ...] = ()
+
+    def alive(self) -> bool | None:
+        """True if any is alive, False if every one is gone, None if that cannot be known here."""
+        known = [p for p in (self.owner, *self.steps) if p is not None]
+        states = [p.is_alive() for p in known]
+        if not states or (None in states and True not in states):
+            return None
+        return True in states
+
+    def describe(self) -> str:
+        main = self.owner or (self.steps[0] if self.steps else None)
+        return main.describe() if main else "unknown"
+
+
+def _pid_of(entry: EventLogEntry) -> int | None:
+    event = entry.dagster_event
+    pid = event.engine_event_data.metadata.get("pid") if event is not None else None
+    try:
+        return int(pid.value) if pid is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def run_processes(instance: DagsterInstance, run: DagsterRun, *,
+                  local_instance: bool | None = None) -> RunProcesses:
+    """The processes executing ``run``, as far as they can be known from here."""
     tag = run.tags.get(OWNER_TAG)
     if tag:
         try:
-            return ProcessIdentity.from_tag(tag)
+            return RunProcesses(ProcessIdentity.from_tag(tag))
         except ValueError:
-            return None
+            return RunProcesses(None)
     if local_instance is None:
         local_instance = runs_stay_on_this_machine(instance)
     if not local_instance:
-        return None
-    latest = None
-    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        if entry.dagster_event is None or not entry.dagster_event.message:
+        return RunProcesses(None)
+    host = socket.gethostname()
+    owner, steps = None, []
+    entries = instance.all_logs(run.run_id, of_type={DagsterEventType.ENGINE_EVENT,
+                                                     DagsterEventType.STEP_WORKER_STARTED})
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None:
             continue
-        if entry.dagster_event.message.startswith(WORKER_EVENT_PREFIXES):
-            latest = entry  # a resumed run has a newer worker: the last one counts
-    if latest is None or latest.dagster_event is None:
-        return None
-    pid = latest.dagster_event.engine_event_data.metadata.get("pid")
-    try:
-        pid_value = int(pid.value) if pid is not None else None
-    except (TypeError, ValueError):
-        pid_value = None
-    if pid_value is None:
-        return None
-    return ProcessIdentity(host=socket.gethostname(), pid=pid_value, seen_at=latest.timestamp)
+        pid = _pid_of(entry)
+        if pid is None:
+            continue
+        identity = ProcessIdentity(host=host, pid=pid, seen_at=entry.timestamp)
+        if event.event_type == DagsterEventType.STEP_WORKER_STARTED:
+            steps.append(identity)
+        elif (event.message or "").startswith(WORKER_EVENT_PREFIXES):
+            owner = identity  # a resumed run has a newer worker: the last one counts
+    return RunProcesses(owner, tuple(steps))
 
 
 @dataclass(frozen=True)
@@ -146,25 +180,25 @@ class FreedRun:
     job_name: str
     status: DagsterRunStatus | None  # when it was found; None: the run was deleted
     slots: tuple[HeldSlot, ...]
-    owner: ProcessIdentity | None = None
+    processes: RunProcesses | None = None
     marked: DagsterRunStatus | None = None  # what it was marked, when it had not ended
 
     def message(self) -> str:
         slots = ", ".join(slot.describe() for slot in self.slots) or "none held"
         if self.marked is not None:
-            owner = self.owner.describe() if self.owner else "unknown"
+            owner = self.processes.describe() if self.processes else "unknown"
             return (f"dead run {self.run_id} ({self.job_name}, {self.status.value}; its process {owner} is gone): "
                     f"marked {self.marked.value} and freed its pool slots: {slots}")
         ended = f"ended {self.status.value}" if self.status else "was deleted"
         return f"run {self.run_id} ({self.job_name}) {ended} but still held pool slots: freed {slots}"
 
 
-def _end_dead_run(instance: DagsterInstance, run: DagsterRun, owner: ProcessIdentity,
+def _end_dead_run(instance: DagsterInstance, run: DagsterRun, processes: RunProcesses,
                   slots: Sequence[HeldSlot]) -> FreedRun | None:
     current = instance.get_run_by_id(run.run_id)
     if current is None or current.status not in LIVE_STATUSES:
         return None  # it ended (or someone else ended it) since the query
-    reason = (f"The process executing this run ({owner.describe()}) is gone: it was killed or crashed "
+    reason = (f"The process executing this run ({processes.describe()}) is gone: it was killed or crashed "
               "without ending the run. ps-pipelines marked the run ended and freed its pool slots.")
     if current.status == DagsterRunStatus.CANCELING:
         instance.report_run_canceled(current, reason)
@@ -173,7 +207,7 @@ def _end_dead_run(instance: DagsterInstance, run: DagsterRun, owner: ProcessIden
         instance.report_run_failed(current, reason)
         marked = DagsterRunStatus.FAILURE
     instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return FreedRun(run.run_id, run.job_name, current.status, tuple(slots), owner, marked)
+    return FreedRun(run.run_id, run.job_name, current.status, tuple(slots), processes, marked)
 
 
 def free_dead_runs(instance: DagsterInstance) -> list[FreedRun]:
@@ -182,10 +216,10 @@ def free_dead_runs(instance: DagsterInstance) -> list[FreedRun]:
     local_instance = runs_stay_on_this_machine(instance)
     freed: list[FreedRun] = []
     for run in instance.get_runs(filters=RunsFilter(statuses=list(LIVE_STATUSES))):
-        owner = run_owner(instance, run, local_instance=local_instance)
-        if owner is None or owner.is_alive() is not False:
+        processes = run_processes(instance, run, local_instance=local_instance)
+        if processes.alive() is not False:
             continue
-        ended = _end_dead_run(instance, run, owner, slots.get(run.run_id, []))
+        ended = _end_dead_run(instance, run, processes, slots.get(run.run_id, []))
         if ended is not None:
             freed.append(ended)
     done = {f.run_id for f in freed}
@@ -195,7 +229,11 @@ def free_dead_runs(instance: DagsterInstance) -> list[FreedRun]:
         run = instance.get_run_by_id(run_id)
         if run is not None and run.status not in FINISHED_STATUSES:
             continue
-        # An ended run never takes a slot again; a deleted one (None) cannot even be ended.
+        # An ended run takes no slot again (a deleted one, None, cannot even be ended), but one
+        # marked failed while a step process of it still runs (its worker was killed) keeps
+        # the slot until that process is gone: it is still writing.
+        if run is not None and run_processes(instance, run, local_instance=local_instance).alive():
+            continue
         storage.free_concurrency_slots_for_run(run_id)
         if slots.get(run_id):
             freed.append(FreedRun(run_id, run.job_name if run else "deleted run",
@@ -209,16 +247,16 @@ class Holder:
     slot: HeldSlot
     job_name: str
     status: str
-    owner: ProcessIdentity | None
+    processes: RunProcesses
     alive: bool | None
 
     def describe(self) -> str:
-        if self.owner is None:
+        if self.processes.owner is None and not self.processes.steps:
             state = "its process is unknown"
         elif self.alive is None:
-            state = f"its process {self.owner.describe()} is on another host"
+            state = f"its process {self.processes.describe()} is on another host"
         else:
-            state = f"its process {self.owner.describe()} is {'alive' if self.alive else 'gone'}"
+            state = f"its process {self.processes.describe()} is {'alive' if self.alive else 'gone'}"
         return f"run {self.run_id} ({self.job_name}, {self.status}, step {self.slot.step_key}; {state})"
 
 
@@ -252,16 +290,16 @@ def pool_waits(instance: DagsterInstance, run_ids: Iterable[str] | None = None) 
     wanted = set(run_ids) if run_ids is not None else None
     local_instance = runs_stay_on_this_machine(instance)
     slots = held_slots(instance)
-    owners: dict[str, tuple[DagsterRun | None, ProcessIdentity | None, bool | None]] = {}
+    known: dict[str, tuple[DagsterRun | None, RunProcesses, bool | None]] = {}
 
     def holder(run_id: str, slot: HeldSlot) -> Holder:
-        if run_id not in owners:
+        if run_id not in known:
             run = instance.get_run_by_id(run_id)
-            owner = run_owner(instance, run, local_instance=local_instance) if run else None
-            owners[run_id] = (run, owner, owner.is_alive() if owner else None)
-        run, owner, alive = owners[run_id]
+            processes = run_processes(instance, run, local_instance=local_instance) if run else RunProcesses(None)
+            known[run_id] = (run, processes, processes.alive())
+        run, processes, alive = known[run_id]
         return Holder(run_id, slot, run.job_name if run else "deleted run",
-                      run.status.value if run else "deleted", owner, alive)
+                      run.status.value if run else "deleted", processes, alive)
 
     waits = []
     for pool, info in storage.get_concurrency_infos(sorted(storage.get_concurrency_keys())).items():

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context
+from dagster import (
+    DagsterEvent,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    MetadataValue,
+    build_sensor_context,
+)
 from dagster._core.events import EngineEventData
 
 from ps_pipelines.automation.dead_runs import (
@@ -28,7 +36,7 @@ from ps_pipelines.automation.dead_runs import (
     only_waits_for_pools,
     owner_tags,
     pool_waits,
-    run_owner,
+    run_processes,
 )
 from ps_pipelines.cli import DAGSTER_YAML
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
@@ -164,19 +172,40 @@ def test_a_launched_run_is_judged_by_the_worker_pid_in_its_event_log(instance: D
     dead, alive = add_run(instance, None), add_run(instance, None)
     for run, pid in ((dead, gone.pid), (alive, ProcessIdentity.current().pid)):
         instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
-    assert run_owner(instance, dead) == ProcessIdentity(gone.host, gone.pid,
-                                                        seen_at=instance.all_logs(dead.run_id)[-1].timestamp)
+    assert run_processes(instance, dead).owner == ProcessIdentity(
+        gone.host, gone.pid, seen_at=instance.all_logs(dead.run_id)[-1].timestamp)
     assert claim(instance, dead)
 
     assert [f.run_id for f in free_dead_runs(instance)] == [dead.run_id]
     assert status(instance, alive) == DagsterRunStatus.STARTED
 
 
-def test_a_run_that_ended_but_kept_its_slot_gets_it_freed(instance: DagsterInstance) -> None:
+def test_a_run_is_alive_while_a_step_process_of_it_runs_even_when_its_worker_is_gone(
+        instance: DagsterInstance, gone: ProcessIdentity) -> None:
+    """A multiprocess run's step process outlives a killed worker and still writes the warehouse."""
+    run = add_run(instance, None)
+    instance.report_engine_event(f"Started process for run (pid: {gone.pid}).", run,
+                                 EngineEventData.in_process(gone.pid))
+    me = ProcessIdentity.current().pid
+    instance.report_dagster_event(DagsterEvent(
+        DagsterEventType.STEP_WORKER_STARTED.value, job_name=run.job_name, step_key=STEP,
+        message=f'Executing step "{STEP}" in subprocess.',
+        event_specific_data=EngineEventData(metadata={"pid": MetadataValue.text(str(me))})), run_id=run.run_id)
+    assert claim(instance, run)
+
+    assert run_processes(instance, run).alive() is True
+    assert free_dead_runs(instance) == []
+    assert holders(instance) == [run.run_id]
+
+
+def test_a_run_that_ended_but_kept_its_slot_gets_it_freed_once_its_process_is_gone(
+        instance: DagsterInstance, gone: ProcessIdentity) -> None:
     """A forced termination in the UI marks a run CANCELED and leaves its slot taken."""
     ended = add_run(instance, ProcessIdentity.current())
     assert claim(instance, ended)
     instance.report_run_canceled(ended, "forced")
+    assert free_dead_runs(instance) == []  # its process is still there: maybe still writing
+    instance.add_run_tags(ended.run_id, {OWNER_TAG: gone.to_tag()})
 
     freed = free_dead_runs(instance)
 
