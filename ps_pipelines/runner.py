@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
@@ -57,11 +59,26 @@ def format_writeback(warehouse: Warehouse, run_id: str) -> list[str]:
     return lines
 
 
+@contextlib.contextmanager
+def _inherited_by_children(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the processes started inside (this process's own
+    environment is theirs), and put back what was there."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refresh_all",
                  full_refresh: bool = False, sandbox_url: str | None = None) -> int:
     from dagster import DagsterInstance
 
-    from ps_pipelines.automation.dead_runs import free_dead_runs, owner_tags
+    from ps_pipelines.automation.dead_runs import RUN_ID_ENV, free_dead_runs, owner_tags
     from ps_pipelines.cli import prepare_dagster_home
     from ps_pipelines.run_guard import RunGuard, say
     from ps_pipelines.sandbox.process import SandboxProcess
@@ -77,7 +94,7 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = "refres
     sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed)
     # Known before the run exists, so the guard can act on it from the first event.
     run_id = str(uuid.uuid4())
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.get() as instance, _inherited_by_children(RUN_ID_ENV, run_id):
         # A run killed earlier keeps its pool slot until someone ends it: this run would wait forever.
         for freed in free_dead_runs(instance):
             say(freed.message())

@@ -21,7 +21,9 @@ import psutil
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
+from ps_pipelines.automation.dead_runs import RUN_ID_ENV
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.processes import processes_with_env
 from ps_pipelines.sandbox import faults
 from ps_pipelines.sandbox.store import SandboxStore
 from tests.conftest import TEST_SCALE, TEST_SEED
@@ -188,6 +190,7 @@ def test_a_killed_run_is_freed_by_the_next_run_and_leaves_no_sandbox(home: Path,
     print(f"rerun after the kill finished in {elapsed:.1f}s; {freed[0].strip()}")
 
     assert status_of(home, dead_run_id) == DagsterRunStatus.FAILURE
+    assert not processes_with_env(RUN_ID_ENV, dead_run_id), "a process started by the killed run is still running"
     with open_instance(home) as instance:
         assert pool_holders(instance) == {}
     wait_for(lambda: not alive(killed.sandboxes()), GONE_TIMEOUT_SECONDS, "the killed run's sandbox to exit")

@@ -24,12 +24,14 @@ A run on another host, or one whose owner is unknown, is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import psutil
 from dagster import (
     DagsterEventType,
     DagsterInstance,
@@ -43,9 +45,12 @@ from dagster import (
     sensor,
 )
 
-from ps_pipelines.lib.processes import ProcessIdentity
+from ps_pipelines.lib.processes import ProcessIdentity, processes_with_env, terminate
 
 OWNER_TAG = "ps_pipelines/owner"
+# Set by `ps-pipelines run` in its environment, so every process it starts (the sandbox, a dbt
+# build) carries its run id: a dbt build outlives a killed runner and keeps DuckDB open.
+RUN_ID_ENV = "PS_PIPELINES_RUN_ID"
 # Runs that have, or are about to have, a process working on them. A QUEUED run has none
 # yet and a SUSPENDED one has none on purpose; neither can hold a pool slot.
 LIVE_STATUSES = (DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
@@ -71,9 +76,12 @@ def runs_stay_on_this_machine(instance: DagsterInstance) -> bool:
 
     Only then does a pid found in the event log name a process of this machine.
     """
-    # Private import: Dagster exports no public way to ask what the storage is.
-    from dagster._core.storage.runs import InMemoryRunStorage, SqliteRunStorage
-
+    # Private import: Dagster exports no public way to ask what the storage is. Should it move,
+    # only the runs tagged by ps-pipelines (which name their host) are judged.
+    try:
+        from dagster._core.storage.runs import InMemoryRunStorage, SqliteRunStorage
+    except ImportError:
+        return False
     return isinstance(instance.run_storage, SqliteRunStorage | InMemoryRunStorage)
 
 
@@ -182,13 +190,15 @@ class FreedRun:
     slots: tuple[HeldSlot, ...]
     processes: RunProcesses | None = None
     marked: DagsterRunStatus | None = None  # what it was marked, when it had not ended
+    leftovers: tuple[str, ...] = ()  # processes it had started, stopped with it
 
     def message(self) -> str:
         slots = ", ".join(slot.describe() for slot in self.slots) or "none held"
         if self.marked is not None:
             owner = self.processes.describe() if self.processes else "unknown"
+            stopped = f"; stopped what it had started: {', '.join(self.leftovers)}" if self.leftovers else ""
             return (f"dead run {self.run_id} ({self.job_name}, {self.status.value}; its process {owner} is gone): "
-                    f"marked {self.marked.value} and freed its pool slots: {slots}")
+                    f"marked {self.marked.value} and freed its pool slots: {slots}{stopped}")
         ended = f"ended {self.status.value}" if self.status else "was deleted"
         return f"run {self.run_id} ({self.job_name}) {ended} but still held pool slots: freed {slots}"
 
@@ -207,7 +217,19 @@ def _end_dead_run(instance: DagsterInstance, run: DagsterRun, processes: RunProc
         instance.report_run_failed(current, reason)
         marked = DagsterRunStatus.FAILURE
     instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return FreedRun(run.run_id, run.job_name, current.status, tuple(slots), processes, marked)
+    return FreedRun(run.run_id, run.job_name, current.status, tuple(slots), processes, marked,
+                    stop_leftover_processes(run.run_id))
+
+
+def stop_leftover_processes(run_id: str) -> tuple[str, ...]:
+    """Stop the processes a dead run of ``ps-pipelines run`` started and left behind."""
+    leftovers = processes_with_env(RUN_ID_ENV, run_id)
+    names = []
+    for process in leftovers:
+        with contextlib.suppress(psutil.Error):
+            names.append(f"{process.name()} (pid {process.pid})")
+    terminate(leftovers, timeout_seconds=5)
+    return tuple(names)
 
 
 def free_dead_runs(instance: DagsterInstance) -> list[FreedRun]:

@@ -115,13 +115,31 @@ def terminate_children(timeout_seconds: float = 3.0) -> list[psutil.Process]:
 
     Returns the processes that had to be killed.
     """
-    children = psutil.Process().children(recursive=True)
-    for child in children:
+    return terminate(psutil.Process().children(recursive=True), timeout_seconds)
+
+
+def terminate(processes: list[psutil.Process], timeout_seconds: float = 3.0) -> list[psutil.Process]:
+    """SIGTERM ``processes``, SIGKILL those still there after the timeout; returns the killed ones."""
+    for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
-            child.terminate()
-    _, survivors = psutil.wait_procs(children, timeout=timeout_seconds)
-    for child in survivors:
+            process.terminate()
+    _, survivors = psutil.wait_procs(processes, timeout=timeout_seconds)
+    for process in survivors:
         with contextlib.suppress(psutil.NoSuchProcess):
-            child.kill()
+            process.kill()
     psutil.wait_procs(survivors, timeout=timeout_seconds)
     return survivors
+
+
+def processes_with_env(name: str, value: str) -> list[psutil.Process]:
+    """The processes of this machine whose environment has ``name=value`` (those we may read).
+
+    A process inherits its parent's environment, so a variable set by a process marks every
+    process it started, and theirs, even after they were re-parented by its death.
+    """
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.pid != os.getpid() and process.environ().get(name) == value:
+                found.append(process)
+    return found

@@ -8,6 +8,7 @@ exists. The end-to-end kill of a real ``ps-pipelines run`` is ``tests/test_runne
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from dagster._core.events import EngineEventData
 
 from ps_pipelines.automation.dead_runs import (
     OWNER_TAG,
+    RUN_ID_ENV,
     free_dead_runs,
     free_pool_slots_of_dead_runs,
     only_waits_for_pools,
@@ -144,6 +146,29 @@ def test_a_dead_run_is_marked_failed_and_its_slot_goes_to_the_waiting_run(instan
     assert holders(instance) == []
     assert claim(instance, waiting)
     assert free_dead_runs(instance) == []  # nothing left to do: a second check changes nothing
+
+
+def test_what_a_dead_run_started_is_stopped_with_it(instance: DagsterInstance, gone: ProcessIdentity) -> None:
+    """A dbt build outlives the killed ``ps-pipelines run`` that started it, and keeps DuckDB open."""
+    dead = add_run(instance, gone)
+    assert claim(instance, dead)
+    env = {**os.environ, RUN_ID_ENV: dead.run_id}
+    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], env=env)
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        wait_until = time.monotonic() + 30  # until its environment is readable
+        while not psutil.Process(leftover.pid).environ().get(RUN_ID_ENV) and time.monotonic() < wait_until:
+            time.sleep(0.05)
+
+        freed = free_dead_runs(instance)
+
+        assert "stopped what it had started: python" in freed[0].message()
+        assert leftover.wait(timeout=30) is not None
+        assert unrelated.poll() is None
+    finally:
+        for process in (leftover, unrelated):
+            process.kill()
+            process.wait()
 
 
 def test_a_dead_canceling_run_ends_canceled(instance: DagsterInstance, gone: ProcessIdentity) -> None:
