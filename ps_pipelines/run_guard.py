@@ -174,9 +174,13 @@ class RunGuard:
 
     def _check_pools(self) -> None:
         waits = pool_waits(self.instance, [self.run_id])
-        if any(holder.alive is False for wait in waits for holder in wait.holders):
-            for freed in free_dead_runs(self.instance):
-                self.report(freed.message())
+        if not waits:
+            return
+        # The holder may have died since this run started (or ended and kept its slot).
+        freed = free_dead_runs(self.instance)
+        for run in freed:
+            self.report(run.message())
+        if freed:
             waits = pool_waits(self.instance, [self.run_id])
         now = time.monotonic()
         for wait in waits:

@@ -226,3 +226,23 @@ def test_sigterm_and_ctrl_c_stop_a_blocked_run_and_a_running_run_within_seconds(
         wait_for(lambda run=run: not alive(run.sandboxes()), GONE_TIMEOUT_SECONDS, f"{run.log.stem}'s sandbox to exit")
         with open_instance(home) as instance:
             assert run_id not in pool_holders(instance).values()
+
+
+def test_a_run_waiting_for_the_pool_takes_it_over_when_the_holder_is_killed(home: Path, tmp_path: Path,
+                                                                             runs: list[CliRun]) -> None:
+    holder = CliRun(home, tmp_path / "holder.log")
+    runs.append(holder)
+    holder_run_id = run_holding_the_slow_step(home, holder)
+    holder.remember_descendants()
+    waiting = CliRun(home, tmp_path / "waiting.log")
+    runs.append(waiting)
+    waiting.wait_for_output(f"held by run {holder_run_id}", timeout=START_TIMEOUT_SECONDS)
+
+    clear_faults(home)  # the request in flight stays slow; the waiting run's own are not
+    holder.process.kill()
+    holder.process.wait()
+
+    assert waiting.wait(RERUN_TIMEOUT_SECONDS) == 0, waiting.tail()
+    assert f"dead run {holder_run_id}" in waiting.output()
+    assert status_of(home, holder_run_id) == DagsterRunStatus.FAILURE
+    wait_for(lambda: not alive(holder.sandboxes()), GONE_TIMEOUT_SECONDS, "the killed run's sandbox to exit")
