@@ -5,14 +5,42 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+# Imported here, not in the functions that use it: one of them runs in a freshly forked child.
+from ps_pipelines.lib.processes import set_parent_death_signal, terminate_children
 from ps_sandbox.cli import add_serve_arguments
 
 DEFAULT_HOME = Path(".ps_pipelines")
+# dagster dev gives its webserver and daemon a minute each to stop.
+DEV_STOP_TIMEOUT_SECONDS = 150
 DAGSTER_YAML = """\
+# Written by ps-pipelines. One DuckDB writer at a time: every asset that writes the
+# warehouse declares pool "duckdb_warehouse", limited here to one slot.
+concurrency:
+  pools:
+    default_limit: 1
+# Under the daemon (ps-pipelines dev, dagster dev, a deployment): fail runs that never start
+# or never finish canceling, and free the pool slots a finished run still holds. The default
+# run launcher cannot check a worker's health, and the runs of `ps-pipelines run` are not
+# launched at all: their dead runs are found by the sensor free_pool_slots_of_dead_runs and
+# at every start of `ps-pipelines run` and `ps-pipelines dev`.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
+  free_slots_after_run_end_seconds: 60
+telemetry:
+  enabled: false
+"""
+# What earlier versions wrote: replaced when found unchanged, never when someone edited it.
+PREVIOUS_DAGSTER_YAMLS = (
+    """\
 # Written by ps-pipelines. One DuckDB writer at a time: every asset that writes the
 # warehouse declares pool "duckdb_warehouse", limited here to one slot.
 concurrency:
@@ -20,14 +48,15 @@ concurrency:
     default_limit: 1
 telemetry:
   enabled: false
-"""
+""",
+)
 
 
 def prepare_dagster_home(home: Path) -> Path:
     dagster_home = (home / "dagster_home").resolve()
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text() in PREVIOUS_DAGSTER_YAMLS:
         config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dagster_home
@@ -36,6 +65,10 @@ def prepare_dagster_home(home: Path) -> Path:
 def _serve(args: argparse.Namespace) -> int:
     from ps_sandbox.serve import serve
 
+    if args.exit_with_parent:
+        from ps_pipelines.lib.processes import exit_with_parent
+
+        exit_with_parent(args.exit_with_parent, use_death_signal=not args.no_parent_death_signal)
     serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state)
     return 0
 
@@ -43,27 +76,74 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ps_pipelines.runner import run_main_job
 
-    return run_main_job(home=Path(args.home), scale=args.scale, seed=args.seed, job_name=args.job,
+    code = run_main_job(home=Path(args.home), scale=args.scale, seed=args.seed, job_name=args.job,
                         full_refresh=args.full_refresh, sandbox_url=args.sandbox_url)
+    if code > 128:
+        # Stopped by a signal, with the run ended and the sandbox stopped. Threads the
+        # interrupted step left behind (an HTTP request waiting out its timeout and retries)
+        # would hold up the interpreter's exit for as long as they run: leave without them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _dev(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
+    from dagster import DagsterInstance
+
+    from ps_pipelines.automation.dead_runs import free_dead_runs
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.resources import DEFAULT_SANDBOX_URL
+    from ps_pipelines.run_guard import say
 
     home = Path(args.home)
     prepare_dagster_home(home)
+    # Before the UI starts: runs queued behind a dead run's pool slot would otherwise wait
+    # for the sensor's first tick.
+    with DagsterInstance.get() as instance:
+        for freed in free_dead_runs(instance):
+            say(freed.message())
+    terminated = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    # SIGTERM unwinds like Ctrl-C, so dagster dev and the sandbox are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, on_sigterm)
     # The local code location's resources point at this port; the UI's runs reach it there.
     port = urlsplit(DEFAULT_SANDBOX_URL).port
     with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed, port=port) as sandbox:
         print(f"sandbox: {sandbox.url} (control API {sandbox.url}/_sandbox/)", flush=True)
         command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.ui_port)]
+        ui = subprocess.Popen(command, preexec_fn=_prepare_dagster_dev)
         try:
-            return subprocess.call(command)
+            return ui.wait()
         except KeyboardInterrupt:
+            # Ctrl-C reached dagster dev too (the terminal signals the whole group), and a
+            # second signal would cut its shutdown short: only a SIGTERM sent to us is passed on.
+            if terminated:
+                ui.terminate()
+            try:
+                ui.wait(timeout=DEV_STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                # Its webserver, daemon and code server are still our descendants: stop them too.
+                terminate_children()
             return 0
+
+
+def _prepare_dagster_dev() -> None:
+    """In the dagster dev child, before it starts: it stops its services on SIGTERM, and the
+    kernel sends it one should ``ps-pipelines dev`` be killed outright.
+
+    A shell starts background jobs with SIGINT ignored, and dagster dev gives SIGTERM the
+    SIGINT handler it finds: inherited, the pair would make it ignore SIGTERM altogether.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    set_parent_death_signal()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="The local emulation of Salesforce, Kantata, Workday, NetSuite.")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    serve = sandbox_commands.add_parser("serve", help="Serve the sandbox APIs (same as python -m ps_sandbox serve).")
+    serve = sandbox_commands.add_parser("serve", help="Serve the sandbox APIs (python -m ps_sandbox serve, plus "
+                                                      "--exit-with-parent).")
     add_serve_arguments(serve)
+    serve.add_argument("--exit-with-parent", type=int, default=None, metavar="PID",
+                       help="Stop when process PID is gone (how ps-pipelines run and dev start it).")
+    serve.add_argument("--no-parent-death-signal", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(handler=_serve)
     return parser
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from ps_pipelines.automation.dead_runs import free_pool_slots_of_dead_runs
 from ps_pipelines.automation.jobs import ingest_all_job, refresh_all_job
 from ps_pipelines.automation.schedules import ingest_every_15_minutes
 from ps_pipelines.ingest import ingest_assets
@@ -59,7 +60,7 @@ def build_definitions(
         jobs=[ingest_all_job, refresh_all_job, *writeback_jobs],
         schedules=[ingest_every_15_minutes],
         sensors=[rebuild_downstream_sensor, *build_writeback_sensors(writeback_sensor_interval_seconds),
-                 writeback_failure_sensor, read_back_after_posting],
+                 writeback_failure_sensor, read_back_after_posting, free_pool_slots_of_dead_runs],
         resources={
             **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
             "dbt": dbt_resource(),

@@ -1,11 +1,17 @@
 """Run the sandbox (``ps_sandbox``) as a child process (its own interpreter, so it never competes with the
-pipeline for the GIL) and wait until it answers."""
+pipeline for the GIL) and wait until it answers.
+
+The child ends with its parent even when the parent is killed outright (SIGKILL runs no
+``__exit__``): an orphaned sandbox would keep its port and its state file open forever.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -29,10 +35,19 @@ class SandboxProcess:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> SandboxProcess:
-        command = [sys.executable, "-m", "ps_sandbox", "serve", "--port", str(self.port),
-                   "--scale", str(self.scale), "--seed", str(self.seed), "--state", str(self.state)]
+        command = [sys.executable, "-m", "ps_pipelines.cli", "sandbox", "serve", "--port", str(self.port),
+                   "--scale", str(self.scale), "--seed", str(self.seed), "--state", str(self.state),
+                   "--exit-with-parent", str(os.getpid())]
+        if threading.current_thread() is not threading.main_thread():
+            # Linux's parent-death signal follows the starting thread, which may end first.
+            command.append("--no-parent-death-signal")
         self.process = subprocess.Popen(command)
-        self._wait_until_healthy()
+        try:
+            self._wait_until_healthy()
+        except BaseException:
+            # A failed __enter__ gets no __exit__: stop the child here (Ctrl-C during a long generation).
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _wait_until_healthy(self) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
@@ -12,6 +16,7 @@ from ps_pipelines.automation.jobs import REFRESH_ALL
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
+from ps_pipelines.run_guard import RunGuard, say
 
 
 def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
@@ -71,14 +76,38 @@ def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
 MAX_READ_BACK_PASSES = 3
 
 
-def _execute_pass(job: JobDefinition, instance: DagsterInstance, keys: set[AssetKey], run_config: dict,
-                  label: str) -> ExecuteInProcessResult:
-    print(f"{label}: {job.name}, {len(keys)} assets", flush=True)
-    return job.execute_in_process(instance=instance, asset_selection=sorted(keys), run_config=run_config,
-                                  raise_on_error=False, tags={"ps/main_job_pass": label})
+@contextlib.contextmanager
+def _inherited_by_children(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the processes started inside (this process's own
+    environment is theirs), and put back what was there."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
-def converge(defs: Definitions, instance: DagsterInstance, full_refresh: bool) -> list[ExecuteInProcessResult]:
+def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, keys: set[AssetKey] | None,
+                  run_config: dict, label: str) -> ExecuteInProcessResult:
+    """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process."""
+    from ps_pipelines.automation.dead_runs import RUN_ID_ENV, owner_tags
+
+    # Known before the run exists, so the guard can act on it from the first event, and the
+    # processes it starts (dbt) can be found and stopped should this process die.
+    run_id = guard.run_id = str(uuid.uuid4())
+    print(f"{label}: {job.name}" + (f", {len(keys)} assets" if keys is not None else ""), flush=True)
+    with _inherited_by_children(RUN_ID_ENV, run_id):
+        return job.execute_in_process(
+            instance=instance, asset_selection=sorted(keys) if keys is not None else None, run_config=run_config,
+            raise_on_error=False, run_id=run_id, tags={**owner_tags(), "ps/main_job_pass": label})
+
+
+def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
+             full_refresh: bool) -> list[ExecuteInProcessResult]:
     """The main job: everything but publishing; read-back passes until a pass posts nothing;
     then publish, so the analysts' copy shows the platforms as they are after the posting."""
     from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
@@ -88,25 +117,25 @@ def converge(defs: Definitions, instance: DagsterInstance, full_refresh: bool) -
     graph = defs.resolve_asset_graph()
     publishing = {PUBLISHED_MARTS_KEY, DBT_DOCS_KEY}
     refresh_all, read_back = defs.resolve_job_def(REFRESH_ALL), defs.resolve_job_def(REFRESH_AFTER_POSTING_JOB)
-    everything = set(refresh_all.asset_layer.executable_asset_keys)
-    first = everything - publishing
-    results = [_execute_pass(refresh_all, instance, first, _op_config(full_refresh, first), "pass 1")]
+    first = set(refresh_all.asset_layer.executable_asset_keys) - publishing
+    results = [_execute_pass(refresh_all, instance, guard, first, _op_config(full_refresh, first), "pass 1")]
     for number in range(2, MAX_READ_BACK_PASSES + 2):
         written = written_record_types(instance, results[-1].run_id)
         if not written:
             break
         keys = read_back_selection(entities_to_read_back(written)).resolve(graph) - publishing
         print(f"  posted {', '.join(written)}: reading them back", flush=True)
-        results.append(_execute_pass(read_back, instance, keys, {}, f"pass {number}"))
+        results.append(_execute_pass(read_back, instance, guard, keys, {}, f"pass {number}"))
     else:
         print(f"WARNING: pass {MAX_READ_BACK_PASSES + 1} still posted; the marts may lag the platforms until "
               "the next run (see ops.outbox for what keeps changing)", flush=True)
-    results.append(_execute_pass(refresh_all, instance, publishing, {}, "publish"))
+    results.append(_execute_pass(refresh_all, instance, guard, publishing, {}, "publish"))
     return results
 
 
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
                  full_refresh: bool = False, sandbox_url: str | None = None) -> int:
+    from ps_pipelines.automation.dead_runs import free_dead_runs
     from ps_pipelines.cli import prepare_dagster_home
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
@@ -119,19 +148,31 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
     warehouse_path = str((home / "warehouse.duckdb").resolve())
     state = home / f"sandbox-scale{scale:g}-seed{seed}.sqlite"
     sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed)
-    with sandbox as running:
-        url = sandbox_url or running.url
-        print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
-        defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
-        started = time.perf_counter()
-        with DagsterInstance.get() as instance:
-            if job_name == REFRESH_ALL:
-                results = converge(defs, instance, full_refresh)
-            else:
-                job = defs.resolve_job_def(job_name)
-                results = [job.execute_in_process(instance=instance, run_config=_op_config(full_refresh),
-                                                  raise_on_error=False)]
-        elapsed = time.perf_counter() - started
+    with DagsterInstance.get() as instance:
+        # A run killed earlier keeps its pool slot until someone ends it: this run would wait forever.
+        for freed in free_dead_runs(instance):
+            say(freed.message())
+        with RunGuard(instance, str(uuid.uuid4())) as guard:
+            try:
+                with sandbox as running:
+                    url = sandbox_url or running.url
+                    print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
+                    defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
+                    started = time.perf_counter()
+                    if job_name == REFRESH_ALL:
+                        results = converge(defs, instance, guard, full_refresh)
+                    else:
+                        results = [_execute_pass(defs.resolve_job_def(job_name), instance, guard, None,
+                                                 _op_config(full_refresh), job_name)]
+                    elapsed = time.perf_counter() - started
+            except KeyboardInterrupt:
+                if guard.stopped_by is None:
+                    guard.stopped_by = signal.SIGINT
+        if guard.stopped_by is not None:
+            run = instance.get_run_by_id(guard.run_id)
+            status = run.status.value if run else "never started"
+            say(f"stopped by {signal.Signals(guard.stopped_by).name}: run {guard.run_id} {status}")
+            return 128 + guard.stopped_by
     run_ids = [result.run_id for result in results]
     print(format_summary(Warehouse(warehouse_path), run_ids))
     print(format_publication(default_analytics_path(warehouse_path)))
