@@ -42,6 +42,15 @@ POLL_SECONDS = 2.0
 REMIND_SECONDS = 300.0
 
 
+def _terminal_fileno() -> int:
+    """The descriptor behind stdout; the process's own standard output when stdout has none
+    (a test's captured stream, an embedding application)."""
+    try:
+        return sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+
+
 def say(message: str) -> None:
     print(f"ps-pipelines: {message}", flush=True)
 
@@ -73,7 +82,7 @@ class RunGuard:
         # helper process copies it to the terminal; a stop kills that helper. The guard writes
         # to the terminal's own descriptor, taken before the capture starts.
         sys.stdout.flush()
-        self._out_fd = os.dup(sys.stdout.fileno())
+        self._out_fd = os.dup(_terminal_fileno())
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)

@@ -31,7 +31,9 @@ PUBLISHED_SCHEMA = "marts"
 _ENV_LOCK = threading.Lock()
 # dbt unit tests check the SQL logic on fixed inputs: they change only with the code, so CI
 # runs them (tests/transform), not every data build (they were a third of a partial rebuild).
-BUILD_ARGS = ("build", "--exclude", "resource_type:unit_test")
+# A resource-type filter, not an --exclude selection: an exclusion is expanded through the
+# graph like a selection and takes data tests with it.
+BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test")
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -142,6 +144,23 @@ def _with_row_count(event: Any, counts: Mapping[str, int]) -> Any:
     return event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id]})
 
 
+def tests_spanning_models(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> list[str]:
+    """dbt names of this step's checks whose test reads more than one model (relationships,
+    singular tests over several models).
+
+    A step builds part of the project; dbt's indirect selection picks such a test up only when
+    its other models are built in the same invocation or upstream of the selection, so without
+    naming it here a planned check would silently never run.
+    """
+    names = []
+    for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_string(), k.name)):
+        unique_id = (context.assets_def.get_spec_for_check_key(key).metadata or {}).get("dagster_dbt/unique_id")
+        node = manifest["nodes"].get(unique_id or "")
+        if node and len(node["depends_on"]["nodes"]) > 1:
+            names.append(".".join(node["fqn"]))
+    return names
+
+
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
     """``dbt build`` of the selected models while holding the warehouse lock, so an ingestion
     in another process queues instead of colliding with dbt's DuckDB connection.
@@ -152,7 +171,9 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     store = warehouse.warehouse()
     path = store.path.resolve()
     with writer_lock(store):
-        invocation = start_dbt(dbt, BUILD_ARGS, path, context=context, raise_on_error=False)
+        spanning = tests_spanning_models(context, manifest)
+        args = [*BUILD_ARGS, "--select", " ".join(spanning)] if spanning else list(BUILD_ARGS)
+        invocation = start_dbt(dbt, args, path, context=context, raise_on_error=False)
         events = list(invocation.stream())
         nodes = invocation.manifest["nodes"]
         counts = _row_counts(path, [nodes[uid] for uid in map(_unique_id, events) if uid in nodes])
