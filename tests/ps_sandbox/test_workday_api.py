@@ -62,7 +62,7 @@ def serve(
 def _worker(index: int) -> dict:
     return {
         "id": f"{index:032x}",
-        "workerId": f"W{index:05d}",
+        "workerID": f"W{index:05d}",
         "descriptor": f"Person {index}",
         "primaryWorkEmail": f"person{index}@psfirm.example",
         "businessTitle": "Consultant",
