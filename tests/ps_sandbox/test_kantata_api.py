@@ -299,3 +299,32 @@ def test_update_time_entry(kt: Served) -> None:
     assert ok.status_code == 200 and ok.json()["time_entries"]["5"]["time_in_minutes"] == 90
     not_a_number = _call(kt, "PUT", "time_entries/5", json={"time_entry": {"time_in_minutes": "ninety"}})
     assert not_a_number.status_code == 422 and not_a_number.json()["errors"][0]["field"] == "time_in_minutes"
+
+
+# -- include= (developer.mavenlink.com/time_entries, "Associated Objects") ---------------------------
+def test_include_side_loads_related_objects_by_id(kt: Served) -> None:
+    body = _list(kt, "time_entries", include="workspace,user", per_page="10", order="id:asc")
+    entries = [body["time_entries"][record_id] for record_id in _ids(body)]
+    assert set(body["workspaces"]) == {entry["workspace_id"] for entry in entries}
+    assert body["users"] == {"1": kt.ctx.store.get("kantata", "users", "1")}
+    assert {ref["key"] for ref in body["results"]} == {"time_entries"}
+
+
+def test_include_on_show_and_a_relation_with_no_record(kt: Served) -> None:
+    body = _call(kt, "GET", "time_entries/4.json", params={"include": "story,workspace"}).json()
+    assert body["stories"] == {}  # story_id is null: the key is there, empty
+    assert list(body["workspaces"]) == [body["time_entries"]["4"]["workspace_id"]]
+
+
+def test_unknown_include_is_a_validation_error(kt: Served) -> None:
+    response = _call(kt, "GET", "time_entries", params={"include": "user,invoices"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "include"
+
+
+def test_requests_past_the_per_token_rate_get_429(kt: Served) -> None:
+    kt.ctx.store.kv_set(kantata.LIMIT_KEY, 2)
+    statuses = [_call(kt, "GET", "users").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    kt.ctx.store.kv_set(kantata.LIMIT_KEY, 0)  # 0 turns the limit off
+    assert _call(kt, "GET", "users").status_code == 200
