@@ -40,6 +40,10 @@ class SandboxConfig:
     token_ttl_seconds: int = 3600
     salesforce_daily_api_limit: int = 5_000_000
     netsuite_concurrency_limit: int = 5
+    # Per access token; Kantata publishes no figure, so this is a configurable default (0 = off).
+    kantata_requests_per_minute: int = 1200
+    # Per tenant; Workday publishes its throttling limits only behind the customer login (0 = off).
+    workday_requests_per_minute: int = 600
     credentials: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_CREDENTIALS)
 
 

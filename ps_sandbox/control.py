@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 PLATFORM = "control"
 PREFIX = "/_sandbox"
-LIMIT_KEYS = ("salesforce_daily_api_limit", "netsuite_concurrency_limit")
+LIMIT_KEYS = ("salesforce_daily_api_limit", "netsuite_concurrency_limit", "kantata_requests_per_minute",
+              "workday_requests_per_minute")
 _SF_CONTROL_SEQUENCE = "control_id_seq:salesforce"
 _SF_CONTROL_FIRST = 10_000_000  # far above any generated counter, so control ids never collide
 _FETCH_CHUNK = 500
@@ -273,7 +274,7 @@ class ControlAPI:
         wanted = payload.get("worker_id")
         if wanted:  # the WID or the employee number both identify a worker
             worker = self.store.get("workday", "workers", str(wanted)) or self._first(
-                "workday", "workers", "json_extract(body, '$.workerId') = ?", [str(wanted)])
+                "workday", "workers", "json_extract(body, '$.workerID') = ?", [str(wanted)])
             _require(worker is not None, f"workday worker {wanted!r} not found", 404)
         else:
             worker = self._first("workday", "workers", "json_extract(body, '$.isActive') = 1", [])
@@ -293,15 +294,15 @@ class ControlAPI:
 
     def _terminated_history(self, worker: Mapping[str, Any], today: str, now: datetime) -> str:
         latest = self._first("workday", "Worker_Job_History", "json_extract(body, '$.Worker_ID') = ?",
-                             [worker["workerId"]], order="json_extract(body, '$.Effective_Date') DESC")
-        row = {**(latest or {}), "Worker_ID": worker["workerId"], "Effective_Date": today,
+                             [worker["workerID"]], order="json_extract(body, '$.Effective_Date') DESC")
+        row = {**(latest or {}), "Worker_ID": worker["workerID"], "Effective_Date": today,
                "Employment_Status": "Terminated"}
         row.setdefault("Job_Profile", (worker.get("jobProfile") or {}).get("descriptor"))
         row.setdefault("Business_Title", worker.get("businessTitle"))
         row.setdefault("Cost_Center", (worker.get("costCenter") or {}).get("descriptor"))
         row.setdefault("FTE", str(worker.get("fte")))
         row.setdefault("Location", (worker.get("location") or {}).get("descriptor"))
-        history_id = f"{worker['workerId']}|{today}"
+        history_id = f"{worker['workerID']}|{today}"
         self._save("workday", "Worker_Job_History", history_id, row, now)
         return history_id
 

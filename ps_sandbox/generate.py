@@ -719,14 +719,14 @@ class _Generator:
             updated = _business_moment(rng, max(events))
             name, region, _, _ = worker.location
             self.sink.add("workday", "workers", worker.wid, updated, {
-                "id": worker.wid, "workerId": worker.worker_id, "descriptor": worker.name,
+                "id": worker.wid, "workerID": worker.worker_id, "descriptor": worker.name,
                 "primaryWorkEmail": worker.email, "businessTitle": worker.role,
                 "jobProfile": {"id": stable_wid("jobProfile", worker.role), "descriptor": worker.role},
                 "location": {"id": stable_wid("location", name), "descriptor": name}, "region": region,
                 "costCenter": {"id": stable_wid("costCenter", region), "descriptor": COST_CENTERS[region]},
                 "fte": worker.fte, "hireDate": worker.hire.isoformat(),
                 "terminationDate": worker.termination.isoformat() if worker.termination else None,
-                "isActive": worker.termination is None})
+                "isActive": worker.termination is None, "isManager": False})
 
     def _raas(self, obj: str, rng: random.Random, worker: Worker, effective: date, row: Body) -> None:
         updated = truncate_timestamp("workday", _business_moment(rng, effective))
@@ -793,7 +793,7 @@ class _Generator:
             updated = _business_moment(rng, worker.termination) if worker.termination else created
             self.sink.add("kantata", "users", worker.user_id, updated, {
                 "id": worker.user_id, "full_name": worker.name, "email_address": email,
-                "headline": worker.role, "disabled": worker.termination is not None,
+                "headline": worker.role, "disabled": worker.termination is not None, "photo_path": None,
                 "created_at": self.kts(created), "updated_at": self.kts(updated)})
 
     # Salesforce -----------------------------------------------------------------------
@@ -1002,6 +1002,7 @@ class _Generator:
                 "due_date": deal.end.isoformat(), "status": dict(status),
                 "archived": finished and deal.end < self.asof_day - timedelta(days=90) and rng.random() < 0.5,
                 "rate_card_id": project.card.id, "salesforce_opportunity_id": deal.id,
+                "budgeted": True, "effective_due_date": deal.end.isoformat(), "access_level": "invitation",
                 "created_at": self.kts(project.created), "updated_at": self.kts(updated)})
             self._write_stories(rng, project)
 
@@ -1041,7 +1042,8 @@ class _Generator:
         self.sink.add("kantata", "stories", story_id, updated, {
             "id": story_id, "workspace_id": project.id, "title": title, "story_type": kind, "state": state,
             "due_date": due.isoformat(), "completed_at": self.kts(completed) if completed else None,
-            "budget_estimate_in_cents": budget, "created_at": self.kts(project.created),
+            "budget_estimate_in_cents": budget, "archived": False, "parent_id": None,
+            "created_at": self.kts(project.created),
             "updated_at": self.kts(updated)})
         return story_id
 
@@ -1308,8 +1310,9 @@ class _Activity:
             "story_id": tasks[int(random_() * len(tasks))] if tasks and random_() < 0.75 else None,
             "date_performed": day_text, "time_in_minutes": -minutes if bad else minutes, "billable": billable,
             "status": status, "approved_at": self.wire(approved) if approved else None, "rate_in_cents": rate,
-            "notes": NOTES[int(random_() * len(NOTES))], "created_at": self.wire(created),
-            "updated_at": self.wire(updated)})
+            "notes": NOTES[int(random_() * len(NOTES))], "approved": status == "approved",
+            "currency": project.deal.account.market.currency, "taxable": False,
+            "created_at": self.wire(created), "updated_at": self.wire(updated)})
 
     def expense(self, project: Project, days: list[int]) -> None:
         gen, random_ = self.gen, self.random
@@ -1323,8 +1326,9 @@ class _Activity:
             "id": expense_id, "workspace_id": project.id, "user_id": worker.user_id,
             "date": self.day_text(ordinal), "category": category,
             "amount_in_cents": low + int(random_() * (high - low)),
-            "currency": project.deal.account.market.currency, "billable": random_() < 0.75,
+            "currency": project.deal.account.market.currency, "is_billable": random_() < 0.75,
             "status": status, "approved_at": self.wire(approved) if approved else None, "notes": note,
+            "is_invoiced": False, "reimbursable": True, "taxable": False,
             "created_at": self.wire(created), "updated_at": self.wire(updated)})
 
 

@@ -83,6 +83,8 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 Handler = Callable[[Request], Response]
 Middleware = Callable[[Request, Handler], Response]
+# Answers a request no route matched (404) or matched by path only (405), in a platform's own format.
+Fallback = Callable[[Request, int], Response]
 
 
 @dataclass
@@ -99,6 +101,11 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.middleware: list[Middleware] = []
+        self.fallbacks: dict[str, Fallback] = {}  # path prefix -> unmatched-request answer
+
+    def fallback(self, prefix: str, answer: Fallback) -> None:
+        """Answer unmatched requests under ``prefix`` with ``answer`` (the longest prefix wins)."""
+        self.fallbacks[prefix] = answer
 
     def add(self, method: str, template: str, platform: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
@@ -127,6 +134,9 @@ class Router:
                 handler = _bind(middleware, handler)
             return handler(request)
         status = 405 if path_matched else 404
+        prefixes = [prefix for prefix in self.fallbacks if request.path.startswith(prefix)]
+        if prefixes:
+            return self.fallbacks[max(prefixes, key=len)](request, status)
         return json_response({"error": "method not allowed" if path_matched else "not found",
                               "path": request.path}, status)
 

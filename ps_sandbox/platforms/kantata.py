@@ -14,21 +14,29 @@ Wire behaviour follows developer.kantata.com:
 * ``order`` accepts ``updated_at:asc|desc`` (the real API's default is ``updated_at:desc`` on
   workspaces and stories) plus ``id:asc|desc``, a sandbox extension. Orders on other fields
   (e.g. ``date_performed``) are answered 400 because the store cannot page them efficiently.
-* Errors: ``{"errors": [{"type", "message", "field"?}]}``.
+* ``include=a,b`` side-loads the related objects into their own id-keyed top-level
+  collections, found through the primary objects' ``<relation>_id(s)`` attributes
+  (developer.mavenlink.com/time_entries, "Associated Objects": ``include=user,story`` "ensure[s]
+  that the returned JSON contains top-level keys called users and stories where you can find
+  associated data by inspecting time entries' user_id and story_id"). The relations are the
+  documented associations of ``ps_sandbox.catalog.kantata``; others are answered 400.
+* Objects, attributes, write attributes and write validations come from
+  ``ps_sandbox.catalog.kantata`` (Kantata's own specification), never from the pipeline.
+* A per-token request rate (``kantata_requests_per_minute``): past it, 429 with ``Retry-After``.
+* Errors: ``{"errors": [{"type", "message", "field"?}]}``, unknown paths included (404).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from ps_pipelines.lib.contracts import kantata as contracts
-from ps_pipelines.lib.contracts.base import EntityContract
-from ps_pipelines.lib.contracts.validate import validate_records
+from ps_sandbox.catalog import kantata as catalog
 from ps_sandbox.generate import stamp
 from ps_sandbox.http import Request, Response, Router, json_response
 from ps_sandbox.platforms.common import (
@@ -40,12 +48,13 @@ from ps_sandbox.platforms.common import (
     parse_timestamp,
     token_answer,
 )
+from ps_sandbox.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from ps_sandbox.context import SandboxContext
 
 PLATFORM = "kantata"
-RESOURCES = ("workspaces", "time_entries", "expenses", "stories", "users", "rate_cards")
+RESOURCES = tuple(catalog.OBJECTS)
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 200
 DEFAULT_ORDER = "updated_at:desc"
@@ -61,16 +70,12 @@ FILTERS: dict[str, tuple[str, ...]] = {
     "expenses": ("workspace_id",),
     "stories": ("workspace_id", "story_type"),
 }
-# Writable objects: the body's wrapper key and the contract the record must satisfy after a write.
-WRITABLE: dict[str, tuple[str, EntityContract]] = {
-    "workspaces": ("workspace", contracts.PROJECTS),
-    "time_entries": ("time_entry", contracts.TIME_ENTRIES),
-}
-# Set by the server (audit, approval workflow, status changes), never by a request body.
-READ_ONLY_FIELDS = frozenset(
-    {"id", "created_at", "updated_at", "approved_at", "status_key", "status_message"}
-)
+# The objects the sandbox lets a client write (the pipeline's write-back creates and updates
+# workspaces and updates time entries); each accepts its documented create/update attributes.
+WRITABLE = ("workspaces", "time_entries")
 NEW_WORKSPACE_STATUS = {"color": "grey", "key": 100, "message": "Not Started"}
+LIMIT_KEY = "kantata_requests_per_minute"
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 REFRESH_TOKENS = "kantata-refresh"  # TokenRegistry namespace: refresh tokens outlive expired access tokens
 
 _UNAUTHORIZED = {"errors": [{"type": "oauth", "message": "Invalid OAuth 2 Request"}]}
@@ -166,14 +171,80 @@ def envelope(resource: str, records: list[dict], total: int, page: int, per_page
     }
 
 
-def _field_errors(contract: EntityContract, record: dict) -> list[dict]:
-    """The record checked against the same contract the pipeline validates it with."""
-    batch = validate_records(contract, [record])
+def _invalid(name: str, kind: str, value: Any) -> bool:
+    """Whether ``value`` is not of the documented ``kind`` (Rails casts numeric and boolean text)."""
+    if value is None:
+        return False
+    if kind in (catalog.ID, catalog.INTEGER):
+        return isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit()))
+    if kind == catalog.NUMBER:
+        return isinstance(value, bool) or not isinstance(value, (int, float, str)) or not _is_number(value)
+    if kind == catalog.BOOLEAN:
+        return value not in (True, False, "true", "false", "1", "0", 1, 0)
+    if kind == catalog.DATE:
+        return not isinstance(value, str) or _date_or_none(value) is None
+    if kind == catalog.DATETIME:
+        return not isinstance(value, str) or _timestamp_or_none(value) is None
+    if kind == catalog.OBJECT:
+        return not isinstance(value, dict)
+    if kind == catalog.ARRAY:
+        return not isinstance(value, list)
+    if name == "currency":  # ISO 4217, as Kantata's currency pickers offer them
+        return not (isinstance(value, str) and _CURRENCY_CODE.match(value))
+    return not isinstance(value, str)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _date_or_none(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def _timestamp_or_none(text: str) -> datetime | None:
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        return None
+
+
+def _cast(kind: str, value: Any) -> Any:
+    """A valid value as the wire answers it (ids as text, integers as numbers, flags as booleans)."""
+    if value is None:
+        return None
+    if kind == catalog.ID:
+        return str(value)
+    if kind == catalog.INTEGER:
+        return int(value)
+    if kind == catalog.BOOLEAN:
+        return value in (True, "true", "1", 1)
+    return value
+
+
+def _field_errors(obj: catalog.KantataObject, record: Mapping[str, Any], *, creating: bool) -> list[dict]:
+    """The documented validations: presence, inclusion (on create) and each attribute's type [SPEC]."""
     errors = []
-    for reject in batch.rejects:
-        for rule in reject.rules:
-            column, _, detail = rule.partition(": ")
-            errors.append({"type": "validation", "message": f"{column} {detail}", "field": column})
+    for name in obj.required:
+        if record.get(name) in (None, ""):
+            errors.append({"type": "validation", "message": f"{name} can't be blank", "field": name})
+    if creating:
+        for name, allowed in obj.inclusions.items():
+            if record.get(name) not in allowed:
+                message = f"{name} is not included in the list ({', '.join(map(str, allowed))})"
+                errors.append({"type": "validation", "message": message, "field": name})
+    blank = {error["field"] for error in errors}
+    for name, value in record.items():
+        kind = obj.type_of(name)
+        if kind is not None and name not in blank and _invalid(name, kind, value):
+            errors.append({"type": "validation", "message": f"{name} is not a valid {kind}", "field": name})
     return errors
 
 
@@ -181,6 +252,7 @@ class _Kantata:
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
         self._id_lock = threading.Lock()
+        self.limiter = RateLimiter()
 
     @property
     def creds(self) -> dict[str, str]:
@@ -188,10 +260,26 @@ class _Kantata:
 
     # -- auth -------------------------------------------------------------------------------
     def _authorize(self, request: Request) -> None:
-        if bearer_accepted(request, self.ctx.tokens, PLATFORM, personal_token=self.creds.get("token")):
-            return
-        challenge = 'Bearer realm="Doorkeeper", error="invalid_token"'
-        raise ApiError(401, _UNAUTHORIZED, {"WWW-Authenticate": challenge})
+        if not bearer_accepted(request, self.ctx.tokens, PLATFORM, personal_token=self.creds.get("token")):
+            challenge = 'Bearer realm="Doorkeeper", error="invalid_token"'
+            raise ApiError(401, _UNAUTHORIZED, {"WWW-Authenticate": challenge})
+        self._throttle(request.bearer_token or "")
+
+    def _throttle(self, token: str) -> None:
+        """Kantata limits each access token's request rate and answers 429 past it.
+
+        Kantata's public pages give no figure for the limit (none found in developer.kantata.com's
+        stored copies), so the rate is ``SandboxConfig.kantata_requests_per_minute`` (overridable
+        at run time through ``PUT /_sandbox/limits``); the answer carries ``Retry-After`` in
+        seconds (RFC 9110 section 10.2.3) and Kantata's error body.
+        """
+        override = self.ctx.store.kv_get(LIMIT_KEY)
+        limit = int(override if override is not None else self.ctx.config.kantata_requests_per_minute)
+        wait = self.limiter.acquire(token, limit, 60.0)
+        if wait is not None:
+            message = f"Rate limit exceeded: at most {limit} requests per minute per access token"
+            raise ApiError(429, {"errors": [{"type": "rate_limit", "message": message}]},
+                           {"Retry-After": str(wait)})
 
     def token(self, request: Request) -> Response:
         """Doorkeeper-style token endpoint: client_credentials or refresh_token grants."""
@@ -254,39 +342,71 @@ class _Kantata:
         self._authorize(request)
         resource = self._resource(request)
         query = ListQuery.parse(resource, request.query)
+        includes = _includes(resource, request.query.get("include", ""))
         total, records = self._page(resource, query)
-        return json_response(envelope(resource, records, total, query.page, query.per_page))
+        body = envelope(resource, records, total, query.page, query.per_page)
+        return json_response(self._side_load(resource, body, records, includes))
 
     def show(self, request: Request) -> Response:
         self._authorize(request)
         resource = self._resource(request)
+        includes = _includes(resource, request.query.get("include", ""))
         record = self._record(resource, request)
-        return json_response(envelope(resource, [record], 1, 1, DEFAULT_PER_PAGE))
+        body = envelope(resource, [record], 1, 1, DEFAULT_PER_PAGE)
+        return json_response(self._side_load(resource, body, [record], includes))
+
+    def _side_load(self, resource: str, body: dict, records: list[dict], includes: list[str]) -> dict:
+        """Add each included relation's objects to its own id-keyed top-level collection.
+
+        The primary objects already carry the ``<relation>_id(s)`` attribute that references
+        them; a relation whose collection the sandbox does not hold answers an empty map.
+        """
+        for name in includes:
+            association = catalog.OBJECTS[resource].associations[name]
+            wanted: set[str] = set()
+            for record in records:
+                value = record.get(association.foreign_key)
+                values = value if isinstance(value, list) else [value]
+                wanted.update(str(item) for item in values if item not in (None, ""))
+            related = body.setdefault(association.collection, {})
+            if association.collection not in catalog.OBJECTS:
+                continue
+            for record_id in sorted(wanted - set(related)):
+                record = self.ctx.store.get(PLATFORM, association.collection, record_id)
+                if record is not None:
+                    related[record_id] = record
+        return body
 
     # -- writes -----------------------------------------------------------------------------
-    def _changes(self, resource: str, request: Request) -> dict[str, Any]:
-        """The writable attributes of ``{"<singular>": {...}}``; others are dropped, as Rails does."""
-        singular, contract = WRITABLE[resource]
+    def _changes(self, resource: str, request: Request, *, creating: bool) -> dict[str, Any]:
+        """The attributes of ``{"<singular>": {...}}`` Kantata accepts on this write [SPEC]
+        (``create_attributes``/``update_attributes``); others are dropped, as Rails does."""
+        obj = catalog.OBJECTS[resource]
         try:
             body = request.json()
         except ValueError:
             body = None
-        attributes = body.get(singular) if isinstance(body, dict) else None
+        attributes = body.get(obj.singular) if isinstance(body, dict) else None
         if not isinstance(attributes, dict):
-            raise _error(400, "validation", f'the body must be a JSON object like {{"{singular}": {{...}}}}')
-        writable = set(contract.columns) - READ_ONLY_FIELDS
-        return {name: value for name, value in attributes.items() if name in writable}
+            raise _error(400, "validation", f'the body must be a JSON object like {{"{obj.singular}": {{...}}}}')
+        # The flagged extensions stay writable while the pipeline still relies on them.
+        accepted = (obj.create if creating else obj.update) | set(obj.extensions)
+        return {name: value for name, value in attributes.items() if name in accepted}
 
-    def _save(self, resource: str, record: dict) -> Response:
-        """Validate, stamp and store ``record``; a new record (empty id) gets its id last."""
-        record = {**record, "created_at": record.get("created_at")}  # a new record's audit fields go last
+    def _save(self, resource: str, record: dict, changes: dict[str, Any], *, creating: bool) -> Response:
+        """Validate ``changes`` on ``record``, stamp and store; a new record (empty id) gets its id last."""
+        obj = catalog.OBJECTS[resource]
+        # An update is checked as the record would be after it (presence holds for the whole record).
+        errors = _field_errors(obj, changes if creating else {**record, **changes}, creating=creating)
+        if errors:  # checked before an id is allocated, so a rejected create uses up no id
+            raise ApiError(422, {"errors": errors})
+        served = obj.served()
+        # Write-only parameters (creator_role, change_orders...) act on the write, they are not attributes.
+        stored = {name: _cast(served[name], value) for name, value in changes.items() if name in served}
+        record = {**record, **stored, "created_at": record.get("created_at")}  # audit fields go last
         # stamp() cuts to the wire's whole seconds, so the body's updated_at equals the store's change time.
         now = stamp(PLATFORM, resource, record, self.ctx.store.now())
         record["created_at"] = record["created_at"] or record["updated_at"]
-        # Checked before an id is allocated, so a rejected create uses up no id.
-        errors = _field_errors(WRITABLE[resource][1], {**record, "id": record["id"] or "0"})
-        if errors:
-            raise ApiError(422, {"errors": errors})
         record["id"] = record["id"] or self._next_id(resource)
         self.ctx.store.put(PLATFORM, resource, record["id"], record, now)
         return json_response(envelope(resource, [record], 1, 1, DEFAULT_PER_PAGE))
@@ -308,16 +428,34 @@ class _Kantata:
     def create(self, request: Request) -> Response:
         self._authorize(request)
         resource = self._resource(request, allowed=("workspaces",))
-        contract = WRITABLE[resource][1]
-        defaults = {name: None for name in contract.columns if name not in READ_ONLY_FIELDS}
-        record = {"id": "", **defaults, "currency": "USD", "archived": False, "status": NEW_WORKSPACE_STATUS}
-        record.update(self._changes(resource, request))
-        return self._save(resource, record)
+        # A new workspace: the documented defaults a client did not set.
+        record = {"id": "", "currency": "USD", "archived": False, "status": dict(NEW_WORKSPACE_STATUS),
+                  "budgeted": False, "access_level": "invitation"}
+        return self._save(resource, record, self._changes(resource, request, creating=True), creating=True)
 
     def update(self, request: Request) -> Response:
         self._authorize(request)
-        resource = self._resource(request, allowed=tuple(WRITABLE))
-        return self._save(resource, {**self._record(resource, request), **self._changes(resource, request)})
+        resource = self._resource(request, allowed=WRITABLE)
+        record = self._record(resource, request)
+        return self._save(resource, record, self._changes(resource, request, creating=False), creating=False)
+
+
+def _includes(resource: str, raw: str) -> list[str]:
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    known = catalog.OBJECTS[resource].associations
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        # Not documented either way; a loud answer keeps a misspelt include from passing unseen.
+        valid = ", ".join(sorted(known))
+        raise _error(400, "validation", f"{', '.join(unknown)} is not an includable association; valid: {valid}",
+                     "include")
+    return list(dict.fromkeys(names))
+
+
+def _not_routed(request: Request, status: int) -> Response:
+    """Kantata answers a path it does not serve with its own error body, 404 (Rails routing)."""
+    message = f"No route matches [{request.method}] {request.path}"
+    return json_response({"errors": [{"type": "not_found", "message": message}]}, 404)
 
 
 def register(router: Router, ctx: SandboxContext) -> None:
@@ -330,3 +468,5 @@ def register(router: Router, ctx: SandboxContext) -> None:
         ("PUT", "/api/v1/{resource}/{record_id}", api.update),
     )
     add_routes(router, PLATFORM, routes, answers_api_errors)
+    router.fallback("/api/v1/", _not_routed)
+    router.fallback("/oauth/", _not_routed)

@@ -4,8 +4,17 @@ Each surface authenticates the way a real tenant does: the token endpoint takes 
 client's id/secret (HTTP Basic or form fields), the REST API takes the bearer token it
 issued, and RaaS takes an integration system user's username/password (HTTP Basic).
 
-Errors follow Workday's shapes: OAuth errors as ``{"error": code}``, REST validation errors as
-``{"error": "invalid request", "errors": [{"error", "field"}]}``.
+Errors follow Workday's shapes: OAuth errors as ``{"error": code}`` (RFC 6749 section 5.2),
+REST errors as ``{"error": message, "errors": [{"error", "field"}]}`` (Workday REST
+ErrorResponse, public copy at schemas.apis.io/schemas/workday-studio/workday-studio-errorresponse),
+RaaS errors as ``{"error", "message"}`` (schemas.apis.io/schemas/workday-reporting/workday-reporting-error).
+A path under ``/ccx/`` that is not served answers 404 "Resource not found" in the REST shape
+(Workday's REST status list: "404 Resource not found", community.workday.com/rest/error-messages).
+
+Throttling: Workday throttles per tenant and answers 429 with ``Retry-After``; it publishes its
+figures only behind the customer login (community.workday.com/api; see
+rate-limits.apis.io/rate-limits/workday-security/workday-security-rate-limits), so the rate
+is ``SandboxConfig.workday_requests_per_minute``, overridable through ``PUT /_sandbox/limits``.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ps_sandbox.catalog import workday as catalog
 from ps_sandbox.http import Request, Response, Router, json_response
 from ps_sandbox.platforms.common import (
     ApiError,
@@ -25,15 +35,17 @@ from ps_sandbox.platforms.common import (
     same_secret,
     token_answer,
 )
+from ps_sandbox.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from ps_sandbox.context import SandboxContext
 
 PLATFORM = "workday"
 WORKERS = "workers"
-REPORTS = ("Worker_Cost_Rates", "Worker_Job_History")
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+REPORTS = tuple(catalog.REPORTS)
+DEFAULT_LIMIT = catalog.WORKERS_DEFAULT_LIMIT
+MAX_LIMIT = catalog.WORKERS_MAX_LIMIT
+LIMIT_KEY = "workday_requests_per_minute"
 
 
 def _invalid_request(message: str, field: str) -> ApiError:
@@ -57,6 +69,7 @@ def _bounded_int(query: Mapping[str, str], name: str, default: int, low: int, hi
 class _Workday:
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
+        self.limiter = RateLimiter()
 
     @property
     def creds(self) -> dict[str, str]:
@@ -66,7 +79,17 @@ class _Workday:
         tenant = request.params["tenant"]
         if tenant != self.creds["tenant"]:
             raise ApiError(404, {"error": "not found", "message": "unknown tenant"})
+        self._throttle(tenant)
         return tenant
+
+    def _throttle(self, tenant: str) -> None:
+        """The tenant's request rate (see the module docstring); past it, 429 with Retry-After."""
+        override = self.ctx.store.kv_get(LIMIT_KEY)
+        limit = int(override if override is not None else self.ctx.config.workday_requests_per_minute)
+        wait = self.limiter.acquire(tenant, limit, 60.0)
+        if wait is not None:
+            message = f"Too many requests: the tenant allows {limit} requests per minute"
+            raise ApiError(429, {"error": message, "errors": [{"error": message}]}, {"Retry-After": str(wait)})
 
     def _check_bearer(self, request: Request) -> None:
         if not bearer_accepted(request, self.ctx.tokens, PLATFORM):
@@ -154,3 +177,9 @@ def register(router: Router, ctx: SandboxContext) -> None:
         ("GET", "/ccx/service/customreport2/{tenant}/{owner}/{report}", api.report),
     )
     add_routes(router, PLATFORM, routes, answers_api_errors)
+    router.fallback("/ccx/", _not_routed)
+
+
+def _not_routed(request: Request, status: int) -> Response:
+    message = "Resource not found"
+    return json_response({"error": message, "errors": [{"error": f"{request.method} {request.path}: {message}"}]}, 404)

@@ -49,7 +49,7 @@ VALID = {
                               "status": "approved", "approved_at": KT_TS, "rate_in_cents": 22500,
                               "notes": "Workshop", "created_at": KT_TS, "updated_at": KT_TS},
     "kantata__expenses": {"id": "501", "workspace_id": "101", "user_id": "77", "date": "2026-10-06",
-                          "category": "Travel", "amount_in_cents": 45000, "currency": "USD", "billable": True,
+                          "category": "Travel", "amount_in_cents": 45000, "currency": "USD", "is_billable": True,
                           "status": "approved", "approved_at": KT_TS, "notes": "Flight",
                           "created_at": KT_TS, "updated_at": KT_TS},
     "kantata__milestones": {"id": "301", "workspace_id": "101", "title": "Design sign-off",

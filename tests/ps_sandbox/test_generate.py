@@ -180,7 +180,7 @@ def test_kantata_references_resolve(data) -> None:
 
 def _worker_roles(data) -> dict[str, list[tuple[str, str]]]:
     """Kantata user id -> [(effective date, role)] from Workday, matched by e-mail."""
-    workers = {w["primaryWorkEmail"]: w["workerId"] for w in data[("workday", "workers")]}
+    workers = {w["primaryWorkEmail"]: w["workerID"] for w in data[("workday", "workers")]}
     history = defaultdict(list)
     for row in data[("workday", "Worker_Job_History")]:
         if row["Employment_Status"] == "Active":
@@ -277,7 +277,7 @@ def test_realistic_drift_between_systems(data) -> None:
 
 
 def test_workday_reports_follow_the_workers(data) -> None:
-    workers = {w["workerId"]: w for w in data[("workday", "workers")]}
+    workers = {w["workerID"]: w for w in data[("workday", "workers")]}
     for obj in ("Worker_Cost_Rates", "Worker_Job_History"):
         per_worker = Counter(row["Worker_ID"] for row in data[("workday", obj)])
         assert set(per_worker) == set(workers)
@@ -286,7 +286,7 @@ def test_workday_reports_follow_the_workers(data) -> None:
         assert worker["isActive"] == (worker["terminationDate"] is None)
         if not worker["isActive"]:
             statuses = [r["Employment_Status"] for r in data[("workday", "Worker_Job_History")]
-                        if r["Worker_ID"] == worker["workerId"]]
+                        if r["Worker_ID"] == worker["workerID"]]
             assert statuses[-1] == "Terminated"
 
 

@@ -227,7 +227,8 @@ def test_show_answers_the_envelope_or_404(kt: Served) -> None:
 
 # -- writes ----------------------------------------------------------------------------------------------
 def _create(kt: Served, workspace: dict) -> requests.Response:
-    return _call(kt, "POST", "workspaces", json={"workspace": workspace})
+    """A workspace create; Kantata requires ``creator_role`` on create (its API specification)."""
+    return _call(kt, "POST", "workspaces", json={"workspace": {"creator_role": "maven", **workspace}})
 
 
 def test_create_workspace(kt: Served) -> None:
@@ -240,7 +241,7 @@ def test_create_workspace(kt: Served) -> None:
     created = body["workspaces"][new_id]
     assert created["title"] == "Acme rollout" and created["currency"] == "EUR"
     assert created["status"] == {"color": "grey", "key": 100, "message": "Not Started"}
-    assert "not_a_field" not in created
+    assert "not_a_field" not in created and "creator_role" not in created  # a write parameter, not an attribute
     assert created["created_at"] == created["updated_at"]
     assert _call(kt, "GET", f"workspaces/{new_id}").json()["workspaces"][new_id] == created
     # The store's change time is the body's updated_at exactly, so incremental reads agree with it.
@@ -296,5 +297,34 @@ def test_update_rejects_invalid_and_unknown(kt: Served) -> None:
 def test_update_time_entry(kt: Served) -> None:
     ok = _call(kt, "PUT", "time_entries/5", json={"time_entry": {"time_in_minutes": 90}})
     assert ok.status_code == 200 and ok.json()["time_entries"]["5"]["time_in_minutes"] == 90
-    too_long = _call(kt, "PUT", "time_entries/5", json={"time_entry": {"time_in_minutes": 2000}})
-    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "time_in_minutes"
+    not_a_number = _call(kt, "PUT", "time_entries/5", json={"time_entry": {"time_in_minutes": "ninety"}})
+    assert not_a_number.status_code == 422 and not_a_number.json()["errors"][0]["field"] == "time_in_minutes"
+
+
+# -- include= (developer.mavenlink.com/time_entries, "Associated Objects") ---------------------------
+def test_include_side_loads_related_objects_by_id(kt: Served) -> None:
+    body = _list(kt, "time_entries", include="workspace,user", per_page="10", order="id:asc")
+    entries = [body["time_entries"][record_id] for record_id in _ids(body)]
+    assert set(body["workspaces"]) == {entry["workspace_id"] for entry in entries}
+    assert body["users"] == {"1": kt.ctx.store.get("kantata", "users", "1")}
+    assert {ref["key"] for ref in body["results"]} == {"time_entries"}
+
+
+def test_include_on_show_and_a_relation_with_no_record(kt: Served) -> None:
+    body = _call(kt, "GET", "time_entries/4.json", params={"include": "story,workspace"}).json()
+    assert body["stories"] == {}  # story_id is null: the key is there, empty
+    assert list(body["workspaces"]) == [body["time_entries"]["4"]["workspace_id"]]
+
+
+def test_unknown_include_is_a_validation_error(kt: Served) -> None:
+    response = _call(kt, "GET", "time_entries", params={"include": "user,invoices"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "include"
+
+
+def test_requests_past_the_per_token_rate_get_429(kt: Served) -> None:
+    kt.ctx.store.kv_set(kantata.LIMIT_KEY, 2)
+    statuses = [_call(kt, "GET", "users").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    kt.ctx.store.kv_set(kantata.LIMIT_KEY, 0)  # 0 turns the limit off
+    assert _call(kt, "GET", "users").status_code == 200

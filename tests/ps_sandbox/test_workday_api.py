@@ -62,7 +62,7 @@ def serve(
 def _worker(index: int) -> dict:
     return {
         "id": f"{index:032x}",
-        "workerId": f"W{index:05d}",
+        "workerID": f"W{index:05d}",
         "descriptor": f"Person {index}",
         "primaryWorkEmail": f"person{index}@psfirm.example",
         "businessTitle": "Consultant",
@@ -281,3 +281,10 @@ def test_updated_from_prompt_keeps_rows_updated_at_or_after_it(wd: Served) -> No
 )
 def test_report_errors(wd: Served, owner: str, report: str, params: dict, status: int) -> None:
     assert _report(wd, report, owner=owner, **params).status_code == status
+
+
+def test_unknown_paths_answer_workdays_error_body(wd: Served) -> None:
+    for path in (f"/ccx/api/v1/{TENANT}/nothing", "/ccx/unknown"):
+        response = wd.http.get(f"{wd.url}{path}")
+        assert response.status_code == 404
+        assert response.json()["error"] == "Resource not found"

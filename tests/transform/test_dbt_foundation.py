@@ -159,7 +159,7 @@ RECORDS: dict[str, list[Record]] = {  # by contract key
     ],
     kantata.EXPENSES.key: [
         _kt("7001", workspace_id="1", user_id="501", date="2026-10-05", category="Travel",
-            amount_in_cents=12345, currency="USD", billable=True, status="approved",
+            amount_in_cents=12345, currency="USD", is_billable=True, status="approved",
             approved_at="2026-10-08T15:00:00+00:00"),
     ],
     kantata.MILESTONES.key: [

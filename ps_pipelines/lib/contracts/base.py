@@ -58,6 +58,9 @@ class EntityContract:
     parent_entity: str | None = None
     parent_key_column: str | None = None
     normalize: Callable[[Record], Record] = field(default=flatten_record)
+    # Fields the platform documents and sends that the pipeline does not load (flattened
+    # names): kept in the raw payload, and not reported as schema drift.
+    ignored_fields: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

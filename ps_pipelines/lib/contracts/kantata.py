@@ -13,7 +13,7 @@ APPROVAL_STATUSES = ("draft", "submitted", "approved", "rejected")
 STORY_STATES = ("not started", "started", "completed")
 
 
-def _contract(entity: str, path: str, cols: dict, description: str) -> EntityContract:
+def _contract(entity: str, path: str, cols: dict, description: str, ignored: str = "") -> EntityContract:
     audit = {"created_at": c.timestamp(), "updated_at": c.timestamp(required=True)}
     return EntityContract(
         platform="kantata",
@@ -23,6 +23,7 @@ def _contract(entity: str, path: str, cols: dict, description: str) -> EntityCon
         schema=c.schema(f"kantata.{entity}", {"id": c.identifier(), **cols, **audit}),
         description=description,
         source_object=path,
+        ignored_fields=tuple(ignored.split()),
     )
 
 
@@ -43,6 +44,12 @@ PROJECTS = _contract(
         "salesforce_opportunity_id": c.text(),
     },
     "Kantata workspaces: delivery projects, linked to the CRM opportunity they came from.",
+    # Documented workspace attributes the pipeline does not load (Kantata API v1 specification).
+    "description effective_due_date budgeted change_orders_enabled consultant_role_name client_role_name "
+    "can_create_line_items default_rate currency_symbol currency_base_unit can_invite has_budget_access price "
+    "budget_used over_budget stories_are_fixed_fee_by_default workspace_invoice_preference_id "
+    "require_expense_approvals require_time_approvals percentage_complete access_level workspace_group_ids "
+    "target_margin",
 )
 
 TIME_ENTRIES = _contract(
@@ -61,6 +68,8 @@ TIME_ENTRIES = _contract(
         "notes": c.text(),
     },
     "Kantata time entries with approval status; the source of time-and-materials billing.",
+    "cost_rate_in_cents currency currency_symbol currency_base_unit user_can_edit approved role_id "
+    "external_reference location taxable active_submission_id",
 )
 
 EXPENSES = _contract(
@@ -73,12 +82,14 @@ EXPENSES = _contract(
         "category": c.text(),
         "amount_in_cents": c.number(required=True, min_value=0),
         "currency": c.currency(),
-        "billable": c.flag(required=True),
+        "is_billable": c.flag(required=True),  # Kantata's readable name; "billable" is only the write name
         "status": c.text(required=True, isin=APPROVAL_STATUSES),
         "approved_at": c.timestamp(),
         "notes": c.text(),
     },
     "Kantata expenses with approval status; billable ones are passed through to invoices.",
+    "currency_symbol currency_base_unit user_can_edit is_invoiced taxable reimbursable story_id receipt_id "
+    "expense_category_id active_submission_id",
 )
 
 MILESTONES = _contract(
@@ -94,6 +105,11 @@ MILESTONES = _contract(
         "budget_estimate_in_cents": c.number(min_value=0),
     },
     "Kantata milestones (stories of type milestone); completed ones bill fixed-fee contracts.",
+    "parent_id billable assignee_ids description priority position archived deleted_at start_date "
+    "sub_story_count sub_stories_budget_estimate_in_cents budget_used_in_cents sub_stories_budget_used_in_cents "
+    "time_estimate_in_minutes sub_stories_time_estimate_in_minutes logged_billable_time_in_minutes "
+    "sub_stories_billable_time_in_minutes logged_nonbillable_time_in_minutes fixed_fee root_id descendant_ids "
+    "custom_field_value_ids percentage_complete checklist weight external_reference_ids",
 )
 
 USERS = _contract(
@@ -106,6 +122,7 @@ USERS = _contract(
         "disabled": c.flag(),
     },
     "Kantata users: the people who log time, matched to HR workers by e-mail.",
+    "photo_path account_id",
 )
 
 RATE_CARDS = _contract(
@@ -120,6 +137,7 @@ RATE_CARDS = _contract(
         "rates": c.json_list(required=True),
     },
     "Kantata rate cards: bill rates by role for a region and currency over an effective period.",
+    "uses rate_card_set_id rate_card_version_ids",
 )
 
 ALL = (PROJECTS, TIME_ENTRIES, EXPENSES, MILESTONES, USERS, RATE_CARDS)

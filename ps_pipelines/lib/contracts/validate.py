@@ -88,7 +88,7 @@ def validate_records(contract: EntityContract, raw_records: Sequence[Record]) ->
     """Normalize, coerce and validate ``raw_records``; never raises on bad data."""
     flat = [contract.normalize(record) for record in raw_records]
     columns = contract.columns
-    unexpected = {key for row in flat for key in row} - set(columns)
+    unexpected = {key for row in flat for key in row} - set(columns) - set(contract.ignored_fields)
     frame = pd.DataFrame.from_records(flat, columns=columns) if flat else pd.DataFrame(columns=columns)
     rules: dict[int, list[str]] = {}
 

@@ -37,6 +37,10 @@ WORKERS = EntityContract(
     ),
     description="Workday workers: the HR master of people, roles and employment status.",
     source_object="workers",
+    # Documented worker fields the pipeline does not load (Workday REST Worker resource).
+    ignored_fields=("primaryworkphone", "workertype_id", "workertype_descriptor",
+                    "primarysupervisoryorganization_id", "primarysupervisoryorganization_descriptor",
+                    "ismanager", "externalid"),
 )
 
 COST_RATES = EntityContract(

@@ -23,6 +23,7 @@ from ps_pipelines.lib.sources.base import Page, chunked, parse_timestamp
 
 API = "/api/v1"
 MAX_PER_PAGE = 200  # Kantata clamps per_page to 200
+CREATOR_ROLE = "maven"  # the firm creates workspaces as the provider (consultant) side
 # Extra index filters per resource: milestones are the stories whose story_type is "milestone".
 RESOURCE_FILTERS: dict[str, dict[str, str]] = {"stories": {"story_type": "milestone"}}
 
@@ -79,7 +80,10 @@ class KantataClient:
     # -- writeback -------------------------------------------------------------------------
     def create_workspace(self, fields: Mapping[str, Any]) -> dict:
         path = f"{API}/workspaces"
-        body = self.client.post_json(path, json={"workspace": dict(fields)}, required_keys=("results",))
+        # Kantata requires the creator's side of a new workspace: "maven" (the provider) or "buyer"
+        # (mavenlink_gem lib/config/specification.yml, workspaces.validations: creator_role on create).
+        workspace = {"creator_role": CREATOR_ROLE, **fields}
+        body = self.client.post_json(path, json={"workspace": workspace}, required_keys=("results",))
         return self._single(body, "POST", path)
 
     def update_workspace(self, workspace_id: str, fields: Mapping[str, Any]) -> dict:

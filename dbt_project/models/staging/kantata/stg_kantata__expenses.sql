@@ -14,7 +14,7 @@ select
     {{ ps_column(cols, 'category', 'category', 'string') }},
     {{ cents_to_amount(cols, 'amount_in_cents', 'amount') }},
     {{ ps_column(cols, 'currency', 'currency_code', 'string') }},
-    coalesce({{ ps_column_expr(cols, 'billable', 'boolean') }}, false) as is_billable,
+    coalesce({{ ps_column_expr(cols, 'is_billable', 'boolean') }}, false) as is_billable,
     {{ ps_column(cols, 'status', 'approval_status', 'string') }},
     {{ ps_column(cols, 'approved_at', 'approved_at', 'timestamp') }},
     {{ ps_column(cols, 'notes', 'notes', 'string') }},
