@@ -92,9 +92,10 @@ def _inherited_by_children(name: str, value: str) -> Iterator[None]:
 
 
 def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, keys: set[AssetKey] | None,
-                  run_config: dict, label: str) -> ExecuteInProcessResult:
+                  run_config: dict, label: str, rebuild_all: bool = False) -> ExecuteInProcessResult:
     """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process."""
     from ps_pipelines.automation.dead_runs import RUN_ID_ENV, owner_tags
+    from ps_pipelines.transform.assets import REBUILD_ALL_TAG
 
     # Known before the run exists, so the guard can act on it from the first event, and the
     # processes it starts (dbt) can be found and stopped should this process die.
@@ -103,7 +104,8 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
     with _inherited_by_children(RUN_ID_ENV, run_id):
         return job.execute_in_process(
             instance=instance, asset_selection=sorted(keys) if keys is not None else None, run_config=run_config,
-            raise_on_error=False, run_id=run_id, tags={**owner_tags(), "ps/main_job_pass": label})
+            raise_on_error=False, run_id=run_id,
+            tags={**owner_tags(), "ps/main_job_pass": label, **({REBUILD_ALL_TAG: "true"} if rebuild_all else {})})
 
 
 def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
@@ -118,7 +120,8 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
     publishing = {PUBLISHED_MARTS_KEY, DBT_DOCS_KEY}
     refresh_all, read_back = defs.resolve_job_def(REFRESH_ALL), defs.resolve_job_def(REFRESH_AFTER_POSTING_JOB)
     first = set(refresh_all.asset_layer.executable_asset_keys) - publishing
-    results = [_execute_pass(refresh_all, instance, guard, first, _op_config(full_refresh, first), "pass 1")]
+    results = [_execute_pass(refresh_all, instance, guard, first, _op_config(full_refresh, first), "pass 1",
+                             rebuild_all=full_refresh)]
     for number in range(2, MAX_READ_BACK_PASSES + 2):
         written = written_record_types(instance, results[-1].run_id)
         if not written:
@@ -129,7 +132,7 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
     else:
         print(f"WARNING: pass {MAX_READ_BACK_PASSES + 1} still posted; the marts may lag the platforms until "
               "the next run (see ops.outbox for what keeps changing)", flush=True)
-    results.append(_execute_pass(refresh_all, instance, guard, publishing, {}, "publish"))
+    results.append(_execute_pass(refresh_all, instance, guard, publishing, {}, "publish", rebuild_all=full_refresh))
     return results
 
 
@@ -163,7 +166,7 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
                         results = converge(defs, instance, guard, full_refresh)
                     else:
                         results = [_execute_pass(defs.resolve_job_def(job_name), instance, guard, None,
-                                                 _op_config(full_refresh), job_name)]
+                                                 _op_config(full_refresh), job_name, rebuild_all=full_refresh)]
                     elapsed = time.perf_counter() - started
             except KeyboardInterrupt:
                 if guard.stopped_by is None:
