@@ -4,8 +4,10 @@ A config lives in the store's kv (``faults:<platform>``) so it survives a restar
 shared by every server on the same state file. Its parts:
 
 - ``queue``: deterministic faults; each matching request pops the next one. Kinds:
-  ``429``, ``500``, ``503`` (answered in the platform's own error format, ``retry_after``
-  sets a ``Retry-After`` header), ``drop`` (the connection closes without an answer;
+  ``429`` (the platform's own "too many requests" answer: HTTP 429 where the platform uses it;
+  Salesforce has no 429 and answers 403 ``REQUEST_LIMIT_EXCEEDED`` for its concurrent request
+  limit, without ``Retry-After``), ``500``, ``503`` (answered in the platform's own error
+  format; ``retry_after`` sets a ``Retry-After`` header where the platform sends one), ``drop`` (the connection closes without an answer;
   ``"after": true`` lets the handler run first, so a write happened but was not
   acknowledged), ``slow`` (``ms`` of latency *before* the handler runs: the request is read in
   full, waits, then is handled and committed, so a write lands ``ms`` late even when the client
@@ -138,8 +140,17 @@ _MESSAGES = {
 }
 
 
+# Salesforce answers an exceeded request limit with 403 REQUEST_LIMIT_EXCEEDED, never 429 (REST API
+# Developer Guide, "Status Codes and Error Responses"); the transient one is the concurrent
+# long-running request limit ("API Request Limits and Allocations"), with this message.
+_SF_RATE_LIMITED = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+
+
 def error_response(platform: str, status: int, retry_after: float | None = None) -> Response:
-    """An error answer in the platform's own format; Retry-After only when asked for."""
+    """An error answer in the platform's own format; Retry-After only when asked for (and only
+    where the platform sends one)."""
+    if platform == "salesforce" and status == 429:
+        return json_response(_SF_RATE_LIMITED, 403)
     sf_code, kantata_type, title, message = _MESSAGES[status]
     if platform == "salesforce":
         body: Any = [{"message": message, "errorCode": sf_code}]

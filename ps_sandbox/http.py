@@ -99,6 +99,8 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.middleware: list[Middleware] = []
+        # (path prefix, platform, answer(request, 404 or 405)) for paths no route serves.
+        self.fallbacks: list[tuple[str, str, Callable[[Request, int], Response]]] = []
 
     def add(self, method: str, template: str, platform: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
@@ -110,6 +112,11 @@ class Router:
             return handler
 
         return register
+
+    def fallback(self, prefix: str, platform: str, answer: Callable[[Request, int], Response]) -> None:
+        """Let ``platform`` answer unmatched requests under ``prefix`` in its own error format
+        (``answer`` gets the status: 404, or 405 when the path exists for another method)."""
+        self.fallbacks.append((prefix, platform, answer))
 
     def dispatch(self, request: Request) -> Response:
         path_matched = False
@@ -127,6 +134,10 @@ class Router:
                 handler = _bind(middleware, handler)
             return handler(request)
         status = 405 if path_matched else 404
+        for prefix, platform, answer in self.fallbacks:
+            if request.path.startswith(prefix):
+                request.platform = platform
+                return answer(request, status)
         return json_response({"error": "method not allowed" if path_matched else "not found",
                               "path": request.path}, status)
 

@@ -141,7 +141,8 @@ def test_client_credentials_token_describes_this_instance(tmp_path: Path) -> Non
 
         bad = served.http.post(f"{served.url}/services/oauth2/token", data={**form, "client_secret": "nope"})
         assert bad.status_code == 400
-        assert bad.json() == {"error": "invalid_client", "error_description": "Invalid client credentials"}
+        # Salesforce's own wording, as its token endpoint answers it (lower case).
+        assert bad.json() == {"error": "invalid_client", "error_description": "invalid client credentials"}
         unsupported = served.http.post(
             f"{served.url}/services/oauth2/token", data={**form, "grant_type": "password"}
         )
@@ -362,15 +363,20 @@ def test_upsert_creates_then_updates_and_stamps_the_change_time(sf: Served) -> N
     assert stored["SystemModstamp"] == record["SystemModstamp"]
 
 
-def test_writes_derive_formula_fields_and_keep_contract_fields_only(sf: Served) -> None:
+def test_writes_derive_formula_and_audit_fields(sf: Served) -> None:
+    """Object Reference, Opportunity: Name, StageName and CloseDate are required on create; IsWon
+    and IsClosed follow the stage. "System Fields": every object carries LastModifiedDate and the
+    audit user ids, set on each save."""
     url = f"{sf.url}{DATA}/sobjects/Opportunity/ERP_Project_Id__c/PRJ-1"
-    created = sf.http.patch(
-        url, json={"Name": "Big deal", "AccountId": _account_id(1), "StageName": "Closed Won"}
-    )
+    body = {"Name": "Big deal", "AccountId": _account_id(1), "StageName": "Closed Won"}
+    missing = sf.http.patch(url, json=body)
+    assert missing.status_code == 400 and missing.json()[0]["fields"] == ["CloseDate"]
+    created = sf.http.patch(url, json={**body, "CloseDate": "2026-10-01"})
     assert created.status_code == 201, created.text
     opportunity = sf.ctx.store.get("salesforce", "Opportunity", created.json()["id"])
     assert opportunity["IsWon"] is True and opportunity["IsClosed"] is True
-    assert "LastModifiedDate" not in opportunity  # only Account carries it in the contracts
+    assert opportunity["LastModifiedDate"] == opportunity["SystemModstamp"] == opportunity["CreatedDate"]
+    assert opportunity["CreatedById"] == opportunity["LastModifiedById"] == opportunity["OwnerId"]
 
 
 @pytest.mark.parametrize(
