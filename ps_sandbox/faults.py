@@ -4,10 +4,8 @@ A config lives in the store's kv (``faults:<platform>``) so it survives a restar
 shared by every server on the same state file. Its parts:
 
 - ``queue``: deterministic faults; each matching request pops the next one. Kinds:
-  ``429`` (the platform's own "too many requests" answer: HTTP 429 where the platform uses it;
-  Salesforce has no 429 and answers 403 ``REQUEST_LIMIT_EXCEEDED`` for its concurrent request
-  limit, without ``Retry-After``), ``500``, ``503`` (answered in the platform's own error
-  format; ``retry_after`` sets a ``Retry-After`` header where the platform sends one), ``drop`` (the connection closes without an answer;
+  ``429``, ``500``, ``503`` (answered in the platform's own error format, ``retry_after``
+  sets a ``Retry-After`` header), ``drop`` (the connection closes without an answer;
   ``"after": true`` lets the handler run first, so a write happened but was not
   acknowledged), ``slow`` (``ms`` of latency *before* the handler runs: the request is read in
   full, waits, then is handled and committed, so a write lands ``ms`` late even when the client
@@ -24,6 +22,11 @@ shared by every server on the same state file. Its parts:
 - ``method``: only requests with this HTTP method are affected (e.g. ``POST`` with
   ``path_contains: /api/v1/workspaces`` slows the workspace create, not the lookups that
   list the same path).
+
+``429`` names the kind, not the status: each platform answers it the way it refuses a request
+over its limits. Salesforce has no 429: it answers 403 ``REQUEST_LIMIT_EXCEEDED`` with the
+concurrent long-running request limit's message and sends no ``Retry-After`` (so ``retry_after``
+does not apply there); see ``error_response``.
 
 Every injected fault is appended to a log (``faults:log``, newest last) that tests read
 through the control API.
