@@ -43,8 +43,10 @@ def _client(url: str, sleeps: list[float] | None = None, **kw: Any) -> Salesforc
 
 
 def _renamed(contract: EntityContract, old: str, new: str) -> EntityContract:
+    """The contract with one field misspelled, in its field list and its schema alike."""
     fields = tuple(new if name == old else name for name in contract.source_fields)
-    return dataclasses.replace(contract, source_fields=fields)
+    schema = contract.schema.rename_columns({old.lower(): new.lower()})
+    return dataclasses.replace(contract, source_fields=fields, schema=schema)
 
 
 @pytest.fixture
