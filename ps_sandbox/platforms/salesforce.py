@@ -81,8 +81,9 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # describe ``type`` -> how SOQL compares the field (``soql.FieldInfo.type``); the rest compare as text.
 _SOQL_TYPES = {"id": "id", "reference": "id", "currency": "double", "double": "double", "percent": "double",
                "int": "double", "boolean": "boolean", "date": "date", "datetime": "datetime"}
-# Values Salesforce fills in on create when the request leaves them out (the org's corporate
-# currency, the running user as owner, a new contract's first status, an unchecked checkbox).
+# Values Salesforce fills in on create when the request leaves them out (describe's
+# ``defaultedOnCreate``; Object Reference: the org's corporate currency, the running user as
+# owner, a new contract's Draft status, an unchecked checkbox).
 _CREATE_DEFAULTS: dict[str, Any] = {"CurrencyIsoCode": "USD", "OwnerId": catalog.RUN_AS_USER_ID,
                                     "Status": "Draft", "HasOptedOutOfEmail": False}
 _PARENT_IDS = "__parents__"  # where a query's working copy of a record keeps the parents it looked up
@@ -584,8 +585,9 @@ class SalesforceApi:
         if isinstance(window, Response):
             return window
         start, end = window
-        # Every delete writes the org's delete log, which this resource reads: records moved to
-        # the recycle bin (soft deletes, still visible to queryAll) as well as purged ones.
+        # "sObject Get Deleted": "Deleted records are written to a delete log which this resource
+        # accesses": records moved to the recycle bin (soft deletes, still visible to queryAll)
+        # as well as purged ones.
         deleted = sorted(
             [*self.store.deleted_between(PLATFORM, sobject.name, start, end),
              *self.store.soft_deleted_between(PLATFORM, sobject.name, start, end)],
