@@ -23,6 +23,11 @@ shared by every server on the same state file. Its parts:
   ``path_contains: /api/v1/workspaces`` slows the workspace create, not the lookups that
   list the same path).
 
+``429`` names the kind, not the status: each platform answers it the way it refuses a request
+over its limits. Salesforce has no 429: it answers 403 ``REQUEST_LIMIT_EXCEEDED`` with the
+concurrent long-running request limit's message and sends no ``Retry-After`` (so ``retry_after``
+does not apply there); see ``error_response``.
+
 Every injected fault is appended to a log (``faults:log``, newest last) that tests read
 through the control API.
 """
@@ -138,8 +143,17 @@ _MESSAGES = {
 }
 
 
+# Salesforce answers an exceeded request limit with 403 REQUEST_LIMIT_EXCEEDED, never 429 (REST API
+# Developer Guide, "Status Codes and Error Responses"); the transient one is the concurrent
+# long-running request limit ("API Request Limits and Allocations"), with this message.
+_SF_RATE_LIMITED = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+
+
 def error_response(platform: str, status: int, retry_after: float | None = None) -> Response:
-    """An error answer in the platform's own format; Retry-After only when asked for."""
+    """An error answer in the platform's own format; Retry-After only when asked for (and only
+    where the platform sends one)."""
+    if platform == "salesforce" and status == 429:
+        return json_response(_SF_RATE_LIMITED, 403)
     sf_code, kantata_type, title, message = _MESSAGES[status]
     if platform == "salesforce":
         body: Any = [{"message": message, "errorCode": sf_code}]

@@ -103,7 +103,7 @@ def change_fields(platform: str, obj: str, body: Mapping[str, Any]) -> tuple[str
     if (platform, obj) in _NO_CHANGE_FIELD:
         return ()
     fields = _CHANGE_FIELDS.get(platform, ())
-    # Only Account carries LastModifiedDate in its contract; never add it elsewhere.
+    # Salesforce records carry LastModifiedDate (a raw record written without one stays without).
     return tuple(f for f in fields if f != "LastModifiedDate" or f in body)
 
 
@@ -115,6 +115,7 @@ def stamp(platform: str, obj: str, body: Body, moment: datetime) -> datetime:
     return moment
 
 
+SF_ADMIN_USER = "0058d0000000001AAA"  # the org's admin: creates and edits the generated CRM records
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # ASCII order: sorts like numbers
 _SF_POD = "8d0"
 
@@ -872,8 +873,10 @@ class _Generator:
 
     def _sf(self, obj: str, record_id: str, created: datetime, updated: datetime, fields: Body) -> None:
         updated = min(max(updated, created), AS_OF)
+        # Every object carries the system audit fields (Object Reference, "System Fields").
         body = {"Id": record_id, **fields, "IsDeleted": False, "CreatedDate": self.sts(created),
-                "SystemModstamp": self.sts(updated)}
+                "CreatedById": SF_ADMIN_USER, "LastModifiedDate": self.sts(updated),
+                "LastModifiedById": SF_ADMIN_USER, "SystemModstamp": self.sts(updated)}
         self.sink.add("salesforce", obj, record_id, updated, body)
 
     def _write_account(self, rng: random.Random, account: Account) -> None:

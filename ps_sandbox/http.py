@@ -101,11 +101,14 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.middleware: list[Middleware] = []
-        self.fallbacks: dict[str, Fallback] = {}  # path prefix -> unmatched-request answer
+        # path prefix -> (platform, answer) for requests no route serves
+        self.fallbacks: dict[str, tuple[str | None, Fallback]] = {}
 
-    def fallback(self, prefix: str, answer: Fallback) -> None:
-        """Answer unmatched requests under ``prefix`` with ``answer`` (the longest prefix wins)."""
-        self.fallbacks[prefix] = answer
+    def fallback(self, prefix: str, answer: Fallback, platform: str | None = None) -> None:
+        """Answer unmatched requests under ``prefix`` in the platform's own error format: ``answer``
+        gets the status (404, or 405 when the path exists for another method); the longest
+        prefix wins."""
+        self.fallbacks[prefix] = (platform, answer)
 
     def add(self, method: str, template: str, platform: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
@@ -136,7 +139,10 @@ class Router:
         status = 405 if path_matched else 404
         prefixes = [prefix for prefix in self.fallbacks if request.path.startswith(prefix)]
         if prefixes:
-            return self.fallbacks[max(prefixes, key=len)](request, status)
+            platform, answer = self.fallbacks[max(prefixes, key=len)]
+            if platform is not None:
+                request.platform = platform
+            return answer(request, status)
         return json_response({"error": "method not allowed" if path_matched else "not found",
                               "path": request.path}, status)
 

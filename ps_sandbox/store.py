@@ -273,5 +273,13 @@ class SandboxStore:
             (platform, obj, to_iso(start), to_iso(end)),
         ).fetchall()
 
+    def soft_deleted_between(self, platform: str, obj: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
+        """Soft deletes (id, deleted_at ISO) in a window: records still readable as deleted."""
+        return self.conn.execute(
+            "SELECT id, deleted_at FROM records WHERE platform = ? AND object = ? AND deleted = 1 "
+            "AND deleted_at >= ? AND deleted_at <= ? ORDER BY deleted_at",
+            (platform, obj, to_iso(start), to_iso(end)),
+        ).fetchall()
+
     def is_empty(self) -> bool:
         return self.conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
+from ps_pipelines.lib.sources.base import DescribesFields, FieldDrift, MissingFieldsError
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -76,7 +77,9 @@ def _table_state(warehouse: Warehouse, contract: EntityContract) -> tuple[str, i
     return header + body, live, DataVersion(state)
 
 
-def _checks(contract: EntityContract, result: IngestResult) -> Iterator[AssetCheckResult]:
+def _checks(
+    contract: EntityContract, result: IngestResult, drift: FieldDrift | None = None
+) -> Iterator[AssetCheckResult]:
     share = result.quarantined / result.fetched if result.fetched else 0.0
     examples = "\n".join(f"- `{e['source_id']}`: {e['reason']}" for e in result.examples) or "none"
     still_open = result.open_quarantine
@@ -109,12 +112,18 @@ def _checks(contract: EntityContract, result: IngestResult) -> Iterator[AssetChe
             "quarantine_table": "ops.quarantine",
         },
     )
+    org_fields = list(drift.unknown) if drift is not None else []
+    metadata: dict = {"unexpected_fields": MetadataValue.json(sorted(result.unexpected_columns))}
+    if drift is not None:
+        metadata.update(org_fields_not_in_contract=MetadataValue.json(org_fields),
+                        standard_fields_not_read=drift.unread)
     yield AssetCheckResult(
         check_name=DRIFT_CHECK,
-        passed=not result.unexpected_columns,
+        passed=not result.unexpected_columns and not org_fields,
         severity=AssetCheckSeverity.WARN,
-        description="Fields the API sent that the contract does not know (kept in _payload).",
-        metadata={"unexpected_fields": MetadataValue.json(sorted(result.unexpected_columns))},
+        description="Fields the API sent that the contract does not know (kept in _payload), and custom "
+                    "fields the tenant's object has (per its describe) that the contract does not read.",
+        metadata=metadata,
     )
 
 
@@ -153,6 +162,12 @@ def build_ingest_asset(
             overlap=timedelta(minutes=config.overlap_minutes),
             batch_rows=config.batch_rows,
         )
+        # Where the platform describes its objects, compare the contract with the tenant's
+        # fields first (one request per run): a field the tenant lacks stops the run here with
+        # every such field named, before any query.
+        drift = source.field_drift(contract) if isinstance(source, DescribesFields) else None
+        if drift is not None and drift.missing:
+            raise MissingFieldsError(contract.platform, contract.key, drift)
         result = ingest_entity(source, warehouse, contract, context.run_id, options)
         preview, live_rows, data_version = _table_state(warehouse, contract)
         context.log.info(
@@ -182,7 +197,7 @@ def build_ingest_asset(
                 "run_summary": MetadataValue.json(json.loads(json.dumps(vars(result), default=str))),
             }
         )
-        yield from _checks(contract, result)
+        yield from _checks(contract, result, drift)
 
     return _ingest
 

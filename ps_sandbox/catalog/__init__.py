@@ -1,4 +1,5 @@
-"""What each platform documents about its objects, written from the vendors' own documents.
+"""What each platform documents about its objects, written from the vendors' own documents
+(plus the customizations a real tenant of the firm would carry, marked as such).
 
 The emulation serves, accepts and validates records by these catalogues, never by the
 pipeline's data contracts: a field the pipeline misnames must then go missing in ingestion,

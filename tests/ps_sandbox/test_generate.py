@@ -22,7 +22,12 @@ SEED, SCALE = 7, 0.1
 
 # Fields the data model adds beyond the contracts' columns (real API fields the raw layer
 # does not type): Kantata's status colour and Workday's reference ids.
+_SF_AUDIT = {"createdbyid", "lastmodifiedbyid"}  # standard fields on every object no contract reads
 EXTRA_COLUMNS = {
+    "salesforce__accounts": _SF_AUDIT,
+    "salesforce__contacts": {*_SF_AUDIT, "lastmodifieddate"},
+    "salesforce__opportunities": {*_SF_AUDIT, "lastmodifieddate"},
+    "salesforce__contracts": {*_SF_AUDIT, "lastmodifieddate"},
     "kantata__projects": {"status_color"},
     "workday__workers": {"jobprofile_id", "location_id", "costcenter_id"},
 }

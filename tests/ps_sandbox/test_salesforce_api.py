@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,8 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from ps_sandbox import soql
-from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox import faults, soql
+from ps_sandbox.context import DEFAULT_CREDENTIALS, SandboxContext
+from ps_sandbox.http import Router
 from ps_sandbox.platforms import salesforce
 from ps_sandbox.platforms.salesforce import SalesforceApi, record_id, sf_timestamp, sobject_types
 from ps_sandbox.soql import SoqlError
@@ -141,7 +147,8 @@ def test_client_credentials_token_describes_this_instance(tmp_path: Path) -> Non
 
         bad = served.http.post(f"{served.url}/services/oauth2/token", data={**form, "client_secret": "nope"})
         assert bad.status_code == 400
-        assert bad.json() == {"error": "invalid_client", "error_description": "Invalid client credentials"}
+        # Salesforce's own wording, as its token endpoint answers it (lower case).
+        assert bad.json() == {"error": "invalid_client", "error_description": "invalid client credentials"}
         unsupported = served.http.post(
             f"{served.url}/services/oauth2/token", data={**form, "grant_type": "password"}
         )
@@ -362,15 +369,20 @@ def test_upsert_creates_then_updates_and_stamps_the_change_time(sf: Served) -> N
     assert stored["SystemModstamp"] == record["SystemModstamp"]
 
 
-def test_writes_derive_formula_fields_and_keep_contract_fields_only(sf: Served) -> None:
+def test_writes_derive_formula_and_audit_fields(sf: Served) -> None:
+    """Object Reference, Opportunity: Name, StageName and CloseDate are required on create; IsWon
+    and IsClosed follow the stage. "System Fields": every object carries LastModifiedDate and the
+    audit user ids, set on each save."""
     url = f"{sf.url}{DATA}/sobjects/Opportunity/ERP_Project_Id__c/PRJ-1"
-    created = sf.http.patch(
-        url, json={"Name": "Big deal", "AccountId": _account_id(1), "StageName": "Closed Won"}
-    )
+    body = {"Name": "Big deal", "AccountId": _account_id(1), "StageName": "Closed Won"}
+    missing = sf.http.patch(url, json=body)
+    assert missing.status_code == 400 and missing.json()[0]["fields"] == ["CloseDate"]
+    created = sf.http.patch(url, json={**body, "CloseDate": "2026-10-01"})
     assert created.status_code == 201, created.text
     opportunity = sf.ctx.store.get("salesforce", "Opportunity", created.json()["id"])
     assert opportunity["IsWon"] is True and opportunity["IsClosed"] is True
-    assert "LastModifiedDate" not in opportunity  # only Account carries it in the contracts
+    assert opportunity["LastModifiedDate"] == opportunity["SystemModstamp"] == opportunity["CreatedDate"]
+    assert opportunity["CreatedById"] == opportunity["LastModifiedById"] == opportunity["OwnerId"]
 
 
 @pytest.mark.parametrize(
@@ -547,3 +559,234 @@ def test_sort_orders_nulls_first_and_keeps_ties_stable() -> None:
     assert [r["Id"] for r in ordered] == ["2", "3", "4", "1"]
     ascending = _bind("SELECT Id FROM Opportunity ORDER BY Amount").sort(list(rows))
     assert ascending[0]["Id"] == "1"
+
+
+# -- vendor fidelity (issue 10): each test names the Salesforce document it follows ---------------
+
+
+def _with_faults(router: Router, ctx: SandboxContext) -> None:
+    faults.install(router, ctx)
+    salesforce.register(router, ctx)
+
+
+@pytest.fixture
+def sf_faulty(tmp_path: Path) -> Iterator[Served]:
+    """The Salesforce endpoints behind the fault injector, as the full sandbox serves them."""
+    with serve(tmp_path, _with_faults, _seed) as served:
+        served.http.headers["Authorization"] = f"Bearer {_token(served.http, served.url)}"
+        yield served
+
+
+def test_the_salesforce_emulator_imports_nothing_from_the_pipeline() -> None:
+    """The emulator is the vendor's documented behaviour, never a mirror of our connectors: the
+    Salesforce emulation (and everything it imports) loads no ps_pipelines module, in particular
+    not its data contracts."""
+    probe = ("import sys, ps_sandbox.platforms.salesforce, ps_sandbox.catalog.salesforce; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ps_pipelines'))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    source = Path(salesforce.__file__).read_text()
+    assert not [node for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ps_pipelines")]
+
+
+def test_the_org_has_documented_standard_fields_the_pipeline_does_not_read() -> None:
+    """Object Reference for the Salesforce Platform (Account, Opportunity, Contract) and
+    "System Fields": the org's objects carry their documented standard fields, read or not."""
+    types = sobject_types()
+    account = {info.name for info in types["Account"].fields.values()}
+    assert {"Id", "Name", "Type", "Industry", "BillingCity", "BillingCountry", "OwnerId", "CreatedDate",
+            "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "IsDeleted",
+            "ParentId", "Phone", "Website", "AnnualRevenue", "NumberOfEmployees"} <= account
+    for name, sobject in types.items():
+        assert {"LastModifiedDate", "SystemModstamp", "IsDeleted", "CreatedById"} <= {
+            i.name for i in sobject.fields.values()}, name
+    assert types["Opportunity"].required == ("Name", "StageName", "CloseDate")
+    assert {"IsWon", "IsClosed", "ExpectedRevenue"} <= types["Opportunity"].read_only
+    assert {"ContractNumber", "EndDate", "SystemModstamp"} <= types["Contract"].read_only
+
+
+def test_exceeded_limits_answer_403_request_limit_exceeded_never_429(sf_faulty: Served) -> None:
+    """REST API Developer Guide, "Status Codes and Error Responses": 403 with errorCode
+    REQUEST_LIMIT_EXCEEDED when the org's request limits are exceeded. "API Request Limits and
+    Allocations": a request running 20 s or longer counts against the concurrent long-running
+    limit, and new requests are refused while the limit is reached. The injected rate-limit
+    fault renders the same way."""
+    sf = sf_faulty
+    sf.ctx.store.kv_set(salesforce.CONCURRENT_LIMIT_KEY, 1)
+    sf.ctx.store.kv_set(salesforce.LONG_RUNNING_KEY, 0.2)  # 20 s in a real org; shrunk for the test
+    sf.ctx.store.kv_set("faults:salesforce", {"queue": [{"kind": "slow", "ms": 1500}]})
+    slow = threading.Thread(target=lambda: _query(sf, "SELECT Id FROM Account LIMIT 1"))
+    slow.start()
+    time.sleep(0.6)  # the slow request is now long-running: the org is at its limit
+    refused = _query(sf, "SELECT Id FROM Account LIMIT 1")
+    slow.join()
+    assert refused.status_code == 403
+    assert refused.json() == [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.",
+                               "errorCode": "REQUEST_LIMIT_EXCEEDED", "fields": []}]
+    assert _query(sf, "SELECT Id FROM Account LIMIT 1").status_code == 200  # freed once it finished
+
+    sf.ctx.store.kv_set("faults:salesforce", {"queue": [{"kind": "429", "retry_after": 3}]})
+    injected = _query(sf, "SELECT Id FROM Account LIMIT 1")
+    assert injected.status_code == 403 and "Retry-After" not in injected.headers
+    assert injected.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+def test_limits_resource_reports_the_daily_api_allocation(sf: Served) -> None:
+    """REST API Developer Guide, "Limits": ``GET /services/data/vXX.X/limits`` lists each limit as
+    ``{"Max": n, "Remaining": n}``; DailyApiRequests is the org's daily API request allocation."""
+    sf.ctx.store.kv_set("salesforce_daily_api_limit", 100)
+    _query(sf, "SELECT Id FROM Account LIMIT 1")
+    response = sf.http.get(f"{sf.url}{DATA}/limits")
+    assert response.status_code == 200
+    assert response.json()["DailyApiRequests"] == {"Max": 100, "Remaining": 98}  # the query and this call
+    assert all(set(value) == {"Max", "Remaining"} for value in response.json().values())
+
+
+def test_describe_global_and_sobject_describe(sf: Served) -> None:
+    """REST API Developer Guide, "Describe Global" (``/sobjects``: encoding, maxBatchSize,
+    sobjects with their properties and urls) and "sObject Describe" (``/sobjects/X/describe``:
+    every field with name, type, label, length, nillable, createable, updateable, custom,
+    externalId, referenceTo, relationshipName, picklistValues, ...)."""
+    everything = sf.http.get(f"{sf.url}{DATA}/sobjects").json()
+    assert everything["encoding"] == "UTF-8" and everything["maxBatchSize"] == 200
+    listed = {o["name"]: o for o in everything["sobjects"]}
+    assert {"Account", "Contact", "Opportunity", "Contract"} <= set(listed)
+    assert listed["Account"]["keyPrefix"] == "001" and listed["Account"]["queryable"] is True
+    assert listed["Account"]["urls"]["describe"] == f"{DATA}/sobjects/Account/describe"
+
+    described = sf.http.get(f"{sf.url}{DATA}/sobjects/opportunity/describe/").json()
+    assert described["name"] == "Opportunity" and described["custom"] is False
+    fields = {f["name"]: f for f in described["fields"]}
+    assert fields["Id"]["type"] == "id" and fields["Id"]["createable"] is False
+    assert fields["AccountId"]["type"] == "reference" and fields["AccountId"]["referenceTo"] == ["Account"]
+    assert fields["AccountId"]["relationshipName"] == "Account"
+    assert fields["CloseDate"]["type"] == "date" and fields["CloseDate"]["nillable"] is False
+    assert fields["Amount"]["type"] == "currency" and fields["Amount"]["soapType"] == "xsd:double"
+    assert "Closed Won" in [v["value"] for v in fields["StageName"]["picklistValues"]]
+    assert fields["IsWon"]["updateable"] is False
+    assert fields["ERP_Project_Id__c"]["custom"] is True and fields["ERP_Project_Id__c"]["externalId"] is True
+    assert fields["LastModifiedDate"]["type"] == "datetime"
+    account = sf.http.get(f"{sf.url}{DATA}/sobjects/Account/describe").json()
+    assert {"childSObject": "Opportunity", "field": "AccountId", "relationshipName": "Opportunities"}.items() <= \
+        next(c for c in account["childRelationships"] if c["childSObject"] == "Opportunity").items()
+
+    missing = sf.http.get(f"{sf.url}{DATA}/sobjects/Widget__c/describe")
+    assert missing.status_code == 404 and _error_code(missing) == "NOT_FOUND"
+
+
+def test_delete_moves_the_record_to_the_recycle_bin(sf: Served) -> None:
+    """REST API Developer Guide, "sObject Rows": DELETE answers 204 with no body. The record
+    then shows in queryAll with IsDeleted = true ("QueryAll") and in the delete log that
+    "sObject Get Deleted" reads; deleting it again answers ENTITY_IS_DELETED."""
+    target = _account_id(11)
+    before = sf.ctx.store.now()
+    deleted = sf.http.delete(f"{sf.url}{DATA}/sobjects/Account/{target}")
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    q = f"SELECT Id, IsDeleted FROM Account WHERE Id = '{target}'"
+    assert _query(sf, q).json()["totalSize"] == 0
+    assert _query(sf, q, endpoint="queryAll").json()["records"][0]["IsDeleted"] is True
+    window = {"start": (before - timedelta(minutes=1)).isoformat(),
+              "end": (sf.ctx.store.now() + timedelta(minutes=1)).isoformat()}
+    log = sf.http.get(f"{sf.url}{DATA}/sobjects/Account/deleted/", params=window).json()
+    assert target in [entry["id"] for entry in log["deletedRecords"]]
+    again = sf.http.delete(f"{sf.url}{DATA}/sobjects/Account/{target}")
+    assert again.status_code == 404 and _error_code(again) == "ENTITY_IS_DELETED"
+    unknown = sf.http.delete(f"{sf.url}{DATA}/sobjects/Account/{_account_id(9999)}")
+    assert unknown.status_code == 404 and _error_code(unknown) == "NOT_FOUND"
+
+
+def test_unknown_paths_answer_salesforce_error_bodies(sf: Served) -> None:
+    """REST API Developer Guide, "Status Codes and Error Responses": 404 when the resource does
+    not exist and 405 for a method the resource does not allow, each with the platform's
+    ``[{"message", "errorCode"}]`` body (not the sandbox's own shape)."""
+    for path in (f"{DATA}/nothing/here", f"{DATA}/sobjects/Account/{_account_id(1)}/extra/segment"):
+        response = sf.http.get(f"{sf.url}{path}")
+        assert response.status_code == 404
+        assert response.json() == [
+            {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist", "fields": []}]
+    wrong_method = sf.http.put(f"{sf.url}{DATA}/sobjects/Account/{_account_id(1)}", json={})
+    assert wrong_method.status_code == 405 and _error_code(wrong_method) == "METHOD_NOT_ALLOWED"
+    anonymous = requests.get(f"{sf.url}{DATA}/nothing/here", timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_token_endpoint_accepts_http_basic_client_authentication(tmp_path: Path) -> None:
+    """OAuth 2.0 Client Credentials Flow for Server-to-Server Integration (Salesforce Help,
+    ``remoteaccess_oauth_client_credentials_flow``) with the client authenticated by HTTP Basic
+    (RFC 6749 section 2.3.1), as simple-salesforce sends it; refusals use the token endpoint's
+    ``{"error", "error_description"}`` body."""
+    with serve(tmp_path, salesforce.register, _seed) as served:
+        url = f"{served.url}/services/oauth2/token"
+        grant = {"grant_type": "client_credentials"}
+        good = served.http.post(url, data=grant, auth=(CREDENTIALS["client_id"], CREDENTIALS["client_secret"]))
+        assert good.status_code == 200 and good.json()["instance_url"] == served.url
+        wrong_secret = served.http.post(url, data=grant, auth=(CREDENTIALS["client_id"], "nope"))
+        assert wrong_secret.status_code == 400
+        assert wrong_secret.json() == {"error": "invalid_client", "error_description": "invalid client credentials"}
+        unknown = served.http.post(url, data=grant, auth=("someone-else", CREDENTIALS["client_secret"]))
+        assert unknown.json() == {"error": "invalid_client_id", "error_description": "client identifier invalid"}
+        token = good.json()["access_token"]
+        query = served.http.get(f"{served.url}{DATA}/query", params={"q": "SELECT Id FROM Account LIMIT 1"},
+                                headers={"Authorization": f"Bearer {token}"})
+        assert query.status_code == 200
+
+
+def test_count_answers_total_size_without_records(sf: Served) -> None:
+    """SOQL and SOSL Reference, "COUNT()": ``SELECT COUNT() FROM ...`` returns the number of
+    matching rows as totalSize, and no records."""
+    body = _query(sf, "SELECT COUNT() FROM Account WHERE Type = 'Customer'").json()
+    assert body == {"totalSize": ACCOUNTS // 2, "done": True, "records": []}
+    assert _query(sf, "SELECT COUNT() FROM Account", endpoint="queryAll").json()["totalSize"] == ACCOUNTS + 1
+
+
+def test_date_literals_are_ranges_relative_to_today(sf: Served) -> None:
+    """SOQL and SOSL Reference, "Date Formats and Date Literals in WHERE": TODAY, YESTERDAY and
+    LAST_N_DAYS:n name whole-day ranges relative to the current day (LAST_N_DAYS:n includes
+    today), ``=`` is within the range and ``>`` after its end; they filter date and dateTime
+    fields alike."""
+    store = sf.ctx.store
+    today = store.now().date()
+    stamps = {"006TS0000000001AAA": 0, "006TS0000000002AAA": 1, "006TS0000000003AAA": 5}
+    for rid, days_ago in stamps.items():
+        record = store.get("salesforce", "Opportunity", rid)
+        moment = datetime.combine(today - timedelta(days=days_ago), datetime.min.time(), UTC) + timedelta(hours=9)
+        record.update(CloseDate=(today - timedelta(days=days_ago)).isoformat(), SystemModstamp=sf_timestamp(moment))
+        store.put("salesforce", "Opportunity", rid, record, moment)
+
+    def ids(where: str) -> list[str]:
+        response = _query(sf, f"SELECT Id FROM Opportunity WHERE {where} ORDER BY Id")
+        assert response.status_code == 200, response.text
+        return [r["Id"][-4:-3] for r in response.json()["records"]]
+
+    assert ids("CloseDate = TODAY") == ["1"]
+    assert ids("CloseDate = YESTERDAY") == ["2"]
+    assert ids("SystemModstamp = LAST_N_DAYS:1") == ["1", "2"]
+    assert ids("SystemModstamp >= LAST_N_DAYS:7") == ["1", "2", "3"]
+    assert ids("CloseDate < YESTERDAY") == ["3"]
+    assert ids("CloseDate > YESTERDAY") == ["1"]
+    assert ids("CloseDate != TODAY") == ["2", "3"]
+    assert _error_code(_query(sf, "SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_FORTNIGHTS:2")) == \
+        "MALFORMED_QUERY"
+
+
+def test_parent_relationship_fields_come_back_nested(sf: Served) -> None:
+    """SOQL and SOSL Reference, "Using Relationship Queries": a child-to-parent query names the
+    parent's fields through the relationship (``Account.Name``); each parent comes back as a
+    nested object with its own ``attributes``, or null when the lookup is blank."""
+    body = _query(sf, "SELECT Id, Name, Account.Name, Account.Industry FROM Opportunity "
+                      "WHERE Account.Name = 'Acme 001'").json()
+    assert body["totalSize"] == 1
+    assert body["records"][0] == {
+        "attributes": {"type": "Opportunity", "url": f"{DATA}/sobjects/Opportunity/006TS0000000001AAA"},
+        "Id": "006TS0000000001AAA",
+        "Name": "Deal 1",
+        "Account": {"attributes": {"type": "Account", "url": f"{DATA}/sobjects/Account/{_account_id(1)}"},
+                    "Name": "Acme 001", "Industry": "Consulting"},
+    }
+    record = sf.ctx.store.get("salesforce", "Opportunity", "006TS0000000002AAA")
+    sf.ctx.store.put("salesforce", "Opportunity", record["Id"], {**record, "AccountId": None}, BASE)
+    orphan = _query(sf, "SELECT Id, Account.Name FROM Opportunity WHERE Id = '006TS0000000002AAA'").json()
+    assert orphan["records"][0]["Account"] is None
+    bad = _query(sf, "SELECT Id, Acount.Name FROM Opportunity")
+    assert bad.status_code == 400 and _error_code(bad) == "INVALID_FIELD"

@@ -7,6 +7,9 @@ Policy, in one place:
   exponential backoff and full jitter, honouring ``Retry-After`` (capped at ``backoff_max``);
 - a 401 refreshes the token once and retries; any other 4xx fails at once (retrying a
   request the platform has judged invalid only burns quota);
+- a platform whose limits do not answer 429 says so through its error classifier (one
+  function per source, e.g. Salesforce's 403 REQUEST_LIMIT_EXCEEDED): ``Throttled`` is retried
+  like a 429, ``QuotaExhausted`` stops at once with ``QuotaExhaustedError``;
 - a request that is not idempotent is not re-sent after it may have reached the server
   (connection lost, timeout, 5xx, a garbled 2xx), because a second send could create a second
   record; the error says so (``RetryExhaustedError.in_doubt``);
@@ -39,6 +42,7 @@ from ps_pipelines.lib.http.errors import (
     AuthError,
     MalformedResponseError,
     NotSentError,
+    QuotaExhaustedError,
     RetryExhaustedError,
     ValidationError,
     parse_error_detail,
@@ -90,6 +94,27 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """An error classifier's verdict: a limit that frees up soon refused the request (the platform
+    did not act on it); wait with backoff and retry, like a 429."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class QuotaExhausted:
+    """An error classifier's verdict: a quota that does not free up within the run is spent;
+    stop with ``QuotaExhaustedError`` instead of retrying."""
+
+    reason: str
+
+
+# A platform's own reading of an error answer (``detail`` is the parsed platform message);
+# None leaves the response to the client's status-code policy.
+ErrorClassifier = Callable[[requests.Response, str | None], Throttled | QuotaExhausted | None]
 
 
 class TokenBucket:
@@ -220,8 +245,10 @@ class ApiClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], Any] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        classify_error: ErrorClassifier | None = None,
     ) -> None:
         self.platform = platform
+        self.classify_error = classify_error
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = (connect_timeout, read_timeout)
@@ -395,6 +422,14 @@ class ApiClient:
         if status in call.expected:
             return self._payload(call, response) if call.parse_json else None
         detail = parse_error_detail(response.content)
+        verdict = self.classify_error(response, detail) if self.classify_error is not None else None
+        if isinstance(verdict, QuotaExhausted):
+            raise self._error(QuotaExhaustedError, call, status, detail or verdict.reason)
+        if isinstance(verdict, Throttled):
+            self.counters.add("throttled")
+            return _Failure(reason=f"{status} {detail or verdict.reason}", status=status,
+                            detail=detail or verdict.reason,
+                            wait=retry_after_seconds(response.headers.get("Retry-After")))
         if status == 429 or status == 408 or 500 <= status < 600:
             if status == 429:
                 self.counters.add("throttled")

@@ -193,6 +193,15 @@ class RetryExhaustedError(ApiError):
         return f"{super()._message()} [gave up after {self.attempts} attempt(s)]"
 
 
+class QuotaExhaustedError(ApiError):
+    """The platform refused because a quota that does not free up within a run is spent (e.g.
+    Salesforce's daily API request allocation); never retried, so a run stops at once instead
+    of spending its retries (and the quota of every other integration) on certain refusals."""
+
+    def _message(self) -> str:
+        return f"{super()._message()} [quota exhausted: not retried]"
+
+
 class MalformedResponseError(ApiError):
     """The response was not the JSON shape the endpoint promises (bad JSON, missing keys)."""
 

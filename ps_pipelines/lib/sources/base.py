@@ -8,6 +8,7 @@ nesting); flattening and validation happen downstream, in one place for all plat
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -38,6 +39,41 @@ class SourceClient(Protocol):
     def stats(self) -> dict[str, int]:
         """Counters for run metadata: at least ``requests``, ``retries`` and ``throttled``."""
         ...
+
+
+@dataclass(frozen=True)
+class FieldDrift:
+    """A contract against the fields the platform says an object has (its describe).
+
+    ``missing``: contract fields the object lacks (a query naming them would be refused);
+    ``unknown``: the tenant's custom fields the contract does not read (an admin added or
+    renamed one); ``unread``: how many of the platform's standard fields the contract skips
+    (normal: contracts read what the pipeline needs).
+    """
+
+    sobject: str
+    missing: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    unread: int = 0
+
+
+class MissingFieldsError(RuntimeError):
+    """The platform's object lacks fields the contract reads: the contract (or the tenant's
+    customization) is wrong, and no query can succeed until one of them is fixed."""
+
+    def __init__(self, platform: str, contract_key: str, drift: FieldDrift) -> None:
+        self.drift = drift
+        super().__init__(
+            f"{platform} {drift.sobject} has no field(s) {', '.join(drift.missing)} that contract "
+            f"{contract_key} reads (checked against the object's describe); fix the contract's field "
+            "names or create the fields in the tenant")
+
+
+@runtime_checkable
+class DescribesFields(Protocol):
+    """A source client that can compare a contract with the platform's own field list."""
+
+    def field_drift(self, contract: EntityContract) -> FieldDrift: ...
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -1,8 +1,16 @@
-"""Salesforce REST API client: SOQL ``queryAll`` extraction, ``getDeleted``, record writeback.
+"""Salesforce REST API client: SOQL ``queryAll`` extraction, ``getDeleted``, record writeback,
+sObject Describe for schema drift, and Salesforce's request limits.
 
 ``queryAll`` (not ``query``) so records in the recycle bin arrive with ``IsDeleted = true``:
 soft deletes flow through the normal incremental path. Hard deletes (emptied recycle bin,
 merges) only show in the ``getDeleted`` feed, read by ``deleted()``.
+
+Request limits ("API Request Limits and Allocations", Salesforce Developer Limits Quick
+Reference; "Status Codes and Error Responses", REST API Developer Guide): Salesforce answers an
+exceeded limit with 403 ``REQUEST_LIMIT_EXCEEDED``, never 429. The concurrent long-running
+request limit frees up as other requests finish, so it is waited out with backoff; the org's
+total (daily, rolling 24-hour) allocation does not free up within a run, so it stops the run
+with ``QuotaExhaustedError`` at once. ``classify_error`` is the one place that tells them apart.
 """
 
 from __future__ import annotations
@@ -13,11 +21,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import requests
 
 from ps_pipelines.lib.contracts.base import EntityContract
-from ps_pipelines.lib.http import ApiClient, OAuth2ClientCredentials, follow_next_url
-from ps_pipelines.lib.sources.base import Page, as_utc, chunked, parse_timestamp, source_field
+from ps_pipelines.lib.http import ApiClient, OAuth2ClientCredentials, QuotaExhausted, Throttled, follow_next_url
+from ps_pipelines.lib.sources.base import (
+    FieldDrift,
+    MissingFieldsError,
+    Page,
+    as_utc,
+    chunked,
+    parse_timestamp,
+    source_field,
+)
 
 # getDeleted answers at most ~600k ids per call and only for recent days: ask in windows.
 DELETED_WINDOW = timedelta(days=30)
@@ -49,6 +66,30 @@ def build_soql(contract: EntityContract, since: datetime | None, ids: Sequence[s
     return f"SELECT {fields} FROM {contract.source_object}{where} ORDER BY {change} ASC, Id ASC"
 
 
+def classify_error(response: requests.Response, detail: str | None = None) -> Throttled | QuotaExhausted | None:
+    """Salesforce's request-limit refusals: 403 with ``errorCode`` ``REQUEST_LIMIT_EXCEEDED``.
+
+    The message names the limit: ``ConcurrentPerOrgLongTxn Limit exceeded.`` (or
+    ``ConcurrentRequests ...``) for the concurrent long-running request limit, which frees up as
+    requests finish (wait and retry); ``TotalRequests Limit exceeded.`` for the org's total
+    allocation, which does not within a run (stop). Any other REQUEST_LIMIT_EXCEEDED is a quota
+    too: stopping is the safe reading, as retrying a spent quota only spends more of it.
+    """
+    if response.status_code != 403:
+        return None
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    for error in body if isinstance(body, list) else []:
+        if isinstance(error, dict) and error.get("errorCode") == "REQUEST_LIMIT_EXCEEDED":
+            message = str(error.get("message") or "REQUEST_LIMIT_EXCEEDED")
+            if message.lower().startswith("concurrent"):
+                return Throttled(message)
+            return QuotaExhausted(message)
+    return None
+
+
 class SalesforceClient:
     platform = "salesforce"
 
@@ -67,7 +108,9 @@ class SalesforceClient:
         self.batch_size = batch_size
         self._clock = clock
         self._auth = OAuth2ClientCredentials(f"{base_url.rstrip('/')}/services/oauth2/token", client_id, client_secret)
+        client_kw.setdefault("classify_error", classify_error)
         self.client = ApiClient(self.platform, base_url, self._auth, **client_kw)
+        self._describes: dict[str, dict[str, Any]] = {}
         self.client.response_hooks.append(self._read_limit_info)
         self._api_usage: tuple[int, int] | None = None
 
@@ -112,6 +155,34 @@ class SalesforceClient:
         if self._api_usage is not None:
             stats["api_usage"], stats["api_limit"] = self._api_usage
         return stats
+
+    # -- schema ----------------------------------------------------------------------------
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The object's sObject Describe (REST API Developer Guide, "sObject Describe"), fetched
+        once per client: one request per object and run."""
+        if sobject not in self._describes:
+            self._describes[sobject] = self.client.get_json(
+                self._data_url(f"sobjects/{quote(sobject, safe='')}/describe"), required_keys=("fields",))
+        return self._describes[sobject]
+
+    def field_drift(self, contract: EntityContract) -> FieldDrift:
+        """The contract's fields against the org's: missing ones, custom fields it does not read."""
+        org = {str(f["name"]).lower(): f for f in self.describe(contract.source_object)["fields"]}
+        wanted = {name.lower(): name for name in contract.source_fields}
+        return FieldDrift(
+            sobject=contract.source_object,
+            missing=tuple(name for key, name in wanted.items() if key not in org),
+            unknown=tuple(sorted(str(f["name"]) for key, f in org.items() if f.get("custom") and key not in wanted)),
+            unread=sum(1 for key, f in org.items() if not f.get("custom") and key not in wanted),
+        )
+
+    def check_fields(self, contract: EntityContract) -> FieldDrift:
+        """``field_drift``, raising ``MissingFieldsError`` (naming every missing field) before
+        any query does, instead of Salesforce's INVALID_FIELD for the first one only."""
+        drift = self.field_drift(contract)
+        if drift.missing:
+            raise MissingFieldsError(self.platform, contract.key, drift)
+        return drift
 
     # -- writeback -------------------------------------------------------------------------
     def upsert(self, sobject: str, ext_id_field: str, value: str, fields: Mapping[str, Any]) -> dict:
