@@ -10,7 +10,6 @@ part of the graph below a changed raw table runs.
 import json
 import os
 import threading
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,6 @@ from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WarehouseResource
 from ps_pipelines.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.transform.project import dbt_project, require_manifest
-from ps_pipelines.transform.staleness import stale_assets
 
 DBT_OWNER = "team:analytics-engineering"
 WAREHOUSE_PATH_ENV = "PS_WAREHOUSE_PATH"
@@ -158,9 +156,8 @@ def _dbt_name(spec_metadata: Mapping[str, Any] | None) -> str:
     return ".".join(manifest["nodes"][(spec_metadata or {})[DBT_UNIQUE_ID]]["fqn"])
 
 
-def build_selection(context: AssetExecutionContext, rebuild: set[AssetKey]) -> tuple[list[str], list[str]]:
-    """dbt names to add (the tests of this step's checks on the models to rebuild) and to leave
-    out (the step's models that are up to date).
+def step_tests(context: AssetExecutionContext) -> list[str]:
+    """dbt names of the tests behind the step's checks.
 
     Tests are named one by one and dbt's indirect selection is turned off: a step builds part
     of the project, and indirect selection picks a test over several models (a relationship)
@@ -168,42 +165,20 @@ def build_selection(context: AssetExecutionContext, rebuild: set[AssetKey]) -> t
     planned check could otherwise silently never run.
     """
     assets_def = context.assets_def
-    tests = [_dbt_name(assets_def.get_spec_for_check_key(key).metadata)
-             for key in context.selected_asset_check_keys if key.asset_key in rebuild]
-    up_to_date = [_dbt_name(assets_def.get_asset_spec(key).metadata) for key in context.selected_asset_keys - rebuild]
-    return sorted(tests), sorted(up_to_date)
-
-
-def models_to_rebuild(context: AssetExecutionContext) -> set[AssetKey]:
-    """The step's models whose code or inputs' data changed since they were last built (all of
-    them when the run is tagged ``ps/rebuild_all``), and a log line for the rest."""
-    selected = set(context.selected_asset_keys)
-    if context.run.tags.get(REBUILD_ALL_TAG) == "true":
-        return selected
-    assets_def = context.assets_def
-    stale = stale_assets(context.instance, selected, assets_def.asset_deps, assets_def.code_versions_by_key)
-    if len(stale) < len(selected):
-        reasons = Counter(reason if reason in ("never built", "its code changed") else "an input changed"
-                          for reason in stale.values())
-        context.log.info(f"{len(selected) - len(stale)} of {len(selected)} models up to date (code and inputs' data "
-                         f"unchanged since their last build): not rebuilt, their tests not rerun; rebuilding "
-                         f"{len(stale)} ({', '.join(f'{n} {why}' for why, n in reasons.most_common())})")
-    return set(stale)
+    return sorted(_dbt_name(assets_def.get_spec_for_check_key(key).metadata)
+                  for key in context.selected_asset_check_keys)
 
 
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
-    """``dbt build`` of the step's models that changed, while holding the warehouse lock, so an
-    ingestion in another process queues instead of colliding with dbt's DuckDB connection.
+    """``dbt build`` of the step's models and their tests, while holding the warehouse lock, so
+    an ingestion in another process queues instead of colliding with dbt's DuckDB connection.
+    (Which models a run builds is decided when it is planned: ``ps_pipelines/waves.py``.)
 
     The events are collected and yielded once dbt has finished, with the row counts, so that a
     materialization never reports a table that a later failure left unfinished.
     """
-    rebuild = models_to_rebuild(context)
-    if not rebuild:
-        return
-    tests, up_to_date = build_selection(context, rebuild)
-    args = [*BUILD_ARGS, *(["--select", " ".join(tests)] if tests else []),
-            *(["--exclude", " ".join(up_to_date)] if up_to_date else [])]
+    tests = step_tests(context)
+    args = [*BUILD_ARGS, *(["--select", " ".join(tests)] if tests else [])]
     store = warehouse.warehouse()
     path = store.path.resolve()
     with writer_lock(store):

@@ -75,14 +75,15 @@ def stale_assets(
     wanted = set(keys)
     versions = LatestVersions(instance)
     stale: dict[AssetKey, str] = {}
-    for key in _topological(wanted, parents_by_key):
+    for key in topological_order(wanted, parents_by_key):
         reason = why_stale(key, parents_by_key.get(key, ()), code_versions.get(key), versions, set(stale))
         if reason is not None:
             stale[key] = reason
     return stale
 
 
-def _topological(keys: set[AssetKey], parents_by_key: Mapping[AssetKey, Iterable[AssetKey]]) -> list[AssetKey]:
+def topological_order(keys: set[AssetKey], parents_by_key: Mapping[AssetKey, Iterable[AssetKey]]) -> list[AssetKey]:
+    """``keys`` parents first (by name among equals, so plans are stable)."""
     ordered: list[AssetKey] = []
     seen: set[AssetKey] = set()
 
