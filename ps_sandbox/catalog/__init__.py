@@ -1,0 +1,1 @@
+"""Vendor catalogues: what each emulated platform documents, independent of the pipeline."""
