@@ -99,6 +99,9 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.middleware: list[Middleware] = []
+        # (path prefix, platform, handler): answers a path under a platform's prefix that no route
+        # matches, in that platform's own error shape.
+        self.not_found: list[tuple[str, str, Handler]] = []
 
     def add(self, method: str, template: str, platform: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
@@ -123,6 +126,13 @@ class Router:
             request.params = match.groupdict()
             request.platform = route.platform
             handler: Handler = route.handler
+            for middleware in reversed(self.middleware):
+                handler = _bind(middleware, handler)
+            return handler(request)
+        fallback = next((f for f in self.not_found if request.path.startswith(f[0])), None)
+        if fallback is not None and not path_matched:
+            request.platform = fallback[1]
+            handler = fallback[2]
             for middleware in reversed(self.middleware):
                 handler = _bind(middleware, handler)
             return handler(request)
