@@ -223,7 +223,8 @@ def test_netsuite_references_resolve_and_invoices_add_up(data) -> None:
     jobs = _by_id(data[("netsuite", "job")])
     lines = defaultdict(list)
     for line in data[("netsuite", "transactionline")]:
-        lines[line["transaction"]].append(line)
+        if line["mainline"] == "F":  # item lines; the main line (mainline = 'T') is the header's
+            lines[line["transaction"]].append(line)
     for customer in customers.values():
         assert customer["externalid"] in accounts
     for job in jobs.values():
@@ -251,7 +252,8 @@ def test_time_invoices_bill_exactly_the_approved_time(data) -> None:
             approved[(entry["workspace_id"], entry["date_performed"][:7])] += entry["time_in_minutes"]
     lines = defaultdict(list)
     for line in data[("netsuite", "transactionline")]:
-        lines[line["transaction"]].append(line)
+        if line["mainline"] == "F":  # item lines; the main line (mainline = 'T') is the header's
+            lines[line["transaction"]].append(line)
     billed = 0
     for invoice in data[("netsuite", "transaction")]:
         if not lines[invoice["id"]][0]["item"].endswith("Milestone"):
