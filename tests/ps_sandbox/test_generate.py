@@ -25,6 +25,8 @@ SEED, SCALE = 7, 0.1
 EXTRA_COLUMNS = {
     "kantata__projects": {"status_color"},
     "workday__workers": {"jobprofile_id", "location_id", "costcenter_id"},
+    # NetSuite's transactionline has more columns than the contract reads.
+    "netsuite__invoice_lines": {"entity", "subsidiary", "mainline", "taxline"},
 }
 
 
@@ -91,6 +93,8 @@ def _contract_records(contract, data) -> list[dict]:
     records = data[(contract.platform, contract.source_object)]
     if contract.key == "kantata__milestones":
         return [r for r in records if r["story_type"] == "milestone"]
+    if contract.key == "netsuite__invoice_lines":  # item lines, not the invoices' main lines
+        return [r for r in records if r["mainline"] == "F"]
     return records
 
 
