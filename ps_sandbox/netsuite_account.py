@@ -85,3 +85,15 @@ TBA_CREDENTIALS: dict[str, str] = {
     "token_id": "sandbox-ns-token-id",
     "token_secret": "sandbox-ns-token-secret",
 }
+
+
+def _public_key_pem(private_key_pem: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+# The public part, as uploaded with the certificate to the M2M mapping.
+PUBLIC_KEY_PEM = _public_key_pem(PRIVATE_KEY_PEM)

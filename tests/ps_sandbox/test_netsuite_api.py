@@ -267,6 +267,7 @@ def rsa_key_pem() -> str:
 
 
 _OTHER_KEY = rsa_key_pem()  # a key pair no certificate mapping of the account holds
+_SHARED_SECRET = "a-shared-secret-is-no-certificate-0123456789"
 
 
 @pytest.mark.parametrize(
@@ -283,7 +284,7 @@ _OTHER_KEY = rsa_key_pem()  # a key pair no certificate mapping of the account h
         pytest.param(lambda url: _assertion(url, aud="https://elsewhere.example/token"), "invalid_grant",
                      id="wrong-audience"),
         pytest.param(lambda url: _assertion(url, scope="everything"), "invalid_scope", id="unknown-scope"),
-        pytest.param(lambda url: _assertion(url, headers={"alg": "HS256"}, key="shared-secret"), "invalid_grant",
+        pytest.param(lambda url: _assertion(url, headers={"alg": "HS256"}, key=_SHARED_SECRET), "invalid_grant",
                      id="hmac-not-a-certificate"),
     ],
 )
