@@ -298,7 +298,7 @@ class NetSuiteApi:
 
     def unknown_path(self, request: Request) -> Response:
         """A path NetSuite's REST services do not have: NetSuite answers its RFC 9457-style error
-        body (NetSuite help, "Error Handling and Error Codes" in REST Web Services: ``type``,
+        body (NetSuite help, "Error Handling in REST Web Services", section_156570709583: ``type``,
         ``title``, ``status`` and ``o:errorDetails`` with ``detail`` and ``o:errorCode``)."""
         return ns_error(404, f"The requested URL {request.path} was not found on this server.", "NONEXISTENT_ID")
 

@@ -245,7 +245,7 @@ def test_tables_larger_than_the_cap_load_completely(sandbox: RunningSandbox, con
 def test_unknown_paths_answer_netsuite_error_body(ns: Served, path: str) -> None:
     """NetSuite REST web services answer errors as RFC 9457-style bodies: type (RFC 9110 section
     15.5.5 for 404), title, status and o:errorDetails with detail and o:errorCode (NetSuite help,
-    "Error Handling and Error Codes" for REST web services)."""
+    "Error Handling in REST Web Services", section_156570709583)."""
     response = requests.get(f"{ns.url}{path}", headers=dict(ns.http.headers), timeout=10)
     assert response.status_code == 404
     body = response.json()
