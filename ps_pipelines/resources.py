@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from dagster import ConfigurableResource, EnvVar
@@ -77,13 +78,26 @@ class WorkdayResource(SourceResource):
 
 
 class NetSuiteResource(SourceResource):
-    account_id: str
-    client_id: str
-    client_secret: str
+    """NetSuite logs in by OAuth 2.0 client credentials with a certificate-signed JWT (``m2m``)
+    or by Token-Based Authentication (``tba``); a client id + secret alone is no NetSuite login."""
+
+    account_id: str = Field(description="Account id, e.g. 1234567 or 1234567_SB1 for a sandbox.")
+    auth_mode: Literal["m2m", "tba"] = "m2m"
+    client_id: str | None = Field(default=None, description="m2m: the integration record's client id.")
+    certificate_id: str | None = Field(default=None, description="m2m: certificate id of the M2M mapping.")
+    private_key_pem: str | None = Field(default=None, description="m2m: the certificate's private key (PEM).")
+    consumer_key: str | None = Field(default=None, description="tba: the integration record's consumer key.")
+    consumer_secret: str | None = None
+    token_id: str | None = Field(default=None, description="tba: the access token's id.")
+    token_secret: str | None = None
+    time_zone: str = Field(default="UTC", description="The integration user's time zone preference.")
     max_in_flight: int = Field(default=5, description="NetSuite's per-account concurrency limit.")
 
     def client(self) -> NetSuiteClient:
-        return NetSuiteClient(self.base_url, self.account_id, self.client_id, self.client_secret,
+        return NetSuiteClient(self.base_url, self.account_id, auth_mode=self.auth_mode, client_id=self.client_id,
+                              certificate_id=self.certificate_id, private_key_pem=self.private_key_pem,
+                              consumer_key=self.consumer_key, consumer_secret=self.consumer_secret,
+                              token_id=self.token_id, token_secret=self.token_secret, time_zone=self.time_zone,
                               max_in_flight=self.max_in_flight, **self.client_options())
 
 
@@ -127,11 +141,24 @@ def _production() -> dict[str, ConfigurableResource]:
                                    username=EnvVar("WORKDAY_RAAS_USERNAME"),
                                    password=EnvVar("WORKDAY_RAAS_PASSWORD"),
                                    report_owner=EnvVar("WORKDAY_RAAS_OWNER")),
-        "netsuite": NetSuiteResource(base_url=EnvVar("NETSUITE_BASE_URL"), account_id=EnvVar("NETSUITE_ACCOUNT_ID"),
-                                     client_id=EnvVar("NETSUITE_CLIENT_ID"),
-                                     client_secret=EnvVar("NETSUITE_CLIENT_SECRET")),
+        "netsuite": _production_netsuite(),
         "warehouse": WarehouseResource(database_path=EnvVar("PS_WAREHOUSE_PATH")),
     }
+
+
+def _production_netsuite() -> NetSuiteResource:
+    """The NetSuite login named by ``NETSUITE_AUTH_MODE`` (``m2m``, the default, or ``tba``); only
+    that mode's secrets are read, each through ``EnvVar`` at run time."""
+    common: dict[str, Any] = {"base_url": EnvVar("NETSUITE_BASE_URL"), "account_id": EnvVar("NETSUITE_ACCOUNT_ID")}
+    if os.environ.get("NETSUITE_TIME_ZONE"):
+        common["time_zone"] = EnvVar("NETSUITE_TIME_ZONE")
+    if os.environ.get("NETSUITE_AUTH_MODE", "m2m") == "tba":
+        return NetSuiteResource(**common, auth_mode="tba", consumer_key=EnvVar("NETSUITE_CONSUMER_KEY"),
+                                consumer_secret=EnvVar("NETSUITE_CONSUMER_SECRET"),
+                                token_id=EnvVar("NETSUITE_TOKEN_ID"), token_secret=EnvVar("NETSUITE_TOKEN_SECRET"))
+    return NetSuiteResource(**common, auth_mode="m2m", client_id=EnvVar("NETSUITE_CLIENT_ID"),
+                            certificate_id=EnvVar("NETSUITE_CERTIFICATE_ID"),
+                            private_key_pem=EnvVar("NETSUITE_PRIVATE_KEY_PEM"))
 
 
 def build_resources(

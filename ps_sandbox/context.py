@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ps_sandbox import netsuite_account
 from ps_sandbox.store import SandboxStore
 
 # Credentials the sandbox accepts by default. They are sandbox-only values, published on
@@ -29,7 +30,10 @@ DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
         "password": "sandbox-wd-password",
         "report_owner": "isu_raas",
     },
-    "netsuite": {"account_id": "1234567", "client_id": "sandbox-ns-client", "client_secret": "sandbox-ns-secret"},
+    # NetSuite logs in by OAuth 2.0 M2M (a JWT signed with a certificate's private key) or TBA;
+    # both sandbox-only key sets live in ``netsuite_account``.
+    "netsuite": netsuite_account.M2M_CREDENTIALS,
+    "netsuite_tba": netsuite_account.TBA_CREDENTIALS,
 }
 
 

@@ -1156,18 +1156,26 @@ class _Generator:
         if paid:  # the payment is the invoice's last change
             updated = max(created, _business_moment(rng, due - timedelta(days=rng.randint(0, 10))))
         key = f"psp:inv:{project.id}:{month}" if pipeline and trandate < BILLING_GO_LIVE else None
+        market = deal.account.market
+        customer, subsidiary = deal.account.customer_id, market.subsidiary.id
         total = Decimal(0)
         for seq, line in enumerate(lines, start=1):
             total += Decimal(line["foreignamount"])
             line_key = f"{key}:{seq}" if key else None
             body = _without_nulls({"transaction": tran_id, "id": str(seq), "linesequencenumber": str(seq),
+                                   "mainline": "F", "taxline": "F", "entity": customer, "subsidiary": subsidiary,
                                    **line, "custcol_ps_line_key": line_key})
             self.sink.add("netsuite", "transactionline", f"{tran_id}|{seq}", updated, body)
-        market = deal.account.market
+        # The transaction's main line (mainline = 'T', id 0): the header's line in transactionline,
+        # where SuiteQL exposes the subsidiary (the transaction table does not).
+        self.sink.add("netsuite", "transactionline", f"{tran_id}|0", updated, {
+            "transaction": tran_id, "id": "0", "linesequencenumber": "0", "mainline": "T", "taxline": "F",
+            "entity": customer, "subsidiary": subsidiary, "foreignamount": _money(total),
+            "memo": f"{deal.name} - {month}"})
         self.sink.add("netsuite", "transaction", tran_id, updated, _without_nulls({
             "id": tran_id, "tranid": f"INV-{int(tran_id) - _NETSUITE_BASE['transaction']:06d}",
-            "externalid": key, "type": "CustInvc", "entity": deal.account.customer_id, "job": project.job_id,
-            "subsidiary": market.subsidiary.id, "currency": CURRENCY_IDS[market.currency],
+            "externalid": key, "type": "CustInvc", "entity": customer, "job": project.job_id,
+            "subsidiary": subsidiary, "currency": CURRENCY_IDS[market.currency],
             "trandate": trandate.isoformat(), "duedate": due.isoformat(),
             "status": "Paid In Full" if paid else "Open", "foreigntotal": _money(total),
             "memo": f"{deal.name} - {month}", "createddate": self.nts(created),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -101,14 +102,16 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.middleware: list[Middleware] = []
-        # path prefix -> (platform, answer) for requests no route serves
-        self.fallbacks: dict[str, tuple[str | None, Fallback]] = {}
+        # path prefix -> (platform, answer, through middleware) for requests no route serves
+        self.fallbacks: dict[str, tuple[str | None, Fallback, bool]] = {}
 
-    def fallback(self, prefix: str, answer: Fallback, platform: str | None = None) -> None:
+    def fallback(self, prefix: str, answer: Fallback, platform: str | None = None,
+                 through_middleware: bool = False) -> None:
         """Answer unmatched requests under ``prefix`` in the platform's own error format: ``answer``
         gets the status (404, or 405 when the path exists for another method); the longest
-        prefix wins."""
-        self.fallbacks[prefix] = (platform, answer)
+        prefix wins. ``through_middleware``: the platform authenticates (and the fault injector
+        sees) such a request like any other before saying it does not exist."""
+        self.fallbacks[prefix] = (platform, answer, through_middleware)
 
     def add(self, method: str, template: str, platform: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template.rstrip("/"))
@@ -139,12 +142,20 @@ class Router:
         status = 405 if path_matched else 404
         prefixes = [prefix for prefix in self.fallbacks if request.path.startswith(prefix)]
         if prefixes:
-            platform, answer = self.fallbacks[max(prefixes, key=len)]
+            platform, answer, through_middleware = self.fallbacks[max(prefixes, key=len)]
             if platform is not None:
                 request.platform = platform
-            return answer(request, status)
+            handler: Handler = functools.partial(_answer_with_status, answer, status)
+            if through_middleware:
+                for middleware in reversed(self.middleware):
+                    handler = _bind(middleware, handler)
+            return handler(request)
         return json_response({"error": "method not allowed" if path_matched else "not found",
                               "path": request.path}, status)
+
+
+def _answer_with_status(answer: Fallback, status: int, request: Request) -> Response:
+    return answer(request, status)
 
 
 def _bind(middleware: Middleware, inner: Handler) -> Handler:

@@ -52,13 +52,15 @@ class ErpInvoice:
 def erp_invoices(netsuite: NetSuiteClient) -> tuple[dict[str, ErpInvoice], dict[str, list[dict]]]:
     """Every live invoice and its lines, straight from SuiteQL."""
     headers = [row for page in netsuite.suiteql(
-        "SELECT id, externalid, job, currency, trandate, memo FROM transaction WHERE type = 'CustInvc'")
+        "SELECT id, externalid, job, currency, TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate, memo FROM transaction "
+        "WHERE type = 'CustInvc'")
         for row in page]
     invoices = {str(h["id"]): ErpInvoice(str(h["id"]), h.get("externalid") or "", h.get("job"),
                                          str(h["currency"]), date.fromisoformat(str(h["trandate"])[:10]),
                                          h.get("memo") or "") for h in headers}
     lines: dict[str, list[dict]] = defaultdict(list)
-    for page in netsuite.suiteql("SELECT transaction, foreignamount, custcol_ps_line_key FROM transactionline"):
+    for page in netsuite.suiteql("SELECT transaction, foreignamount, custcol_ps_line_key FROM transactionline "
+                                 "WHERE mainline = 'F'"):
         for line in page:
             if str(line["transaction"]) in invoices:
                 lines[str(line["transaction"])].append(line)

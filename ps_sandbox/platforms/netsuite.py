@@ -17,8 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-from ps_pipelines.lib.contracts import netsuite as contracts
 from ps_sandbox import suiteql
+from ps_sandbox.catalog import netsuite as catalog
 from ps_sandbox.context import SandboxContext
 from ps_sandbox.http import Handler, Request, Response, Router, json_response
 from ps_sandbox.platforms.common import (
@@ -27,9 +27,9 @@ from ps_sandbox.platforms.common import (
     answers_api_errors,
     base_url,
     bearer_accepted,
-    client_authenticated,
     token_answer,
 )
+from ps_sandbox.platforms.netsuite_auth import AccountLogins, LoginRefused
 from ps_sandbox.querylang import Condition, time_bounds, timestamp_or_none
 from ps_sandbox.store import SandboxStore, from_iso
 from ps_sandbox.suiteql import BoundSuiteQL, SuiteQLError
@@ -45,10 +45,18 @@ _SUITEQL = "/services/rest/query/v1/suiteql"
 
 # Tombstoned store tables -> the record type name ``deletedrecord`` reports.
 DELETED_RECORD_TYPES = {"customer": "customer", "job": "job", "transaction": "invoice"}
-SUITEQL_TABLES: dict[str, tuple[str, ...]] = {
-    **{contract.source_object: tuple(contract.source_fields) for contract in contracts.ALL},
-    "deletedrecord": ("recordid", "type", "deleteddate"),
-}
+# What SuiteQL can query: the vendor's catalogue (table -> column -> kind), never our contracts.
+SUITEQL_TABLES: dict[str, dict[str, str]] = {name: dict(table.columns) for name, table in catalog.TABLES.items()}
+# SuiteQL through REST answers at most the first 100,000 rows of a query; NetSuite help
+# "Collection Paging" (section_156414087576): "Without SuiteAnalytics Connect, you can display
+# maximum 100 000 results"; salto-io/salto PR #6061: "SuiteQL returns only the first 100K
+# items" (re-query with ``id > last`` to read on). Lowered in tests through this store key.
+MAX_RESULTS = 100_000
+MAX_RESULTS_KEY = "netsuite_suiteql_max_results"
+# The account's date format preference (Home > Set Preferences); SuiteQL answers dates in it.
+DATE_FORMAT_KEY = "netsuite_date_format"
+# The main line of a transaction in ``transactionline`` (one per transaction, the header's line).
+MAIN_LINE_ID = "0"
 
 _ERROR_TYPES = {
     400: ("https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5.1", "Bad Request"),
@@ -272,6 +280,7 @@ class NetSuiteApi:
         self.store = ctx.store
         self.gate = ConcurrencyGate(self._concurrency_limit)
         self._write_lock = threading.Lock()  # find-then-write (upsert, id sequences) must not interleave
+        self.logins = AccountLogins.from_credentials(ctx.config.credentials)
 
     def register(self, router: Router) -> None:
         router.middleware.append(self.gate)
@@ -285,6 +294,16 @@ class NetSuiteApi:
             ("PUT", _RECORD + "/{record}/{key}", self.upsert_record),
         ]
         add_routes(router, PLATFORM, routes, self._authenticated)
+        router.fallback("/services/rest/", self.unknown_path, platform=PLATFORM, through_middleware=True)
+
+    def unknown_path(self, request: Request, status: int) -> Response:
+        """A path NetSuite's REST services do not have: NetSuite answers its RFC 9457-style error
+        body (NetSuite help, "Error Handling in REST Web Services", section_156570709583: ``type``,
+        ``title``, ``status`` and ``o:errorDetails`` with ``detail`` and ``o:errorCode``)."""
+        if status == 405:
+            return ns_error(405, f"HTTP method {request.method} is not allowed for {request.path}.",
+                            "INVALID_REQUEST")
+        return ns_error(404, f"The requested URL {request.path} was not found on this server.", "NONEXISTENT_ID")
 
     def _concurrency_limit(self) -> int:
         override = self.store.kv_get(CONCURRENCY_KEY)
@@ -292,18 +311,29 @@ class NetSuiteApi:
 
     # -- auth ----------------------------------------------------------------------------------
     def token(self, request: Request) -> Response:
-        form = request.form()
-        if form.get("grant_type") != "client_credentials":
-            return json_response({"error": "unsupported_grant_type"}, 400)
-        if not client_authenticated(request, form, self.ctx.config.credentials[PLATFORM]):
-            return json_response({"error": "invalid_client"}, 401)
-        return token_answer(self.ctx.tokens, PLATFORM, expires_in=self.ctx.tokens.ttl_seconds)
+        """OAuth 2.0 client credentials (M2M): the client authenticates with a JWT assertion signed
+        by its mapped certificate's private key, never a client secret. NetSuite help, "POST Request
+        to the Token Endpoint and the Access Token Response" (section_162755359851) and "The Request
+        Token Structure" (section_162790605110); refusals answer RFC 6749 section 5.2 error bodies."""
+        try:
+            scope = self.logins.check_client_assertion(request.form(), f"{base_url(request)}{TOKEN_PATH}")
+        except LoginRefused as refused:
+            return json_response({"error": refused.error}, 400)
+        return token_answer(self.ctx.tokens, PLATFORM, expires_in=self.ctx.tokens.ttl_seconds, scope=scope)
 
     def _authenticated(self, handler: Handler) -> Handler:
+        """REST calls carry an access token from the M2M grant (``Bearer``) or a TBA signature
+        (``OAuth realm=...``); anything else is NetSuite's INVALID_LOGIN (NetSuite help, "RESTlets
+        and REST Web Services Authentication Errors")."""
         handler = answers_api_errors(handler)
 
         def guarded(request: Request) -> Response:
-            if not bearer_accepted(request, self.ctx.tokens, PLATFORM):
+            if request.header("authorization")[:6].lower() == "oauth ":
+                try:
+                    self.logins.check_tba(request)
+                except LoginRefused:
+                    return ns_error(401, "Invalid login attempt.", "INVALID_LOGIN")
+            elif not bearer_accepted(request, self.ctx.tokens, PLATFORM):
                 return ns_error(401, "Invalid login attempt.", "INVALID_LOGIN")
             return handler(request)
 
@@ -316,16 +346,22 @@ class NetSuiteApi:
                                 "INVALID_HEADER")
         limit, offset = _paging(request)
         text = _query_text(request)
+        date_format = str(self.store.kv_get(DATE_FORMAT_KEY, suiteql.DEFAULT_DATE_FORMAT))
         try:
-            bound = suiteql.bind(suiteql.parse(text), SUITEQL_TABLES)
+            bound = suiteql.bind(suiteql.parse(text), SUITEQL_TABLES, date_format)
         except SuiteQLError as exc:
             raise NetSuiteError(400, exc.message, exc.error_code) from exc
-        total, rows = self._execute(bound, limit, offset)
+        cap = int(self.store.kv_get(MAX_RESULTS_KEY, MAX_RESULTS))
+        # Rows past the cap do not exist for this query: totalResults, hasMore and pages stop there.
+        total, rows = self._execute(bound, min(limit, max(cap - offset, 0)), offset)
+        total = min(total, cap)
         items = [{"links": [], **_item_values(bound.project(row))} for row in rows]
         return self._collection(request, _SUITEQL, items, total, limit, offset)
 
     def _execute(self, bound: BoundSuiteQL, limit: int, offset: int) -> tuple[int, list[dict]]:
         """(total matches, this page's rows)."""
+        if limit <= 0:
+            return self._execute(bound, 1, 0)[0], []
         if bound.table == "deletedrecord":
             return _page_in_python(bound, self._deleted_rows(bound), bound.conditions, limit, offset)
         plan = _plan(bound)
@@ -398,8 +434,9 @@ class NetSuiteApi:
             value = doc.get(spec.column)
             if value not in (None, ""):  # NetSuite leaves empty fields out
                 record[spec.api] = self._render(spec, value)
-        if record_type.has_lines:
-            record["item"] = {"items": [_render_line(line) for line in lines_of(self.store, [doc["id"]])]}
+        if record_type.has_lines:  # the item sublist: every line but the main line
+            record["item"] = {"items": [_render_line(line) for line in lines_of(self.store, [doc["id"]])
+                                        if line.get("mainline") != "T"]}
         return record
 
     def _render(self, spec: Field, value: Any) -> Any:
@@ -470,7 +507,10 @@ class NetSuiteApi:
             doc.update(_creation_fields(record_type.name, record_id, doc, ns_timestamp(now)))
         if lines is not None:
             doc["foreigntotal"] = money(sum((line["amount"] for line in lines), Decimal(0)))
-            self._replace_lines(record_id, lines, now)
+            self._replace_lines(record_id, doc, lines, now)
+        elif record_type.has_lines:  # a header change shows on the transaction's main line
+            self.store.put(PLATFORM, "transactionline", f"{record_id}|{MAIN_LINE_ID}", main_line_doc(record_id, doc),
+                           now)
         # SuiteQL has no empty values: a cleared field is simply absent, as in generated docs.
         stored = {column: value for column, value in doc.items() if value is not None}
         self.store.put(PLATFORM, record_type.table, record_id, stored, now)
@@ -497,9 +537,11 @@ class NetSuiteApi:
                 raise NetSuiteError(400, f"Invalid {spec.api} reference key {value}.", "INVALID_KEY_OR_REF",
                                     spec.api)
 
-    def _replace_lines(self, transaction_id: str, lines: list[dict], now: datetime) -> None:
-        rows = [(f"{transaction_id}|{n}", now, _line_doc(transaction_id, n, line)) for n, line in
-                enumerate(lines, start=1)]
+    def _replace_lines(self, transaction_id: str, header: Mapping[str, Any], lines: list[dict],
+                       now: datetime) -> None:
+        rows = [(f"{transaction_id}|{MAIN_LINE_ID}", now, main_line_doc(transaction_id, header))]
+        rows += [(f"{transaction_id}|{n}", now, _line_doc(transaction_id, n, line, header)) for n, line in
+                 enumerate(lines, start=1)]
         old = lines_of(self.store, [transaction_id])
         # Write the new lines before dropping leftovers so a reader never sees an empty invoice.
         self.store.put_many(PLATFORM, "transactionline", rows)
@@ -728,11 +770,26 @@ def _parse_line(index: int, entry: Any) -> dict[str, Any]:
             "rate": rate, "amount": amount, "custcol_ps_line_key": entry.get("custcol_ps_line_key")}
 
 
-def _line_doc(transaction_id: str, number: int, line: Mapping[str, Any]) -> dict[str, Any]:
+def main_line_doc(transaction_id: str, header: Mapping[str, Any]) -> dict[str, Any]:
+    """A transaction's main line: one ``transactionline`` row per transaction (``mainline = 'T'``,
+    id 0) carrying header values such as the subsidiary, which the ``transaction`` table does not
+    expose to SuiteQL. See ``ps_sandbox.catalog.netsuite`` and netsuitediagnostics.com,
+    "SuiteQL: Transaction Line Mainline" ("Each transaction has exactly one main line")."""
+    body = {"transaction": transaction_id, "id": MAIN_LINE_ID, "linesequencenumber": MAIN_LINE_ID,
+            "mainline": "T", "taxline": "F", "entity": header.get("entity"), "subsidiary": header.get("subsidiary"),
+            "foreignamount": header.get("foreigntotal"), "memo": header.get("memo")}
+    return {column: value for column, value in body.items() if value is not None}
+
+
+def _line_doc(transaction_id: str, number: int, line: Mapping[str, Any], header: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "transaction": transaction_id,
         "id": str(number),
         "linesequencenumber": str(number),
+        "mainline": "F",
+        "taxline": "F",
+        "entity": header.get("entity"),
+        "subsidiary": header.get("subsidiary"),
         "item": line["item"],
         "memo": _wire_value(line["description"]),
         "quantity": money(line["quantity"]),

@@ -32,6 +32,7 @@ from tests.conftest import RunningSandbox
 COVERED: dict[str, dict[str, str]] = {
     "stories": {"story_type": "milestone"},
     "transaction": {"type": "CustInvc"},
+    "transactionline": {"mainline": "F"},  # item lines: not the transactions' main lines
 }
 
 
@@ -118,12 +119,19 @@ def test_soql_text() -> None:
 
 def test_suiteql_text() -> None:
     since = datetime(2026, 10, 1, 12, 30, tzinfo=UTC)
-    assert build_suiteql(netsuite_contracts.INVOICES, since).endswith(
+    invoices = build_suiteql(netsuite_contracts.INVOICES, since)
+    assert invoices.endswith(
         " FROM transaction WHERE type = 'CustInvc' AND lastmodifieddate >= "
         "TO_TIMESTAMP('2026-10-01 12:30:00', 'YYYY-MM-DD HH24:MI:SS') ORDER BY lastmodifieddate ASC, id ASC"
     )
+    # Dates and datetimes are formatted to ISO (SuiteQL answers the display format otherwise);
+    # the subsidiary comes from the main line, which the transaction table does not expose.
+    assert "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate" in invoices
+    assert "TO_CHAR(lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS lastmodifieddate" in invoices
+    assert " subsidiary" not in invoices
     assert build_suiteql(netsuite_contracts.INVOICE_LINES, None, ["12", "13"]).endswith(
-        " FROM transactionline WHERE transaction IN (12, 13) ORDER BY transaction ASC, id ASC"
+        " FROM transactionline WHERE mainline = 'F' AND taxline = 'F' AND transaction IN (12, 13)"
+        " ORDER BY transaction ASC, id ASC"
     )
 
 
@@ -238,7 +246,8 @@ def test_netsuite_invoice_lines_by_invoice_ids(sandbox: RunningSandbox) -> None:
     client = make_client("netsuite", sandbox)
     lines = extracted(client, netsuite_contracts.INVOICE_LINES, ids=invoice_ids)
     expected = [
-        line for line in sandbox.ctx.store.scan("netsuite", "transactionline") if line["transaction"] in invoice_ids
+        line for line in sandbox.ctx.store.scan("netsuite", "transactionline", equals=COVERED["transactionline"])
+        if line["transaction"] in invoice_ids
     ]
     assert lines and sorted(ids_of(netsuite_contracts.INVOICE_LINES, lines)) == sorted(
         ids_of(netsuite_contracts.INVOICE_LINES, expected)
@@ -310,11 +319,11 @@ def test_expired_tokens_are_refreshed(sandbox: RunningSandbox, contract: EntityC
 
 
 def test_bad_credentials_fail_without_retrying(sandbox: RunningSandbox) -> None:
-    creds = {**DEFAULT_CREDENTIALS["netsuite"], "client_secret": "wrong-secret"}
+    creds = {**DEFAULT_CREDENTIALS["netsuite"], "certificate_id": "not-the-mapped-certificate"}
     client = NetSuiteClient(sandbox.url, **creds, sleep=[].append)
     with pytest.raises(AuthError) as caught:
         extracted(client, netsuite_contracts.SUBSIDIARIES)
-    assert "wrong-secret" not in str(caught.value) and "invalid_client" in str(caught.value)
+    assert "PRIVATE KEY" not in str(caught.value) and "invalid_grant" in str(caught.value)
     assert client.stats()["retries"] == 0
 
 

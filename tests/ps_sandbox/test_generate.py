@@ -30,6 +30,8 @@ EXTRA_COLUMNS = {
     "salesforce__contracts": {*_SF_AUDIT, "lastmodifieddate"},
     "kantata__projects": {"status_color"},
     "workday__workers": {"jobprofile_id", "location_id", "costcenter_id"},
+    # NetSuite's transactionline has more columns than the contract reads.
+    "netsuite__invoice_lines": {"entity", "subsidiary", "mainline", "taxline"},
 }
 
 
@@ -96,6 +98,8 @@ def _contract_records(contract, data) -> list[dict]:
     records = data[(contract.platform, contract.source_object)]
     if contract.key == "kantata__milestones":
         return [r for r in records if r["story_type"] == "milestone"]
+    if contract.key == "netsuite__invoice_lines":  # item lines, not the invoices' main lines
+        return [r for r in records if r["mainline"] == "F"]
     return records
 
 
@@ -228,7 +232,8 @@ def test_netsuite_references_resolve_and_invoices_add_up(data) -> None:
     jobs = _by_id(data[("netsuite", "job")])
     lines = defaultdict(list)
     for line in data[("netsuite", "transactionline")]:
-        lines[line["transaction"]].append(line)
+        if line["mainline"] == "F":  # item lines; the main line (mainline = 'T') is the header's
+            lines[line["transaction"]].append(line)
     for customer in customers.values():
         assert customer["externalid"] in accounts
     for job in jobs.values():
@@ -256,7 +261,8 @@ def test_time_invoices_bill_exactly_the_approved_time(data) -> None:
             approved[(entry["workspace_id"], entry["date_performed"][:7])] += entry["time_in_minutes"]
     lines = defaultdict(list)
     for line in data[("netsuite", "transactionline")]:
-        lines[line["transaction"]].append(line)
+        if line["mainline"] == "F":  # item lines; the main line (mainline = 'T') is the header's
+            lines[line["transaction"]].append(line)
     billed = 0
     for invoice in data[("netsuite", "transaction")]:
         if not lines[invoice["id"]][0]["item"].endswith("Milestone"):

@@ -3,29 +3,36 @@ and the SuiteQL parser behind them."""
 
 from __future__ import annotations
 
-import base64
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from requests_oauthlib import OAuth1
 
 from ps_sandbox import suiteql
 from ps_sandbox.context import DEFAULT_CREDENTIALS, SandboxContext
 from ps_sandbox.http import Request, Response, Router, json_response
 from ps_sandbox.platforms import netsuite
 from ps_sandbox.platforms.netsuite import SUITEQL_TABLES, lines_of, ns_timestamp
+from ps_sandbox.platforms.netsuite_auth import JWT_BEARER
 from ps_sandbox.store import SandboxStore
 from ps_sandbox.suiteql import SuiteQLError
 from tests.ps_sandbox.test_workday_api import Served, serve
 
 BASE = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
+SHOWN_BASE = "10/1/2025"  # BASE as SuiteQL answers it: the account's date format, no time
 CUSTOMERS = 25
 CREDENTIALS = DEFAULT_CREDENTIALS["netsuite"]
+TBA = DEFAULT_CREDENTIALS["netsuite_tba"]
 TOKEN_URL = "/services/rest/auth/oauth2/v1/token"
 SUITEQL = "/services/rest/query/v1/suiteql"
 RECORD = "/services/rest/record/v1"
@@ -62,10 +69,15 @@ def _invoice(number: int, customer: str, lines: list[tuple[str, str]]) -> tuple[
             "quantity": quantity,
             "rate": rate,
             "foreignamount": f"{float(quantity) * float(rate):.2f}",
+            "mainline": "F",
+            "taxline": "F",
         }
         for seq, (quantity, rate) in enumerate(lines, start=1)
     ]
     total = sum(float(row["foreignamount"]) for row in rows)
+    # The transaction's main line (mainline = 'T', id 0), as every NetSuite transaction has one.
+    rows.insert(0, {"transaction": tran_id, "id": "0", "linesequencenumber": "0", "mainline": "T", "taxline": "F",
+                    "entity": customer, "subsidiary": "1", "foreignamount": f"{total:.2f}"})
     invoice = {
         "id": tran_id,
         "tranid": f"INV-{number:06d}",
@@ -163,13 +175,24 @@ def _seed(store: SandboxStore) -> None:
         store.hard_delete("netsuite", table, record_id, DELETED_AT)
 
 
+def _assertion(url: str, *, key: str | None = None, headers: dict | None = None, **claims: Any) -> str:
+    """A client assertion as NetSuite's "The Request Token Structure" describes it."""
+    now = int(time.time())
+    body = {"iss": CREDENTIALS["client_id"], "scope": "rest_webservices", "aud": f"{url}{TOKEN_URL}",
+            "iat": now, "exp": now + 300, **claims}
+    header = {"typ": "JWT", "kid": CREDENTIALS["certificate_id"], **(headers or {})}
+    algorithm = header.pop("alg", "PS256")
+    return jwt.encode(body, key or CREDENTIALS["private_key_pem"], algorithm=algorithm, headers=header)
+
+
+def _token_response(http: requests.Session, url: str, assertion: str | None = None, **form: str) -> requests.Response:
+    data = {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+            "client_assertion": assertion or _assertion(url), **form}
+    return http.post(f"{url}{TOKEN_URL}", data={k: v for k, v in data.items() if v is not None})
+
+
 def _token(http: requests.Session, url: str) -> str:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": CREDENTIALS["client_id"],
-        "client_secret": CREDENTIALS["client_secret"],
-    }
-    response = http.post(f"{url}{TOKEN_URL}", data=form)
+    response = _token_response(http, url)
     response.raise_for_status()
     return response.json()["access_token"]
 
@@ -204,28 +227,124 @@ def _error(response: requests.Response) -> dict:
 # -- auth --------------------------------------------------------------------------------------
 
 
-def test_token_accepts_form_or_basic_client_credentials(tmp_path: Path) -> None:
+def test_m2m_client_assertion_gets_a_token(tmp_path: Path) -> None:
+    """NetSuite help, "POST Request to the Token Endpoint and the Access Token Response"
+    (section_162755359851) and "The Request Token Structure" (section_162790605110): grant_type
+    client_credentials, client_assertion_type jwt-bearer, a JWT with kid = the M2M certificate id,
+    iss = client id, aud = the token endpoint, scope, iat/exp; PS256, ES256 (and RS256) signatures."""
+    with serve(tmp_path, netsuite.register, _seed) as served:
+        body = _token_response(served.http, served.url).json()
+        assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and body["access_token"]
+        assert body["scope"] == "rest_webservices"
+        rs256 = _assertion(served.url, headers={"alg": "RS256"}, scope="rest_webservices,restlets")
+        assert _token_response(served.http, served.url, rs256).status_code == 200
+        response = served.http.get(f"{served.url}{RECORD}/customer/91",
+                                   headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert response.status_code == 200
+
+
+def test_client_id_and_secret_alone_are_refused(tmp_path: Path) -> None:
+    """NetSuite help, "POST Request to the Token Endpoint and the Access Token Response": the M2M
+    client authenticates with a signed client_assertion only; a client id + secret (form or Basic)
+    is refused with an RFC 6749 section 5.2 error body."""
     with serve(tmp_path, netsuite.register, _seed) as served:
         url = f"{served.url}{TOKEN_URL}"
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": CREDENTIALS["client_id"],
-            "client_secret": CREDENTIALS["client_secret"],
-        }
-        body = served.http.post(url, data=form).json()
-        assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and body["access_token"]
+        form = {"grant_type": "client_credentials", "client_id": CREDENTIALS["client_id"],
+                "client_secret": "sandbox-ns-secret"}
+        refused = served.http.post(url, data=form)
+        assert refused.status_code == 400 and refused.json() == {"error": "invalid_request"}
+        basic = served.http.post(url, data={"grant_type": "client_credentials"},
+                                 auth=(CREDENTIALS["client_id"], "sandbox-ns-secret"))
+        assert basic.status_code == 400 and basic.json() == {"error": "invalid_request"}
+        wrong_grant = _token_response(served.http, served.url, grant_type="password")
+        assert wrong_grant.json() == {"error": "unsupported_grant_type"}
 
-        basic = base64.b64encode(
-            f"{CREDENTIALS['client_id']}:{CREDENTIALS['client_secret']}".encode()
-        ).decode()
-        by_basic = served.http.post(
-            url, data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
-        )
-        assert by_basic.status_code == 200
 
-        bad = served.http.post(url, data={**form, "client_secret": "wrong"})
-        assert bad.status_code == 401 and bad.json() == {"error": "invalid_client"}
-        assert served.http.post(url, data={**form, "grant_type": "password"}).status_code == 400
+def rsa_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+_OTHER_KEY = rsa_key_pem()  # a key pair no certificate mapping of the account holds
+_SHARED_SECRET = "a-shared-secret-is-no-certificate-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("assertion", "error"),
+    [
+        pytest.param(lambda url: _assertion(url, key=_OTHER_KEY), "invalid_grant", id="signed-by-another-key"),
+        pytest.param(lambda url: _assertion(url, headers={"kid": "unknown-certificate"}), "invalid_grant",
+                     id="unknown-kid"),
+        pytest.param(lambda url: _assertion(url, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+                     "invalid_grant", id="expired"),
+        pytest.param(lambda url: _assertion(url, exp=int(time.time()) + 7200), "invalid_grant",
+                     id="lifetime-over-60-minutes"),
+        pytest.param(lambda url: _assertion(url, iss="someone-else"), "invalid_grant", id="wrong-issuer"),
+        pytest.param(lambda url: _assertion(url, aud="https://elsewhere.example/token"), "invalid_grant",
+                     id="wrong-audience"),
+        pytest.param(lambda url: _assertion(url, scope="everything"), "invalid_scope", id="unknown-scope"),
+        pytest.param(lambda url: _assertion(url, headers={"alg": "HS256"}, key=_SHARED_SECRET), "invalid_grant",
+                     id="hmac-not-a-certificate"),
+    ],
+)
+def test_bad_client_assertions_are_refused(tmp_path: Path, assertion: Any, error: str) -> None:
+    """NetSuite help, "The Request Token Structure" (section_162790605110): signed with the mapped
+    certificate's private key, kid = its certificate id, iss = client id, aud = token endpoint,
+    exp less than 60 minutes after iat, scope among restlets, rest_webservices, suite_analytics."""
+    with serve(tmp_path, netsuite.register, _seed) as served:
+        response = _token_response(served.http, served.url, assertion(served.url))
+        assert response.status_code == 400 and response.json() == {"error": error}
+
+
+def _tba(**changes: Any) -> OAuth1:
+    creds = {**TBA, **changes}
+    return OAuth1(creds["consumer_key"], client_secret=creds["consumer_secret"], resource_owner_key=creds["token_id"],
+                  resource_owner_secret=creds["token_secret"], signature_method=changes.get("method", "HMAC-SHA256"),
+                  realm=changes.get("realm", TBA["account_id"]))
+
+
+def test_tba_signed_requests_authenticate(tmp_path: Path) -> None:
+    """NetSuite help, "The Signature for Web Services and RESTlets" (section_1534941088) and "The
+    Authorization Headers" (section_1534941295): OAuth 1.0a per RFC 5849, HMAC-SHA256, realm =
+    account id, consumer key/secret + token id/secret; query parameters are signed too."""
+    with serve(tmp_path, netsuite.register, _seed) as served:
+        got = requests.get(f"{served.url}{RECORD}/customer/eid:001EXT0001", auth=_tba(), timeout=10)
+        assert got.status_code == 200 and got.json()["id"] == "91"
+        query = requests.post(f"{served.url}{SUITEQL}", params={"limit": 5, "offset": 0}, auth=_tba(),
+                              json={"q": "SELECT id FROM customer ORDER BY id"}, headers={"Prefer": "transient"},
+                              timeout=10)
+        assert query.status_code == 200 and len(query.json()["items"]) == 5
+        put = requests.put(f"{served.url}{RECORD}/customer/eid:001TBA", json=_customer_body(), auth=_tba(), timeout=10)
+        assert put.status_code == 204
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        pytest.param(_tba(token_secret="wrong"), id="wrong-token-secret"),
+        pytest.param(_tba(consumer_secret="wrong"), id="wrong-consumer-secret"),
+        pytest.param(_tba(realm="7654321"), id="another-account-realm"),
+        pytest.param(_tba(method="HMAC-SHA1"), id="hmac-sha1-ended-2023.1"),
+        pytest.param(_tba(token_id="unknown-token"), id="unknown-token"),
+    ],
+)
+def test_bad_tba_signatures_are_refused(tmp_path: Path, auth: OAuth1) -> None:
+    """NetSuite help, "The Signature for Web Services and RESTlets" (section_1534941088): HMAC-SHA1
+    support ended with 2023.1; a wrong secret, realm or token is INVALID_LOGIN ("RESTlets and REST
+    Web Services Authentication Errors")."""
+    with serve(tmp_path, netsuite.register, _seed) as served:
+        response = requests.get(f"{served.url}{RECORD}/customer/91", auth=auth, timeout=10)
+        assert response.status_code == 401 and _error(response)["o:errorCode"] == "INVALID_LOGIN"
+
+
+def test_a_tba_nonce_is_good_once(tmp_path: Path) -> None:
+    """RFC 5849 section 3.3: a nonce/timestamp pair may be used once (replays are refused)."""
+    with serve(tmp_path, netsuite.register, _seed) as served:
+        prepared = requests.Request("GET", f"{served.url}{RECORD}/customer/91", auth=_tba()).prepare()
+        with requests.Session() as http:
+            assert http.send(prepared, timeout=10).status_code == 200
+            assert http.send(prepared, timeout=10).status_code == 401
 
 
 def test_rest_calls_need_a_valid_token(ns: Served) -> None:
@@ -260,7 +379,7 @@ def test_suiteql_pages_with_limit_offset_and_links(ns: Served) -> None:
         "id": "91",
         "companyname": "Customer 1",
         "isinactive": "F",
-        "datecreated": ns_timestamp(BASE),
+        "datecreated": SHOWN_BASE,  # the account's date format, the time cut off
     }
     assert "datecreated" not in first["items"][3]  # NULL columns are left out of the item
 
@@ -312,7 +431,7 @@ def test_transaction_lines_by_transaction(ns: Served) -> None:
     items = _items(
         ns,
         "SELECT transaction, id, quantity, rate, foreignamount FROM transactionline "
-        "WHERE transaction IN (5001, 5003) ORDER BY transaction, linesequencenumber",
+        "WHERE transaction IN (5001, 5003) AND mainline = 'F' ORDER BY transaction, linesequencenumber",
     )
     assert len(items) == 2 + 11
     assert items[:2] == [
@@ -349,13 +468,13 @@ def test_deletedrecord_lists_tombstones_as_record_types(ns: Served) -> None:
             "links": [],
             "recordid": DELETED_CUSTOMER,
             "type": "customer",
-            "deleteddate": ns_timestamp(DELETED_AT),
+            "deleteddate": "10/4/2025",
         },
         {
             "links": [],
             "recordid": DELETED_INVOICE,
             "type": "invoice",
-            "deleteddate": ns_timestamp(DELETED_AT),
+            "deleteddate": "10/4/2025",
         },
     ]
     assert _items(ns, "SELECT recordid FROM deletedrecord WHERE type = 'invoice'") == [
@@ -449,8 +568,10 @@ def test_create_then_read_back_through_record_api_and_suiteql(ns: Served) -> Non
         f"C{new_id} Initech",
         False,
     )
+    iso = "TO_CHAR(lastmodifieddate, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS lastmodifieddate"
     row = _items(
-        ns, f"SELECT id, isinactive, lastmodifieddate, datecreated FROM customer WHERE id = {new_id}"
+        ns, f"SELECT id, isinactive, {iso}, TO_CHAR(datecreated, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') datecreated "
+        f"FROM customer WHERE id = {new_id}"
     )[0]
     assert row["isinactive"] == "F" and row["lastmodifieddate"] == record["lastModifiedDate"]
     assert row["datecreated"] == row["lastmodifieddate"]
@@ -523,7 +644,8 @@ def test_invoice_upsert_writes_transaction_and_replaces_its_lines(ns: Served) ->
             "tranid": f"INV-{tran_id}",
         }
     ]
-    keys = f"SELECT custcol_ps_line_key, foreignamount FROM transactionline WHERE transaction = {tran_id}"
+    keys = (f"SELECT custcol_ps_line_key, foreignamount FROM transactionline WHERE transaction = {tran_id} "
+            "AND mainline = 'F'")
     assert [(r["custcol_ps_line_key"], r["foreignamount"]) for r in _items(ns, keys)] == [
         ("k1", "900.00"),
         ("k2", "199.98"),

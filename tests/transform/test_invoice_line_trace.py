@@ -95,7 +95,8 @@ def _erp_lines(ctx: SandboxContext) -> dict[str, tuple[str, str, float]]:
                 if str(t.get("externalid") or "").startswith("psp:inv:")}
     return {line["custcol_ps_line_key"]: (line["transaction"], invoices[line["transaction"]],
                                           float(line["foreignamount"]))
-            for line in ctx.store.scan("netsuite", "transactionline") if line["transaction"] in invoices}
+            for line in ctx.store.scan("netsuite", "transactionline", equals={"mainline": "F"})
+            if line["transaction"] in invoices}
 
 
 def _trace_rows(warehouse: Path) -> dict[str, dict[str, Any]]:

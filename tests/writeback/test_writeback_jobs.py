@@ -40,7 +40,7 @@ def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[s
     total is the sum of all its lines."""
     lines = {row["custcol_ps_line_key"]: row for row in pipeline.suiteql(
         f"SELECT custcol_ps_line_key, quantity, rate, foreignamount FROM transactionline "
-        f"WHERE transaction = '{invoice_id}'")}
+        f"WHERE transaction = '{invoice_id}' AND mainline = 'F'")}
     resolved = dict(((key, rate) for key, rate in pipeline.ledger(
         "SELECT line_external_id, unit_rate FROM outbound.erp_billing_transactions")))
     store = pipeline.sandbox.ctx.store

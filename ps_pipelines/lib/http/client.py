@@ -410,6 +410,8 @@ class ApiClient:
                 headers=headers,
                 timeout=self.timeout,
                 verify=self.verify,
+                # A strategy that signs the whole request (OAuth 1.0a) does so as requests prepares it.
+                auth=getattr(call.auth, "request_signer", None),
                 **call.kwargs,
             )
         for hook in self.response_hooks:

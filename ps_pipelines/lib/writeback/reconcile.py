@@ -154,22 +154,31 @@ def erp_invoices(
 ) -> dict[str, InvoiceFacts]:
     """Every NetSuite invoice whose external id starts with ``prefix``, with its line keys."""
     pattern = suiteql_literal(prefix.replace("%", "") + "%")
-    since = f" AND trandate >= TO_DATE('{from_date.isoformat()}', 'YYYY-MM-DD')" if from_date else ""
-    headers = list(_pages(client, (
-        "SELECT id, externalid, subsidiary, currency, trandate, foreigntotal FROM transaction "
-        f"WHERE type = 'CustInvc' AND externalid LIKE {pattern}{since} ORDER BY id")))
-    keys = _line_keys(client, [str(row["id"]) for row in headers])
+    conditions = ["type = 'CustInvc'", f"externalid LIKE {pattern}"]
+    if from_date:
+        conditions.append(f"trandate >= TO_DATE('{from_date.isoformat()}', 'YYYY-MM-DD')")
+    # SuiteQL answers trandate in the account's display format (5/15/2026): ask for ISO, which is
+    # what the ledger's posted tranDate holds. The subsidiary lives on the main line.
+    headers = [row for page in client.suiteql_by_key(
+        "id, externalid, currency, TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate, foreigntotal", "transaction",
+        conditions) for row in page]
+    ids = [str(row["id"]) for row in headers]
+    subsidiaries = client.main_line_values(ids, ["subsidiary"])
+    keys = _line_keys(client, ids)
     return {row["externalid"]: InvoiceFacts(
-        row["externalid"], str(row["id"]), row.get("subsidiary"), row.get("currency"), row.get("trandate"),
-        _amount(row.get("foreigntotal")), tuple(sorted(keys.get(str(row["id"]), []))))
+        row["externalid"], str(row["id"]), subsidiaries.get(str(row["id"]), {}).get("subsidiary"),
+        row.get("currency"), row.get("trandate"), _amount(row.get("foreigntotal")),
+        tuple(sorted(keys.get(str(row["id"]), []))))
         for row in headers}
 
 
 def _line_keys(client: NetSuiteClient, transaction_ids: Sequence[str]) -> dict[str, list[str]]:
     keys: dict[str, list[str]] = defaultdict(list)
     for chunk in chunked(list(transaction_ids), _IDS_PER_QUERY):
+        # Item lines only: the main line (mainline = 'T') and tax lines are no invoice lines.
         query = ("SELECT transaction, id, custcol_ps_line_key FROM transactionline "
-                 f"WHERE transaction IN ({', '.join(suiteql_literal(i) for i in chunk)}) ORDER BY transaction, id")
+                 f"WHERE mainline = 'F' AND taxline = 'F' "
+                 f"AND transaction IN ({', '.join(suiteql_literal(i) for i in chunk)}) ORDER BY transaction, id")
         for line in _pages(client, query):
             keys[str(line["transaction"])].append(str(line.get("custcol_ps_line_key")))
     return keys

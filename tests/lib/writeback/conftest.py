@@ -141,7 +141,7 @@ def erp_invoices(targets: Targets, external_id: str) -> list[dict[str, Any]]:
 
 def erp_lines(targets: Targets, transaction_id: str) -> list[dict[str, Any]]:
     return suiteql(targets, "SELECT id, foreignamount, custcol_ps_line_key FROM transactionline "
-                            f"WHERE transaction = {transaction_id} ORDER BY id")
+                            f"WHERE transaction = {transaction_id} AND mainline = 'F' ORDER BY id")
 
 
 def set_faults(sandbox: RunningSandbox, platform: str, config: dict[str, Any]) -> None:
