@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=float, default=1.0, help="Sandbox data scale (time entries = 10,000 x scale).")
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--job", default="refresh_all")
-    run.add_argument("--full-refresh", action="store_true", help="Ignore high-water marks.")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="Ignore high-water marks, and rebuild and republish everything even if nothing changed.")
     run.add_argument("--sandbox-url", default=None, help="Use a sandbox already running here instead of starting one.")
     run.set_defaults(handler=_run)
 

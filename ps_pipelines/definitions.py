@@ -6,7 +6,7 @@ builds the same graph with production resources read from environment variables 
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from ps_pipelines.automation.dead_runs import free_pool_slots_of_dead_runs
 from ps_pipelines.automation.jobs import ingest_all_job, refresh_all_job
@@ -54,6 +54,10 @@ def build_definitions(
     writeback_sensor_interval_seconds: int = LOCAL_WRITEBACK_SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
     return Definitions(
+        # Every run executes in one process, wherever it is launched (UI, schedule, sensor, CLI):
+        # each step that writes the warehouse holds the one-slot pool, so steps run one after
+        # another anyway, and a process per step would add seconds of start-up to each.
+        executor=in_process_executor,
         assets=[*ingest_assets, dbt_models, published_marts, dbt_docs,
                 erp_project_activations, erp_invoices, dead_letters],
         asset_checks=[reconciled_with_erp, no_duplicate_records],

@@ -17,6 +17,7 @@ from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_pu
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
 from ps_pipelines.run_guard import RunGuard, say
+from ps_pipelines.waves import WavePlan, run_in_waves
 
 
 def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
@@ -92,9 +93,10 @@ def _inherited_by_children(name: str, value: str) -> Iterator[None]:
 
 
 def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, keys: set[AssetKey] | None,
-                  run_config: dict, label: str) -> ExecuteInProcessResult:
+                  run_config: dict, label: str, rebuild_all: bool = False) -> ExecuteInProcessResult:
     """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process."""
     from ps_pipelines.automation.dead_runs import RUN_ID_ENV, owner_tags
+    from ps_pipelines.transform.assets import REBUILD_ALL_TAG
 
     # Known before the run exists, so the guard can act on it from the first event, and the
     # processes it starts (dbt) can be found and stopped should this process die.
@@ -103,33 +105,55 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
     with _inherited_by_children(RUN_ID_ENV, run_id):
         return job.execute_in_process(
             instance=instance, asset_selection=sorted(keys) if keys is not None else None, run_config=run_config,
-            raise_on_error=False, run_id=run_id, tags={**owner_tags(), "ps/main_job_pass": label})
+            raise_on_error=False, run_id=run_id,
+            tags={**owner_tags(), "ps/main_job_pass": label, **({REBUILD_ALL_TAG: "true"} if rebuild_all else {})})
 
 
 def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
              full_refresh: bool) -> list[ExecuteInProcessResult]:
-    """The main job: everything but publishing; read-back passes until a pass posts nothing;
-    then publish, so the analysts' copy shows the platforms as they are after the posting."""
+    """The main job. Pass 1 ingests every raw table, rebuilds what changed and posts; each
+    read-back pass ingests the tables the pass before it wrote to, rebuilds what that changed
+    and posts what became due, until a pass posts nothing; then publishing, if a mart changed.
+    Each pass runs in waves (``ps_pipelines/waves.py``): an unchanged estate rebuilds nothing."""
+    from ps_pipelines.ingest import ingest_assets
+    from ps_pipelines.ingest.factory import raw_asset_key
+    from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
     from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
-    from ps_pipelines.writeback.jobs import REFRESH_AFTER_POSTING_JOB, read_back_selection
+    from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
     from ps_pipelines.writeback.read_back import written_record_types
 
     graph = defs.resolve_asset_graph()
+    refresh_all = defs.resolve_job_def(REFRESH_ALL)
+    everything = set(refresh_all.asset_layer.executable_asset_keys)
     publishing = {PUBLISHED_MARTS_KEY, DBT_DOCS_KEY}
-    refresh_all, read_back = defs.resolve_job_def(REFRESH_ALL), defs.resolve_job_def(REFRESH_AFTER_POSTING_JOB)
-    first = set(refresh_all.asset_layer.executable_asset_keys) - publishing
-    results = [_execute_pass(refresh_all, instance, guard, first, _op_config(full_refresh, first), "pass 1")]
+    results: list[ExecuteInProcessResult] = []
+
+    def plan(keys: set[AssetKey], always: set[AssetKey], rebuild_all: bool = False) -> WavePlan:
+        return WavePlan(keys=keys, parents={k: graph.get(k).parent_keys for k in keys},
+                        code_versions={k: graph.get(k).code_version for k in keys},
+                        effects={ACTIVATIONS_KEY, INVOICES_KEY, DEAD_LETTERS_KEY} & keys, always=always,
+                        rebuild_all=rebuild_all)
+
+    def execute(keys: set[AssetKey], label: str) -> str:
+        results.append(_execute_pass(refresh_all, instance, guard, keys, _op_config(full_refresh, keys), label,
+                                     rebuild_all=full_refresh))
+        return results[-1].run_id
+
+    raw = {asset.key for asset in ingest_assets}
+    run_ids, fresh = run_in_waves(plan(everything - publishing, raw, full_refresh), instance, execute, "pass 1")
+    print(f"  {fresh} assets up to date (code and inputs unchanged): not rebuilt", flush=True)
     for number in range(2, MAX_READ_BACK_PASSES + 2):
-        written = written_record_types(instance, results[-1].run_id)
+        written = sorted({kind for run_id in run_ids for kind in written_record_types(instance, run_id)})
         if not written:
             break
-        keys = read_back_selection(entities_to_read_back(written)).resolve(graph) - publishing
+        read = {raw_asset_key(CONTRACTS_BY_KEY[entity]) for entity in entities_to_read_back(written)}
         print(f"  posted {', '.join(written)}: reading them back", flush=True)
-        results.append(_execute_pass(read_back, instance, guard, keys, {}, f"pass {number}"))
+        run_ids, fresh = run_in_waves(plan(everything - publishing - (raw - read), read), instance, execute,
+                                      f"pass {number}")
     else:
         print(f"WARNING: pass {MAX_READ_BACK_PASSES + 1} still posted; the marts may lag the platforms until "
               "the next run (see ops.outbox for what keeps changing)", flush=True)
-    results.append(_execute_pass(refresh_all, instance, guard, publishing, {}, "publish"))
+    run_in_waves(plan(publishing, set(), full_refresh), instance, execute, "publish")
     return results
 
 
@@ -163,7 +187,7 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
                         results = converge(defs, instance, guard, full_refresh)
                     else:
                         results = [_execute_pass(defs.resolve_job_def(job_name), instance, guard, None,
-                                                 _op_config(full_refresh), job_name)]
+                                                 _op_config(full_refresh), job_name, rebuild_all=full_refresh)]
                     elapsed = time.perf_counter() - started
             except KeyboardInterrupt:
                 if guard.stopped_by is None:

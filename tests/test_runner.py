@@ -154,12 +154,28 @@ def test_one_run_converges_the_marts_on_the_erp_and_a_second_run_changes_nothing
     assert {key: wip.get(key, Decimal(0)) for key in unbilled} == dict(unbilled)
     assert sum(unbilled.values()) > 0
 
-    # A second run on the unchanged sandbox posts nothing and changes no published table.
-    before = mart_digest(analytics)
+    # A second run on the unchanged sandbox posts nothing, rebuilds no model, republishes
+    # nothing and changes no published table.
+    before, publication = mart_digest(analytics), published(analytics, "FROM meta.publication")
     capsys.readouterr()
     assert run_main_job(**run) == 0
     output = capsys.readouterr().out
     assert "pass 2" not in output, "the second run posted something and had to read it back"
     assert erp_invoices(netsuite)[0].keys() == invoices.keys()
     assert mart_digest(analytics) == before
+    assert published(analytics, "FROM meta.publication") == publication
+    second_runs = re.search(r"^run (.+) succeeded", output, re.M).group(1).split(", ")
+    assert rebuilt_in(main_job_home, second_runs) == set(), "a model was rebuilt although nothing changed"
     netsuite.client.close()
+
+
+def rebuilt_in(home: Path, run_ids: list[str]) -> set[str]:
+    """dbt models and published assets the runs materialized."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    with DagsterInstance.from_config(str(home / "dagster_home")) as instance:
+        keys = {record.event_log_entry.asset_materialization.asset_key.to_user_string()
+                for run_id in run_ids
+                for record in instance.get_records_for_run(
+                    run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records}
+    return {key for key in keys if not key.startswith(("raw/", "writeback/"))}

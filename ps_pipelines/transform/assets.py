@@ -28,6 +28,10 @@ from ps_pipelines.transform.project import dbt_project, require_manifest
 DBT_OWNER = "team:analytics-engineering"
 WAREHOUSE_PATH_ENV = "PS_WAREHOUSE_PATH"
 PUBLISHED_SCHEMA = "marts"
+DBT_UNIQUE_ID = "dagster_dbt/unique_id"  # dagster-dbt's metadata key naming an asset's dbt node
+INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
+# A run tagged so rebuilds every selected model whatever changed (``ps-pipelines run --full-refresh``).
+REBUILD_ALL_TAG = "ps/rebuild_all"
 _ENV_LOCK = threading.Lock()
 # dbt unit tests check the SQL logic on fixed inputs: they change only with the code, so CI
 # runs them (tests/transform), not every data build (they were a third of a partial rebuild).
@@ -77,23 +81,24 @@ translator = LayerTranslator()
 
 
 @contextmanager
-def warehouse_env(warehouse_path: Path) -> Iterator[None]:
-    """Point the dbt profile at ``warehouse_path`` for the dbt process started inside.
+def dbt_env(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` for the dbt process started inside, and only for it.
 
     ``DbtCliResource.cli`` copies ``os.environ`` into the subprocess when it starts it, so the
-    variable is set only around that call (serialized: the environment is process-wide), and
-    the user's own environment is never what decides which file dbt writes.
+    variables are set only around that call (serialized: the environment is process-wide), and
+    the user's own environment never decides, say, which file dbt writes.
     """
     with _ENV_LOCK:
-        previous = os.environ.get(WAREHOUSE_PATH_ENV)
-        os.environ[WAREHOUSE_PATH_ENV] = str(warehouse_path)
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
         try:
             yield
         finally:
-            if previous is None:
-                os.environ.pop(WAREHOUSE_PATH_ENV, None)
-            else:
-                os.environ[WAREHOUSE_PATH_ENV] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def build_target_path(warehouse_path: Path) -> Path:
@@ -103,11 +108,13 @@ def build_target_path(warehouse_path: Path) -> Path:
     return warehouse_path.with_name(f"{warehouse_path.stem}_dbt_target")
 
 
-def start_dbt(dbt: DbtCliResource, args: Sequence[str], warehouse_path: Path, **kwargs: Any) -> DbtCliInvocation:
-    """Start dbt against ``warehouse_path``; call it holding the warehouse lock."""
+def start_dbt(dbt: DbtCliResource, args: Sequence[str], warehouse_path: Path, *,
+              env: Mapping[str, str] | None = None, **kwargs: Any) -> DbtCliInvocation:
+    """Start dbt against ``warehouse_path`` (with ``env`` for its process); call it holding the
+    warehouse lock."""
     warehouse_path = warehouse_path.resolve()
     kwargs.setdefault("target_path", build_target_path(warehouse_path))
-    with warehouse_env(warehouse_path):
+    with dbt_env({WAREHOUSE_PATH_ENV: str(warehouse_path), **(env or {})}):
         return dbt.cli(list(args), **kwargs)
 
 
@@ -144,36 +151,39 @@ def _with_row_count(event: Any, counts: Mapping[str, int]) -> Any:
     return event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id]})
 
 
-def tests_spanning_models(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> list[str]:
-    """dbt names of this step's checks whose test reads more than one model (relationships,
-    singular tests over several models).
+def _dbt_name(spec_metadata: Mapping[str, Any] | None) -> str:
+    """The dbt node's fully qualified name, as dbt selects it."""
+    return ".".join(manifest["nodes"][(spec_metadata or {})[DBT_UNIQUE_ID]]["fqn"])
 
-    A step builds part of the project; dbt's indirect selection picks such a test up only when
-    its other models are built in the same invocation or upstream of the selection, so without
-    naming it here a planned check would silently never run.
+
+def step_tests(context: AssetExecutionContext) -> list[str]:
+    """dbt names of the tests behind the step's checks.
+
+    Tests are named one by one and dbt's indirect selection is turned off: a step builds part
+    of the project, and indirect selection picks a test over several models (a relationship)
+    up only when the other models are built in the same invocation or upstream of it, so a
+    planned check could otherwise silently never run.
     """
-    names = []
-    for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_string(), k.name)):
-        unique_id = (context.assets_def.get_spec_for_check_key(key).metadata or {}).get("dagster_dbt/unique_id")
-        node = manifest["nodes"].get(unique_id or "")
-        if node and len(node["depends_on"]["nodes"]) > 1:
-            names.append(".".join(node["fqn"]))
-    return names
+    assets_def = context.assets_def
+    return sorted(_dbt_name(assets_def.get_spec_for_check_key(key).metadata)
+                  for key in context.selected_asset_check_keys)
 
 
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
-    """``dbt build`` of the selected models while holding the warehouse lock, so an ingestion
-    in another process queues instead of colliding with dbt's DuckDB connection.
+    """``dbt build`` of the step's models and their tests, while holding the warehouse lock, so
+    an ingestion in another process queues instead of colliding with dbt's DuckDB connection.
+    (Which models a run builds is decided when it is planned: ``ps_pipelines/waves.py``.)
 
     The events are collected and yielded once dbt has finished, with the row counts, so that a
     materialization never reports a table that a later failure left unfinished.
     """
+    tests = step_tests(context)
+    args = [*BUILD_ARGS, *(["--select", " ".join(tests)] if tests else [])]
     store = warehouse.warehouse()
     path = store.path.resolve()
     with writer_lock(store):
-        spanning = tests_spanning_models(context, manifest)
-        args = [*BUILD_ARGS, "--select", " ".join(spanning)] if spanning else list(BUILD_ARGS)
-        invocation = start_dbt(dbt, args, path, context=context, raise_on_error=False)
+        invocation = start_dbt(dbt, args, path, env={INDIRECT_SELECTION_ENV: "empty"}, context=context,
+                               raise_on_error=False)
         events = list(invocation.stream())
         nodes = invocation.manifest["nodes"]
         counts = _row_counts(path, [nodes[uid] for uid in map(_unique_id, events) if uid in nodes])

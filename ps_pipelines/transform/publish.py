@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import (
@@ -18,9 +19,17 @@ from pydantic import Field
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, publish_marts, writer_lock
 from ps_pipelines.resources import WarehouseResource
-from ps_pipelines.transform.assets import DBT_OWNER, manifest, model_keys, published_tables, start_dbt
+from ps_pipelines.transform.assets import (
+    DBT_OWNER,
+    REBUILD_ALL_TAG,
+    manifest,
+    model_keys,
+    published_tables,
+    start_dbt,
+)
 from ps_pipelines.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
+from ps_pipelines.transform.staleness import stale_assets
 
 ANALYTICS_GROUP = "analytics"
 PUBLISHED_MARTS_KEY = AssetKey(["analytics", "published_marts"])
@@ -44,6 +53,7 @@ class PublishConfig(Config):
     owners=[DBT_OWNER],
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
+    output_required=False,  # nothing to publish when no mart changed
     # Republish whenever a mart was rebuilt, by the main job or by automation.
     automation_condition=rebuild_when_upstream_data_changes(),
     description=(
@@ -53,13 +63,15 @@ class PublishConfig(Config):
     ),
 )
 def published_marts(context: AssetExecutionContext, config: PublishConfig,
-                    warehouse: WarehouseResource) -> MaterializeResult:
+                    warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
     store = warehouse.warehouse()
     destination = Path(config.analytics_path) if config.analytics_path else default_analytics_path(store.path)
+    if destination.exists() and up_to_date(context, "the published copy"):
+        return
     publication = publish_marts(store, mart_tables, destination, context.run_id)
     context.log.info(f"published {len(publication.row_counts)} tables to {publication.path} "
                      f"in {publication.seconds:.1f}s")
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         "path": MetadataValue.path(str(publication.path)),
         "tables": MetadataValue.json(sorted(publication.row_counts)),
         "row_counts": MetadataValue.json(publication.row_counts),
@@ -78,10 +90,14 @@ def published_marts(context: AssetExecutionContext, config: PublishConfig,
     owners=[DBT_OWNER],
     kinds={"dbt"},
     pool=WAREHOUSE_POOL,
+    output_required=False,  # nothing to regenerate when no model changed
     description="`dbt docs generate --static --no-compile`: the model documentation and catalog as a site "
                 "(`index.html`) and as one self-contained file (`static_index.html`).",
 )
-def dbt_docs(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> MaterializeResult:
+def dbt_docs(context: AssetExecutionContext, dbt: DbtCliResource,
+             warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+    if (DOCS_TARGET_PATH / "static_index.html").exists() and up_to_date(context, "the docs"):
+        return
     store = warehouse.warehouse()
     # The catalog is read from the warehouse through dbt's own connection: under the lock. dbt
     # runs in the build's target folder, where its partial parse for this profile lives.
@@ -93,12 +109,24 @@ def dbt_docs(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: War
     copy_docs(invocation.target_path, DOCS_TARGET_PATH)
     catalog = invocation.get_artifact("catalog.json")
     context.log.info(f"dbt docs: {DOCS_TARGET_PATH / 'static_index.html'}")
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         "index_html": MetadataValue.path(str(DOCS_TARGET_PATH / "index.html")),
         "static_index_html": MetadataValue.path(str(DOCS_TARGET_PATH / "static_index.html")),
         "catalog_nodes": len(catalog.get("nodes", {})),
         "catalog_sources": len(catalog.get("sources", {})),
     })
+
+
+def up_to_date(context: AssetExecutionContext, what: str) -> bool:
+    """True (and said in the log) when no model this asset reads was rebuilt since it was last
+    made: rewriting it would change nothing but its timestamp."""
+    if context.run.tags.get(REBUILD_ALL_TAG) == "true":
+        return False
+    key = context.asset_key
+    if stale_assets(context.instance, [key], context.assets_def.asset_deps, {key: None}):
+        return False
+    context.log.info(f"{what} is up to date: no model it reads was rebuilt since it was last made")
+    return True
 
 
 def copy_docs(source: Path, destination: Path) -> None:

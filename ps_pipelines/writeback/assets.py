@@ -16,6 +16,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     Config,
+    DataVersion,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -24,8 +25,17 @@ from dagster import (
 from pydantic import Field
 
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
-from ps_pipelines.lib.writeback.outbox import DEAD, FAILED_RETRYABLE, INVALID, ledger_frame, waiting_frame
+from ps_pipelines.lib.writeback.outbox import (
+    DEAD,
+    FAILED_RETRYABLE,
+    INVALID,
+    ledger_frame,
+    ledger_version,
+    waiting_frame,
+)
+from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
 from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
 from ps_pipelines.lib.writeback.readback import attempted_record_types
 from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
@@ -82,8 +92,10 @@ def billing_limits() -> dict[str, float]:
     return {name: float(dbt_var(name)) for name in BILLING_LIMIT_VARS}
 
 
-def _result(context: AssetExecutionContext, summary: PostSummary, written: list[str],
+def _result(context: AssetExecutionContext, summary: PostSummary, written: list[str], ledger: str,
             extra: dict[str, object] | None = None) -> MaterializeResult:
+    """The posting's materialization; its data version is the ledger's (``ledger_version``), so
+    the models that read the ledger rebuild only after a posting changed it."""
     metadata = summary.as_metadata()
     failing = metadata.pop("failing")
     waiting_for = metadata.pop("waiting_for")
@@ -95,7 +107,7 @@ def _result(context: AssetExecutionContext, summary: PostSummary, written: list[
         f"({summary.posted_per_second:.1f}/s)")
     for key, reason in list({**failing, **waiting_for}.items())[:PREVIEW_ROWS]:
         context.log.warning(f"{key}: {reason}")
-    return MaterializeResult(metadata={
+    return MaterializeResult(data_version=DataVersion(ledger), metadata={
         **{name: value for name, value in metadata.items() if name not in ("flow", "run_id")},
         "enqueued": MetadataValue.json(enqueue),
         "failing": MetadataValue.json(dict(list(failing.items())[:PREVIEW_ROWS])),
@@ -124,8 +136,8 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
     targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
     with warehouse.warehouse().connect() as con:
         summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings())
-        written = attempted_record_types(con, context.run_id)
-    return _result(context, summary, written)
+        written, ledger = attempted_record_types(con, context.run_id), ledger_version(con, ACTIVATION_FLOW)
+    return _result(context, summary, written, ledger)
 
 
 @asset(
@@ -147,9 +159,9 @@ def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehous
     with warehouse.warehouse().connect() as con:
         summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
                               settings=config.settings())
-        written = attempted_record_types(con, context.run_id)
+        written, ledger = attempted_record_types(con, context.run_id), ledger_version(con, BILLING_FLOW)
     limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
-    return _result(context, summary, written, {"billing_limits": MetadataValue.json(limits)})
+    return _result(context, summary, written, ledger, {"billing_limits": MetadataValue.json(limits)})
 
 
 @asset_check(

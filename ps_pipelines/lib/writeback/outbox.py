@@ -582,3 +582,14 @@ def ledger_frame(con: duckdb.DuckDBPyConnection, flow: str | None = None, states
     if states:
         sql, params = sql + " AND state IN (SELECT unnest(?::VARCHAR[]))", [*params, list(states)]
     return con.execute(sql + " ORDER BY outbox_key", params).df()
+
+
+def ledger_version(con: duckdb.DuckDBPyConnection, flow: str) -> str:
+    """A fingerprint of ``flow``'s ledger rows that moves only when one of them changed.
+
+    Every write to a row stamps ``updated_at``, and a posting with nothing to do writes none,
+    so the models that read the ledger are rebuilt after postings and left alone otherwise.
+    """
+    rows, newest, versions = con.execute(
+        "SELECT count(*), max(updated_at), sum(version) FROM ops.outbox WHERE flow = ?", [flow]).fetchone()
+    return sha256(f"{flow}|{rows}|{newest}|{versions}".encode()).hexdigest()[:20]
