@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-# Imported here, not in the functions that use it: one of them runs in a freshly forked child.
-from ps_pipelines.lib.processes import set_parent_death_signal, terminate_children
+from ps_sandbox.cli import DEFAULT_PORT as DEFAULT_SANDBOX_PORT
 from ps_sandbox.cli import add_serve_arguments
 
 DEFAULT_HOME = Path(".ps_pipelines")
-# dagster dev gives its webserver and daemon a minute each to stop.
-DEV_STOP_TIMEOUT_SECONDS = 150
 DAGSTER_YAML = """\
 # Written by ps-pipelines. One DuckDB writer at a time: every asset that writes the
 # warehouse declares pool "duckdb_warehouse", limited here to one slot.
@@ -89,61 +84,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from urllib.parse import urlsplit
+    from ps_pipelines.dev import DevOptions, run_dev
 
-    from dagster import DagsterInstance
-
-    from ps_pipelines.automation.dead_runs import free_dead_runs
-    from ps_pipelines.local_sandbox import SandboxProcess
-    from ps_pipelines.resources import DEFAULT_SANDBOX_URL
-    from ps_pipelines.run_guard import say
-
-    home = Path(args.home)
-    prepare_dagster_home(home)
-    # Before the UI starts: runs queued behind a dead run's pool slot would otherwise wait
-    # for the sensor's first tick.
-    with DagsterInstance.get() as instance:
-        for freed in free_dead_runs(instance):
-            say(freed.message())
-    terminated = []
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    # SIGTERM unwinds like Ctrl-C, so dagster dev and the sandbox are stopped, not orphaned.
-    signal.signal(signal.SIGTERM, on_sigterm)
-    # The local code location's resources point at this port; the UI's runs reach it there.
-    port = urlsplit(DEFAULT_SANDBOX_URL).port
-    with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed, port=port) as sandbox:
-        print(f"sandbox: {sandbox.url} (control API {sandbox.url}/_sandbox/)", flush=True)
-        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(args.ui_port)]
-        ui = subprocess.Popen(command, preexec_fn=_prepare_dagster_dev)
-        try:
-            return ui.wait()
-        except KeyboardInterrupt:
-            # Ctrl-C reached dagster dev too (the terminal signals the whole group), and a
-            # second signal would cut its shutdown short: only a SIGTERM sent to us is passed on.
-            if terminated:
-                ui.terminate()
-            try:
-                ui.wait(timeout=DEV_STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                # Its webserver, daemon and code server are still our descendants: stop them too.
-                terminate_children()
-            return 0
+    return run_dev(DevOptions(home=Path(args.home), ui_port=args.ui_port, sandbox_port=args.sandbox_port,
+                              scale=args.scale, seed=args.seed, verbose=args.verbose))
 
 
-def _prepare_dagster_dev() -> None:
-    """In the dagster dev child, before it starts: it stops its services on SIGTERM, and the
-    kernel sends it one should ``ps-pipelines dev`` be killed outright.
-
-    A shell starts background jobs with SIGINT ignored, and dagster dev gives SIGTERM the
-    SIGINT handler it finds: inherited, the pair would make it ignore SIGTERM altogether.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    set_parent_death_signal()
+def add_home_scale_seed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", default=str(DEFAULT_HOME),
+                        help="Folder for the warehouse, sandbox database and Dagster instance (default: %(default)s).")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="Sandbox data scale: time entries = 10,000 x scale (default: %(default)s).")
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the sandbox's data (default: %(default)s).")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,20 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="Run the main job end to end on the sandbox and print a summary.")
-    run.add_argument("--home", default=str(DEFAULT_HOME), help="Folder for the warehouse, sandbox and Dagster.")
-    run.add_argument("--scale", type=float, default=1.0, help="Sandbox data scale (time entries = 10,000 x scale).")
-    run.add_argument("--seed", type=int, default=42)
-    run.add_argument("--job", default="refresh_all")
+    add_home_scale_seed(run)
+    run.add_argument("--job", default="refresh_all",
+                     help="Job to run (default: %(default)s, the main job that converges ingestion, dbt, "
+                          "write-back and publication; or ingest_all, or a write-back job).")
     run.add_argument("--full-refresh", action="store_true",
                      help="Ignore high-water marks, and rebuild and republish everything even if nothing changed.")
     run.add_argument("--sandbox-url", default=None, help="Use a sandbox already running here instead of starting one.")
     run.set_defaults(handler=_run)
 
     dev = commands.add_parser("dev", help="Start the sandbox and the Dagster UI (dagster dev).")
-    dev.add_argument("--home", default=str(DEFAULT_HOME))
-    dev.add_argument("--ui-port", type=int, default=3000)
-    dev.add_argument("--scale", type=float, default=1.0)
-    dev.add_argument("--seed", type=int, default=42)
+    add_home_scale_seed(dev)
+    dev.add_argument("--ui-port", type=int, default=3000, help="Port of the Dagster UI (default: %(default)s).")
+    dev.add_argument("--sandbox-port", type=int, default=DEFAULT_SANDBOX_PORT,
+                     help="Port of the sandbox; the UI's runs and sensors call it there (default: %(default)s).")
+    dev.add_argument("--verbose", action="store_true",
+                     help="Show the Dagster services' info logs (every sensor tick) and the sandbox's output.")
     dev.set_defaults(handler=_dev)
 
     sandbox = commands.add_parser("sandbox", help="The local emulation of Salesforce, Kantata, Workday, NetSuite.")

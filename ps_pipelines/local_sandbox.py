@@ -19,6 +19,18 @@ from types import TracebackType
 import requests
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now (a port in TIME_WAIT counts as free, as
+    for the servers themselves, which set SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -27,8 +39,10 @@ def free_port() -> int:
 
 class SandboxProcess:
     def __init__(self, state: Path, *, scale: float = 1.0, seed: int = 42, port: int | None = None,
-                 startup_timeout_seconds: float = 1800.0) -> None:
-        self.state, self.scale, self.seed = state, scale, seed
+                 startup_timeout_seconds: float = 1800.0, stdout: int | None = None) -> None:
+        """``stdout``: where the sandbox's own output goes (``subprocess.DEVNULL`` to hide it);
+        its errors always reach this process's stderr."""
+        self.state, self.scale, self.seed, self.stdout = state, scale, seed, stdout
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout_seconds = startup_timeout_seconds
@@ -41,7 +55,7 @@ class SandboxProcess:
         if threading.current_thread() is not threading.main_thread():
             # Linux's parent-death signal follows the starting thread, which may end first.
             command.append("--no-parent-death-signal")
-        self.process = subprocess.Popen(command)
+        self.process = subprocess.Popen(command, stdout=self.stdout)
         try:
             self._wait_until_healthy()
         except BaseException:

@@ -22,6 +22,10 @@ from ps_pipelines.lib.warehouse.warehouse import Warehouse
 Environment = Literal["local", "production"]
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8765"
 DEFAULT_WAREHOUSE_PATH = ".ps_pipelines/warehouse.duckdb"
+# Where the code location of `ps-pipelines dev` finds its sandbox and warehouse (and
+# production its warehouse), read through EnvVar when a run or sensor starts.
+SANDBOX_URL_ENV = "PS_SANDBOX_URL"
+WAREHOUSE_PATH_ENV = "PS_WAREHOUSE_PATH"
 
 
 class SourceResource(ConfigurableResource):
@@ -142,7 +146,7 @@ def _production() -> dict[str, ConfigurableResource]:
                                    password=EnvVar("WORKDAY_RAAS_PASSWORD"),
                                    report_owner=EnvVar("WORKDAY_RAAS_OWNER")),
         "netsuite": _production_netsuite(),
-        "warehouse": WarehouseResource(database_path=EnvVar("PS_WAREHOUSE_PATH")),
+        "warehouse": WarehouseResource(database_path=EnvVar(WAREHOUSE_PATH_ENV)),
     }
 
 

@@ -21,12 +21,11 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
-from ps_pipelines.resources import WarehouseResource
+from ps_pipelines.resources import WAREHOUSE_PATH_ENV, WarehouseResource
 from ps_pipelines.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.transform.project import dbt_project, require_manifest
 
 DBT_OWNER = "team:analytics-engineering"
-WAREHOUSE_PATH_ENV = "PS_WAREHOUSE_PATH"
 PUBLISHED_SCHEMA = "marts"
 DBT_UNIQUE_ID = "dagster_dbt/unique_id"  # dagster-dbt's metadata key naming an asset's dbt node
 INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"

@@ -1,0 +1,128 @@
+"""``ps-pipelines dev``: ports checked before anything starts, its code location on its own
+sandbox, and nothing left running once it is stopped."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from ps_pipelines.local_sandbox import free_port, port_is_free
+from ps_pipelines.resources import SANDBOX_URL_ENV, WAREHOUSE_PATH_ENV
+
+# Generous: the sandbox generates its data and the code server imports the whole graph, on a
+# shared machine.
+STARTUP_TIMEOUT_SECONDS = 600
+STOP_TIMEOUT_SECONDS = 300
+RESOURCE_QUERY = """query ($name: String!) { topLevelResourceDetailsOrError(resourceSelector: {
+    repositoryLocationName: "ps_pipelines", repositoryName: "__repository__", resourceName: $name}) {
+    ... on ResourceDetails { configuredValues { key value type } } } }"""
+
+
+def dev_command(home: Path, ui_port: int, sandbox_port: int) -> list[str]:
+    return [sys.executable, "-m", "ps_pipelines.cli", "dev", "--home", str(home), "--ui-port", str(ui_port),
+            "--sandbox-port", str(sandbox_port), "--scale", "0.05"]
+
+
+def processes_naming(path: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if any(str(path) in arg for arg in process.cmdline()):
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.fixture
+def listening_socket() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("option", ["--ui-port", "--sandbox-port"])
+def test_a_busy_port_fails_at_once_naming_the_port_and_option(tmp_path: Path, listening_socket: int,
+                                                              option: str) -> None:
+    busy_ui = option == "--ui-port"
+    ui_port, sandbox_port = (listening_socket, free_port()) if busy_ui else (free_port(), listening_socket)
+    done = subprocess.run(dev_command(tmp_path, ui_port, sandbox_port), capture_output=True, text=True,
+                          timeout=STARTUP_TIMEOUT_SECONDS)
+    assert done.returncode != 0
+    assert f"port {listening_socket}" in done.stderr and option in done.stderr
+    assert processes_naming(tmp_path) == []
+    assert port_is_free(sandbox_port if busy_ui else ui_port)
+
+
+def resource_value(ui_url: str, resource: str, key: str) -> dict:
+    answer = requests.post(f"{ui_url}/graphql", json={"query": RESOURCE_QUERY, "variables": {"name": resource}},
+                           timeout=30).json()
+    values = answer["data"]["topLevelResourceDetailsOrError"]["configuredValues"]
+    return next(value for value in values if value["key"] == key)
+
+
+def wait_for_line(log: Path, text: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while text not in log.read_text():
+        assert process.poll() is None, f"ps-pipelines dev exited with {process.returncode}:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no {text!r} within {STARTUP_TIMEOUT_SECONDS}s:\n{log.read_text()}"
+        time.sleep(0.5)
+
+
+def test_dev_serves_on_its_own_sandbox_and_sigterm_leaves_nothing_running(tmp_path: Path) -> None:
+    ui_port, sandbox_port = free_port(), free_port()
+    ui_url, sandbox_url = f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{sandbox_port}"
+    log = tmp_path / "dev.log"
+    with log.open("w") as output:
+        dev = subprocess.Popen(dev_command(tmp_path / "home", ui_port, sandbox_port), stdout=output,
+                               stderr=subprocess.STDOUT)
+    try:
+        wait_for_line(log, f"Dagster UI: {ui_url}  sandbox: {sandbox_url}", dev)
+        assert requests.get(f"{ui_url}/server_info", timeout=30).ok
+        assert requests.get(f"{sandbox_url}/_sandbox/health", timeout=30).ok
+        descendants = psutil.Process(dev.pid).children(recursive=True)
+        assert len(descendants) >= 4  # sandbox, dagster dev, webserver, daemon (and the code server)
+
+        # The location's connectors read the sandbox URL from the environment dev gave its
+        # services, which names this instance's sandbox, not the default port's.
+        assert resource_value(ui_url, "netsuite", "base_url") == {
+            "key": "base_url", "value": SANDBOX_URL_ENV, "type": "ENV_VAR"}
+        assert resource_value(ui_url, "warehouse", "database_path")["value"] == WAREHOUSE_PATH_ENV
+        dagster_services = [p for p in descendants if "sandbox" not in " ".join(p.cmdline())]
+        assert {p.environ()[SANDBOX_URL_ENV] for p in dagster_services} == {sandbox_url}
+        assert {p.environ()[WAREHOUSE_PATH_ENV] for p in dagster_services} == {
+            str((tmp_path / "home" / "warehouse.duckdb").resolve())}
+        # Quiet by default: no sensor tick lines at INFO.
+        assert "SensorDaemon - INFO" not in log.read_text() and "dg dev" not in log.read_text()
+
+        dev.send_signal(signal.SIGTERM)
+        assert dev.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
+        _, alive = psutil.wait_procs(descendants, timeout=STOP_TIMEOUT_SECONDS)
+        assert alive == []
+        assert port_is_free(ui_port) and port_is_free(sandbox_port)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        for process in psutil.Process().children(recursive=True):
+            process.kill()
+
+
+def test_the_dev_location_reads_its_sandbox_and_warehouse_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ps_pipelines.definitions_dev import defs  # imported before the variables exist
+
+    monkeypatch.setenv(SANDBOX_URL_ENV, "http://127.0.0.1:9")
+    monkeypatch.setenv(WAREHOUSE_PATH_ENV, "/somewhere/warehouse.duckdb")
+    resources = defs.resources or {}
+    for platform in ("salesforce", "kantata", "workday", "netsuite"):
+        assert resources[platform].process_config_and_initialize().base_url == "http://127.0.0.1:9"
+    assert resources["warehouse"].process_config_and_initialize().database_path == "/somewhere/warehouse.duckdb"
