@@ -17,15 +17,17 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     TableColumn,
+    TableColumnConstraints,
     TableSchema,
     asset,
 )
 from pydantic import Field
 
+from ps_pipelines.ingest.freshness import change_rate
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
 from ps_pipelines.lib.sources.base import DescribesFields, FieldDrift, MissingFieldsError
-from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.warehouse.warehouse import Warehouse, duckdb_type
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 CONTRACT_CHECK = "contract_valid"
@@ -45,13 +47,33 @@ def raw_asset_key(contract: EntityContract) -> AssetKey:
     return AssetKey(["raw", contract.platform, contract.entity])
 
 
-def _column_schema(contract: EntityContract) -> TableSchema:
-    return TableSchema(
-        columns=[
-            TableColumn(name, str(col.dtype), description=f"nullable={col.nullable}")
-            for name, col in contract.schema.columns.items()
-        ]
-    )
+def column_schema(contract: EntityContract) -> TableSchema:
+    """The contract's columns as the raw table holds them: the warehouse's DuckDB type, what the
+    field means, and whether it is required or a key."""
+    return TableSchema(columns=[
+        TableColumn(name, duckdb_type(col), description=contract.column_description(name),
+                    constraints=TableColumnConstraints(nullable=col.nullable,
+                                                       unique=contract.id_columns == (name,)))
+        for name, col in contract.schema.columns.items()
+    ])
+
+
+def _incremental_key(contract: EntityContract) -> str:
+    if contract.change_column:
+        return f"`{contract.change_column}` (the high-water mark: each run reads what changed since it)"
+    if contract.parent_entity:
+        return (f"none of its own: read for the {contract.parent_entity} rows that changed "
+                f"(by `{contract.parent_key_column}`)")
+    return "none: the API offers no change filter, so every run reads a full snapshot"
+
+
+def asset_description(contract: EntityContract, source: str) -> str:
+    """What the entity is, where it is read from, how it is loaded incrementally and how fresh it is kept."""
+    return (f"{contract.description}\n\n"
+            f"- Source: {source.format(object=contract.source_object)}\n"
+            f"- Incremental key: {_incremental_key(contract)}\n"
+            f"- Raw table `{contract.raw_table}`, upserted by source id ({', '.join(contract.id_columns)})\n"
+            f"- Expected to change {change_rate(contract).summary()}")
 
 
 def _table_state(warehouse: Warehouse, contract: EntityContract) -> tuple[str, int, DataVersion]:
@@ -128,8 +150,10 @@ def _checks(
 
 
 def build_ingest_asset(
-    contract: EntityContract, *, resource_key: str, group_name: str, owner: str, kind: str
+    contract: EntityContract, *, resource_key: str, group_name: str, owner: str, kind: str, source: str
 ) -> AssetsDefinition:
+    """``source`` names the endpoint or query the entity is read from, with ``{object}`` for the
+    contract's ``source_object``."""
     key = raw_asset_key(contract)
     deps = [AssetKey(["raw", contract.platform, contract.parent_entity])] if contract.parent_entity else []
 
@@ -139,7 +163,8 @@ def build_ingest_asset(
         group_name=group_name,
         owners=[owner],
         kinds={kind, "duckdb"},
-        description=f"{contract.description}\n\nRaw table `{contract.raw_table}`, upserted by source id.",
+        description=asset_description(contract, source),
+        freshness_policy=change_rate(contract).policy(),
         pool=WAREHOUSE_POOL,
         required_resource_keys={resource_key, "warehouse"},
         check_specs=[
@@ -150,7 +175,7 @@ def build_ingest_asset(
         ],
         metadata={
             "table": contract.raw_table,
-            "dagster/column_schema": _column_schema(contract),
+            "dagster/column_schema": column_schema(contract),
             "change_field": contract.change_column or "none (snapshot)",
         },
     )
@@ -203,9 +228,10 @@ def build_ingest_asset(
 
 
 def build_ingest_assets(
-    contracts: Sequence[EntityContract], *, resource_key: str, group_name: str, owner: str, kind: str
+    contracts: Sequence[EntityContract], *, resource_key: str, group_name: str, owner: str, kind: str, source: str
 ) -> list[AssetsDefinition]:
     return [
-        build_ingest_asset(c, resource_key=resource_key, group_name=group_name, owner=owner, kind=kind)
+        build_ingest_asset(c, resource_key=resource_key, group_name=group_name, owner=owner, kind=kind,
+                           source=source)
         for c in contracts
     ]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from dagster import AssetKey, materialize
 
+from ps_pipelines.ingest import salesforce as salesforce_ingest
 from ps_pipelines.ingest.factory import DRIFT_CHECK, build_ingest_asset
 from ps_pipelines.lib.contracts import salesforce as salesforce_contracts
 from ps_pipelines.lib.contracts.base import EntityContract
@@ -177,7 +178,7 @@ def test_a_misspelled_contract_field_fails_against_the_org(
 
 def _materialize_one(sandbox: RunningSandbox, contract: EntityContract, warehouse: Path, raise_on_error: bool = True):
     asset = build_ingest_asset(contract, resource_key="salesforce", group_name="crm_salesforce",
-                               owner="team:revenue-operations", kind="salesforce")
+                               owner="team:revenue-operations", kind="salesforce", source=salesforce_ingest.SOURCE)
     resources = build_resources("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
     return materialize([asset], resources=resources, raise_on_error=raise_on_error)
 

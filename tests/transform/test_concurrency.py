@@ -50,7 +50,7 @@ from ps_pipelines.lib.warehouse.publish import (
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.transform.assets import build_target_path, dbt_models
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
-from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, mart_tables
+from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, ROWS_PREFIX, mart_tables
 from tests.conftest import RunningSandbox
 from tests.transform.test_dbt_assets import GRAPH, MODEL_KEYS, RAW_TIME_ENTRIES, automated_downstream_of
 
@@ -186,7 +186,8 @@ def assert_published_like_the_warehouse(pipeline: Pipeline, run_id: str, metadat
         assert pipeline.rows(f"SELECT count(*) FROM {name}") == [(rows,)]
     assert metadata["path"].value == str(analytics)
     assert metadata["size_bytes"].value == analytics.stat().st_size
-    assert metadata["row_counts"].value == {name: rows for name, rows, *_ in publication}
+    assert {name: metadata[f"{ROWS_PREFIX}{name}"].value for name, *_ in publication} == {
+        name: rows for name, rows, *_ in publication}
     assert not list(analytics.parent.glob("analytics.duckdb.tmp-*"))
 
 

@@ -23,6 +23,7 @@ from ps_pipelines.lib.warehouse.publish import (
     read_publication,
 )
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.transform.publish import ROWS_PREFIX, publication_metadata
 
 TABLES = [
     MartTable("marts", "dim_customer", "One row per real customer.",
@@ -136,3 +137,17 @@ def test_the_analysts_file_is_never_locked_by_the_pipeline(warehouse: Warehouse,
     finally:
         holder.communicate("")
     assert read_publication(target)[0][2] == "run-2"
+
+
+def test_the_asset_reports_each_tables_rows_not_their_sum(warehouse: Warehouse) -> None:
+    publication = publish_marts(warehouse, TABLES, default_analytics_path(warehouse.path), "run-1")
+
+    metadata = publication_metadata(publication)
+
+    assert {key: value.value for key, value in metadata.items() if key.startswith(ROWS_PREFIX)} == {
+        "rows: marts.dim_customer": 3, "rows: marts.fct_hours": 30}
+    assert [(r.data["table"], r.data["rows"]) for r in metadata["tables"].value.records] == [
+        ("marts.dim_customer", 3), ("marts.fct_hours", 30)]
+    assert [c.name for c in metadata["tables"].value.schema.columns] == ["table", "rows"]
+    # A sum of rows over unrelated tables (33 here) is no table's row count.
+    assert "dagster/row_count" not in metadata and metadata["table_count"] == 2

@@ -74,6 +74,26 @@ class EntityContract:
     def columns(self) -> list[str]:
         return list(self.schema.columns)
 
+    def column_description(self, name: str) -> str:
+        """What the column means (the contract's ``Column(description=...)``), then its role in
+        loading (primary key, high-water mark, parent key) and whether it is required."""
+        column = self.schema.columns[name]
+        roles = []
+        if name in self.id_columns:
+            roles.append("Primary key (the source id)" if len(self.id_columns) == 1
+                         else f"Part of the primary key ({', '.join(self.id_columns)})")
+        if name == self.change_column:
+            roles.append("High-water mark of incremental loads")
+        if name == self.parent_key_column:
+            roles.append(f"Key of the parent {self.parent_entity} row")
+        roles.append("Nullable" if column.nullable else "Required")
+        meaning = (column.description or "").strip()
+        return " ".join(part for part in [meaning, ". ".join(roles) + "."] if part)
+
+    def undescribed_columns(self) -> list[str]:
+        """Columns whose contract gives no meaning (their description would say only their role)."""
+        return [name for name, column in self.schema.columns.items() if not (column.description or "").strip()]
+
     def source_id(self, row: Mapping[str, Any]) -> str:
         """Stable id of a flattened row; composite keys are joined with ``|``."""
         return "|".join(str(row.get(column)) for column in self.id_columns)

@@ -10,7 +10,8 @@ CURRENCY_CODE = r"^[A-Z]{3}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-def text(required: bool = False, *, isin: Iterable[str] | None = None, regex: str | None = None) -> pa.Column:
+def text(required: bool = False, *, isin: Iterable[str] | None = None, regex: str | None = None,
+         description: str | None = None) -> pa.Column:
     checks = []
     if isin is not None:
         checks.append(pa.Check.isin(list(isin)))
@@ -18,40 +19,45 @@ def text(required: bool = False, *, isin: Iterable[str] | None = None, regex: st
         checks.append(pa.Check.str_matches(regex))
     if required:
         checks.append(pa.Check.str_length(min_value=1))
-    return pa.Column(str, checks=checks, nullable=not required, coerce=True, required=required)
+    return pa.Column(str, checks=checks, nullable=not required, coerce=True, required=required,
+                     description=description)
 
 
-def identifier() -> pa.Column:
-    return text(required=True)
+def identifier(description: str | None = None) -> pa.Column:
+    return text(required=True, description=description)
 
 
-def currency(required: bool = True) -> pa.Column:
-    return text(required=required, regex=CURRENCY_CODE)
+def currency(required: bool = True, *, description: str | None = None) -> pa.Column:
+    return text(required=required, regex=CURRENCY_CODE, description=description)
 
 
-def timestamp(required: bool = False) -> pa.Column:
-    return pa.Column("datetime64[ns, UTC]", nullable=not required, coerce=True, required=required)
+def timestamp(required: bool = False, *, description: str | None = None) -> pa.Column:
+    return pa.Column("datetime64[ns, UTC]", nullable=not required, coerce=True, required=required,
+                     description=description)
 
 
-def date(required: bool = False) -> pa.Column:
+def date(required: bool = False, *, description: str | None = None) -> pa.Column:
     # Dates stay calendar dates (no timezone): a work date is the same day everywhere.
-    return pa.Column("datetime64[ns]", nullable=not required, coerce=True, required=required)
+    return pa.Column("datetime64[ns]", nullable=not required, coerce=True, required=required,
+                     description=description)
 
 
-def number(required: bool = False, *, min_value: float | None = None, max_value: float | None = None) -> pa.Column:
+def number(required: bool = False, *, min_value: float | None = None, max_value: float | None = None,
+           description: str | None = None) -> pa.Column:
     checks = []
     if min_value is not None:
         checks.append(pa.Check.ge(min_value))
     if max_value is not None:
         checks.append(pa.Check.le(max_value))
-    return pa.Column(float, checks=checks, nullable=not required, coerce=True, required=required)
+    return pa.Column(float, checks=checks, nullable=not required, coerce=True, required=required,
+                     description=description)
 
 
-def flag(required: bool = False) -> pa.Column:
-    return pa.Column("boolean", nullable=not required, coerce=True, required=required)
+def flag(required: bool = False, *, description: str | None = None) -> pa.Column:
+    return pa.Column("boolean", nullable=not required, coerce=True, required=required, description=description)
 
 
-def json_list(required: bool = False) -> pa.Column:
+def json_list(required: bool = False, *, description: str | None = None) -> pa.Column:
     """A nested list kept whole (e.g. a rate card's rates); dbt unnests it."""
     check = pa.Check(
         lambda values: values.map(lambda v: isinstance(v, list) and len(v) > 0),
@@ -59,7 +65,7 @@ def json_list(required: bool = False) -> pa.Column:
         name="non_empty_list",
         ignore_na=True,
     )
-    return pa.Column(object, checks=[check], nullable=not required, required=required)
+    return pa.Column(object, checks=[check], nullable=not required, required=required, description=description)
 
 
 def schema(name: str, columns: dict[str, pa.Column]) -> pa.DataFrameSchema:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pandas as pd
+import pandera.pandas as pa
 
 from ps_pipelines.lib.contracts.base import EntityContract, Record
 from ps_pipelines.lib.contracts.validate import Reject
@@ -141,11 +142,16 @@ class Warehouse:
 
 
 # -- raw tables ------------------------------------------------------------------------
+def duckdb_type(column: pa.Column) -> str:
+    """The DuckDB type of a contract column in its raw table."""
+    return _DUCKDB_TYPES[str(column.dtype)]
+
+
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: EntityContract) -> None:
     """Create the raw table, or add columns a newer contract introduced (never drops any)."""
     schema_name, table = contract.raw_table.split(".")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
-    typed = {name: _DUCKDB_TYPES[str(col.dtype)] for name, col in contract.schema.columns.items()}
+    typed = {name: duckdb_type(col) for name, col in contract.schema.columns.items()}
     columns = {**typed, **_LINEAGE_COLUMNS, **_HOLD_COLUMNS}
     column_sql = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {contract.raw_table} ({column_sql})")
@@ -194,7 +200,7 @@ def upsert_rows(
         return UpsertCounts()
     staged = _stage_frame(contract, frame, records, run_id, loaded_at)
     casts = ", ".join(
-        f'CAST("{name}" AS {_DUCKDB_TYPES[str(col.dtype)]}) AS "{name}"'
+        f'CAST("{name}" AS {duckdb_type(col)}) AS "{name}"'
         for name, col in contract.schema.columns.items()
     )
     # The change hash covers the typed contract columns, not the payload: transport detail
