@@ -19,7 +19,7 @@ from ps_pipelines.resources import (
     build_resources,
 )
 from ps_pipelines.transform.assets import dbt_models
-from ps_pipelines.transform.automation import rebuild_downstream_sensor
+from ps_pipelines.transform.automation import rebuild_downstream_sensor, wait_for_upstream_runs
 from ps_pipelines.transform.project import dbt_resource
 from ps_pipelines.transform.publish import dbt_docs, published_marts
 from ps_pipelines.writeback.alerts import AlertingResource, writeback_failure_sensor
@@ -58,8 +58,8 @@ def build_definitions(
         # each step that writes the warehouse holds the one-slot pool, so steps run one after
         # another anyway, and a process per step would add seconds of start-up to each.
         executor=in_process_executor,
-        assets=[*ingest_assets, dbt_models, published_marts, dbt_docs,
-                erp_project_activations, erp_invoices, dead_letters],
+        assets=wait_for_upstream_runs([*ingest_assets, dbt_models, published_marts, dbt_docs,
+                                       erp_project_activations, erp_invoices, dead_letters]),
         asset_checks=[reconciled_with_erp, no_duplicate_records],
         jobs=[ingest_all_job, refresh_all_job, *writeback_jobs],
         schedules=[ingest_every_15_minutes],
