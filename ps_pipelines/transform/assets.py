@@ -40,12 +40,13 @@ BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test")
 
 
 class LayerTranslator(DagsterDbtTranslator):
-    """Groups by layer from the model's folder, one owner, eager automation on every model."""
+    """Groups from ``meta.dagster.group`` (dbt_project.yml, per folder or model), else by layer
+    from the model's folder; one owner, eager automation on every model."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props.get("resource_type") == "seed":
             return "seeds"
-        return layer_group(dbt_resource_props.get("fqn", []))
+        return super().get_group_name(dbt_resource_props) or layer_group(dbt_resource_props.get("fqn", []))
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
         return [DBT_OWNER]

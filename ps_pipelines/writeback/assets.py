@@ -44,6 +44,11 @@ from ps_pipelines.resources import KantataResource, NetSuiteResource, Salesforce
 from ps_pipelines.transform.project import dbt_var
 
 WRITEBACK_GROUP = "writeback"
+# Each posting sits in the Dagster group of its flow, with the outbound model it posts and the
+# ledger read that follows it (dbt meta.dagster.group), so the group graph has no cycle:
+# project_activation -> billing (billing falls back on the ERP ids the activations made).
+ACTIVATION_GROUP = "project_activation"
+BILLING_GROUP = "billing"
 WRITEBACK_OWNER = "team:finance-systems"
 ACTIVATIONS_KEY = AssetKey(["writeback", "erp_project_activations"])
 INVOICES_KEY = AssetKey(["writeback", "erp_invoices"])
@@ -121,7 +126,7 @@ def _result(context: AssetExecutionContext, summary: PostSummary, written: list[
 @asset(
     key=ACTIVATIONS_KEY,
     deps=[ACTIVATION_REQUESTS_KEY],
-    group_name=WRITEBACK_GROUP,
+    group_name=ACTIVATION_GROUP,
     owners=[WRITEBACK_OWNER],
     kinds={"netsuite", "kantata", "salesforce"},
     pool=WAREHOUSE_POOL,
@@ -143,7 +148,7 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
 @asset(
     key=INVOICES_KEY,
     deps=[BILLING_TRANSACTIONS_KEY],
-    group_name=WRITEBACK_GROUP,
+    group_name=BILLING_GROUP,
     owners=[WRITEBACK_OWNER],
     kinds={"netsuite"},
     pool=WAREHOUSE_POOL,

@@ -29,51 +29,30 @@ user_workers as (
     where source_system = 'kantata'
 ),
 
-workspace_projects as (
-    select source_record_id as psa_project_id, project_key
-    from {{ ref('int_project_identity') }}
-    where source_system = 'kantata'
-),
-
 projects as (
-    select project_key, customer_key, contract_key, legal_entity_key, billing_model
-    from {{ ref('dim_project') }}
-),
-
-legal_entities as (
-    select legal_entity_key, functional_currency_code
-    from {{ ref('dim_legal_entity') }}
-),
-
-daily_rates as (
-    select date_day, currency_code, exchange_rate, rate_date
-    from {{ ref('dim_currency_rates_daily') }}
+    select *
+    from {{ ref('int_fact_project_context') }}
+    where source_system = 'kantata'
 ),
 
 resolved as (
     select
         expenses.*,
-        workspace_projects.project_key,
+        projects.project_key,
         projects.customer_key,
         projects.contract_key,
         projects.legal_entity_key,
         projects.billing_model,
         user_workers.worker_key,
-        legal_entities.functional_currency_code,
+        projects.functional_currency_code,
         transaction_fx.exchange_rate as transaction_rate,
         transaction_fx.rate_date as transaction_rate_date,
         functional_fx.exchange_rate as functional_rate
     from expenses
     left join user_workers on user_workers.user_id = expenses.user_id
-    left join workspace_projects on workspace_projects.psa_project_id = expenses.project_id
-    left join projects on projects.project_key = workspace_projects.project_key
-    left join legal_entities on legal_entities.legal_entity_key = projects.legal_entity_key
-    left join daily_rates as transaction_fx
-        on transaction_fx.currency_code = expenses.currency_code
-       and transaction_fx.date_day = expenses.expense_date
-    left join daily_rates as functional_fx
-        on functional_fx.currency_code = legal_entities.functional_currency_code
-       and functional_fx.date_day = expenses.expense_date
+    left join projects on projects.source_record_id = expenses.project_id
+    {{ ps_join_daily_rate('transaction_fx', 'expenses.currency_code', 'expenses.expense_date') }}
+    {{ ps_join_daily_rate('functional_fx', 'projects.functional_currency_code', 'expenses.expense_date') }}
 )
 
 select
@@ -98,13 +77,8 @@ select
     created_at,
     currency_code,
     amount,
-    functional_currency_code,
-    cast(transaction_rate / nullif(functional_rate, 0) as {{ ps_type('number') }}) as functional_exchange_rate,
-    {{ ps_convert_amount('amount', 'transaction_rate', 'functional_rate') }} as amount_functional,
-    cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
-    transaction_rate as exchange_rate_to_reporting,
-    transaction_rate_date as exchange_rate_date,
-    {{ ps_convert_amount('amount', 'transaction_rate') }} as amount_reporting,
+    {{ ps_converted_amount_columns(functional=[('amount', 'amount_functional')],
+                                   reporting=[('amount', 'amount_reporting')]) }},
     source_updated_at,
     _loaded_at as loaded_at,
     is_deleted,

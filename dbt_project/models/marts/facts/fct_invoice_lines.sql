@@ -79,11 +79,6 @@ legal_entities as (
     from {{ ref('dim_legal_entity') }}
 ),
 
-daily_rates as (
-    select date_day, currency_code, exchange_rate, rate_date
-    from {{ ref('dim_currency_rates_daily') }}
-),
-
 classified as (
     select
         changed.*,
@@ -120,12 +115,8 @@ with_rates as (
         transaction_fx.rate_date as transaction_rate_date,
         functional_fx.exchange_rate as functional_rate
     from classified
-    left join daily_rates as transaction_fx
-        on transaction_fx.currency_code = classified.currency_code
-       and transaction_fx.date_day = classified.invoice_date
-    left join daily_rates as functional_fx
-        on functional_fx.currency_code = classified.functional_currency_code
-       and functional_fx.date_day = classified.invoice_date
+    {{ ps_join_daily_rate('transaction_fx', 'classified.currency_code', 'classified.invoice_date') }}
+    {{ ps_join_daily_rate('functional_fx', 'classified.functional_currency_code', 'classified.invoice_date') }}
 )
 
 select
@@ -169,13 +160,8 @@ select
     cast(line_source_type as {{ ps_type('string') }}) as line_source_type,
     cast(line_source_id as {{ ps_type('string') }}) as line_source_id,
     line_source_id is not null as is_pipeline_line,
-    functional_currency_code,
-    cast(transaction_rate / nullif(functional_rate, 0) as {{ ps_type('number') }}) as functional_exchange_rate,
-    {{ ps_convert_amount('amount', 'transaction_rate', 'functional_rate') }} as amount_functional,
-    cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
-    transaction_rate as exchange_rate_to_reporting,
-    transaction_rate_date as exchange_rate_date,
-    {{ ps_convert_amount('amount', 'transaction_rate') }} as amount_reporting,
+    {{ ps_converted_amount_columns(functional=[('amount', 'amount_functional')],
+                                   reporting=[('amount', 'amount_reporting')]) }},
     invoice_updated_at as source_updated_at,
     line_loaded_at as loaded_at,
     line_is_deleted as is_deleted

@@ -65,11 +65,6 @@ legal_entities as (
     from {{ ref('dim_legal_entity') }}
 ),
 
-daily_rates as (
-    select date_day, currency_code, exchange_rate, rate_date
-    from {{ ref('dim_currency_rates_daily') }}
-),
-
 terms as (
     select
         opportunities.*,
@@ -104,12 +99,8 @@ with_rates as (
         {{ ps_money_product('coalesce(terms.probability_pct, 0) / 100.0', 'terms.amount') }} as weighted_amount
     from terms
     left join legal_entities on legal_entities.legal_entity_key = terms.deal_legal_entity_key
-    left join daily_rates as transaction_fx
-        on transaction_fx.currency_code = terms.currency_code
-       and transaction_fx.date_day = terms.close_date
-    left join daily_rates as functional_fx
-        on functional_fx.currency_code = legal_entities.functional_currency_code
-       and functional_fx.date_day = terms.close_date
+    {{ ps_join_daily_rate('transaction_fx', 'terms.currency_code', 'terms.close_date') }}
+    {{ ps_join_daily_rate('functional_fx', 'legal_entities.functional_currency_code', 'terms.close_date') }}
 )
 
 select
@@ -140,13 +131,10 @@ select
     currency_code,
     amount,
     weighted_amount,
-    functional_currency_code,
-    {{ ps_convert_amount('amount', 'transaction_rate', 'functional_rate') }} as amount_functional,
-    cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
-    transaction_rate as exchange_rate_to_reporting,
-    transaction_rate_date as exchange_rate_date,
-    {{ ps_convert_amount('amount', 'transaction_rate') }} as amount_reporting,
-    {{ ps_convert_amount('weighted_amount', 'transaction_rate') }} as weighted_amount_reporting,
+    {{ ps_converted_amount_columns(
+        functional=[('amount', 'amount_functional')],
+        reporting=[('amount', 'amount_reporting'), ('weighted_amount', 'weighted_amount_reporting')],
+        with_functional_exchange_rate=false) }},
     erp_project_id as crm_erp_project_id,
     activation_status,
     source_updated_at,

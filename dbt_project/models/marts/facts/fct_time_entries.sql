@@ -45,12 +45,6 @@ user_workers as (
     where source_system = 'kantata'
 ),
 
-workspace_projects as (
-    select source_record_id as psa_project_id, project_key
-    from {{ ref('int_project_identity') }}
-    where source_system = 'kantata'
-),
-
 worker_versions as (
     select worker_key, worker_version_key, valid_from, valid_to, job_profile, hourly_cost_rate,
            cost_rate_currency_code
@@ -58,9 +52,9 @@ worker_versions as (
 ),
 
 projects as (
-    select project_key, customer_key, contract_key, legal_entity_key, billing_model, rate_card_id,
-           psa_currency_code, currency_code
-    from {{ ref('dim_project') }}
+    select *
+    from {{ ref('int_fact_project_context') }}
+    where source_system = 'kantata'
 ),
 
 rate_card as (
@@ -68,20 +62,10 @@ rate_card as (
     from {{ ref('dim_rate_card') }}
 ),
 
-legal_entities as (
-    select legal_entity_key, functional_currency_code
-    from {{ ref('dim_legal_entity') }}
-),
-
-daily_rates as (
-    select date_day, currency_code, exchange_rate, rate_date
-    from {{ ref('dim_currency_rates_daily') }}
-),
-
 resolved as (
     select
         entries.*,
-        workspace_projects.project_key,
+        projects.project_key,
         projects.customer_key,
         projects.contract_key,
         projects.legal_entity_key,
@@ -95,19 +79,17 @@ resolved as (
         coalesce(projects.psa_currency_code, card.currency_code, projects.currency_code) as transaction_currency_code,
         card.bill_rate as card_bill_rate,
         card.currency_code as card_currency_code,
-        legal_entities.functional_currency_code
+        projects.functional_currency_code
     from entries
     left join user_workers on user_workers.user_id = entries.user_id
     left join worker_versions
         on worker_versions.worker_key = user_workers.worker_key
        and entries.work_date >= worker_versions.valid_from
        and entries.work_date < worker_versions.valid_to
-    left join workspace_projects on workspace_projects.psa_project_id = entries.project_id
-    left join projects on projects.project_key = workspace_projects.project_key
+    left join projects on projects.source_record_id = entries.project_id
     left join rate_card as card
         on card.rate_card_id = projects.rate_card_id
        and card.role = worker_versions.job_profile
-    left join legal_entities on legal_entities.legal_entity_key = projects.legal_entity_key
 ),
 
 with_rates as (
@@ -124,18 +106,10 @@ with_rates as (
             else {{ ps_convert_amount('resolved.card_bill_rate', 'card_fx.exchange_rate', 'transaction_fx.exchange_rate') }}
         end as standard_bill_rate
     from resolved
-    left join daily_rates as transaction_fx
-        on transaction_fx.currency_code = resolved.transaction_currency_code
-       and transaction_fx.date_day = resolved.work_date
-    left join daily_rates as functional_fx
-        on functional_fx.currency_code = resolved.functional_currency_code
-       and functional_fx.date_day = resolved.work_date
-    left join daily_rates as card_fx
-        on card_fx.currency_code = resolved.card_currency_code
-       and card_fx.date_day = resolved.work_date
-    left join daily_rates as cost_fx
-        on cost_fx.currency_code = resolved.cost_currency_code
-       and cost_fx.date_day = resolved.work_date
+    {{ ps_join_daily_rate('transaction_fx', 'resolved.transaction_currency_code', 'resolved.work_date') }}
+    {{ ps_join_daily_rate('functional_fx', 'resolved.functional_currency_code', 'resolved.work_date') }}
+    {{ ps_join_daily_rate('card_fx', 'resolved.card_currency_code', 'resolved.work_date') }}
+    {{ ps_join_daily_rate('cost_fx', 'resolved.cost_currency_code', 'resolved.work_date') }}
 ),
 
 priced as (
@@ -196,14 +170,10 @@ select
     rate_card_id,
     billable_amount,
     standard_amount,
-    functional_currency_code,
-    cast(transaction_rate / nullif(functional_rate, 0) as {{ ps_type('number') }}) as functional_exchange_rate,
-    {{ ps_convert_amount('billable_amount', 'transaction_rate', 'functional_rate') }} as billable_amount_functional,
-    cast('{{ var("reporting_currency") }}' as {{ ps_type('string') }}) as reporting_currency_code,
-    transaction_rate as exchange_rate_to_reporting,
-    transaction_rate_date as exchange_rate_date,
-    {{ ps_convert_amount('billable_amount', 'transaction_rate') }} as billable_amount_reporting,
-    {{ ps_convert_amount('standard_amount', 'transaction_rate') }} as standard_amount_reporting,
+    {{ ps_converted_amount_columns(
+        functional=[('billable_amount', 'billable_amount_functional')],
+        reporting=[('billable_amount', 'billable_amount_reporting'),
+                   ('standard_amount', 'standard_amount_reporting')]) }},
     cost_rate,
     cost_currency_code,
     cost_amount,
