@@ -44,7 +44,8 @@ VALID = {
                           "status": {"color": "green", "key": 410, "message": "Active"}, "archived": False,
                           "rate_card_id": "5", "created_at": KT_TS, "updated_at": KT_TS,
                           # the workspace's external reference, folded in from include=external_references
-                          "external_reference": {"id": "9", "service_name": "Salesforce", "service_model": "Opportunity",
+                          "external_reference": {"id": "9", "service_name": "Salesforce",
+                                                 "service_model": "Opportunity",
                                                  "service_model_ref": "006000000000001AAA"}},
     "kantata__time_entries": {"id": "9001", "workspace_id": "101", "user_id": "77", "story_id": None,
                               "date_performed": "2026-10-06", "time_in_minutes": 480, "billable": True,
