@@ -146,7 +146,7 @@ def test_hard_deletes_from_the_feed_and_from_a_full_snapshot_are_recorded(wareho
 
 def test_snapshot_entity_without_change_field_rewrites_only_changed_rows(warehouse: Warehouse) -> None:
     worker = {"id": "w1", "workerId": "E1", "descriptor": "Ada Lovelace", "primaryWorkEmail": "ada@example.com",
-              "jobProfile": {"id": "j", "descriptor": "Consultant"}, "fte": 1, "isActive": True}
+              "jobProfile": {"id": "j", "descriptor": "Consultant"}, "isActive": True}
     source = FakeSource([worker, {**worker, "id": "w2", "workerId": "E2"}])
     assert ingest_entity(source, warehouse, workday.WORKERS, "run-1").inserted == 2
     source.records[1] = {**source.records[1], "isActive": False}
