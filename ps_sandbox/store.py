@@ -136,8 +136,10 @@ class SandboxStore:
     def put_together(self, rows: Iterable[tuple[str, str, str, datetime, Mapping[str, Any]]]) -> None:
         """Store ``(platform, object, id, updated_at, body)`` rows of several objects in one
         transaction: a record and what is written with it (an inline reference) land together."""
-        params = [(platform, obj, rid, to_iso(upd), orjson.dumps(body, default=str).decode())
-                  for platform, obj, rid, upd, body in rows]
+        params = [
+            (platform, obj, rid, to_iso(upd), orjson.dumps(body, default=str).decode())
+            for platform, obj, rid, upd, body in rows
+        ]
         with self._records_transaction() as conn:
             conn.executemany(
                 "INSERT INTO records (platform, object, id, updated_at, body) VALUES (?, ?, ?, ?, ?) "
@@ -198,8 +200,7 @@ class SandboxStore:
         for field, value in (equals or {}).items():
             if isinstance(value, (list, tuple, set, frozenset)):  # any of several values
                 values = list(value)
-                clauses.append(f"json_extract(body, '$.{field}') IN ({','.join('?' * len(values))})"
-                               if values else "0")
+                clauses.append(f"json_extract(body, '$.{field}') IN ({','.join('?' * len(values))})" if values else "0")
                 params.extend(values)
                 continue
             clauses.append(f"json_extract(body, '$.{field}') = ?")

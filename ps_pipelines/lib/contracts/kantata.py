@@ -51,18 +51,25 @@ class OpportunityReference:
 
     def for_opportunity(self, opportunity_id: str) -> dict[str, str]:
         """The inline ``external_reference`` of a workspace created for ``opportunity_id``."""
-        return {"service_name": self.service_name, "service_model": self.service_model,
-                "service_model_ref": opportunity_id, "status": "successful"}
+        return {
+            "service_name": self.service_name,
+            "service_model": self.service_model,
+            "service_model_ref": opportunity_id,
+            "status": "successful",
+        }
 
     def filters(self, opportunity_ids: list[str]) -> dict[str, str]:
         """``GET /workspaces`` filters for the workspaces of up to 200 opportunities."""
-        return {"external_reference_service_name": self.service_name,
-                "external_reference_service_model": self.service_model,
-                "external_reference_service_model_refs": ",".join(opportunity_ids)}
+        return {
+            "external_reference_service_name": self.service_name,
+            "external_reference_service_model": self.service_model,
+            "external_reference_service_model_refs": ",".join(opportunity_ids),
+        }
 
     def matches(self, reference: Mapping[str, Any]) -> bool:
-        return reference.get("service_name") == self.service_name and \
-            reference.get("service_model") == self.service_model
+        return (
+            reference.get("service_name") == self.service_name and reference.get("service_model") == self.service_model
+        )
 
 
 OPPORTUNITY_REFERENCE = OpportunityReference()
@@ -89,8 +96,16 @@ class Nested:
     then: tuple[Nested, ...] = ()
 
 
-def _contract(entity: str, path: str, cols: dict, description: str, ignored: str = "", *,
-              audit: bool = True, change_column: str | None = "updated_at") -> EntityContract:
+def _contract(
+    entity: str,
+    path: str,
+    cols: dict,
+    description: str,
+    ignored: str = "",
+    *,
+    audit: bool = True,
+    change_column: str | None = "updated_at",
+) -> EntityContract:
     stamps = {"created_at": c.timestamp(), "updated_at": c.timestamp(required=True)} if audit else {}
     return EntityContract(
         platform="kantata",
@@ -240,22 +255,46 @@ RATE_CARDS = _contract(
 
 # What each contract side-loads and folds into its records (see ``Nested``).
 NESTED: dict[str, tuple[Nested, ...]] = {
-    PROJECTS.entity: (Nested("external_references", "external_reference", "external_references",
-                             "external_reference_ids", match={"service_name": OPPORTUNITY_REFERENCE.service_name,
-                                                              "service_model": OPPORTUNITY_REFERENCE.service_model},
-                             latest_by="created_at"),),
-    TIME_ENTRIES.entity: (Nested("recent_submission", "recent_submission", "timesheet_submissions",
-                                 "recent_submission_id"),),
-    EXPENSES.entity: (Nested("recent_submission", "recent_submission", "expense_report_submissions",
-                             "recent_submission_id"),),
-    MILESTONES.entity: (Nested("story_state_changes", "story_state_change", "story_state_changes",
-                               "story_state_change_ids", match={"state": "completed"}, latest_by="created_at"),),
+    PROJECTS.entity: (
+        Nested(
+            "external_references",
+            "external_reference",
+            "external_references",
+            "external_reference_ids",
+            match={
+                "service_name": OPPORTUNITY_REFERENCE.service_name,
+                "service_model": OPPORTUNITY_REFERENCE.service_model,
+            },
+            latest_by="created_at",
+        ),
+    ),
+    TIME_ENTRIES.entity: (
+        Nested("recent_submission", "recent_submission", "timesheet_submissions", "recent_submission_id"),
+    ),
+    EXPENSES.entity: (
+        Nested("recent_submission", "recent_submission", "expense_report_submissions", "recent_submission_id"),
+    ),
+    MILESTONES.entity: (
+        Nested(
+            "story_state_changes",
+            "story_state_change",
+            "story_state_changes",
+            "story_state_change_ids",
+            match={"state": "completed"},
+            latest_by="created_at",
+        ),
+    ),
     RATE_CARDS.entity: (
         Nested("rate_card", "rate_card", "rate_cards", "rate_card_id"),
-        Nested("rate_card_set_version", "rate_card_set_version", "rate_card_set_versions",
-               "rate_card_set_version_id"),
-        Nested("rate_card_roles", "rate_card_roles", "rate_card_roles", "rate_card_role_ids", many=True,
-               then=(Nested("role", "role", "roles", "role_id"),)),
+        Nested("rate_card_set_version", "rate_card_set_version", "rate_card_set_versions", "rate_card_set_version_id"),
+        Nested(
+            "rate_card_roles",
+            "rate_card_roles",
+            "rate_card_roles",
+            "rate_card_role_ids",
+            many=True,
+            then=(Nested("role", "role", "roles", "role_id"),),
+        ),
     ),
 }
 

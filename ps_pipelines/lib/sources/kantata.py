@@ -11,7 +11,6 @@ objects come under their own top-level key, found through the record's ``<associ
 Objects without a documented change time (users, rate card versions) are read whole.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,8 +36,10 @@ MAX_REFERENCE_IDS = 200  # external_reference_service_model_refs: "up to 200 ext
 # expense report submissions list the requester's own unless ``all_on_account`` (developer.kantata.com,
 # Expense Report Submissions: "When all_on_account filter is set to true, the endpoint returns all
 # expense report submissions on the account").
-RESOURCE_FILTERS: dict[str, dict[str, str]] = {"stories": {"story_type": "milestone"},
-                                               "expense_report_submissions": {"all_on_account": "true"}}
+RESOURCE_FILTERS: dict[str, dict[str, str]] = {
+    "stories": {"story_type": "milestone"},
+    "expense_report_submissions": {"all_on_account": "true"},
+}
 
 
 def unpack_envelope(body: Mapping[str, Any]) -> Page:
@@ -111,7 +112,12 @@ class KantataClient:
             yield from self._resubmitted(contract, path, params, since, read, nests)
 
     def _resubmitted(
-        self, contract: EntityContract, path: str, params: dict[str, Any], since: datetime, read: set[str],
+        self,
+        contract: EntityContract,
+        path: str,
+        params: dict[str, Any],
+        since: datetime,
+        read: set[str],
         nests: Sequence[Nested],
     ) -> Iterator[Page]:
         """Records on submissions changed since ``since`` that the change-time read did not return.
@@ -123,8 +129,12 @@ class KantataClient:
         """
         collection, include, foreign_key = SUBMITTED_ON[contract.entity]
         submissions_path = f"{API}/{collection}"
-        query = {"per_page": self.per_page, "updated_after": updated_after(since), "include": include,
-                 **RESOURCE_FILTERS.get(collection, {})}
+        query = {
+            "per_page": self.per_page,
+            "updated_after": updated_after(since),
+            "include": include,
+            **RESOURCE_FILTERS.get(collection, {}),
+        }
         wanted: list[str] = []
         for page in page_number_pages(lambda page: self._page(submissions_path, {**query, "page": page})):
             for submission in page:
@@ -163,10 +173,15 @@ class KantataClient:
         path = f"{API}/workspaces"
         nests = NESTED[PROJECTS.entity]
         for chunk in chunked(list(dict.fromkeys(opportunity_ids)), MAX_REFERENCE_IDS):
-            params = {"per_page": self.per_page, "include": ",".join(nest.association for nest in nests),
-                      "order": "id:asc", **OPPORTUNITY_REFERENCE.filters(list(chunk))}
-            for page in page_number_pages(lambda page, params=params: self._page(path, {**params, "page": page},
-                                                                                 nests)):
+            params = {
+                "per_page": self.per_page,
+                "include": ",".join(nest.association for nest in nests),
+                "order": "id:asc",
+                **OPPORTUNITY_REFERENCE.filters(list(chunk)),
+            }
+            for page in page_number_pages(
+                lambda page, params=params: self._page(path, {**params, "page": page}, nests)
+            ):
                 yield from page
 
     def count(self, resource: str, **filters: str) -> int:
@@ -175,8 +190,14 @@ class KantataClient:
         return int(body.get("count") or 0)
 
     # -- internals -------------------------------------------------------------------------
-    def _by_ids(self, path: str, params: dict[str, Any], ids: Sequence[str], since: datetime | None,
-                nests: Sequence[Nested] = ()) -> Iterator[Page]:
+    def _by_ids(
+        self,
+        path: str,
+        params: dict[str, Any],
+        ids: Sequence[str],
+        since: datetime | None,
+        nests: Sequence[Nested] = (),
+    ) -> Iterator[Page]:
         window = {"updated_after": updated_after(since)} if since is not None else {}
         for chunk in chunked(list(ids), self.per_page):
             only = {**params, **window, "only": ",".join(chunk)}
