@@ -184,6 +184,13 @@ class ControlAPI:
         return contract
 
     def approve_week(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Approve a person's week the way Kantata does: through timesheet submissions.
+
+        Per project, the week's pending submission (or a new one holding the unapproved entries)
+        becomes ``approved`` with its resolution time, and its time entries' ``approved`` flag
+        turns true (developer.kantata.com, Timesheet Submissions: "Approve a Single Timesheet
+        Submission"; Time Entries: ``approved``). A week with no time gets five approved days.
+        """
         user_id, monday = self._approval_target(payload.get("user_id"), payload.get("week_start"))
         self._get("kantata", "users", user_id)
         entries = self._week_entries(user_id, monday)
@@ -192,16 +199,48 @@ class ControlAPI:
             created = self._create_week(user_id, monday, now)
             return {"user_id": user_id, "week_start": monday.isoformat(), "approved": created,
                     "created": created, "already_approved": []}
-        approved, already = [], []
+        already = [entry["id"] for entry in entries if entry.get("approved")]
+        by_project: dict[str, list[dict[str, Any]]] = {}
         for entry in entries:
-            if entry["status"] == "approved":
-                already.append(entry["id"])
-                continue
-            entry.update({"status": "approved", "approved_at": format_timestamp("kantata", now)})
-            self._save("kantata", "time_entries", entry["id"], entry, now)
-            approved.append(entry["id"])
-        return {"user_id": user_id, "week_start": monday.isoformat(), "approved": approved, "created": [],
+            if not entry.get("approved"):
+                by_project.setdefault(str(entry["workspace_id"]), []).append(entry)
+        approved = []
+        for workspace_id, pending in by_project.items():
+            approved += self._approve(user_id, workspace_id, monday, pending, now)
+        return {"user_id": user_id, "week_start": monday.isoformat(), "approved": sorted(approved), "created": [],
                 "already_approved": already}
+
+    def _approve(self, user_id: str, workspace_id: str, monday: date, entries: list[dict[str, Any]],
+                 now: datetime) -> list[str]:
+        """Approve ``entries`` (one project) on their pending submission, or on a new one."""
+        pending_ids = {entry.get("active_submission_id") for entry in entries} - {None}
+        submission = next((found for sid in sorted(pending_ids)
+                           if (found := self.store.get("kantata", "timesheet_submissions", str(sid)))
+                           and found.get("status") == "pending"), None)
+        if submission is None:
+            submission = self._new_submission(user_id, workspace_id, monday, now)
+        moment = format_timestamp("kantata", now)
+        ids = [entry["id"] for entry in entries]
+        submission.update({"status": "approved", "current_resolution_created_at_date": moment,
+                           "time_entry_ids": sorted({*submission.get("time_entry_ids", []), *ids})})
+        self._save("kantata", "timesheet_submissions", submission["id"], submission, now)
+        for entry in entries:
+            entry.update({"approved": True, "active_submission_id": submission["id"],
+                          "recent_submission_id": submission["id"]})
+            self._save("kantata", "time_entries", entry["id"], entry, now)
+        return ids
+
+    def _new_submission(self, user_id: str, workspace_id: str, monday: date, now: datetime) -> dict[str, Any]:
+        moment = format_timestamp("kantata", now)
+        workspace = self.store.get("kantata", "workspaces", workspace_id) or {}
+        return {"id": str(self._next_kantata_id("timesheet_submissions")), "status": "pending",
+                "title": f"Timesheet {monday.isoformat()}", "comment": None, "type": "TimesheetSubmission",
+                "resolution_description": None, "line_item_total_in_cents": None, "line_item_total_formatted": None,
+                "currency": workspace.get("currency"), "current_resolution_description": None,
+                "current_resolution_creator_id": None, "current_resolution_created_at_date": None,
+                "resolution_ids": [], "user_id": user_id, "workspace_id": workspace_id,
+                "start_date": monday.isoformat(), "end_date": (monday + timedelta(days=6)).isoformat(),
+                "time_entry_ids": [], "created_at": moment, "updated_at": moment}
 
     def _approval_target(self, user_id: Any, week_start: Any) -> tuple[str, date]:
         """Defaults: the user and week of the most recently changed unapproved entry."""
@@ -209,7 +248,7 @@ class ControlAPI:
         user_id = str(user_id) if user_id else None
         if user_id and monday:
             return user_id, monday
-        where = "json_extract(body, '$.status') IN ('submitted', 'draft')"
+        where = "json_extract(body, '$.approved') = 0"
         params = []
         if user_id:
             where += " AND json_extract(body, '$.user_id') = ?"
@@ -232,6 +271,27 @@ class ControlAPI:
             (user_id, monday.isoformat(), (monday + timedelta(days=6)).isoformat())).fetchall()
         return [orjson.loads(row[0]) for row in rows]
 
+    def _card_rates(self, rate_card_id: Any, day: date) -> dict[str, int]:
+        """Role name -> rate in cents of the rate card version in force on ``day`` (Kantata's rate card
+        set version with the latest effective date not after it)."""
+        card = self.store.get("kantata", "rate_cards", str(rate_card_id)) or {}
+        best: tuple[str, dict[str, Any]] | None = None
+        for version_id in card.get("rate_card_version_ids", []):
+            version = self.store.get("kantata", "rate_card_versions", str(version_id)) or {}
+            set_version = self.store.get("kantata", "rate_card_set_versions",
+                                         str(version.get("rate_card_set_version_id"))) or {}
+            effective = set_version.get("effective_date") or ""
+            if version and effective <= day.isoformat() and (best is None or effective > best[0]):
+                best = (effective, version)
+        if best is None:
+            return {}
+        rates = {}
+        for rate_role in self.store.scan("kantata", "rate_card_roles", order="id",
+                                         equals={"rate_card_version_id": str(best[1]["id"])}):
+            role = self.store.get("kantata", "roles", str(rate_role.get("role_id"))) or {}
+            rates[role.get("name")] = rate_role.get("rate")
+        return rates
+
     def _create_week(self, user_id: str, monday: date, now: datetime) -> list[str]:
         """Five billable 8-hour days on the user's latest project, approved right away."""
         user = self._get("kantata", "users", user_id)
@@ -240,8 +300,7 @@ class ControlAPI:
         workspace = (self.store.get("kantata", "workspaces", last["workspace_id"]) if last else None) or \
             self._first("kantata", "workspaces", "json_extract(body, '$.status.key') != 500", [])
         _require(workspace is not None, "no Kantata workspace to log time on", 409)
-        card = self.store.get("kantata", "rate_cards", str(workspace.get("rate_card_id")))
-        rates = {r["role"]: r["rate_in_cents"] for r in (card or {}).get("rates", [])}
+        rates = self._card_rates(workspace.get("rate_card_id"), monday)
         rate = rates.get(user.get("headline"), next(iter(rates.values()), 0))
         first_id, moment = self._next_kantata_id("time_entries"), format_timestamp("kantata", now)
         rows = []
@@ -249,14 +308,19 @@ class ControlAPI:
             entry_id = str(first_id + offset)
             body = {"id": entry_id, "workspace_id": workspace["id"], "user_id": user_id, "story_id": None,
                     "date_performed": (monday + timedelta(days=offset)).isoformat(), "time_in_minutes": 480,
-                    "billable": True, "status": "approved", "approved_at": moment, "rate_in_cents": rate,
+                    "billable": True, "approved": False, "rate_in_cents": rate,
+                    "currency": workspace.get("currency"), "taxable": False, "is_invoiced": False,
+                    "active_submission_id": None, "recent_submission_id": None,
                     "notes": "Logged and approved through the sandbox control API", "created_at": moment,
                     "updated_at": None}
-            rows.append((entry_id, stamp("kantata", "time_entries", body, now), body))
-        self.store.put_many("kantata", "time_entries", rows)
-        return [row[0] for row in rows]
+            rows.append(body)
+        self._approve(user_id, str(workspace["id"]), monday, rows, now)
+        return [row["id"] for row in rows]
 
     def complete_milestone(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Set a milestone's state to completed; Kantata records the change as a story state change
+        ("created for you automatically when you set the state of a Story", developer.kantata.com,
+        Story State Changes), whose ``created_at`` is the completion time."""
         story_id = payload.get("story_id")
         if story_id:
             story = self._get("kantata", "stories", str(story_id))
@@ -266,9 +330,15 @@ class ControlAPI:
                                 order="json_extract(body, '$.due_date'), id")
             _require(story is not None, "no open milestone left to complete", 409)
         now = self._now()
-        story.update({"state": "completed", "completed_at": format_timestamp("kantata", now)})
+        moment = format_timestamp("kantata", now)
+        change_id = str(self._next_kantata_id("story_state_changes"))
+        self._save("kantata", "story_state_changes", change_id, {
+            "id": change_id, "state": "completed", "formatted_state": "Completed", "user_id": None,
+            "story_id": story["id"], "created_at": moment, "updated_at": None}, now)
+        story.update({"state": "completed",
+                      "story_state_change_ids": [*story.get("story_state_change_ids", []), change_id]})
         self._save("kantata", "stories", story["id"], story, now)
-        return {"story_id": story["id"], "workspace_id": story.get("workspace_id")}
+        return {"story_id": story["id"], "workspace_id": story.get("workspace_id"), "story_state_change_id": change_id}
 
     def terminate_worker(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         wanted = payload.get("worker_id")
@@ -299,9 +369,10 @@ class ControlAPI:
                "Employment_Status": "Terminated"}
         row.setdefault("Job_Profile", (worker.get("jobProfile") or {}).get("descriptor"))
         row.setdefault("Business_Title", worker.get("businessTitle"))
-        row.setdefault("Cost_Center", (worker.get("costCenter") or {}).get("descriptor"))
-        row.setdefault("FTE", str(worker.get("fte")))
         row.setdefault("Location", (worker.get("location") or {}).get("descriptor"))
+        # Cost center and FTE come only from the report's earlier rows (the worker resource has neither).
+        row.setdefault("Cost_Center", None)
+        row.setdefault("FTE", None)
         history_id = f"{worker['workerID']}|{today}"
         self._save("workday", "Worker_Job_History", history_id, row, now)
         return history_id

@@ -10,10 +10,15 @@ What exists, and how it hangs together:
 
 - Workday: ``20 x scale`` workers (min 10) with roles, locations, cost centers, FTE, ~5%
   terminated; 1-3 effective-dated cost rates and 1-3 job-history rows each (RaaS).
-- Kantata: one user per worker (e-mail = ``primaryWorkEmail``, ~2% drifted by case or a
-  typo); rate cards per region x currency x year; a workspace for ~85% of won deals;
-  milestones for fixed-fee/milestone projects plus task stories everywhere;
-  ``10_000 x scale`` time entries (exactly, so 2M at scale 200) and 5% as many expenses.
+- Kantata (in the objects Kantata documents, ``ps_sandbox.catalog.kantata``): one user per
+  worker (e-mail = ``primaryWorkEmail``, ~2% drifted by case or a typo); a rate card set per
+  region and year (one version effective on 1 January) with a rate card per currency, whose
+  rate card roles price the firm's roles; a workspace for ~85% of won deals, each linked to
+  its opportunity by an external reference (Salesforce / Opportunity / the opportunity id);
+  milestones for fixed-fee/milestone projects plus task stories everywhere, a story state
+  change recording each completion; ``10_000 x scale`` time entries (exactly, so 2M at scale
+  200) and 5% as many expenses, submitted per person, project and week on timesheet and
+  expense report submissions that are pending, approved or rejected (draft work is on none).
   Nobody logs more than 12 hours on a day, every project together (``DAY_CAP_MINUTES``).
   Time entries bill at the project's rate card rate for the user's role on that day.
 - Salesforce: ``40 x scale`` accounts (min 5), 1-3 contacts each, 1-5 opportunities each
@@ -78,7 +83,9 @@ _CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
     "workday": ("Last_Updated",),
     "netsuite": ("lastmodifieddate",),
 }
-_NO_CHANGE_FIELD = {("workday", "workers"), ("netsuite", "transactionline")}
+_NO_CHANGE_FIELD = {("workday", "workers"), ("netsuite", "transactionline")} | {
+    # Kantata objects that document no updated_at (ps_sandbox.catalog.kantata, change_field=None).
+    ("kantata", obj) for obj in ("users", "roles", "rate_card_set_versions", "rate_card_roles")}
 
 
 def truncate_timestamp(platform: str, moment: datetime) -> datetime:
@@ -317,8 +324,14 @@ DAY_CAP_MINUTES = 12 * 60
 _MINUTE_WEIGHTS = tuple(6 if m >= 240 else 2 for m in _MINUTES)
 
 # Kantata ids are numeric strings; a fixed width per object keeps lexical order numeric.
-_KANTATA_BASE = {"rate_cards": 500, "users": 2_000_000, "workspaces": 40_000_000, "stories": 70_000_000,
-                 "time_entries": 300_000_000, "expenses": 600_000_000}
+_KANTATA_BASE = {"roles": 100, "rate_cards": 500, "rate_card_sets": 600, "rate_card_set_versions": 700,
+                 "rate_card_versions": 800, "rate_card_roles": 1_000, "users": 2_000_000,
+                 "workspaces": 40_000_000, "stories": 70_000_000, "story_state_changes": 80_000_000,
+                 "time_entries": 300_000_000, "expenses": 600_000_000, "timesheet_submissions": 700_000_000,
+                 "expense_report_submissions": 800_000_000, "external_references": 900_000_000}
+# How a workspace names the CRM opportunity it delivers (a Kantata external reference: the
+# provider, the external object's type and its id; developer.kantata.com, External References).
+OPPORTUNITY_SERVICE, OPPORTUNITY_MODEL = "Salesforce", "Opportunity"
 _NETSUITE_BASE = {"currencyrate": 10_000, "customer": 100_000, "job": 200_000, "transaction": 1_000_000}
 
 
@@ -718,14 +731,14 @@ class _Generator:
             self._write_cost_rates(rng, worker)
             events = [d for d, _ in worker.roles] + ([worker.termination] if worker.termination else [])
             updated = _business_moment(rng, max(events))
-            name, region, _, _ = worker.location
+            # Cost center and FTE are not on Workday's worker resource: the job history report has them.
+            name = worker.location[0]
             self.sink.add("workday", "workers", worker.wid, updated, {
                 "id": worker.wid, "workerID": worker.worker_id, "descriptor": worker.name,
                 "primaryWorkEmail": worker.email, "businessTitle": worker.role,
                 "jobProfile": {"id": stable_wid("jobProfile", worker.role), "descriptor": worker.role},
-                "location": {"id": stable_wid("location", name), "descriptor": name}, "region": region,
-                "costCenter": {"id": stable_wid("costCenter", region), "descriptor": COST_CENTERS[region]},
-                "fte": worker.fte, "hireDate": worker.hire.isoformat(),
+                "location": {"id": stable_wid("location", name), "descriptor": name},
+                "hireDate": worker.hire.isoformat(),
                 "terminationDate": worker.termination.isoformat() if worker.termination else None,
                 "isActive": worker.termination is None, "isManager": False})
 
@@ -772,16 +785,49 @@ class _Generator:
         return next(c for c in self.cards if (c.region, c.currency, c.year) == (region, currency, year))
 
     def write_kantata_reference(self) -> None:
+        """Roles, then per region and year a rate card set with one version effective on 1 January,
+        holding the region's currency cards, each with one rate card version of role rates."""
+        roles = {}
+        for role in ROLES:
+            roles[role] = self.kantata_id("roles")
+            self.sink.add("kantata", "roles", roles[role], datetime(2019, 1, 7, 10, tzinfo=UTC),
+                          {"id": roles[role], "name": role})
+        by_set: dict[tuple[str, int], list[RateCard]] = defaultdict(list)
         for card in self.cards:
-            created = datetime(card.year - 1, 12, 1, 10, tzinfo=UTC)
-            closed = card.year < RATE_CARD_YEARS[-1]
-            updated = datetime(card.year, 12, 1, 10, tzinfo=UTC) if closed else created
-            self.sink.add("kantata", "rate_cards", card.id, updated, {
-                "id": card.id, "title": f"{card.region} {card.currency} Standard {card.year}",
-                "currency": card.currency, "region": card.region, "effective_from": f"{card.year}-01-01",
-                "effective_to": f"{card.year}-12-31" if closed else None,
-                "rates": [{"role": role, "rate_in_cents": cents} for role, cents in card.rates.items()],
-                "created_at": self.kts(created), "updated_at": self.kts(updated)})
+            by_set[(card.region, card.year)].append(card)
+        for (region, year), cards in by_set.items():
+            created = datetime(year - 1, 12, 1, 10, tzinfo=UTC)
+            updated = datetime(year, 12, 1, 10, tzinfo=UTC) if year < RATE_CARD_YEARS[-1] else created
+            set_id, set_version_id = self.kantata_id("rate_card_sets"), self.kantata_id("rate_card_set_versions")
+            title = f"{region} Standard {year}"
+            version_ids = []
+            for card in cards:
+                version_id = self.kantata_id("rate_card_versions")
+                version_ids.append(version_id)
+                role_ids = []
+                for role, cents in card.rates.items():
+                    role_id = self.kantata_id("rate_card_roles")
+                    role_ids.append(role_id)
+                    self.sink.add("kantata", "rate_card_roles", role_id, created, {
+                        "id": role_id, "rate": cents, "role_id": roles[role], "rate_card_version_id": version_id})
+                self.sink.add("kantata", "rate_card_versions", version_id, created, {
+                    "id": version_id, "default_rate": None, "rate_card_id": card.id,
+                    "rate_card_set_version_id": set_version_id, "rate_card_role_ids": role_ids,
+                    "created_at": self.kts(created), "updated_at": self.kts(created)})
+                self.sink.add("kantata", "rate_cards", card.id, updated, {
+                    "id": card.id, "currency": card.currency, "uses": 0, "rate_card_set_id": set_id,
+                    "rate_card_version_ids": [version_id], "rate_card_set_title": f"{title} {card.currency}",
+                    "removable": False, "created_at": self.kts(created), "updated_at": self.kts(updated)})
+            self.sink.add("kantata", "rate_card_set_versions", set_version_id, created, {
+                "id": set_version_id, "active": True, "effective_date": f"{year}-01-01",
+                "used_currencies": [card.currency for card in cards], "rate_card_set_id": set_id,
+                "rate_card_version_ids": version_ids})
+            self.sink.add("kantata", "rate_card_sets", set_id, updated, {
+                "id": set_id, "title": title, "account_default": False,
+                "active_currencies": [card.currency for card in cards], "default_currencies": [],
+                "destroyable": False, "rate_card_ids": [card.id for card in cards],
+                "rate_card_set_version_ids": [set_version_id], "created_at": self.kts(created),
+                "updated_at": self.kts(updated)})
         self.write_users()
 
     def write_users(self) -> None:
@@ -792,10 +838,10 @@ class _Generator:
             email = _drift_email(rng, worker.email) if index in drifted else worker.email
             created = _business_moment(rng, max(worker.hire, date(2019, 1, 7)))
             updated = _business_moment(rng, worker.termination) if worker.termination else created
+            # Kantata documents no created/updated time on a user (the store keeps the change time).
             self.sink.add("kantata", "users", worker.user_id, updated, {
                 "id": worker.user_id, "full_name": worker.name, "email_address": email,
-                "headline": worker.role, "disabled": worker.termination is not None, "photo_path": None,
-                "created_at": self.kts(created), "updated_at": self.kts(updated)})
+                "headline": worker.role, "disabled": worker.termination is not None, "photo_path": None})
 
     # Salesforce -----------------------------------------------------------------------
     def plan_crm(self) -> None:
@@ -1004,10 +1050,21 @@ class _Generator:
                 "price_in_cents": deal.amount * 100, "start_date": deal.start.isoformat(),
                 "due_date": deal.end.isoformat(), "status": dict(status),
                 "archived": finished and deal.end < self.asof_day - timedelta(days=90) and rng.random() < 0.5,
-                "rate_card_id": project.card.id, "salesforce_opportunity_id": deal.id,
+                "rate_card_id": project.card.id,
                 "budgeted": True, "effective_due_date": deal.end.isoformat(), "access_level": "invitation",
                 "created_at": self.kts(project.created), "updated_at": self.kts(updated)})
+            self._write_opportunity_reference(project)
             self._write_stories(rng, project)
+
+    def _write_opportunity_reference(self, project: Project) -> None:
+        """The workspace's link to its CRM opportunity, made with the workspace."""
+        reference_id, created = self.kantata_id("external_references"), self.kts(project.created)
+        self.sink.add("kantata", "external_references", reference_id, project.created, {
+            "id": reference_id, "subject_type": "Workspace", "subject_id": project.id,
+            "service_name": OPPORTUNITY_SERVICE, "service_model": OPPORTUNITY_MODEL,
+            "service_model_ref": project.deal.id, "status": "successful", "external_link": None,
+            "external_message": None, "external_status": None, "locked": False, "created_at": created,
+            "last_synced_at": created, "updated_at": created})
 
     def _write_stories(self, rng: random.Random, project: Project) -> None:
         deal = project.deal
@@ -1042,9 +1099,16 @@ class _Generator:
         story_id = self.kantata_id("stories")
         completed = max(completed, project.created) if completed else None
         updated = completed or project.created
+        changes = []
+        if completed:  # Kantata records every state a story is set to as a story state change
+            change_id = self.kantata_id("story_state_changes")
+            changes.append(change_id)
+            self.sink.add("kantata", "story_state_changes", change_id, completed, {
+                "id": change_id, "state": "completed", "formatted_state": "Completed", "user_id": None,
+                "story_id": story_id, "created_at": self.kts(completed), "updated_at": self.kts(completed)})
         self.sink.add("kantata", "stories", story_id, updated, {
             "id": story_id, "workspace_id": project.id, "title": title, "story_type": kind, "state": state,
-            "due_date": due.isoformat(), "completed_at": self.kts(completed) if completed else None,
+            "due_date": due.isoformat(), "story_state_change_ids": changes,
             "budget_estimate_in_cents": budget, "archived": False, "parent_id": None,
             "created_at": self.kts(project.created),
             "updated_at": self.kts(updated)})
@@ -1239,10 +1303,64 @@ class _Activity:
 
     def week(self, project: Project, days: list[int], entries: int, expenses: int) -> None:
         may_be_bad = self.is_old(days) or not self.only_old_bad
-        for _ in range(entries):
-            self.time_entry(project, days, may_be_bad)
-        for _ in range(expenses):
-            self.expense(project, days)
+        logged = [self.time_entry(project, days, may_be_bad) for _ in range(entries)]
+        self.submit("time_entries", project, days, logged)
+        spent = [self.expense(project, days) for _ in range(expenses)]
+        self.submit("expenses", project, days, spent)
+
+    def submit(self, obj: str, project: Project, days: list[int], lines: list[_Line]) -> None:
+        """Store the week's lines with the submissions they went on: one per person and outcome.
+
+        Kantata approves time and expenses through submissions, one project each: a timesheet
+        submission holds "a set of time entries for a specified week" and an expense report
+        submission a set of expenses; a submission is pending, approved, rejected or cancelled,
+        and ``current_resolution_created_at_date`` is when its current resolution (the approval
+        or rejection) was made (developer.kantata.com, Timesheet Submissions / Expense Report
+        Submissions). A time entry's ``approved`` flag follows its submission; ``active_submission_id``
+        names an approved or pending one, ``recent_submission_id`` the latest, rejected included.
+        Draws no random number, so everything else generated is unchanged.
+        """
+        gen, timesheets = self.gen, obj == "time_entries"
+        groups: dict[tuple[str, str], list[_Line]] = {}
+        for line in lines:
+            if line.status == "draft":
+                gen.sink.add("kantata", obj, line.record_id, self.as_datetime(line.created), line.body)
+            else:
+                groups.setdefault((line.body["user_id"], line.status), []).append(line)
+        collection = "timesheet_submissions" if timesheets else "expense_report_submissions"
+        monday = days[0] - (days[0] - 1) % 7
+        for (user_id, status), members in groups.items():
+            submission_id = gen.kantata_id(collection)
+            submitted = max(line.submitted for line in members)
+            resolved = max(line.decided for line in members) if status in ("approved", "rejected") else None
+            changed = resolved if resolved is not None else submitted
+            for line in members:
+                body = line.body
+                body["active_submission_id"] = submission_id if status in ("submitted", "approved") else None
+                body["recent_submission_id"] = submission_id
+                if timesheets:
+                    body["approved"] = status == "approved"
+                body["updated_at"] = self.wire(changed)
+                gen.sink.add("kantata", obj, line.record_id, self.as_datetime(changed), body)
+            total = sum(line.cents for line in members)
+            currency = project.deal.account.market.currency
+            submission: Body = {
+                "id": submission_id, "status": "pending" if status == "submitted" else status,
+                "title": f"{'Timesheet' if timesheets else 'Expenses'} {self.day_text(monday)}",
+                "comment": None, "type": "TimesheetSubmission" if timesheets else "ExpenseReportSubmission",
+                "resolution_description": None, "line_item_total_in_cents": total,
+                "line_item_total_formatted": f"{total / 100:,.2f} {currency}", "currency": currency,
+                "current_resolution_description": None, "current_resolution_creator_id": None,
+                "current_resolution_created_at_date": self.wire(resolved) if resolved is not None else None,
+                "resolution_ids": [], "user_id": user_id, "workspace_id": project.id,
+                "created_at": self.wire(submitted), "updated_at": self.wire(changed),
+            }
+            if timesheets:
+                submission.update(start_date=self.day_text(monday), end_date=self.day_text(monday + 6),
+                                  time_entry_ids=[line.record_id for line in members])
+            else:
+                submission["expense_ids"] = [line.record_id for line in members]
+            gen.sink.add("kantata", collection, submission_id, self.as_datetime(changed), submission)
 
     def fit_day(self, project: Project, days: list[int], ordinal: int, worker: Worker,
                 minutes: int) -> tuple[int, Worker, int]:
@@ -1275,7 +1393,8 @@ class _Activity:
         return next((w for w in team if w.active_on(ordinal)), worker)
 
     def approval(self, ordinal: int, created: int) -> tuple[str, int | None, int]:
-        """(status, approved_at, updated_at): approvals land a few days after the week closes."""
+        """(status, approved at, changed at): submitted the next day, decided a few days after the
+        week closes. ``submit`` turns these into the week's submissions."""
         random_ = self.random
         next_monday = ordinal + 7 - (ordinal - 1) % 7
         decided = self.moment(next_monday + 1 + int(random_() * 4), 8 * 3600 + int(random_() * 36_000))
@@ -1295,7 +1414,7 @@ class _Activity:
             return "submitted", None, submitted
         return "draft", None, created
 
-    def time_entry(self, project: Project, days: list[int], may_be_bad: bool) -> None:
+    def time_entry(self, project: Project, days: list[int], may_be_bad: bool) -> _Line:
         gen, random_ = self.gen, self.random
         ordinal = days[int(random_() * len(days))]
         worker = self.member(project, ordinal)
@@ -1316,16 +1435,19 @@ class _Activity:
             self.billable[(self.project_index[id(project)], month)][(worker.user_id, role, rate)] += minutes
         tasks = project.tasks
         entry_id = gen.kantata_id("time_entries")
-        gen.sink.add("kantata", "time_entries", entry_id, self.as_datetime(updated), {
+        body = {
             "id": entry_id, "workspace_id": project.id, "user_id": worker.user_id,
             "story_id": tasks[int(random_() * len(tasks))] if tasks and random_() < 0.75 else None,
             "date_performed": day_text, "time_in_minutes": -minutes if bad else minutes, "billable": billable,
-            "status": status, "approved_at": self.wire(approved) if approved else None, "rate_in_cents": rate,
-            "notes": NOTES[int(random_() * len(NOTES))], "approved": status == "approved",
-            "currency": project.deal.account.market.currency, "taxable": False,
-            "created_at": self.wire(created), "updated_at": self.wire(updated)})
+            "rate_in_cents": rate, "notes": NOTES[int(random_() * len(NOTES))], "approved": False,
+            "currency": project.deal.account.market.currency, "taxable": False, "is_invoiced": False,
+            "active_submission_id": None, "recent_submission_id": None,
+            "created_at": self.wire(created), "updated_at": self.wire(created)}
+        cents = rate * minutes // 60 if billable and not bad else 0
+        return _Line(entry_id, body, status, updated if approved is not None or status == "rejected" else None,
+                     min(created + 20 * 3600, self.asof), created, cents)
 
-    def expense(self, project: Project, days: list[int]) -> None:
+    def expense(self, project: Project, days: list[int]) -> _Line:
         gen, random_ = self.gen, self.random
         ordinal = days[int(random_() * len(days))]
         worker = self.member(project, ordinal)
@@ -1333,14 +1455,29 @@ class _Activity:
         created = min(self.moment(ordinal, 9 * 3600 + int(random_() * 43_200)), self.asof)
         status, approved, updated = self.approval(ordinal, created)
         expense_id = gen.kantata_id("expenses")
-        gen.sink.add("kantata", "expenses", expense_id, self.as_datetime(updated), {
+        body = {
             "id": expense_id, "workspace_id": project.id, "user_id": worker.user_id,
             "date": self.day_text(ordinal), "category": category,
             "amount_in_cents": low + int(random_() * (high - low)),
-            "currency": project.deal.account.market.currency, "is_billable": random_() < 0.75,
-            "status": status, "approved_at": self.wire(approved) if approved else None, "notes": note,
+            "currency": project.deal.account.market.currency, "is_billable": random_() < 0.75, "notes": note,
             "is_invoiced": False, "reimbursable": True, "taxable": False,
-            "created_at": self.wire(created), "updated_at": self.wire(updated)})
+            "active_submission_id": None, "recent_submission_id": None,
+            "created_at": self.wire(created), "updated_at": self.wire(created)}
+        return _Line(expense_id, body, status, updated if approved is not None or status == "rejected" else None,
+                     min(created + 20 * 3600, self.asof), created, body["amount_in_cents"])
+
+
+@dataclass(slots=True)
+class _Line:
+    """A generated time entry or expense waiting for the week's submissions (moments as in ``_Activity``)."""
+
+    record_id: str
+    body: Body
+    status: str  # draft | submitted | approved | rejected
+    decided: int | None  # when its submission was approved or rejected
+    submitted: int
+    created: int
+    cents: int  # its share of the submission's line item total
 
 
 def _cumulative(weights: Iterable[int]) -> Iterable[int]:

@@ -133,6 +133,21 @@ class SandboxStore:
             )
         return len(params)
 
+    def put_together(self, rows: Iterable[tuple[str, str, str, datetime, Mapping[str, Any]]]) -> None:
+        """Store ``(platform, object, id, updated_at, body)`` rows of several objects in one
+        transaction: a record and what is written with it (an inline reference) land together."""
+        params = [
+            (platform, obj, rid, to_iso(upd), orjson.dumps(body, default=str).decode())
+            for platform, obj, rid, upd, body in rows
+        ]
+        with self._records_transaction() as conn:
+            conn.executemany(
+                "INSERT INTO records (platform, object, id, updated_at, body) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (platform, object, id) DO UPDATE SET updated_at = excluded.updated_at, "
+                "body = excluded.body, deleted = 0, deleted_at = NULL",
+                params,
+            )
+
     def soft_delete(self, platform: str, obj: str, record_id: str, body: Mapping[str, Any], at: datetime) -> None:
         """Mark deleted but keep readable (Salesforce recycle bin: visible to ``queryAll``)."""
         with self._records_transaction() as conn:
@@ -183,6 +198,11 @@ class SandboxStore:
         if not include_deleted:
             clauses.append("deleted = 0")
         for field, value in (equals or {}).items():
+            if isinstance(value, (list, tuple, set, frozenset)):  # any of several values
+                values = list(value)
+                clauses.append(f"json_extract(body, '$.{field}') IN ({','.join('?' * len(values))})" if values else "0")
+                params.extend(values)
+                continue
             clauses.append(f"json_extract(body, '$.{field}') = ?")
             params.append(value)
         if ids is not None:

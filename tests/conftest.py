@@ -62,3 +62,23 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def opportunity_of_workspaces(store: Any) -> dict[str, str]:
+    """Sandbox workspace id -> the Salesforce opportunity its external reference names (how Kantata
+    links a workspace to an external object: developer.kantata.com, External References)."""
+    return {
+        str(reference["subject_id"]): reference["service_model_ref"]
+        for reference in store.scan("kantata", "external_references", equals={"subject_type": "Workspace"})
+        if (reference["service_name"], reference["service_model"]) == ("Salesforce", "Opportunity")
+    }
+
+
+def workspaces_of_opportunity(store: Any, opportunity_id: str) -> list[dict[str, Any]]:
+    """The sandbox's workspaces whose external reference names ``opportunity_id``."""
+    opportunities = opportunity_of_workspaces(store)
+    return [
+        workspace
+        for workspace in store.scan("kantata", "workspaces", order="id")
+        if opportunities.get(str(workspace["id"])) == opportunity_id
+    ]

@@ -37,3 +37,23 @@
 {% macro erp_project_status(entity_status) -%}
   coalesce({{ project_status_from_label(entity_status) }}, 'unknown')
 {%- endmacro %}
+
+{#- Approval of a Kantata time entry or expense from what Kantata documents (mirrors
+    ps_pipelines.lib.contracts.kantata.approval_status): a time entry's `approved` flag (pass
+    null for expenses, which have none), else the status of the latest submission the record
+    was on (`recent_submission_status`: pending -> submitted, rejected; cancelled or none ->
+    draft). -#}
+{% macro kantata_approval_status(approved, submission_status) -%}
+  case
+    when coalesce({{ approved }}, false) or {{ submission_status }} = 'approved' then 'approved'
+    when {{ submission_status }} = 'pending' then 'submitted'
+    when {{ submission_status }} = 'rejected' then 'rejected'
+    else 'draft'
+  end
+{%- endmacro %}
+
+{#- When an approved record was approved: its submission's current resolution time
+    (`current_resolution_created_at_date`); null unless that submission is approved. -#}
+{% macro kantata_approved_at(submission_status, resolution_at) -%}
+  case when {{ submission_status }} = 'approved' then {{ resolution_at }} end
+{%- endmacro %}

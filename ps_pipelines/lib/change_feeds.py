@@ -81,16 +81,26 @@ class FeedCursor:
 
 @dataclass(frozen=True)
 class Feed:
-    """One entity's change feed: which changes are events, and where a record keeps its id and time."""
+    """One entity's change feed: which changes are events, and where a record keeps its id and time.
+
+    ``also_changed_by``: a related object folded into the record whose change counts as the
+    record's (a Kantata submission: approving it changes the submission, not necessarily the
+    time entries on it); the record's change time is then the later of the two.
+    """
 
     kind: str
     contract: EntityContract
     is_event: Callable[[Mapping[str, Any]], bool]
     id_field: str
     change_field: str
+    also_changed_by: str | None = None
 
     def change_of(self, record: Mapping[str, Any]) -> datetime:
-        return parse_timestamp(record[self.change_field])
+        changed = parse_timestamp(record[self.change_field])
+        related = record.get(self.also_changed_by) if self.also_changed_by else None
+        if isinstance(related, Mapping) and related.get(self.change_field):
+            changed = max(changed, parse_timestamp(related[self.change_field]))
+        return changed
 
     def id_of(self, record: Mapping[str, Any]) -> str:
         return str(record[self.id_field])
@@ -114,8 +124,14 @@ def is_activation_trigger(record: Mapping[str, Any]) -> bool:
 
 
 def is_approved_billable(record: Mapping[str, Any]) -> bool:
-    """Approved billable time or expense: what time-and-materials invoices are made of."""
-    return record.get("status") == "approved" and bool(record.get("billable"))
+    """Approved billable time or expense: what time-and-materials invoices are made of.
+
+    Approval is what Kantata documents (``kantata.approval_status``: the time entry's ``approved``
+    flag, else its latest submission's status); a time entry says ``billable``, an expense
+    ``is_billable``.
+    """
+    billable = record.get("billable") if "billable" in record else record.get("is_billable")
+    return kantata.approval_status(record) == "approved" and bool(billable)
 
 
 def is_completed_milestone(record: Mapping[str, Any]) -> bool:
@@ -123,8 +139,10 @@ def is_completed_milestone(record: Mapping[str, Any]) -> bool:
 
 
 WON_DEALS = Feed("opportunity", salesforce.OPPORTUNITIES, is_activation_trigger, "Id", "SystemModstamp")
-APPROVED_TIME = Feed("time_entry", kantata.TIME_ENTRIES, is_approved_billable, "id", "updated_at")
-APPROVED_EXPENSES = Feed("expense", kantata.EXPENSES, is_approved_billable, "id", "updated_at")
+APPROVED_TIME = Feed("time_entry", kantata.TIME_ENTRIES, is_approved_billable, "id", "updated_at",
+                     also_changed_by="recent_submission")
+APPROVED_EXPENSES = Feed("expense", kantata.EXPENSES, is_approved_billable, "id", "updated_at",
+                         also_changed_by="recent_submission")
 COMPLETED_MILESTONES = Feed("milestone", kantata.MILESTONES, is_completed_milestone, "id", "updated_at")
 APPROVED_WORK = (APPROVED_TIME, APPROVED_EXPENSES, COMPLETED_MILESTONES)
 

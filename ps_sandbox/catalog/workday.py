@@ -31,13 +31,11 @@ WORKER_FIELDS: dict[str, str] = {
     "jobProfile": "reference", "hireDate": "date", "terminationDate": "date", "isManager": "boolean",
     "isActive": "boolean", "externalID": "string",
 }
-# Served although [WORKER] does not list them on the worker: name -> (type, why).
-WORKER_EXTENSIONS: dict[str, tuple[str, str]] = {
-    "costCenter": ("reference", "the worker's cost center; Workday reports it through organization "
-                                "assignments, not on the worker resource (open gap)"),
-    "region": ("string", "the firm's delivery region, a tenant custom field (open gap)"),
-    "fte": ("number", "full-time equivalent; Workday keeps it on the position/job data (open gap)"),
-}
+# Served although [WORKER] does not list them on the worker: name -> (type, why). Empty: the
+# worker's cost center and FTE come from the job history report (``REPORTS``), its region from
+# its documented ``location`` (the firm's location -> region reference data, dbt seed
+# ``work_location_countries``).
+WORKER_EXTENSIONS: dict[str, tuple[str, str]] = {}
 WORKERS_DEFAULT_LIMIT = 20  # [PAGING]
 WORKERS_MAX_LIMIT = 100  # [PAGING]
 

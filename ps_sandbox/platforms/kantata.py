@@ -9,8 +9,13 @@ Wire behaviour follows developer.kantata.com:
 * Every answer uses the side-loaded envelope: ``count``, ``meta``, a ``results`` list of
   ``{key, id}`` references in sorted order and an id-keyed object per type.
 * Index filters: ``page``/``per_page`` (default 20; more than 200 is clamped to 200),
-  ``updated_after`` ("updated *after*" the instant, so exclusive), ``order``, ``only`` and the
-  ``workspace_id`` / ``story_type`` filters of the endpoints that have them.
+  ``updated_after`` ("updated *after*" the instant, so exclusive), ``order``, ``only``, each
+  endpoint's documented equality and list filters (``workspace_id``, ``story_type``,
+  ``statuses``, ``subject_type`` ...: ``ps_sandbox.catalog.kantata``) and, on objects that have
+  external references, ``external_reference_service_name`` / ``_service_model`` /
+  ``_service_model_ref`` / ``_service_model_refs`` (developer.kantata.com, e.g. Workspaces:
+  "Filter for objects that correlate to the specified external object IDs. Provide a
+  comma-separated list of up to 200 external IDs").
 * ``order`` accepts ``updated_at:asc|desc`` (the real API's default is ``updated_at:desc`` on
   workspaces and stories) plus ``id:asc|desc``, a sandbox extension. Orders on other fields
   (e.g. ``date_performed``) are answered 400 because the store cannot page them efficiently.
@@ -20,6 +25,16 @@ Wire behaviour follows developer.kantata.com:
   that the returned JSON contains top-level keys called users and stories where you can find
   associated data by inspecting time entries' user_id and story_id"). The relations are the
   documented associations of ``ps_sandbox.catalog.kantata``; others are answered 400.
+  ``include=external_references`` finds the references whose ``subject_type``/``subject_id``
+  name the record and answers ``external_reference_ids`` on it (developer.kantata.com:
+  "``external_reference_ids`` will only be included in the response if ``external_references``
+  is in the list of included associations").
+* External references: ``GET /external_references`` (``subject_type`` required) and
+  ``POST /external_references/create_or_update``; an object whose documented create/update
+  attributes include ``external_reference`` takes one inline, stored with the record in one
+  write (developer.kantata.com: ``external_reference`` "connects objects in an external system
+  with objects in Kantata OX"; ``service_name``, ``service_model`` and ``service_model_ref``
+  required; one reference per ``service_name`` on an object).
 * Objects, attributes, write attributes and write validations come from
   ``ps_sandbox.catalog.kantata`` (Kantata's own specification), never from the pipeline.
 * A per-token request rate (``kantata_requests_per_minute``): past it, 429 with ``Retry-After``.
@@ -32,12 +47,12 @@ import math
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ps_sandbox.catalog import kantata as catalog
-from ps_sandbox.generate import stamp
+from ps_sandbox.generate import format_timestamp, stamp, truncate_timestamp
 from ps_sandbox.http import Request, Response, Router, json_response
 from ps_sandbox.platforms.common import (
     ApiError,
@@ -64,15 +79,21 @@ ORDERS: dict[str, tuple[str, bool]] = {  # order value -> (store order, descendi
     "id:asc": ("id", False),
     "id:desc": ("id", True),
 }
-# Equality filters each endpoint offers (query parameter = body field).
-FILTERS: dict[str, tuple[str, ...]] = {
-    "time_entries": ("workspace_id",),
-    "expenses": ("workspace_id",),
-    "stories": ("workspace_id", "story_type"),
+# [DEV] filters of the objects that have external references (each matches the object's
+# references; ``..._refs`` takes up to 200 comma-separated ids).
+REFERENCE_FILTERS = {
+    "external_reference_service_name": "service_name",
+    "external_reference_service_model": "service_model",
+    "external_reference_service_model_ref": "service_model_ref",
+    "external_reference_status": "status",
 }
+REFERENCE_REFS_FILTER = "external_reference_service_model_refs"
+MAX_REFS = 200
 # The objects the sandbox lets a client write (the pipeline's write-back creates and updates
 # workspaces and updates time entries); each accepts its documented create/update attributes.
 WRITABLE = ("workspaces", "time_entries")
+CREATABLE = ("workspaces",)
+INLINE_REFERENCE = "external_reference"  # [DEV] the create/update attribute naming one reference
 NEW_WORKSPACE_STATUS = {"color": "grey", "key": 100, "message": "Not Started"}
 LIMIT_KEY = "kantata_requests_per_minute"
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
@@ -108,10 +129,28 @@ class ListQuery:
     descending: bool
     since: datetime | None = None
     ids: list[str] | None = None
-    equals: dict[str, str] = field(default_factory=dict)
+    equals: dict[str, Any] = field(default_factory=dict)
+    references: dict[str, Any] = field(default_factory=dict)  # external reference attribute -> value(s)
 
     @classmethod
     def parse(cls, resource: str, query: Mapping[str, str]) -> ListQuery:
+        obj = catalog.OBJECTS[resource]
+        missing = [name for name in obj.required_filters if not query.get(name)]
+        if missing:
+            raise _error(400, "validation", f"{missing[0]} is required", missing[0])
+        equals: dict[str, Any] = {name: query[name] for name in obj.filters if query.get(name)}
+        for name, attribute in obj.list_filters.items():
+            if query.get(name):
+                equals[attribute] = [part.strip() for part in query[name].split(",") if part.strip()]
+        references: dict[str, Any] = {}
+        if "external_references" in obj.associations:
+            references = {attribute: query[name] for name, attribute in REFERENCE_FILTERS.items() if query.get(name)}
+            if query.get(REFERENCE_REFS_FILTER):
+                refs = [part.strip() for part in query[REFERENCE_REFS_FILTER].split(",") if part.strip()]
+                if len(refs) > MAX_REFS:
+                    message = f"{REFERENCE_REFS_FILTER} takes at most {MAX_REFS} ids"
+                    raise _error(400, "validation", message, REFERENCE_REFS_FILTER)
+                references["service_model_ref"] = refs
         order_value = query.get("order") or DEFAULT_ORDER
         if order_value not in ORDERS:
             valid = ", ".join(ORDERS)
@@ -124,7 +163,8 @@ class ListQuery:
             descending=descending,
             since=_updated_after(query.get("updated_after", "")),
             ids=_only_ids(query.get("only", "")),
-            equals={name: query[name] for name in FILTERS.get(resource, ()) if query.get(name)},
+            equals=equals,
+            references=references,
         )
 
     @property
@@ -343,9 +383,23 @@ class _Kantata:
         resource = self._resource(request)
         query = ListQuery.parse(resource, request.query)
         includes = _includes(resource, request.query.get("include", ""))
+        if query.references:
+            query = self._referenced(resource, query)
         total, records = self._page(resource, query)
         body = envelope(resource, records, total, query.page, query.per_page)
         return json_response(self._side_load(resource, body, records, includes))
+
+    def _referenced(self, resource: str, query: ListQuery) -> ListQuery:
+        """``query`` narrowed to the records whose external references match its ``external_reference_*``
+        filters (an ``only=`` list, if given, is narrowed further)."""
+        subject_type = catalog.OBJECTS[resource].subject_type
+        references = self.ctx.store.scan(PLATFORM, "external_references", order="id",
+                                         equals={"subject_type": subject_type, **query.references})
+        ids = sorted({str(reference["subject_id"]) for reference in references}, key=lambda i: (len(i), i))
+        if query.ids is not None:
+            wanted = set(query.ids)
+            ids = [record_id for record_id in ids if record_id in wanted]
+        return replace(query, ids=ids)
 
     def show(self, request: Request) -> Response:
         self._authorize(request)
@@ -359,10 +413,15 @@ class _Kantata:
         """Add each included relation's objects to its own id-keyed top-level collection.
 
         The primary objects already carry the ``<relation>_id(s)`` attribute that references
-        them; a relation whose collection the sandbox does not hold answers an empty map.
+        them, except for references found by subject (external references), whose ids are
+        answered on the primary objects of this answer only; a relation whose collection the
+        sandbox does not hold answers an empty map.
         """
         for name in includes:
             association = catalog.OBJECTS[resource].associations[name]
+            if association.by_subject:
+                self._side_load_by_subject(resource, body, records, association)
+                continue
             wanted: set[str] = set()
             for record in records:
                 value = record.get(association.foreign_key)
@@ -371,45 +430,88 @@ class _Kantata:
             related = body.setdefault(association.collection, {})
             if association.collection not in catalog.OBJECTS:
                 continue
-            for record_id in sorted(wanted - set(related)):
-                record = self.ctx.store.get(PLATFORM, association.collection, record_id)
-                if record is not None:
-                    related[record_id] = record
+            missing = sorted(wanted - set(related), key=lambda i: (len(i), i))
+            for chunk in range(0, len(missing), 500):  # one query per chunk, not one per id
+                for record in self.ctx.store.scan(PLATFORM, association.collection, ids=missing[chunk:chunk + 500],
+                                                  order="id"):
+                    related[str(record["id"])] = record
         return body
+
+    def _side_load_by_subject(self, resource: str, body: dict, records: list[dict],
+                              association: catalog.Association) -> None:
+        subject_type = catalog.OBJECTS[resource].subject_type
+        ids = [str(record["id"]) for record in records]
+        found = self.ctx.store.scan(PLATFORM, association.collection, order="id",
+                                    equals={"subject_type": subject_type, "subject_id": ids}) if ids else []
+        by_subject: dict[str, list[str]] = {}
+        related = body.setdefault(association.collection, {})
+        for reference in found:
+            by_subject.setdefault(str(reference["subject_id"]), []).append(str(reference["id"]))
+            related[str(reference["id"])] = reference
+        primary = body[resource]
+        for record_id in ids:  # on this answer's copies only: the stored record is untouched
+            primary[record_id] = {**primary[record_id], association.foreign_key: by_subject.get(record_id, [])}
 
     # -- writes -----------------------------------------------------------------------------
     def _changes(self, resource: str, request: Request, *, creating: bool) -> dict[str, Any]:
         """The attributes of ``{"<singular>": {...}}`` Kantata accepts on this write [SPEC]
         (``create_attributes``/``update_attributes``); others are dropped, as Rails does."""
         obj = catalog.OBJECTS[resource]
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        attributes = body.get(obj.singular) if isinstance(body, dict) else None
-        if not isinstance(attributes, dict):
-            raise _error(400, "validation", f'the body must be a JSON object like {{"{obj.singular}": {{...}}}}')
+        attributes = _wrapped(request, obj.singular)
         # The flagged extensions stay writable while the pipeline still relies on them.
         accepted = (obj.create if creating else obj.update) | set(obj.extensions)
         return {name: value for name, value in attributes.items() if name in accepted}
 
-    def _save(self, resource: str, record: dict, changes: dict[str, Any], *, creating: bool) -> Response:
-        """Validate ``changes`` on ``record``, stamp and store; a new record (empty id) gets its id last."""
+    def _save(self, resource: str, record: dict, changes: dict[str, Any], *, creating: bool,
+              includes: list[str] | None = None) -> Response:
+        """Validate ``changes`` on ``record``, stamp and store; a new record (empty id) gets its id last.
+
+        An inline ``external_reference`` is validated with the record and stored in the same
+        transaction, so the record never exists without it.
+        """
         obj = catalog.OBJECTS[resource]
+        reference = changes.pop(INLINE_REFERENCE, None)
         # An update is checked as the record would be after it (presence holds for the whole record).
         errors = _field_errors(obj, changes if creating else {**record, **changes}, creating=creating)
+        errors += _inline_reference_errors(reference)
         if errors:  # checked before an id is allocated, so a rejected create uses up no id
             raise ApiError(422, {"errors": errors})
         served = obj.served()
         # Write-only parameters (creator_role, change_orders...) act on the write, they are not attributes.
         stored = {name: _cast(served[name], value) for name, value in changes.items() if name in served}
-        record = {**record, **stored, "created_at": record.get("created_at")}  # audit fields go last
+        record = {**record, **stored}
+        if "created_at" in served:
+            record = {**record, "created_at": record.get("created_at")}  # audit fields go last
         # stamp() cuts to the wire's whole seconds, so the body's updated_at equals the store's change time.
         now = stamp(PLATFORM, resource, record, self.ctx.store.now())
-        record["created_at"] = record["created_at"] or record["updated_at"]
+        if "created_at" in served:
+            record["created_at"] = record["created_at"] or format_timestamp(PLATFORM, now)
         record["id"] = record["id"] or self._next_id(resource)
-        self.ctx.store.put(PLATFORM, resource, record["id"], record, now)
-        return json_response(envelope(resource, [record], 1, 1, DEFAULT_PER_PAGE))
+        rows = [(PLATFORM, resource, record["id"], now, record)]
+        if reference is not None:
+            rows.append(self._reference_row(obj, record["id"], reference, now))
+        self.ctx.store.put_together(rows)
+        body = envelope(resource, [record], 1, 1, DEFAULT_PER_PAGE)
+        return json_response(self._side_load(resource, body, [record], includes or []))
+
+    def _reference_row(self, obj: catalog.KantataObject, subject_id: str, values: Mapping[str, Any],
+                       now: datetime) -> tuple[str, str, str, datetime, dict]:
+        """The external reference ``values`` name on ``subject_id``: the subject's reference of the same
+        ``service_name`` is updated (one per service on an object [DEV]), else a new one is made."""
+        refs = catalog.EXTERNAL_REFERENCES
+        accepted = {name: _cast(refs.attributes[name], value) for name, value in values.items()
+                    if name in refs.create and name not in ("subject_id", "subject_type")}
+        existing = self.ctx.store.scan(PLATFORM, refs.collection, order="id", equals={
+            "subject_type": obj.subject_type, "subject_id": str(subject_id), "service_name": accepted["service_name"]})
+        stamped = format_timestamp(PLATFORM, now)
+        if existing:
+            reference = {**existing[0], **accepted, "updated_at": stamped}
+        else:
+            reference = {"id": self._next_id(refs.collection), "subject_type": obj.subject_type,
+                         "subject_id": str(subject_id), "status": None, "external_link": None,
+                         "external_message": None, "external_status": None, "locked": False, **accepted,
+                         "created_at": stamped, "last_synced_at": stamped, "updated_at": stamped}
+        return PLATFORM, refs.collection, reference["id"], now, reference
 
     def _next_id(self, resource: str) -> str:
         """A fresh numeric id from a counter kept in the store, past every id already used."""
@@ -427,17 +529,69 @@ class _Kantata:
 
     def create(self, request: Request) -> Response:
         self._authorize(request)
-        resource = self._resource(request, allowed=("workspaces",))
+        resource = self._resource(request, allowed=CREATABLE)
+        includes = _includes(resource, request.query.get("include", ""))
         # A new workspace: the documented defaults a client did not set.
         record = {"id": "", "currency": "USD", "archived": False, "status": dict(NEW_WORKSPACE_STATUS),
                   "budgeted": False, "access_level": "invitation"}
-        return self._save(resource, record, self._changes(resource, request, creating=True), creating=True)
+        changes = self._changes(resource, request, creating=True)
+        return self._save(resource, record, changes, creating=True, includes=includes)
 
     def update(self, request: Request) -> Response:
         self._authorize(request)
         resource = self._resource(request, allowed=WRITABLE)
+        includes = _includes(resource, request.query.get("include", ""))
         record = self._record(resource, request)
-        return self._save(resource, record, self._changes(resource, request, creating=False), creating=False)
+        changes = self._changes(resource, request, creating=False)
+        return self._save(resource, record, changes, creating=False, includes=includes)
+
+    def create_or_update_reference(self, request: Request) -> Response:
+        """``POST /external_references/create_or_update`` [DEV]: a reference on an existing subject,
+        updated in place when the subject already has one for the ``service_name``."""
+        self._authorize(request)
+        refs = catalog.EXTERNAL_REFERENCES
+        values = _wrapped(request, refs.singular)
+        errors = _field_errors(refs, values, creating=True)
+        if errors:
+            raise ApiError(422, {"errors": errors})
+        subject_type, subject_id = str(values["subject_type"]), str(values["subject_id"])
+        collections = [obj.collection for obj in catalog.OBJECTS.values() if obj.subject_type == subject_type]
+        if not any(self.ctx.store.get(PLATFORM, collection, subject_id) for collection in collections):
+            raise _error(422, "validation", f"{subject_type} {subject_id} not found", "subject_id")
+        subject = next(obj for obj in catalog.OBJECTS.values() if obj.subject_type == subject_type)
+        now = truncate_timestamp(PLATFORM, self.ctx.store.now())
+        row = self._reference_row(subject, subject_id, values, now)
+        self.ctx.store.put_together([row])
+        return json_response(envelope(refs.collection, [row[4]], 1, 1, DEFAULT_PER_PAGE))
+
+
+def _wrapped(request: Request, singular: str) -> dict[str, Any]:
+    """The ``{"<singular>": {...}}`` object of a write's JSON body (400 without it)."""
+    try:
+        body = request.json()
+    except ValueError:
+        body = None
+    attributes = body.get(singular) if isinstance(body, dict) else None
+    if not isinstance(attributes, dict):
+        raise _error(400, "validation", f'the body must be a JSON object like {{"{singular}": {{...}}}}')
+    return attributes
+
+
+def _inline_reference_errors(reference: Any) -> list[dict]:
+    """[DEV] an inline ``external_reference`` needs ``service_name``, ``service_model`` and
+    ``service_model_ref``; its ``status`` is pending, successful or failed."""
+    if reference is None:
+        return []
+    if not isinstance(reference, dict):
+        return [{"type": "validation", "message": "external_reference must be an object",
+                 "field": INLINE_REFERENCE}]
+    errors = [{"type": "validation", "message": f"{name} can't be blank", "field": f"{INLINE_REFERENCE}.{name}"}
+              for name in catalog.INLINE_REFERENCE_REQUIRED if reference.get(name) in (None, "")]
+    allowed = catalog.EXTERNAL_REFERENCES.inclusions["status"]
+    if reference.get("status") not in allowed:
+        message = f"status is not included in the list ({', '.join(str(v) for v in allowed if v)})"
+        errors.append({"type": "validation", "message": message, "field": f"{INLINE_REFERENCE}.status"})
+    return errors
 
 
 def _includes(resource: str, raw: str) -> list[str]:
@@ -464,6 +618,7 @@ def register(router: Router, ctx: SandboxContext) -> None:
         ("POST", "/oauth/token", api.token),
         ("GET", "/api/v1/{resource}", api.index),
         ("GET", "/api/v1/{resource}/{record_id}", api.show),
+        ("POST", "/api/v1/external_references/create_or_update", api.create_or_update_reference),
         ("POST", "/api/v1/{resource}", api.create),
         ("PUT", "/api/v1/{resource}/{record_id}", api.update),
     )

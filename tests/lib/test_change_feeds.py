@@ -137,15 +137,52 @@ class _Entries:
 
     def __init__(self, sandbox: RunningSandbox) -> None:
         self.sandbox = sandbox
-        rows = sandbox.ctx.store.scan("kantata", "time_entries", equals={"status": "submitted"}, limit=10)
+        rows = sandbox.ctx.store.scan("kantata", "time_entries", equals={"approved": False}, limit=10)
         self.unused: Iterator[dict[str, Any]] = iter(rows)
 
     def approve_at(self, moment: datetime) -> str:
         body = next(self.unused)
         stamp = moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        body.update({"status": "approved", "billable": True, "approved_at": stamp, "updated_at": stamp})
+        body.update({"approved": True, "billable": True, "updated_at": stamp})
         self.sandbox.control("POST", "records/kantata/time_entries", {"id": body["id"], "body": body})
         return body["id"]
+
+
+def _approve_submission_only(sandbox: RunningSandbox, collection: str, items: str, flag: str) -> tuple[str, list[str]]:
+    """Approve a pending submission with billable work by changing the submission alone (its status and
+    resolution), as Kantata documents an approval; the records on it are left untouched."""
+    store = sandbox.ctx.store
+    obj = "time_entries" if items == "time_entry_ids" else "expenses"
+    submission = next(found for found in store.scan("kantata", collection, equals={"status": "pending"})
+                      if any(store.get("kantata", obj, i)[flag] for i in found[items]))
+    moment = sandbox.ctx.store.now().replace(microsecond=0) + timedelta(seconds=5)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    submission.update({"status": "approved", "current_resolution_created_at_date": stamp, "updated_at": stamp})
+    sandbox.control("POST", f"records/kantata/{collection}", {"id": submission["id"], "body": submission})
+    return stamp, submission[items]
+
+
+@pytest.mark.parametrize(("collection", "items", "kind", "flag"), [
+    ("timesheet_submissions", "time_entry_ids", "time_entry", "billable"),
+    ("expense_report_submissions", "expense_ids", "expense", "is_billable"),
+])
+def test_an_approval_that_changes_only_the_submission_is_reported(
+    sandbox: RunningSandbox, kantata: KantataClient, collection: str, items: str, kind: str, flag: str
+) -> None:
+    """Approval is read from what Kantata documents: the submission's status and its ``updated_at``
+    (``updated_after`` on timesheet / expense report submissions). An approval that leaves the time
+    entries or expenses themselves unchanged is still an event for each billable one, at the
+    submission's change time."""
+    start = approved_work(kantata, {})
+    stamp, ids = _approve_submission_only(sandbox, collection, items, flag)
+    records = {i: sandbox.ctx.store.get("kantata", "time_entries" if kind == "time_entry" else "expenses", i)
+               for i in ids}
+    billable = sorted(i for i, record in records.items() if record[flag])
+    assert billable and all(not record.get("approved") for record in records.values())
+    batch = approved_work(kantata, start.cursors)
+    assert sorted(e.record_id for e in batch.events if e.kind == kind) == billable
+    assert {e.changed_at for e in batch.events} <= {parse_timestamp(stamp)}
+    assert approved_work(kantata, batch.cursors).events == []
 
 
 def test_records_sharing_a_timestamp_or_arriving_late_are_neither_lost_nor_repeated(

@@ -22,9 +22,9 @@ def _iso(moment: datetime) -> str:
 def time_entry(entry_id: int, updated: datetime, minutes: float = 60, **overrides) -> dict:
     record = {
         "id": str(entry_id), "workspace_id": "10", "user_id": "20", "story_id": None,
-        "date_performed": "2026-09-30", "time_in_minutes": minutes, "billable": True, "status": "approved",
-        "approved_at": _iso(updated), "rate_in_cents": 15000, "notes": "work", "created_at": _iso(T0),
-        "updated_at": _iso(updated),
+        "date_performed": "2026-09-30", "time_in_minutes": minutes, "billable": True, "approved": True,
+        "rate_in_cents": 15000, "notes": "work", "created_at": _iso(T0), "updated_at": _iso(updated),
+        "recent_submission": {"id": "7", "status": "approved", "current_resolution_created_at_date": _iso(updated)},
     }
     return {**record, **overrides}
 
@@ -105,7 +105,7 @@ def test_bad_rows_are_quarantined_with_the_rule_and_good_rows_still_load(warehou
         time_entry(1, T0),
         time_entry(2, T0, minutes=-30),
         time_entry(3, T0, minutes="ninety"),
-        time_entry(4, T0, status="pending"),
+        time_entry(4, T0, recent_submission={"id": "8", "status": "submitted"}),  # Kantata says pending
         time_entry(5, T0),
     ])
     result = ingest_entity(source, warehouse, kantata.TIME_ENTRIES, "run-1")
@@ -113,12 +113,13 @@ def test_bad_rows_are_quarantined_with_the_rule_and_good_rows_still_load(warehou
     reasons = {example["source_id"]: example["reason"] for example in result.examples}
     assert "time_in_minutes: greater_than_or_equal_to(0)" in reasons["2"]
     assert "time_in_minutes: not a valid float64 (value='ninety')" in reasons["3"]
-    assert "status: isin" in reasons["4"]
+    assert "recent_submission_status: isin" in reasons["4"]
     with warehouse.connect() as con:
         rows = con.execute(
-            "SELECT source_id, rule, payload->>'$.status' FROM ops.quarantine ORDER BY source_id").fetchall()
+            "SELECT source_id, rule, payload->>'$.recent_submission.status' FROM ops.quarantine ORDER BY source_id"
+        ).fetchall()
     assert [r[0] for r in rows] == ["2", "3", "4"]
-    assert rows[2][2] == "pending"  # the payload is kept whole, nothing is lost
+    assert rows[2][2] == "submitted"  # the payload is kept whole, nothing is lost
 
 
 def test_quarantine_entry_is_resolved_when_a_fixed_version_arrives(warehouse: Warehouse) -> None:
@@ -145,7 +146,7 @@ def test_hard_deletes_from_the_feed_and_from_a_full_snapshot_are_recorded(wareho
 
 def test_snapshot_entity_without_change_field_rewrites_only_changed_rows(warehouse: Warehouse) -> None:
     worker = {"id": "w1", "workerId": "E1", "descriptor": "Ada Lovelace", "primaryWorkEmail": "ada@example.com",
-              "jobProfile": {"id": "j", "descriptor": "Consultant"}, "fte": 1, "isActive": True}
+              "jobProfile": {"id": "j", "descriptor": "Consultant"}, "isActive": True}
     source = FakeSource([worker, {**worker, "id": "w2", "workerId": "E2"}])
     assert ingest_entity(source, warehouse, workday.WORKERS, "run-1").inserted == 2
     source.records[1] = {**source.records[1], "isActive": False}

@@ -74,7 +74,11 @@ def test_approve_week_approves_the_latest_unapproved_week(sandbox) -> None:
     assert monday.weekday() == 0
     for entry_id in result["approved"]:
         entry = assert_changed_since(sandbox, "kantata", "time_entries", entry_id, before)
-        assert entry["status"] == "approved" and entry["approved_at"] == entry["updated_at"]
+        # Approved the way Kantata approves: its timesheet submission is approved, the flag follows.
+        submission = sandbox.ctx.store.get("kantata", "timesheet_submissions", entry["active_submission_id"])
+        assert entry["approved"] is True and submission["status"] == "approved"
+        assert submission["current_resolution_created_at_date"] == entry["updated_at"] == submission["updated_at"]
+        assert entry_id in submission["time_entry_ids"] and entry["recent_submission_id"] == submission["id"]
         assert entry["user_id"] == result["user_id"]
         assert monday <= date.fromisoformat(entry["date_performed"]) <= monday + timedelta(days=6)
 
@@ -90,7 +94,9 @@ def test_approve_week_creates_a_full_week_when_none_was_logged(sandbox) -> None:
         # Served by the real Kantata endpoint, so pipelines see it like any other entry.
         response = requests.get(f"{sandbox.url}/api/v1/time_entries/{entry_id}", headers=KANTATA_TOKEN, timeout=10)
         entry = response.json()["time_entries"][entry_id]
-        assert (entry["status"], entry["time_in_minutes"], entry["billable"]) == ("approved", 480, True)
+        assert (entry["approved"], entry["time_in_minutes"], entry["billable"]) == (True, 480, True)
+        assert sandbox.ctx.store.get("kantata", "timesheet_submissions", entry["active_submission_id"])[
+            "status"] == "approved"
         assert entry["user_id"] == user["id"] and entry["rate_in_cents"] > 0
         days.append(entry["date_performed"])
     assert days == [f"2026-11-{d}" for d in range(16, 21)]
@@ -106,7 +112,11 @@ def test_complete_milestone(sandbox) -> None:
     result = sandbox.control("POST", "events/complete-milestone", {})
     story = assert_changed_since(sandbox, "kantata", "stories", result["story_id"], before)
     assert story["story_type"] == "milestone" and story["state"] == "completed"
-    assert story["completed_at"] == story["updated_at"]
+    # Kantata records the completion as a story state change (its audit trail of states).
+    change = sandbox.ctx.store.get("kantata", "story_state_changes", result["story_state_change_id"])
+    assert story["story_state_change_ids"][-1] == change["id"]
+    assert (change["state"], change["story_id"]) == ("completed", story["id"])
+    assert change["created_at"] == story["updated_at"]
 
 
 def test_terminate_worker_reaches_workday_raas_and_kantata(sandbox) -> None:

@@ -13,7 +13,9 @@ import pytest
 
 from ps_pipelines.lib.contracts import ALL_CONTRACTS
 from ps_pipelines.lib.contracts.base import flatten_record
+from ps_pipelines.lib.contracts.kantata import NESTED, Nested, approval_status, approved_at
 from ps_pipelines.lib.contracts.validate import validate_records
+from ps_pipelines.lib.sources.kantata import fold_related
 from ps_sandbox import generate
 from ps_sandbox.generate import AS_OF, STAGE_PROBABILITY, bad_row_count, populate, time_entry_count
 from ps_sandbox.store import SandboxStore, from_iso
@@ -29,7 +31,7 @@ EXTRA_COLUMNS = {
     "salesforce__opportunities": {*_SF_AUDIT, "lastmodifieddate"},
     "salesforce__contracts": {*_SF_AUDIT, "lastmodifieddate"},
     "kantata__projects": {"status_color"},
-    "workday__workers": {"jobprofile_id", "location_id", "costcenter_id"},
+    "workday__workers": {"jobprofile_id", "location_id"},
     # NetSuite's transactionline has more columns than the contract reads.
     "netsuite__invoice_lines": {"entity", "subsidiary", "mainline", "taxline"},
 }
@@ -94,13 +96,59 @@ def test_returned_counts_match_the_store(generated) -> None:
     assert store.kv_get(generate.GENERATION_KV_KEY)["counts"] == counts
 
 
+def _fold(records: list[dict], nests: tuple[Nested, ...], data) -> list[dict]:
+    """``records`` with their related objects folded in, as the Kantata connector's ``include=`` reads
+    give them (``contracts.kantata.NESTED``)."""
+    records = [dict(record) for record in records]
+    for nest in nests:
+        related_map = {r["id"]: r for r in data[("kantata", nest.collection)]}
+        if nest.collection == "external_references":  # found by subject, answered as ids on include
+            for record in records:
+                record["external_reference_ids"] = [r["id"] for r in related_map.values()
+                                                    if r["subject_id"] == record["id"]]
+        for record in records:
+            related = fold_related(record, related_map, nest)
+            if related is None:
+                continue
+            if nest.many:
+                related = [flatten_record({**item, **{sub.name: fold_related(item, {r["id"]: r for r in data[
+                    ("kantata", sub.collection)]}, sub) for sub in nest.then}}) for item in related]
+            record[nest.name] = related
+    return records
+
+
 def _contract_records(contract, data) -> list[dict]:
     records = data[(contract.platform, contract.source_object)]
     if contract.key == "kantata__milestones":
-        return [r for r in records if r["story_type"] == "milestone"]
+        records = [r for r in records if r["story_type"] == "milestone"]
     if contract.key == "netsuite__invoice_lines":  # item lines, not the invoices' main lines
-        return [r for r in records if r["mainline"] == "F"]
+        records = [r for r in records if r["mainline"] == "F"]
+    if contract.platform == "kantata":
+        records = _fold(records, NESTED.get(contract.entity, ()), data)
     return records
+
+
+def _opportunity_of(data) -> dict[str, str]:
+    """Workspace id -> its Salesforce opportunity id (the workspace's external reference)."""
+    return {r["subject_id"]: r["service_model_ref"] for r in data[("kantata", "external_references")]
+            if (r["subject_type"], r["service_name"], r["service_model"]) == ("Workspace", "Salesforce", "Opportunity")}
+
+
+def _approval(entry: dict, data, collection: str = "timesheet_submissions") -> tuple[str, str | None]:
+    """(approval status, approved at) of a time entry or expense, from its submission."""
+    submissions = data.setdefault(("_by_id", collection), _by_id(data[("kantata", collection)]))
+    folded = {**entry, "recent_submission": submissions.get(entry.get("recent_submission_id"))}
+    return approval_status(folded), approved_at(folded)
+
+
+def _card_rates(data) -> dict[str, dict[str, int]]:
+    """Rate card id -> role name -> cents per hour, through its (one) version's rate card roles."""
+    roles = {r["id"]: r["name"] for r in data[("kantata", "roles")]}
+    versions = _by_id(data[("kantata", "rate_card_versions")])
+    rates: dict[str, dict[str, int]] = defaultdict(dict)
+    for rate in data[("kantata", "rate_card_roles")]:
+        rates[versions[rate["rate_card_version_id"]]["rate_card_id"]][roles[rate["role_id"]]] = rate["rate"]
+    return rates
 
 
 @pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.key)
@@ -111,8 +159,12 @@ def test_records_carry_the_contract_fields_and_validate(contract, data) -> None:
     assert batch.unexpected_columns <= EXTRA_COLUMNS.get(contract.key, set())
     # SuiteQL omits empty columns, every other API answers them as null.
     required = [n for n, col in contract.schema.columns.items() if col.required or contract.platform != "netsuite"]
+    nests = NESTED.get(contract.entity, ()) if contract.platform == "kantata" else ()
     for record in records:
-        assert set(required) <= set(flatten_record(record)), record
+        # A related object folded in is absent when there is none (a draft entry has no submission).
+        absent = tuple(f"{nest.name}_" for nest in nests if nest.name not in record)
+        assert {name for name in required if not name.startswith(absent or ("\0",))} <= set(
+            flatten_record(record)), record
     # Only the deliberate bad rows are rejected, each for its one planted rule.
     rejected_rules = Counter(rule.split(" (value=")[0] for reject in batch.rejects for rule in reject.rules)
     expected = {
@@ -135,7 +187,10 @@ def test_change_field_equals_store_updated_at(generated) -> None:
                 assert datetime.fromisoformat(record[name]) == from_iso(updated_at), (key, row_id, name)
                 checked += 1
             assert from_iso(updated_at) <= AS_OF
-    unstamped = counts["workday.workers"] + counts["netsuite.transactionline"]  # no change field in body
+    # No change field in the body: Workday workers, NetSuite lines, and the Kantata objects that
+    # document no updated_at (users, roles, rate card set versions and roles).
+    unstamped = counts["workday.workers"] + counts["netsuite.transactionline"] + sum(
+        counts[f"kantata.{obj}"] for obj in ("users", "roles", "rate_card_set_versions", "rate_card_roles"))
     assert checked >= sum(counts.values()) - unstamped
 
 
@@ -164,7 +219,8 @@ def test_salesforce_funnel_is_consistent(data) -> None:
 def test_incomplete_won_deals_have_no_project_yet(data) -> None:
     won = [o for o in data[("salesforce", "Opportunity")] if o["IsWon"]]
     incomplete = {o["Id"] for o in won if not o["Tax_Code__c"] or not o["Legal_Entity__c"]}
-    projects = {w["salesforce_opportunity_id"] for w in data[("kantata", "workspaces")]}
+    projects = set(_opportunity_of(data).values())
+    assert len(projects) == len(data[("kantata", "workspaces")])  # every workspace is linked, once
     assert 1 <= len(incomplete) < len(won)
     assert not incomplete & projects
     assert projects <= {o["Id"] for o in won}
@@ -180,11 +236,26 @@ def test_kantata_references_resolve(data) -> None:
         assert cards[workspace["rate_card_id"]]["currency"] == workspace["currency"]
     for story in stories.values():
         assert story["workspace_id"] in workspaces
-    for entry in data[("kantata", "time_entries")] + data[("kantata", "expenses")]:
-        assert entry["workspace_id"] in workspaces
-        assert entry["user_id"] in users
-        if entry.get("story_id"):
-            assert stories[entry["story_id"]]["workspace_id"] == entry["workspace_id"]
+    changes = _by_id(data[("kantata", "story_state_changes")])
+    for story in stories.values():  # a completed story has its completion on record, nothing else has one
+        assert [changes[c]["state"] for c in story["story_state_change_ids"]] == (
+            ["completed"] if story["state"] == "completed" else [])
+    assert set(_opportunity_of(data)) == set(workspaces)
+    for collection, key, fk in (("time_entries", "timesheet_submissions", "time_entry_ids"),
+                                ("expenses", "expense_report_submissions", "expense_ids")):
+        submissions = _by_id(data[("kantata", key)])
+        for entry in data[("kantata", collection)]:
+            assert entry["workspace_id"] in workspaces
+            assert entry["user_id"] in users
+            if entry.get("story_id"):
+                assert stories[entry["story_id"]]["workspace_id"] == entry["workspace_id"]
+            if entry["recent_submission_id"]:  # one project, one person per submission
+                submission = submissions[entry["recent_submission_id"]]
+                assert entry["id"] in submission[fk]
+                assert (submission["workspace_id"], submission["user_id"]) == (entry["workspace_id"], entry["user_id"])
+    versions = _by_id(data[("kantata", "rate_card_versions")])
+    for card in cards.values():
+        assert all(versions[v]["rate_card_id"] == card["id"] for v in card["rate_card_version_ids"])
 
 
 def _worker_roles(data) -> dict[str, list[tuple[str, str]]]:
@@ -201,7 +272,7 @@ def _worker_roles(data) -> dict[str, list[tuple[str, str]]]:
 def test_time_entries_are_realistic(data) -> None:
     entries = data[("kantata", "time_entries")]
     workspaces = _by_id(data[("kantata", "workspaces")])
-    cards = _by_id(data[("kantata", "rate_cards")])
+    rates_of = _card_rates(data)
     roles = _worker_roles(data)
     statuses = Counter()
     for entry in entries:
@@ -210,13 +281,13 @@ def test_time_entries_are_realistic(data) -> None:
         assert day.weekday() < 5
         assert workspace["start_date"] <= entry["date_performed"] <= min(workspace["due_date"], "2026-10-31")
         assert 30 <= abs(entry["time_in_minutes"]) <= 480
-        assert (entry["approved_at"] is not None) == (entry["status"] == "approved")
+        status, approved = _approval(entry, data)
+        assert (approved is not None) == (status == "approved") == entry["approved"]
         if entry["user_id"] in roles:  # the role the person held that day, priced on the project's card
             role = [r for effective, r in roles[entry["user_id"]] if effective <= entry["date_performed"]][-1]
-            rates = {r["role"]: r["rate_in_cents"] for r in cards[workspace["rate_card_id"]]["rates"]}
-            assert entry["rate_in_cents"] == rates[role]
+            assert entry["rate_in_cents"] == rates_of[workspace["rate_card_id"]][role]
         old = (AS_OF.date() - day).days > 21
-        statuses[(old, entry["status"])] += 1
+        statuses[(old, status)] += 1
         assert old or entry["time_in_minutes"] > 0  # bad rows are history, not this week's timesheet
     old_total = sum(n for (old, _), n in statuses.items() if old)
     assert statuses[(True, "approved")] / old_total > 0.9
@@ -254,10 +325,10 @@ def test_netsuite_references_resolve_and_invoices_add_up(data) -> None:
 
 def test_time_invoices_bill_exactly_the_approved_time(data) -> None:
     jobs = _by_id(data[("netsuite", "job")])
-    workspace_of = {w["salesforce_opportunity_id"]: w["id"] for w in data[("kantata", "workspaces")]}
+    workspace_of = {opportunity: workspace for workspace, opportunity in _opportunity_of(data).items()}
     approved = Counter()
     for entry in data[("kantata", "time_entries")]:
-        if entry["status"] == "approved" and entry["billable"] and entry["time_in_minutes"] > 0:
+        if _approval(entry, data)[0] == "approved" and entry["billable"] and entry["time_in_minutes"] > 0:
             approved[(entry["workspace_id"], entry["date_performed"][:7])] += entry["time_in_minutes"]
     lines = defaultdict(list)
     for line in data[("netsuite", "transactionline")]:

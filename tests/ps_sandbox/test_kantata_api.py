@@ -39,7 +39,15 @@ def _workspace(index: int) -> dict:
         "id": str(index), "title": f"Project {index}", "currency": "GBP", "price_in_cents": 1_000_000,
         "start_date": "2026-01-01", "due_date": "2026-12-31",
         "status": {"color": "green", "key": 310, "message": "Active"}, "archived": False,
-        "rate_card_id": "1", "salesforce_opportunity_id": f"006{index:015d}",
+        "rate_card_id": "1", **_audit(BASE + timedelta(hours=index)),
+    }
+
+
+def _reference(index: int) -> dict:
+    """Workspace ``index``'s link to its Salesforce opportunity (a Kantata external reference)."""
+    return {
+        "id": str(index), "subject_type": "Workspace", "subject_id": str(index), "service_name": "Salesforce",
+        "service_model": "Opportunity", "service_model_ref": f"006{index:015d}", "status": "successful",
         **_audit(BASE + timedelta(hours=index)),
     }
 
@@ -47,8 +55,8 @@ def _workspace(index: int) -> dict:
 def _time_entry(index: int) -> dict:
     return {
         "id": str(index), "workspace_id": str(index % WORKSPACES + 1), "user_id": "1", "story_id": None,
-        "date_performed": "2026-09-30", "time_in_minutes": 60, "billable": True, "status": "approved",
-        "approved_at": None, "rate_in_cents": 15_000, "notes": f"entry {index}",
+        "date_performed": "2026-09-30", "time_in_minutes": 60, "billable": True, "approved": False,
+        "active_submission_id": None, "recent_submission_id": None, "rate_in_cents": 15_000, "notes": f"entry {index}",
         **_audit(BASE + timedelta(minutes=index)),
     }
 
@@ -57,18 +65,18 @@ def _story(index: int) -> dict:
     return {
         "id": str(index), "workspace_id": str(index % WORKSPACES + 1), "title": f"Story {index}",
         "story_type": "milestone" if index % 2 == 0 else "task", "state": "started", "due_date": None,
-        "completed_at": None, "budget_estimate_in_cents": None, **_audit(BASE + timedelta(seconds=index)),
+        "story_state_change_ids": [], "budget_estimate_in_cents": None, **_audit(BASE + timedelta(seconds=index)),
     }
 
 
 def _seed(store: SandboxStore) -> None:
     makers = {"workspaces": (_workspace, WORKSPACES), "time_entries": (_time_entry, TIME_ENTRIES),
-              "stories": (_story, STORIES)}
+              "stories": (_story, STORIES), "external_references": (_reference, WORKSPACES)}
     for resource, (make, count) in makers.items():
         records = [make(index) for index in range(1, count + 1)]
         store.put_many("kantata", resource, [(r["id"], parse_timestamp(r["updated_at"]), r) for r in records])
     user = {"id": "1", "full_name": "Ada Lovelace", "email_address": "ada@psfirm.example",
-            "headline": "Consultant", "disabled": False, **_audit(BASE)}
+            "headline": "Consultant", "disabled": False}  # Kantata documents no audit times on users
     store.put("kantata", "users", "1", user, BASE)
 
 
@@ -233,7 +241,7 @@ def _create(kt: Served, workspace: dict) -> requests.Response:
 
 def test_create_workspace(kt: Served) -> None:
     response = _create(kt, {"title": "Acme rollout", "currency": "EUR", "salesforce_opportunity_id": "006A",
-                            "not_a_field": "dropped"})
+                            "not_a_field": "dropped"})  # neither is a workspace attribute Kantata documents
     assert response.status_code == 200
     body = response.json()
     [new_id] = _ids(body)
@@ -242,6 +250,7 @@ def test_create_workspace(kt: Served) -> None:
     assert created["title"] == "Acme rollout" and created["currency"] == "EUR"
     assert created["status"] == {"color": "grey", "key": 100, "message": "Not Started"}
     assert "not_a_field" not in created and "creator_role" not in created  # a write parameter, not an attribute
+    assert "salesforce_opportunity_id" not in created
     assert created["created_at"] == created["updated_at"]
     assert _call(kt, "GET", f"workspaces/{new_id}").json()["workspaces"][new_id] == created
     # The store's change time is the body's updated_at exactly, so incremental reads agree with it.
@@ -266,6 +275,36 @@ def test_create_workspace_validation(kt: Served, workspace: dict, field: str) ->
     errors = response.json()["errors"]
     assert {(error["type"], error["field"]) for error in errors} == {("validation", field)}
     assert kt.ctx.store.count("kantata", "workspaces") == WORKSPACES
+
+
+def test_create_and_update_write_the_inline_external_reference(kt: Served) -> None:
+    """``external_reference`` on a workspace create or update (mavenlink_gem specification) makes or
+    updates the workspace's reference of that service_name, in the same write as the workspace."""
+    link = {"service_name": "Salesforce", "service_model": "Opportunity", "service_model_ref": "006B"}
+    response = _call(kt, "POST", "workspaces", params={"include": "external_references"}, json={"workspace": {
+        "creator_role": "maven", "title": "Linked", "external_reference": link}})
+    assert response.status_code == 200, response.text
+    [new_id] = _ids(response.json())
+    [reference_id] = response.json()["workspaces"][new_id]["external_reference_ids"]
+    reference = kt.ctx.store.get("kantata", "external_references", reference_id)
+    assert (reference["subject_id"], reference["service_model_ref"], reference["status"]) == (new_id, "006B", None)
+    moved = {**link, "service_model_ref": "006C", "status": "successful"}
+    updated = _call(kt, "PUT", f"workspaces/{new_id}", params={"include": "external_references"},
+                    json={"workspace": {"external_reference": moved}})
+    assert updated.json()["workspaces"][new_id]["external_reference_ids"] == [reference_id]
+    assert kt.ctx.store.get("kantata", "external_references", reference_id)["service_model_ref"] == "006C"
+    bad = _call(kt, "PUT", f"workspaces/{new_id}", json={"workspace": {"external_reference": {"status": "odd"}}})
+    assert bad.status_code == 422
+    assert {error["field"] for error in bad.json()["errors"]} == {
+        "external_reference.service_name", "external_reference.service_model",
+        "external_reference.service_model_ref", "external_reference.status"}
+
+
+def test_include_external_references_on_show(kt: Served) -> None:
+    body = _call(kt, "GET", "workspaces/2", params={"include": "external_references"}).json()
+    assert body["workspaces"]["2"]["external_reference_ids"] == ["2"]
+    assert body["external_references"]["2"]["service_model_ref"] == f"006{2:015d}"
+    assert "external_reference_ids" not in kt.ctx.store.get("kantata", "workspaces", "2")
 
 
 def test_create_needs_the_wrapper_object(kt: Served) -> None:

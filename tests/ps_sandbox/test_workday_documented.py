@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import requests
 
+from ps_sandbox.catalog import workday as workday_catalog
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
 
@@ -49,6 +50,9 @@ def test_workers_carry_the_documented_fields(sandbox: RunningSandbox) -> None:
             <= set(worker)
         assert "workerId" not in worker
         assert set(worker["location"]) >= {"id", "descriptor"}
+        # Nothing the worker resource does not document: no cost center, FTE or region on it.
+        assert set(worker) <= set(workday_catalog.WORKER_FIELDS), set(worker) - set(
+            workday_catalog.WORKER_FIELDS)
 
 
 def test_raas_report_as_json(sandbox: RunningSandbox) -> None:

@@ -43,7 +43,8 @@ from tests.conftest import TEST_SCALE, TEST_SEED
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
-SELECTION = "staging intermediate marts.core"
+# dim_worker reads the seed work_location_countries (a worker's region is its location's).
+SELECTION = "staging intermediate marts.core work_location_countries"
 FOUNDATION_MODELS = {
     *(f"stg_{c.platform}__{c.entity}" for c in (*salesforce.ALL, *kantata.ALL, *workday.ALL, *netsuite.ALL)),
     "int_netsuite_currency_refs", "int_customer_identity", "int_project_identity", "int_worker_identity",
@@ -82,10 +83,33 @@ def _kt(record_id: str, **fields: Any) -> Record:
 
 
 def _workspace(record_id: str, opportunity: str | None, currency: str, status_key: int, message: str) -> Record:
+    # The link to the CRM deal is the workspace's external reference, folded in by the connector.
+    link = {} if opportunity is None else {"external_reference": {
+        "id": f"90{record_id}", "service_name": "Salesforce", "service_model": "Opportunity",
+        "service_model_ref": opportunity, "subject_type": "Workspace", "subject_id": record_id}}
     return _kt(record_id, title=f"Project {record_id}", currency=currency, price_in_cents=5_000_000,
                start_date="2026-09-20", due_date="2027-03-31", archived=False, rate_card_id="11",
-               salesforce_opportunity_id=opportunity,
-               status={"color": "green", "key": status_key, "message": message})
+               status={"color": "green", "key": status_key, "message": message}, **link)
+
+
+def _submission(record_id: str, status: str, resolved: str | None = None) -> Record:
+    """A timesheet or expense report submission as the connector folds it in (``recent_submission``)."""
+    return {"id": record_id, "status": status, "current_resolution_created_at_date": resolved,
+            "created_at": KT_TS, "updated_at": resolved or KT_TS}
+
+
+def _user(record_id: str, **fields: Any) -> Record:
+    return {"id": record_id, **fields}  # Kantata documents no created/updated time on a user
+
+
+def _rate_card(version_id: str, card_id: str, title: str, currency: str, effective: str,
+               rates: list[tuple[str, int]]) -> Record:
+    """A rate card version with its card, set version and rate card roles folded in."""
+    return {"id": version_id, "rate_card_id": card_id, "created_at": KT_TS, "updated_at": KT_TS,
+            "rate_card": {"id": card_id, "currency": currency, "rate_card_set_title": title},
+            "rate_card_set_version": {"id": f"7{version_id}", "effective_date": effective},
+            "rate_card_roles": [{"id": f"{version_id}{n}", "rate": rate, "role_id": str(n), "role_name": role}
+                                for n, (role, rate) in enumerate(rates)]}
 
 
 def _ns(record_id: str, **fields: Any) -> Record:
@@ -108,8 +132,7 @@ def _job(record_id: str, parent: str, external: str | None) -> Record:
 def _worker(wid: str, worker_id: str, name: str, email: str, active: bool = True) -> Record:
     return {"id": wid, "workerId": worker_id, "descriptor": name, "primaryWorkEmail": email,
             "businessTitle": "Consultant", "jobProfile": {"id": "JP-1", "descriptor": "Consultant"},
-            "location": {"id": "L-1", "descriptor": "New York"}, "region": "North America",
-            "costCenter": {"id": "CC-1", "descriptor": "Delivery US"}, "fte": 1.0, "hireDate": "2025-06-01",
+            "location": {"id": "L-1", "descriptor": "New York"}, "hireDate": "2025-06-01",
             "terminationDate": None if active else "2026-09-30", "isActive": active}
 
 
@@ -146,33 +169,33 @@ RECORDS: dict[str, list[Record]] = {  # by contract key
         _workspace("3", None, "USD", 330, "On Hold"),
     ],
     kantata.USERS.key: [
-        _kt("501", full_name="Ana Lopez", email_address="ana.lopez@firm.example", disabled=False),
-        _kt("502", full_name="Ben Ng", email_address="ben.ng@firm.example", disabled=False),
-        _kt("503", full_name="Cara Diaz", email_address="c.diaz@firm.example", disabled=False),
-        _kt("504", full_name="Eve Contractor", email_address="eve@contractor.example", disabled=False),
+        _user("501", full_name="Ana Lopez", email_address="ana.lopez@firm.example", disabled=False),
+        _user("502", full_name="Ben Ng", email_address="ben.ng@firm.example", disabled=False),
+        _user("503", full_name="Cara Diaz", email_address="c.diaz@firm.example", disabled=False),
+        _user("504", full_name="Eve Contractor", email_address="eve@contractor.example", disabled=False),
     ],
     kantata.TIME_ENTRIES.key: [
         _kt("9001", workspace_id="1", user_id="501", date_performed="2026-10-05", time_in_minutes=480,
-            billable=True, status="approved", approved_at="2026-10-07T02:00:00+00:00", rate_in_cents=15000),
+            billable=True, approved=True, rate_in_cents=15000,
+            recent_submission=_submission("71", "approved", "2026-10-07T02:00:00+00:00")),
         _kt("9002", workspace_id="1", user_id="502", date_performed="2026-10-06", time_in_minutes=90,
-            billable=False, status="submitted", rate_in_cents=0),
+            billable=False, approved=False, rate_in_cents=0, recent_submission=_submission("72", "pending")),
     ],
     kantata.EXPENSES.key: [
         _kt("7001", workspace_id="1", user_id="501", date="2026-10-05", category="Travel",
-            amount_in_cents=12345, currency="USD", is_billable=True, status="approved",
-            approved_at="2026-10-08T15:00:00+00:00"),
+            amount_in_cents=12345, currency="USD", is_billable=True,
+            recent_submission=_submission("81", "approved", "2026-10-08T15:00:00+00:00")),
     ],
     kantata.MILESTONES.key: [
         _kt("8001", workspace_id="2", title="Go-live", story_type="milestone", state="completed",
-            due_date="2026-10-20", completed_at="2026-10-21T10:00:00+00:00", budget_estimate_in_cents=2_500_000),
+            due_date="2026-10-20", budget_estimate_in_cents=2_500_000,
+            story_state_change={"id": "61", "state": "completed", "story_id": "8001",
+                                "created_at": "2026-10-21T10:00:00+00:00"}),
     ],
     kantata.RATE_CARDS.key: [
-        _kt("11", title="US Standard 2026", currency="USD", region="North America", effective_from="2026-01-01",
-            effective_to="2026-12-31", rates=[{"role": "Consultant", "rate_in_cents": 15000},
-                                              {"role": "Senior Consultant", "rate_in_cents": 20000}]),
-        _kt("12", title="EU Standard", currency="EUR", region="Europe", effective_from="2026-01-01",
-            effective_to=None, rates=[{"role": "Consultant", "rate_in_cents": 13000},
-                                      {"role": "Consultant", "rate_in_cents": 14000}]),
+        _rate_card("811", "11", "US Standard 2026 USD", "USD", "2026-01-01",
+                   [("Consultant", 15000), ("Senior Consultant", 20000)]),
+        _rate_card("812", "12", "EU Standard EUR", "EUR", "2026-01-01", [("Consultant", 13000), ("Consultant", 14000)]),
     ],
     workday.WORKERS.key: [
         _worker("a" * 32, "W1", "Ana Lopez", "ana.lopez@firm.example"),
@@ -350,7 +373,8 @@ def handmade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehous
     def build(work_dir: Path, warehouse: Path) -> dict[str, Any]:
         load_raw_warehouse(warehouse)
         dbt_or_fail(["run", "--select", "staging"], warehouse, work_dir)
-        return dbt_or_fail(["build", "--select", "intermediate marts.core", "--exclude", "test_type:unit"],
+        return dbt_or_fail(["build", "--select", "intermediate marts.core work_location_countries", "--exclude",
+                            "test_type:unit"],
                            warehouse, work_dir)
 
     yield from build_once(tmp_path_factory, "dbt_handmade", build)
@@ -531,3 +555,22 @@ def test_staging_fills_a_column_missing_from_raw_with_a_typed_null(handmade: Bui
     assert columns["industry"] == "VARCHAR"
     assert handmade.rows("SELECT count(industry), count(account_name) FROM staging.stg_salesforce__accounts") == [
         (0, 5)]
+
+
+# -- what Kantata and Workday document, derived into the staging columns the marts read -------------
+def test_approval_completion_opportunity_and_region_come_from_documented_objects(handmade: BuiltWarehouse) -> None:
+    """approval_status/approved_at from the approved flag and the latest submission, completed_at from
+    the latest story state change to completed, opportunity_id from the workspace's external
+    reference, and a worker's region from its location (seed work_location_countries)."""
+    entries = handmade.rows("""
+        SELECT time_entry_id, approval_status, strftime(approved_at, '%Y-%m-%d %H:%M')
+        FROM staging.stg_kantata__time_entries ORDER BY time_entry_id""")
+    assert entries == [("9001", "approved", "2026-10-07 02:00"), ("9002", "submitted", None)]
+    assert handmade.rows("""SELECT approval_status, strftime(approved_at, '%Y-%m-%d %H:%M')
+                            FROM staging.stg_kantata__expenses""") == [("approved", "2026-10-08 15:00")]
+    assert handmade.rows("""SELECT strftime(completed_at, '%Y-%m-%d %H:%M')
+                            FROM staging.stg_kantata__milestones""") == [("2026-10-21 10:00",)]
+    assert handmade.rows("SELECT project_id, opportunity_id FROM staging.stg_kantata__projects ORDER BY 1") == [
+        ("1", "006A"), ("2", "006B"), ("3", None)]
+    assert handmade.rows("""SELECT DISTINCT workday_worker_id, region FROM marts.dim_worker
+                            WHERE workday_worker_id IN ('W1', 'W4') ORDER BY 1""") == [("W1", "NA"), ("W4", "NA")]

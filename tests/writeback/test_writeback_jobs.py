@@ -18,6 +18,7 @@ from ps_pipelines.lib.writeback.contracts import round_money
 from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
 from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
 from ps_pipelines.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
+from tests.conftest import workspaces_of_opportunity
 from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
 from tests.writeback.conftest import Pipeline
 
@@ -80,8 +81,7 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
     opportunity = won["opportunity_id"]
     [job] = pipeline.suiteql(f"SELECT id, parent FROM job WHERE externalid = '{opportunity}'")
     assert pipeline.suiteql(f"SELECT id FROM customer WHERE id = '{job['parent']}'")
-    workspaces = [w for w in pipeline.sandbox.ctx.store.scan("kantata", "workspaces")
-                  if w.get("salesforce_opportunity_id") == opportunity]
+    workspaces = workspaces_of_opportunity(pipeline.sandbox.ctx.store, opportunity)
     assert len(workspaces) == 1
     crm = pipeline.sandbox.ctx.store.get("salesforce", "Opportunity", opportunity)
     assert crm["ERP_Project_Id__c"] == job["id"] and crm["Activation_Status__c"]

@@ -1,34 +1,36 @@
-{#- Grain: one row per rate card and role. Kantata rate cards carry their bill rates as a JSON
-    list [{role, rate_in_cents}]; this unnests it (adapter-dispatched, see macros/json.sql).
-    A role listed twice on one card keeps its last entry, as Kantata applies the last.
-    Ranges are half-open: valid_from = effective_from, valid_to = the day after effective_to
-    (effective_to is the card's last day), 9999-12-31 when the card has no end. -#}
+{#- Grain: one row per rate card version and role (rate_card_id, role, valid_from). Kantata
+    prices a role on a rate card version (its rate card roles, rate in cents per hour, as a
+    JSON list [{role_name, rate}]); this unnests it (adapter-dispatched, see macros/json.sql).
+    A role listed twice on one version keeps its last entry.
+    Ranges are half-open: valid_from = the version's effective_from, valid_to = the day after
+    effective_to (the day before the card's next version), 9999-12-31 for the latest. -#}
 with rate_cards as (
     select * from {{ ref('stg_kantata__rate_cards') }}
-    where rate_card_id is not null
+    where rate_card_id is not null and rate_card_version_id is not null
 ),
 
 rate_elements as (
-    {{ unnest_json_array('rate_cards', 'rates_json', ['rate_card_id'],
-                         {'role': 'string', 'rate_in_cents': 'number'}) }}
+    {{ unnest_json_array('rate_cards', 'rates_json', ['rate_card_version_id'],
+                         {'role_name': 'string', 'rate': 'number'}) }}
 ),
 
 latest_entry_per_role as (
     select
-        rate_card_id,
-        trim(role) as role,
-        rate_in_cents,
-        row_number() over (partition by rate_card_id, trim(role) order by element_index desc) as entry_rank
+        rate_card_version_id,
+        trim(role_name) as role,
+        rate as rate_in_cents,
+        row_number() over (partition by rate_card_version_id, trim(role_name) order by element_index desc)
+            as entry_rank
     from rate_elements
-    where role is not null and trim(role) <> ''
+    where role_name is not null and trim(role_name) <> ''
 )
 
 select
-    {{ surrogate_key(['cards.rate_card_id', 'rates.role']) }} as rate_card_rate_key,
+    {{ surrogate_key(['cards.rate_card_version_id', 'rates.role']) }} as rate_card_rate_key,
     cards.rate_card_id,
+    cards.rate_card_version_id,
     cards.rate_card_name,
     rates.role,
-    cards.region,
     cards.currency_code,
     {{ ps_cents_to_money('rates.rate_in_cents') }} as bill_rate,
     cards.effective_from,
@@ -40,5 +42,5 @@ select
     ) as valid_to,
     cards.is_deleted
 from latest_entry_per_role as rates
-inner join rate_cards as cards on cards.rate_card_id = rates.rate_card_id
+inner join rate_cards as cards on cards.rate_card_version_id = rates.rate_card_version_id
 where rates.entry_rank = 1

@@ -89,6 +89,9 @@ def validate_records(contract: EntityContract, raw_records: Sequence[Record]) ->
     flat = [contract.normalize(record) for record in raw_records]
     columns = contract.columns
     unexpected = {key for row in flat for key in row} - set(columns) - set(contract.ignored_fields)
+    # ``prefix_*`` ignores every field of an object the connector folded into the record.
+    prefixes = tuple(name[:-1] for name in contract.ignored_fields if name.endswith("*"))
+    unexpected = {key for key in unexpected if not key.startswith(prefixes)} if prefixes else unexpected
     frame = pd.DataFrame.from_records(flat, columns=columns) if flat else pd.DataFrame(columns=columns)
     rules: dict[int, list[str]] = {}
 

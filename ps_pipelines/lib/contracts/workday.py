@@ -26,10 +26,8 @@ WORKERS = EntityContract(
             "jobprofile_descriptor": c.text(),
             "location_id": c.text(),
             "location_descriptor": c.text(),
-            "region": c.text(),
-            "costcenter_id": c.text(),
-            "costcenter_descriptor": c.text(),
-            "fte": c.number(min_value=0, max_value=1),
+            # Workday's worker resource has no cost center, FTE or region: the job history report
+            # carries the first two, and the region is the location's (dbt seed work_location_countries).
             "hiredate": c.date(),
             "terminationdate": c.date(),
             "isactive": c.flag(),

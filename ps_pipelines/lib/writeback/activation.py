@@ -5,7 +5,8 @@ before it, so a failed step holds back the deal's later steps):
 
 1. ``netsuite:customer:<SF Account Id>``  customer upsert by external id (if the ERP lacks it);
 2. ``netsuite:job:<SF Opportunity Id>``   project upsert, ``parent`` = the customer's internal id;
-3. ``kantata:workspace:<SF Opportunity Id>`` workspace create (if the PSA lacks it);
+3. ``kantata:workspace:<SF Opportunity Id>`` workspace create (if the PSA lacks it), with its
+   external reference to the opportunity (``contracts.kantata.OPPORTUNITY_REFERENCE``);
 4. ``salesforce:opportunity:<SF Opportunity Id>`` ``ERP_Project_Id__c`` + ``Activation_Status__c``.
 
 A deal failing its contract sends only step 4, with ``Activation_Status__c`` = ``Needs
@@ -20,6 +21,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ps_pipelines.lib.contracts.kantata import OPPORTUNITY_REFERENCE
 from ps_pipelines.lib.writeback.contracts import check_activation_requests, rule_names
 from ps_pipelines.lib.writeback.outbox import OutboxItem, outbox_key, ref
 from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE, optional_column
@@ -87,9 +89,11 @@ class _Deal:
                 "startDate": _text(self.row["start_date"]), "projectedEndDate": _text(self.row["end_date"])}
 
     def workspace(self) -> dict[str, Any]:
+        # The opportunity link is an external reference written with the workspace, in the same
+        # create: the workspace never exists without it, so a retried create can find it.
         return {"title": _text(self.row["project_name"]), "currency": _text(self.row["currency_code"]),
                 "start_date": _text(self.row["start_date"]), "due_date": _text(self.row["end_date"]),
-                "salesforce_opportunity_id": self.opportunity}
+                "external_reference": OPPORTUNITY_REFERENCE.for_opportunity(self.opportunity)}
 
     def crm_update(self) -> dict[str, Any]:
         if self.problems:

@@ -28,7 +28,6 @@ from typing import Any
 
 import requests
 
-from ps_pipelines.lib.contracts.kantata import PROJECTS
 from ps_pipelines.lib.http import (
     ApiClient,
     ApiError,
@@ -179,25 +178,26 @@ def _workspace_order(record: Mapping[str, Any]) -> tuple[bool, int, str]:
 
 
 def workspaces_by_opportunity(
-    client: KantataClient, opportunity_ids: Sequence[str], changed_since: datetime | None
+    client: KantataClient, opportunity_ids: Sequence[str], changed_since: datetime | None = None
 ) -> dict[str, list[dict[str, Any]]]:
-    """Workspaces whose ``salesforce_opportunity_id`` is one of ``opportunity_ids``, oldest first.
+    """Workspaces whose external reference names one of ``opportunity_ids``, oldest first.
 
-    Kantata cannot filter on the reference, so this reads the workspaces changed since
-    ``changed_since`` (all of them without it).
+    Kantata filters workspaces by their external references (``OPPORTUNITY_REFERENCE``), so this
+    asks for exactly those workspaces, archived ones included; ``changed_since`` is not needed
+    to narrow the read and is ignored. Each workspace carries its reference as
+    ``external_reference``.
     """
     wanted = set(opportunity_ids)
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for page in client.extract(PROJECTS, since=changed_since):
-        for record in page:
-            reference = str(record.get("salesforce_opportunity_id") or "")
-            if reference in wanted:
-                found[reference].append(record)
+    for record in client.workspaces_by_reference(sorted(wanted)):
+        reference = str((record.get("external_reference") or {}).get("service_model_ref") or "")
+        if reference in wanted:
+            found[reference].append(record)
     return {reference: sorted(records, key=_workspace_order) for reference, records in found.items()}
 
 
-def find_workspace(client: KantataClient, opportunity_id: str, changed_since: datetime) -> str | None:
-    """The id of a workspace for ``opportunity_id`` changed since ``changed_since`` (oldest first)."""
+def find_workspace(client: KantataClient, opportunity_id: str, changed_since: datetime | None = None) -> str | None:
+    """The id of a workspace for ``opportunity_id`` (the oldest live one)."""
     found = workspaces_by_opportunity(client, [opportunity_id], changed_since).get(opportunity_id)
     return str(found[0]["id"]) if found else None
 
@@ -243,7 +243,8 @@ def flag_duplicate_workspace(targets: Targets, duplicate: dict[str, Any], kept_i
     changes: dict[str, Any] = {
         "title": title if title.startswith(mark) else (mark + title)[:_TITLE_MAX],
         "description": (f"Created a second time by the ps-pipelines write-back for opportunity "
-                        f"{duplicate.get('salesforce_opportunity_id')}; workspace {kept_id} is the one in use. "
+                        f"{(duplicate.get('external_reference') or {}).get('service_model_ref')}; "
+                        f"workspace {kept_id} is the one in use. "
                         "Kept, not deleted: move anything logged here to it, then delete this one by hand."),
     }
     used = client.count("time_entries", workspace_id=workspace_id) + client.count("expenses", workspace_id=workspace_id)

@@ -166,8 +166,9 @@ def ns_records(targets: Targets, table: str, external_id: str) -> list[dict[str,
 
 
 def workspaces_for(targets: Targets, opportunity_id: str) -> list[dict[str, Any]]:
+    """Workspaces whose external reference (folded in by the connector) names ``opportunity_id``."""
     return [w for page in targets.kantata.extract(PROJECTS, since=None) for w in page
-            if w.get("salesforce_opportunity_id") == opportunity_id]
+            if (w.get("external_reference") or {}).get("service_model_ref") == opportunity_id]
 
 
 def assert_activated_once(targets: Targets, request: pd.DataFrame) -> None:

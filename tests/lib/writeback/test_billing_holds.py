@@ -25,7 +25,7 @@ from ps_pipelines.lib.ingestion import ingest_entity
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback import INVALID, POSTED, Targets, run_billing
 from ps_pipelines.resources import build_resources
-from tests.conftest import RunningSandbox
+from tests.conftest import RunningSandbox, opportunity_of_workspaces
 from tests.lib.writeback.conftest import erp_invoices, ledger_row, suiteql
 from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
 from tests.transform.test_dbt_foundation import dbt_or_fail
@@ -43,7 +43,8 @@ def _ingest(sandbox: RunningSandbox, path: Path, run_id: str) -> None:
 
 
 def _build(path: Path, work_dir: Path, dbt_vars: dict[str, Any] | None = None) -> None:
-    args = ["run", "--select", "+outbound"]
+    # The outbound models and everything they read, seeds included (dim_worker reads one); no tests.
+    args = ["build", "--select", "+outbound", "--exclude", "resource_type:test", "resource_type:unit_test"]
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]
     dbt_or_fail(args, path, work_dir)
@@ -71,7 +72,8 @@ def _billable_hourly_entry(sandbox: RunningSandbox, approved: list[str]) -> str:
     for entry_id in approved:
         entry = store.get("kantata", "time_entries", entry_id)
         workspace = store.get("kantata", "workspaces", entry["workspace_id"]) or {}
-        deal = store.get("salesforce", "Opportunity", workspace.get("salesforce_opportunity_id") or "") or {}
+        opportunity = opportunity_of_workspaces(store).get(workspace.get("id"), "")
+        deal = store.get("salesforce", "Opportunity", opportunity) or {}
         if entry["billable"] and deal.get("Billing_Model__c") == "Time and Materials":
             return entry_id
     raise AssertionError(f"no billable hourly entry among {approved}")

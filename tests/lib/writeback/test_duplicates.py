@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from ps_pipelines.lib.contracts.kantata import OPPORTUNITY_REFERENCE
 from ps_pipelines.lib.http import ApiClient, StaticBearer
 from ps_pipelines.lib.writeback import POSTED, PostSettings, Targets, run_activation, run_billing
 from ps_pipelines.lib.writeback import senders as senders_module
@@ -20,7 +21,7 @@ from ps_pipelines.lib.writeback.outbox import OutboxRow
 from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE, BILLING_TABLE
 from ps_pipelines.lib.writeback.reconcile import FLAGGED, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Outcome, Sender
-from tests.conftest import RunningSandbox
+from tests.conftest import RunningSandbox, opportunity_of_workspaces
 from tests.lib.writeback.conftest import (
     NO_BACKOFF,
     NsProject,
@@ -49,7 +50,8 @@ def plant_duplicate(targets: Targets, opportunity: str) -> str:
     """A second workspace for the deal, as a killed run's late create would have made it."""
     [kept] = workspaces_for(targets, opportunity)
     copy = {name: kept[name] for name in ("title", "currency", "start_date", "due_date")}
-    return str(targets.kantata.create_workspace({**copy, "salesforce_opportunity_id": opportunity})["id"])
+    reference = OPPORTUNITY_REFERENCE.for_opportunity(opportunity)
+    return str(targets.kantata.create_workspace({**copy, "external_reference": reference})["id"])
 
 
 def workspace(sandbox: RunningSandbox, workspace_id: str) -> dict[str, Any]:
@@ -72,7 +74,8 @@ def test_a_planted_duplicate_workspace_is_reported_with_both_ids_flagged_and_kep
     # The policy: the ledger's workspace is untouched; the other is marked and archived, not deleted.
     assert (workspace(sandbox, kept)["title"], workspace(sandbox, kept)["archived"]) == (title, False)
     duplicate = workspace(sandbox, planted)
-    assert duplicate["archived"] is True and duplicate["salesforce_opportunity_id"] == opportunity
+    assert duplicate["archived"] is True and opportunity_of_workspaces(sandbox.ctx.store)[planted] == opportunity
+    assert opportunity in duplicate["description"]  # the mark names the deal, read from the reference
     assert duplicate["title"] == f"[DUPLICATE of workspace {kept}] {title}"
     assert con.execute("SELECT outbox_key, kept_id, duplicate_id, resolution, found_run_id "
                        "FROM ops.duplicate_records").fetchall() == [

@@ -15,7 +15,7 @@ from ps_pipelines.lib.ingestion import ingest_entity
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback import Targets, reconcile_invoices, run_activation, run_billing
 from ps_pipelines.resources import build_resources
-from tests.conftest import RunningSandbox
+from tests.conftest import RunningSandbox, opportunity_of_workspaces
 from tests.lib.writeback.conftest import assert_activated_once, suiteql
 from tests.transform.test_dbt_foundation import dbt_or_fail
 
@@ -26,11 +26,12 @@ def approve_time_and_materials_week(sandbox: RunningSandbox) -> list[str]:
     """Approve (control API) the week of the latest unapproved billable time on a T&M project
     since go-live: work that bills by the hour; the ids of the entries approved."""
     store = sandbox.ctx.store
+    opportunities = opportunity_of_workspaces(store)
     hourly = {w["id"] for w in store.scan("kantata", "workspaces")
-              if (store.get("salesforce", "Opportunity", w.get("salesforce_opportunity_id") or "") or {})
+              if (store.get("salesforce", "Opportunity", opportunities.get(w["id"], "")) or {})
               .get("Billing_Model__c") == "Time and Materials"}
     entry = next(e for e in store.scan("kantata", "time_entries", order="updated_at", descending=True)
-                 if e["workspace_id"] in hourly and e["billable"] and e["status"] in ("submitted", "draft")
+                 if e["workspace_id"] in hourly and e["billable"] and not e["approved"]
                  and e["date_performed"] >= GO_LIVE.isoformat())
     day = date.fromisoformat(entry["date_performed"])
     monday = day - timedelta(days=day.weekday())
@@ -46,8 +47,10 @@ def _ingest_and_build(sandbox: RunningSandbox, work_dir: Path) -> Warehouse:
     clients = {platform: resources[platform].client() for platform in ("salesforce", "kantata", "workday", "netsuite")}
     for contract in ALL_CONTRACTS:
         ingest_entity(clients[contract.platform], warehouse, contract, run_id="ingest")
-    # The outbound models and what they depend on (no seeds among them); tests are other suites' job.
-    dbt_or_fail(["run", "--select", "+outbound"], path, work_dir)
+    # The outbound models and what they depend on, seeds included (dim_worker reads one); tests are
+    # other suites' job.
+    dbt_or_fail(["build", "--select", "+outbound", "--exclude", "resource_type:test", "resource_type:unit_test"],
+                path, work_dir)
     return warehouse
 
 

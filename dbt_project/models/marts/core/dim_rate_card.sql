@@ -1,14 +1,15 @@
-{#- Grain: one row per rate card and role (rate_card_id, role): the bill rate per hour in the
-    card's currency for its region; the range [valid_from, valid_to) is when the card is
-    offered to new projects. A workspace keeps the card it was given, so a time entry's
-    standard rate is the row of its project's rate_card_id and its worker's role on the work
-    date (dim_worker.job_profile). Deleted cards are kept, flagged. -#}
+{#- Grain: one row per rate card version and role (rate_card_id, role, valid_from): the bill
+    rate per hour in the card's currency from the version's effective date, over
+    [valid_from, valid_to) (until the card's next version). A workspace names its rate card
+    (currency card of a Kantata rate card set); a time entry's standard rate is the row of its
+    project's rate_card_id and its worker's role (dim_worker.job_profile) in force on the work
+    date. Deleted cards are kept, flagged. -#}
 select
     rate_card_rate_key,
     rate_card_id,
+    rate_card_version_id,
     rate_card_name,
     role,
-    region,
     currency_code,
     bill_rate,
     effective_from,

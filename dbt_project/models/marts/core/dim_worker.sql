@@ -6,7 +6,9 @@
     worker's first cost rate also covers the versions before it: cost_rate_effective_date
     after valid_from marks that back-fill).
     Before a worker's first job-history row the attributes fall back to the Workday worker
-    snapshot (employment status from isActive). People known only to Kantata (psa_only) get a
+    snapshot (employment status from isActive; cost center and FTE are only in the job
+    history: Workday's worker resource has neither). region is the region of the worker's
+    current location (seed work_location_countries). People known only to Kantata (psa_only) get a
     single open version from the PSA user record, so every time entry finds its person.
     Deleted Workday rows do not start versions; people gone from Workday are flagged. -#}
 with identity as (
@@ -94,9 +96,9 @@ hr_history as (
         versions.valid_to,
         coalesce(job_history.job_profile, workers.job_profile) as job_profile,
         coalesce(job_history.business_title, workers.business_title) as business_title,
-        coalesce(job_history.cost_center, workers.cost_center) as cost_center,
+        job_history.cost_center,
         coalesce(job_history.location, workers.location) as location,
-        coalesce(job_history.fte, workers.fte) as fte,
+        job_history.fte,
         coalesce(
             job_history.employment_status,
             case when workers.is_active then 'Active' when not workers.is_active then 'Terminated' end
@@ -158,7 +160,7 @@ select
     people.kantata_user_id is not null as has_psa_user,
     coalesce(workers.worker_name, users.full_name) as worker_name,
     coalesce(workers.email, users.email) as email,
-    workers.region,
+    locations.region,
     workers.hire_date,
     workers.termination_date,
     history.job_profile,
@@ -179,3 +181,5 @@ from history
 inner join people on people.worker_key = history.worker_key
 left join workers on workers.worker_id = people.workday_worker_id
 left join users on users.user_id = people.kantata_user_id
+left join {{ ref('work_location_countries') }} as locations
+    on lower(locations.location) = lower(workers.location)

@@ -58,7 +58,7 @@ projects as (
 ),
 
 rate_card as (
-    select rate_card_id, role, bill_rate, currency_code
+    select rate_card_id, role, bill_rate, currency_code, valid_from, valid_to
     from {{ ref('dim_rate_card') }}
 ),
 
@@ -90,6 +90,8 @@ resolved as (
     left join rate_card as card
         on card.rate_card_id = projects.rate_card_id
        and card.role = worker_versions.job_profile
+       and entries.work_date >= card.valid_from
+       and entries.work_date < card.valid_to
 ),
 
 with_rates as (

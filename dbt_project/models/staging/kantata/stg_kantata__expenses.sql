@@ -1,4 +1,5 @@
-{#- Grain: one row per Kantata expense (latest version); deleted expenses kept, flagged. -#}
+{#- Grain: one row per Kantata expense (latest version); deleted expenses kept, flagged.
+    Approval comes from the expense's latest expense report submission (macros/statuses.sql). -#}
 {%- set src = source('kantata', 'expenses') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -15,8 +16,11 @@ select
     {{ cents_to_amount(cols, 'amount_in_cents', 'amount') }},
     {{ ps_column(cols, 'currency', 'currency_code', 'string') }},
     coalesce({{ ps_column_expr(cols, 'is_billable', 'boolean') }}, false) as is_billable,
-    {{ ps_column(cols, 'status', 'approval_status', 'string') }},
-    {{ ps_column(cols, 'approved_at', 'approved_at', 'timestamp') }},
+    {{ kantata_approval_status('cast(null as boolean)',
+                               ps_column_expr(cols, 'recent_submission_status', 'string')) }} as approval_status,
+    {{ kantata_approved_at(ps_column_expr(cols, 'recent_submission_status', 'string'),
+                           ps_column_expr(cols, 'recent_submission_current_resolution_created_at_date',
+                                          'timestamp')) }} as approved_at,
     {{ ps_column(cols, 'notes', 'notes', 'string') }},
     {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
     {{ ps_lineage_columns(cols) }}

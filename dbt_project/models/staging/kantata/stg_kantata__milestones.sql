@@ -1,4 +1,6 @@
-{#- Grain: one row per Kantata milestone story (latest version); deleted ones kept, flagged. -#}
+{#- Grain: one row per Kantata milestone story (latest version); deleted ones kept, flagged.
+    completed_at: when a completed milestone was last set to completed, the created_at of its
+    story state change (Kantata's audit trail of a story's states). -#}
 {%- set src = source('kantata', 'milestones') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -13,7 +15,8 @@ select
     {{ ps_column(cols, 'story_type', 'story_type', 'string') }},
     {{ ps_column(cols, 'state', 'milestone_state', 'string') }},
     {{ ps_column(cols, 'due_date', 'due_date', 'date') }},
-    {{ ps_column(cols, 'completed_at', 'completed_at', 'timestamp') }},
+    case when {{ ps_column_expr(cols, 'state', 'string') }} = 'completed'
+         then {{ ps_column_expr(cols, 'story_state_change_created_at', 'timestamp') }} end as completed_at,
     {{ cents_to_amount(cols, 'budget_estimate_in_cents', 'budget_amount') }},
     {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
     {{ ps_lineage_columns(cols) }}

@@ -1,5 +1,7 @@
 {#- Grain: one row per Kantata workspace (delivery project), latest version; deleted kept, flagged.
-    project_status normalises the status label, else Kantata's numeric key (macros/statuses.sql). -#}
+    project_status normalises the status label, else Kantata's numeric key (macros/statuses.sql).
+    opportunity_id: the workspace's external reference to its Salesforce opportunity
+    (service_model_ref), folded into the raw row by ingestion. -#}
 {%- set src = source('kantata', 'projects') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -19,7 +21,7 @@ renamed as (
         {{ ps_column(cols, 'status_message', 'status_message', 'string') }},
         coalesce({{ ps_column_expr(cols, 'archived', 'boolean') }}, false) as is_archived,
         {{ ps_column(cols, 'rate_card_id', 'rate_card_id', 'string') }},
-        {{ ps_column(cols, 'salesforce_opportunity_id', 'opportunity_id', 'string') }},
+        {{ ps_column(cols, 'external_reference_service_model_ref', 'opportunity_id', 'string') }},
         {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
         {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'kantata_projects_pass_through_columns') }}

@@ -1,5 +1,6 @@
 {#- Grain: one row per Kantata time entry (latest version); deleted entries kept, flagged.
-    bill_rate is Kantata's rate on the entry, in the project's currency. -#}
+    bill_rate is Kantata's rate on the entry, in the project's currency. Approval comes from
+    the entry's `approved` flag and its latest timesheet submission (macros/statuses.sql). -#}
 {%- set src = source('kantata', 'time_entries') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -16,8 +17,11 @@ renamed as (
         {{ ps_column(cols, 'date_performed', 'work_date', 'date') }},
         {{ ps_column(cols, 'time_in_minutes', 'minutes', 'number') }},
         coalesce({{ ps_column_expr(cols, 'billable', 'boolean') }}, false) as is_billable,
-        {{ ps_column(cols, 'status', 'approval_status', 'string') }},
-        {{ ps_column(cols, 'approved_at', 'approved_at', 'timestamp') }},
+        {{ kantata_approval_status(ps_column_expr(cols, 'approved', 'boolean'),
+                                   ps_column_expr(cols, 'recent_submission_status', 'string')) }} as approval_status,
+        {{ kantata_approved_at(ps_column_expr(cols, 'recent_submission_status', 'string'),
+                               ps_column_expr(cols, 'recent_submission_current_resolution_created_at_date',
+                                              'timestamp')) }} as approved_at,
         {{ cents_to_amount(cols, 'rate_in_cents', 'bill_rate') }},
         {{ ps_column(cols, 'notes', 'notes', 'string') }},
         {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},

@@ -1,4 +1,5 @@
-{#- Grain: one row per Kantata user (latest version); deleted users kept, flagged. -#}
+{#- Grain: one row per Kantata user (latest version); deleted users kept, flagged. Kantata
+    documents no created or updated time on a user, so there is none here. -#}
 {%- set src = source('kantata', 'users') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -13,7 +14,6 @@ renamed as (
         {{ ps_column(cols, 'email_address', 'email', 'string') }},
         {{ ps_column(cols, 'headline', 'headline', 'string') }},
         coalesce({{ ps_column_expr(cols, 'disabled', 'boolean') }}, false) as is_disabled,
-        {{ ps_column(cols, 'created_at', 'created_at', 'timestamp') }},
         {{ ps_lineage_columns(cols) }}
         {{ ps_pass_through_columns(cols, 'kantata_users_pass_through_columns') }}
     from latest

@@ -1,6 +1,8 @@
 {#- Grain: one row per Workday worker (latest snapshot); workers gone from the API are kept,
     flagged is_deleted. worker_id is the employee number RaaS reports use; worker_wid is
-    the REST API's 32-hex WID. -#}
+    the REST API's 32-hex WID. Workday's worker resource has no cost center, FTE or region:
+    dim_worker takes the first two from the job history report and the region from the
+    worker's location (seed work_location_countries). -#}
 {%- set src = source('workday', 'workers') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -17,9 +19,6 @@ renamed as (
         {{ ps_column(cols, 'businesstitle', 'business_title', 'string') }},
         {{ ps_column(cols, 'jobprofile_descriptor', 'job_profile', 'string') }},
         {{ ps_column(cols, 'location_descriptor', 'location', 'string') }},
-        {{ ps_column(cols, 'region', 'region', 'string') }},
-        {{ ps_column(cols, 'costcenter_descriptor', 'cost_center', 'string') }},
-        {{ ps_column(cols, 'fte', 'fte', 'number') }},
         {{ ps_column(cols, 'hiredate', 'hire_date', 'date') }},
         {{ ps_column(cols, 'terminationdate', 'termination_date', 'date') }},
         {{ ps_column(cols, 'isactive', 'is_active', 'boolean') }},
