@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import requests
 
@@ -27,12 +28,13 @@ def free_port() -> int:
 
 class SandboxProcess:
     def __init__(self, state: Path, *, scale: float = 1.0, seed: int = 42, port: int | None = None,
-                 startup_timeout_seconds: float = 1800.0) -> None:
+                 startup_timeout_seconds: float = 1800.0, output: IO[str] | None = None) -> None:
         self.state, self.scale, self.seed = state, scale, seed
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout_seconds = startup_timeout_seconds
         self.process: subprocess.Popen | None = None
+        self.output = output  # where the child writes (what it generated, its requests): inherited when None
 
     def __enter__(self) -> SandboxProcess:
         command = [sys.executable, "-m", "ps_pipelines.cli", "sandbox", "serve", "--port", str(self.port),
@@ -41,7 +43,9 @@ class SandboxProcess:
         if threading.current_thread() is not threading.main_thread():
             # Linux's parent-death signal follows the starting thread, which may end first.
             command.append("--no-parent-death-signal")
-        self.process = subprocess.Popen(command)
+        if self.output is not None:
+            self.output.flush()  # the child appends after what is written so far
+        self.process = subprocess.Popen(command, stdout=self.output, stderr=self.output)
         try:
             self._wait_until_healthy()
         except BaseException:
