@@ -13,6 +13,7 @@ from pathlib import Path
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
 from ps_pipelines.automation.jobs import REFRESH_ALL
+from ps_pipelines.lib.progress import entity_table
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
@@ -33,23 +34,20 @@ def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
 
 
 def format_summary(warehouse: Warehouse, run_ids: list[str]) -> str:
-    """What the runs moved, per entity (a table read back after posting has a line per pass)."""
+    """What the runs moved, per entity (its passes summed: a table read back after posting is
+    read in more than one)."""
     with warehouse.connect() as con:
         rows = con.execute("""
-            SELECT entity_key, mode, fetched, inserted, updated, unchanged, deleted, quarantined,
-                   round(epoch(finished_at - started_at), 2)
-            FROM ops.ingest_runs WHERE list_contains(?, run_id) ORDER BY entity_key, started_at""",
+            SELECT entity_key, string_agg(DISTINCT mode, '+' ORDER BY mode), sum(fetched)::BIGINT,
+                   sum(inserted)::BIGINT, sum(updated)::BIGINT, sum(unchanged)::BIGINT, sum(deleted)::BIGINT,
+                   sum(quarantined)::BIGINT, round(sum(epoch(finished_at - started_at)), 2)
+            FROM ops.ingest_runs WHERE list_contains(?, run_id) GROUP BY entity_key ORDER BY entity_key""",
                            [run_ids]).fetchall()
         reasons = con.execute("""
             SELECT entity_key, regexp_replace(rule, ' \\(value=.*?\\)', '', 'g') AS rule, count(*) AS n
             FROM ops.quarantine WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY n DESC LIMIT 10""",
                               [run_ids]).fetchall()
-    header = ("entity", "mode", "fetched", "inserted", "updated", "unchanged", "deleted", "quarantined", "seconds")
-    widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in [header, *rows]]
-    totals = [sum(r[i] for r in rows) for i in range(2, 8)]
-    lines.append(f"total: fetched {totals[0]}, inserted {totals[1]}, updated {totals[2]}, unchanged {totals[3]}, "
-                 f"deleted {totals[4]}, quarantined {totals[5]}")
+    lines = entity_table(rows)
     if reasons:
         lines.append("quarantined (entity, rule, rows) - full rows in ops.quarantine:")
         lines += [f"  {entity}  {rule}  {count}" for entity, rule, count in reasons]

@@ -115,3 +115,31 @@ class StageProgress:
         seconds = self.clock() - (group.started if group.started is not None else self.started)
         return (f"  {self.label} | {group.name}: {group.describe()} "
                 f"({seconds:.1f}s; {self.finished_groups}/{len(self.groups)} groups)")
+
+
+ENTITY_COLUMNS = ("entity", "mode", "fetched", "inserted", "updated", "unchanged", "deleted", "quarantined", "seconds")
+
+
+def entity_table(rows: Iterable[tuple]) -> list[str]:
+    """What the runs moved per entity (rows as ``ENTITY_COLUMNS``, one per entity), and a total.
+
+    The entities that changed nothing in the warehouse (no insert, update, delete or
+    quarantine: a read-back or a rerun that found nothing new) share one line, so an unchanged
+    estate is summed up in two lines rather than one per entity.
+    """
+    rows = list(rows)
+    moved = [row for row in rows if any(row[i] for i in (3, 4, 6, 7))]
+    still = [row for row in rows if row not in moved]
+    lines = []
+    if moved:
+        widths = [max(len(str(v)) for v in col) for col in zip(ENTITY_COLUMNS, *moved, strict=False)]
+        lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+                 for row in [ENTITY_COLUMNS, *moved]]
+    if still:
+        lines.append(f"{len(still)} {'entity' if len(still) == 1 else 'entities'} with nothing new (fetched "
+                     f"{sum(row[2] for row in still):,}, unchanged {sum(row[5] for row in still):,}) - "
+                     "each in ops.ingest_runs")
+    totals = [sum(row[i] for row in rows) for i in range(2, 8)]
+    lines.append(f"total: fetched {totals[0]}, inserted {totals[1]}, updated {totals[2]}, unchanged {totals[3]}, "
+                 f"deleted {totals[4]}, quarantined {totals[5]}")
+    return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ps_pipelines.lib.progress import StageProgress
+from ps_pipelines.lib.progress import StageProgress, entity_table
 
 
 class Clock:
@@ -76,3 +76,19 @@ def test_a_group_with_assets_up_to_date_says_so() -> None:
     progress.up_to_date(["stg_projects"])
     [line] = progress.ran(["stg_time"])
     assert line.startswith("  pass 1 | staging: 0/1 materialized, 1 up to date (")
+
+
+def test_the_entity_table_lists_what_moved_and_sums_up_the_entities_that_changed_nothing_in_one_line() -> None:
+    rows = [("kantata__projects", "full", 8, 8, 0, 0, 0, 0, 0.5),
+            ("kantata__users", "incremental", 10, 0, 0, 10, 0, 0, 0.25),
+            ("netsuite__invoices", "full+incremental", 30, 27, 1, 2, 0, 0, 1.5),
+            ("workday__workers", "incremental", 0, 0, 0, 0, 0, 0, 0.1)]
+    assert entity_table(rows) == [
+        "entity              mode              fetched  inserted  updated  unchanged  deleted  quarantined  seconds",
+        "kantata__projects   full              8        8         0        0          0        0            0.5",
+        "netsuite__invoices  full+incremental  30       27        1        2          0        0            1.5",
+        "2 entities with nothing new (fetched 10, unchanged 10) - each in ops.ingest_runs",
+        "total: fetched 48, inserted 35, updated 1, unchanged 12, deleted 0, quarantined 0"]
+    assert entity_table(rows[1:2]) == [
+        "1 entity with nothing new (fetched 10, unchanged 10) - each in ops.ingest_runs",
+        "total: fetched 10, inserted 0, updated 0, unchanged 10, deleted 0, quarantined 0"]
