@@ -99,6 +99,7 @@ class RunLog:
         self.file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
         self._stage: StageProgress | None = None
         self._steps: dict[str, list[AssetKey]] = {}
+        self._running: set[AssetKey] = set()  # what the run executing now selected
 
     def close(self) -> None:
         self.file.close()
@@ -159,11 +160,19 @@ class RunLog:
         if self._stage is not None:
             self._show(self._stage.up_to_date(keys))
 
-    def ran(self, keys: Iterable[AssetKey]) -> None:
-        """A run of the stage ended: whatever of ``keys`` no event settled is done."""
-        if self._stage is not None:
-            self._stage.runs += 1
-            self._show(self._stage.ran(keys))
+    @contextlib.contextmanager
+    def run(self, keys: Iterable[AssetKey]) -> Iterator[None]:
+        """A run of the stage executes ``keys`` inside, its output into the file; once it
+        returns, whatever of ``keys`` no event settled is done."""
+        self._running = set(keys)
+        try:
+            with self.capturing():
+                yield
+            if self._stage is not None:
+                self._stage.runs += 1
+                self._show(self._stage.ran(self._running))
+        finally:
+            self._running = set()
 
     def on_record(self, record: logging.LogRecord) -> None:
         event = (getattr(record, DAGSTER_META, None) or {}).get("dagster_event")
@@ -179,7 +188,8 @@ class RunLog:
             self.say(line)
 
     def _progress(self, stage: StageProgress, event: DagsterEvent) -> list[str]:
-        step_keys = self._steps.get(event.step_key or "", [])
+        # A step of an earlier run of the stage (dbt's, say) may hold assets this run leaves out.
+        step_keys = [key for key in self._steps.get(event.step_key or "", []) if key in self._running]
         if event.event_type == DagsterEventType.STEP_START:
             stage.step_started(step_keys)
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION and event.asset_key is not None:

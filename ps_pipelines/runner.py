@@ -104,13 +104,11 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
     run_id = guard.run_id = str(uuid.uuid4())
     log.detail(f"{label}: {job.name}" + (f", {len(keys)} assets" if keys is not None else "") + f", run {run_id}")
     logged_job, logger_config = log.with_loggers(job)
-    with _inherited_by_children(RUN_ID_ENV, run_id), log.capturing():
-        result = logged_job.execute_in_process(
+    with _inherited_by_children(RUN_ID_ENV, run_id), log.run(keys or job.asset_layer.executable_asset_keys):
+        return logged_job.execute_in_process(
             instance=instance, asset_selection=sorted(keys) if keys is not None else None,
             run_config={**run_config, **logger_config}, raise_on_error=False, run_id=run_id,
             tags={**owner_tags(), "ps/main_job_pass": label, **({REBUILD_ALL_TAG: "true"} if rebuild_all else {})})
-    log.ran(keys if keys is not None else job.asset_layer.executable_asset_keys)
-    return result
 
 
 def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log: RunLog,

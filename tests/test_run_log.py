@@ -3,16 +3,20 @@ errors (a failed step with its cause), and everything with --verbose. On a tiny 
 
 import io
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
     DagsterInstance,
     Definitions,
     MaterializeResult,
     asset,
     define_asset_job,
+    multi_asset,
 )
 
 from ps_pipelines.run_log import RunLog, console_line, stage_of
@@ -35,17 +39,25 @@ def below() -> None:
     pass
 
 
-DEFS = Definitions(assets=[fetched, broken, below], jobs=[define_asset_job("demo")])
+@multi_asset(specs=[AssetSpec("stg", group_name="staging_demo", skippable=True),
+                     AssetSpec("mart", group_name="marts_demo", deps=["stg"], skippable=True)], can_subset=True)
+def models(context: AssetExecutionContext) -> Iterator[MaterializeResult]:
+    """One step holding models of two groups, like dbt's: a run may select some of them."""
+    for key in sorted(context.selected_asset_keys, key=lambda key: key.path != ["stg"]):
+        yield MaterializeResult(asset_key=key, metadata={"dagster/row_count": 7})
+
+
+DEFS = Definitions(assets=[fetched, broken, below, models], jobs=[define_asset_job("demo"),
+                                                                  define_asset_job("models", selection=[models])])
 
 
 def run_demo(log: RunLog) -> bool:
     job, graph = DEFS.resolve_job_def("demo"), DEFS.resolve_asset_graph()
-    keys = job.asset_layer.executable_asset_keys
+    keys = {fetched.key, broken.key, below.key}
     logged, config = log.with_loggers(job)
-    with DagsterInstance.ephemeral() as instance, stage_of(log, graph, "pass 1", keys):
-        with log.capturing():
-            result = logged.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
-        log.ran(keys)
+    with DagsterInstance.ephemeral() as instance, stage_of(log, graph, "pass 1", keys), log.run(keys):
+        result = logged.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
+                                           asset_selection=sorted(keys))
     log.close()
     return result.success
 
@@ -81,6 +93,22 @@ def test_verbose_puts_the_whole_stream_on_the_console_and_still_writes_the_file(
     streamed = console.getvalue() + captured.out + captured.err
     for detail in (" - DEBUG - ", "fetching the demo rows", "a dbt line on stdout", "pass 1 | raw_demo"):
         assert detail in streamed and detail in log.path.read_text(), detail
+
+
+def test_a_step_of_several_groups_settles_only_what_its_run_selected(tmp_path: Path, console: io.StringIO) -> None:
+    job, graph = DEFS.resolve_job_def("models"), DEFS.resolve_asset_graph()
+    log = RunLog(tmp_path / "run.log", console=console)
+    logged, config = log.with_loggers(job)
+    with DagsterInstance.ephemeral() as instance, stage_of(log, graph, "pass 1", models.keys):
+        for key in (AssetKey("stg"), AssetKey("mart")):
+            with log.run([key]):
+                assert logged.execute_in_process(instance=instance, run_config=config, asset_selection=[key]).success
+            shown = console.getvalue()
+            assert ("marts_demo:" in shown) == (key == AssetKey("mart")), shown
+    shown = console.getvalue()
+    assert "  pass 1 | staging_demo: 1 materialized, 7 rows (" in shown
+    assert "  pass 1 | marts_demo: 1 materialized, 7 rows (" in shown
+    assert "pass 1 done in " in shown and "2 assets ran in 2 runs" in shown
 
 
 def test_below_a_warning_nothing_reaches_the_console() -> None:
