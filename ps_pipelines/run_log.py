@@ -100,6 +100,7 @@ class RunLog:
         self._stage: StageProgress | None = None
         self._steps: dict[str, list[AssetKey]] = {}
         self._running: set[AssetKey] = set()  # what the run executing now selected
+        self._shown: set[str] = set()  # the warnings and errors on the console
 
     def close(self) -> None:
         self.file.close()
@@ -179,7 +180,10 @@ class RunLog:
         if self._stage is not None and isinstance(event, DagsterEvent):
             self._show(self._progress(self._stage, event))
         line = None if self.verbose else console_line(record, self.path)
-        if line is not None:  # verbose: the console logger showed it already
+        # Once: a read-back pass meets the same invalid postings again (verbose: the console
+        # logger showed it already).
+        if line is not None and line not in self._shown:
+            self._shown.add(line)
             self.console.write(line + "\n")
             self.console.flush()
 

@@ -33,21 +33,27 @@ def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
                     if keys is None or asset.key in keys}}
 
 
-def format_summary(warehouse: Warehouse, run_ids: list[str]) -> str:
-    """What the runs moved, per entity (its passes summed: a table read back after posting is
-    read in more than one)."""
+def entity_rows(warehouse: Warehouse, run_ids: list[str]) -> list[tuple]:
+    """What the runs moved per entity, as ``entity_table`` shows it: its passes summed (a table
+    read back after posting is read in more than one)."""
     with warehouse.connect() as con:
-        rows = con.execute("""
+        return con.execute("""
             SELECT entity_key, string_agg(DISTINCT mode, '+' ORDER BY mode), sum(fetched)::BIGINT,
                    sum(inserted)::BIGINT, sum(updated)::BIGINT, sum(unchanged)::BIGINT, sum(deleted)::BIGINT,
                    sum(quarantined)::BIGINT, round(sum(epoch(finished_at - started_at)), 2)
             FROM ops.ingest_runs WHERE list_contains(?, run_id) GROUP BY entity_key ORDER BY entity_key""",
                            [run_ids]).fetchall()
+
+
+def format_summary(warehouse: Warehouse, run_ids: list[str], *, brief: bool = False) -> str:
+    """What the runs moved per entity (``brief``: the routine entities on one line), why rows
+    were quarantined, and what the write-back holds."""
+    with warehouse.connect() as con:
         reasons = con.execute("""
             SELECT entity_key, regexp_replace(rule, ' \\(value=.*?\\)', '', 'g') AS rule, count(*) AS n
             FROM ops.quarantine WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY n DESC LIMIT 10""",
                               [run_ids]).fetchall()
-    lines = entity_table(rows)
+    lines = entity_table(entity_rows(warehouse, run_ids), brief=brief)
     if reasons:
         lines.append("quarantined (entity, rule, rows) - full rows in ops.quarantine:")
         lines += [f"  {entity}  {rule}  {count}" for entity, rule, count in reasons]
@@ -221,7 +227,9 @@ def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name:
             log.say(f"{NOTICE_PREFIX}stopped by {signal.Signals(guard.stopped_by).name}: run {guard.run_id} {status}")
             return 128 + guard.stopped_by
     run_ids = [result.run_id for result in results]
-    log.say(format_summary(Warehouse(warehouse_path), run_ids))
+    warehouse = Warehouse(warehouse_path)
+    log.detail("\n".join(entity_table(entity_rows(warehouse, run_ids))))  # every entity, for the file
+    log.say(format_summary(warehouse, run_ids, brief=True))
     log.say(format_publication(default_analytics_path(warehouse_path)))
     docs = DOCS_TARGET_PATH / "static_index.html"
     if docs.exists():

@@ -111,6 +111,14 @@ def test_a_step_of_several_groups_settles_only_what_its_run_selected(tmp_path: P
     assert "pass 1 done in " in shown and "2 assets ran in 2 runs" in shown
 
 
+def test_a_warning_reaches_the_console_once(tmp_path: Path, console: io.StringIO) -> None:
+    log = RunLog(tmp_path / "run.log", console=console)
+    for _ in range(2):  # two passes meet the same invalid posting
+        log.on_record(logging.LogRecord("dagster", logging.WARNING, __file__, 1, "invoice 7: no subsidiary", None,
+                                        None))
+    assert console.getvalue() == "WARNING dagster: invoice 7: no subsidiary\n"
+
+
 def test_below_a_warning_nothing_reaches_the_console() -> None:
     record = logging.LogRecord("dagster", logging.INFO, __file__, 1, "fetched 5", None, None)
     assert console_line(record, "run.log") is None

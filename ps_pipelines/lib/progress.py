@@ -120,25 +120,26 @@ class StageProgress:
 ENTITY_COLUMNS = ("entity", "mode", "fetched", "inserted", "updated", "unchanged", "deleted", "quarantined", "seconds")
 
 
-def entity_table(rows: Iterable[tuple]) -> list[str]:
+def entity_table(rows: Iterable[tuple], *, brief: bool = False) -> list[str]:
     """What the runs moved per entity (rows as ``ENTITY_COLUMNS``, one per entity), and a total.
 
-    The entities that changed nothing in the warehouse (no insert, update, delete or
-    quarantine: a read-back or a rerun that found nothing new) share one line, so an unchanged
-    estate is summed up in two lines rather than one per entity.
+    ``brief`` (the console's): the entities that only added rows or found them unchanged share
+    one line, and those with an update, a delete or a quarantine keep theirs, so a fresh load or
+    an unchanged estate is summed up in a few lines rather than one per entity.
     """
     rows = list(rows)
-    moved = [row for row in rows if any(row[i] for i in (3, 4, 6, 7))]
-    still = [row for row in rows if row not in moved]
+    notable = [row for row in rows if not brief or any(row[i] for i in (4, 6, 7))]
+    routine = [row for row in rows if row not in notable]
     lines = []
-    if moved:
-        widths = [max(len(str(v)) for v in col) for col in zip(ENTITY_COLUMNS, *moved, strict=False)]
+    if notable:
+        widths = [max(len(str(v)) for v in col) for col in zip(ENTITY_COLUMNS, *notable, strict=False)]
         lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-                 for row in [ENTITY_COLUMNS, *moved]]
-    if still:
-        lines.append(f"{len(still)} {'entity' if len(still) == 1 else 'entities'} with nothing new (fetched "
-                     f"{sum(row[2] for row in still):,}, unchanged {sum(row[5] for row in still):,}) - "
-                     "each in ops.ingest_runs")
+                 for row in [ENTITY_COLUMNS, *notable]]
+    if routine:
+        lines.append(f"{'other ' if notable else ''}{len(routine)} {'entity' if len(routine) == 1 else 'entities'}, "
+                     f"nothing updated, deleted or quarantined: fetched {sum(row[2] for row in routine):,}, "
+                     f"inserted {sum(row[3] for row in routine):,}, unchanged {sum(row[5] for row in routine):,} "
+                     "(each in ops.ingest_runs)")
     totals = [sum(row[i] for row in rows) for i in range(2, 8)]
     lines.append(f"total: fetched {totals[0]}, inserted {totals[1]}, updated {totals[2]}, unchanged {totals[3]}, "
                  f"deleted {totals[4]}, quarantined {totals[5]}")

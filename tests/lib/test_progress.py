@@ -78,17 +78,21 @@ def test_a_group_with_assets_up_to_date_says_so() -> None:
     assert line.startswith("  pass 1 | staging: 0/1 materialized, 1 up to date (")
 
 
-def test_the_entity_table_lists_what_moved_and_sums_up_the_entities_that_changed_nothing_in_one_line() -> None:
+def test_the_brief_entity_table_keeps_what_needs_a_look_and_sums_up_the_rest_in_one_line() -> None:
     rows = [("kantata__projects", "full", 8, 8, 0, 0, 0, 0, 0.5),
+            ("kantata__time_entries", "full", 1000, 990, 0, 0, 0, 10, 2.5),
             ("kantata__users", "incremental", 10, 0, 0, 10, 0, 0, 0.25),
-            ("netsuite__invoices", "full+incremental", 30, 27, 1, 2, 0, 0, 1.5),
-            ("workday__workers", "incremental", 0, 0, 0, 0, 0, 0, 0.1)]
-    assert entity_table(rows) == [
-        "entity              mode              fetched  inserted  updated  unchanged  deleted  quarantined  seconds",
-        "kantata__projects   full              8        8         0        0          0        0            0.5",
-        "netsuite__invoices  full+incremental  30       27        1        2          0        0            1.5",
-        "2 entities with nothing new (fetched 10, unchanged 10) - each in ops.ingest_runs",
-        "total: fetched 48, inserted 35, updated 1, unchanged 12, deleted 0, quarantined 0"]
-    assert entity_table(rows[1:2]) == [
-        "1 entity with nothing new (fetched 10, unchanged 10) - each in ops.ingest_runs",
+            ("netsuite__invoices", "full+incremental", 30, 27, 1, 2, 0, 0, 1.5)]
+    total = "total: fetched 1048, inserted 1025, updated 1, unchanged 12, deleted 0, quarantined 10"
+    assert entity_table(rows, brief=True) == [
+        "entity                 mode              fetched  inserted  updated  unchanged  deleted  quarantined  seconds",
+        "kantata__time_entries  full              1000     990       0        0          0        10           2.5",
+        "netsuite__invoices     full+incremental  30       27        1        2          0        0            1.5",
+        "other 2 entities, nothing updated, deleted or quarantined: fetched 18, inserted 8, unchanged 10 "
+        "(each in ops.ingest_runs)",
+        total]
+    assert len(entity_table(rows)) == len(rows) + 2 and entity_table(rows)[-1] == total
+    assert entity_table(rows[2:3], brief=True) == [
+        "1 entity, nothing updated, deleted or quarantined: fetched 10, inserted 0, unchanged 10 "
+        "(each in ops.ingest_runs)",
         "total: fetched 10, inserted 0, updated 0, unchanged 10, deleted 0, quarantined 0"]
