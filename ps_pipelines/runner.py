@@ -230,7 +230,8 @@ def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name:
     warehouse = Warehouse(warehouse_path)
     log.detail("\n".join(entity_table(entity_rows(warehouse, run_ids))))  # every entity, for the file
     log.say(format_summary(warehouse, run_ids, brief=True))
-    log.say(format_publication(default_analytics_path(warehouse_path)))
+    log.detail(format_publication(default_analytics_path(warehouse_path)))
+    log.say(format_publication(default_analytics_path(warehouse_path), brief=True))
     docs = DOCS_TARGET_PATH / "static_index.html"
     if docs.exists():
         log.say(f"dbt docs: {docs} (one file, open it in a browser)")

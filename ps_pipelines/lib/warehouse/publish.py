@@ -178,7 +178,8 @@ def read_publication(path: str | Path) -> list[tuple[str, int, str, datetime]]:
         ).fetchall()
 
 
-def format_publication(path: str | Path) -> str:
+def format_publication(path: str | Path, *, brief: bool = False) -> str:
+    """What the analysts' file holds: every table and its rows, or (``brief``) their number."""
     path = Path(path)
     if not path.exists():
         return f"published marts: none yet at {path}"
@@ -187,8 +188,10 @@ def format_publication(path: str | Path) -> str:
         return f"published marts: {path} holds no tables"
     _, _, run_id, published_at = tables[0]
     heading = (f"published marts: {path} ({path.stat().st_size / 2**20:,.1f} MiB, run {run_id}, "
-               f"{published_at:%Y-%m-%d %H:%M:%S %Z}) - open it read-only; {len(tables)} tables (rows):")
+               f"{published_at:%Y-%m-%d %H:%M:%S %Z}) - open it read-only")
+    if brief:
+        return f"{heading}; {len(tables)} tables, {sum(rows for _, rows, *_ in tables):,} rows ({PUBLICATION_TABLE})"
     # Several tables a line: a table each would make the listing most of the run's output.
     listing = textwrap.wrap(", ".join(f"{name} ({rows:,})" for name, rows, *_ in tables), width=PUBLICATION_WIDTH,
                             initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
-    return "\n".join([heading, *listing])
+    return "\n".join([f"{heading}; {len(tables)} tables (rows):", *listing])
