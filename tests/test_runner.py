@@ -176,7 +176,7 @@ def assert_calm(output: str) -> None:
     assert len(lines) <= 60, output
     [path] = {line.split(": ", 1)[1] for line in lines if line.startswith(("log: ", "full log: "))}
     assert lines[0] == f"log: {path}" and lines[-1] == f"full log: {path}"
-    assert re.search(r"^  pass 1 \| staging: \d+ materialized, [\d,]+ rows \(", output, re.M), output
+    assert re.search(r"^  pass 1 \| marts_core: \d+ materialized, [\d,]+ rows \(", output, re.M), output
     written = Path(path).read_text()
     for detail in (" - DEBUG - ", "STEP_START", "OK created sql table model", "Completed successfully"):
         assert detail in written and detail not in output, detail
