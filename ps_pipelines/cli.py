@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from ps_pipelines.runner import run_main_job
 
     code = run_main_job(home=Path(args.home), scale=args.scale, seed=args.seed, job_name=args.job,
-                        full_refresh=args.full_refresh, sandbox_url=args.sandbox_url)
+                        full_refresh=args.full_refresh, sandbox_url=args.sandbox_url, verbose=args.verbose)
     if code > 128:
         # Stopped by a signal, with the run ended and the sandbox stopped. Threads the
         # interrupted step left behind (an HTTP request waiting out its timeout and retries)
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--full-refresh", action="store_true",
                      help="Ignore high-water marks, and rebuild and republish everything even if nothing changed.")
     run.add_argument("--sandbox-url", default=None, help="Use a sandbox already running here instead of starting one.")
+    run.add_argument("--verbose", action="store_true",
+                     help="Show the whole stream (Dagster's events, dbt's output) on the console too, not only in "
+                          "the log file under --home.")
     run.set_defaults(handler=_run)
 
     dev = commands.add_parser("dev", help="Start the sandbox and the Dagster UI (dagster dev).")

@@ -221,7 +221,7 @@ def _serve_until_stopped(options: DevOptions, dagster_home: Path, progress: Prog
     progress.step(f"starting the sandbox on port {options.sandbox_port}")
     sandbox_output = None if options.verbose else subprocess.DEVNULL
     with SandboxProcess(options.home / "sandbox.sqlite", scale=options.scale, seed=options.seed,
-                        port=options.sandbox_port, stdout=sandbox_output) as sandbox:
+                        port=options.sandbox_port, output=sandbox_output) as sandbox:
         progress.done(f"sandbox up at {sandbox.url} (control API {sandbox.url}/_sandbox/)")
         progress.step("starting Dagster (webserver, daemon, code server)")
         environment = dagster_dev_environment(sandbox.url, (options.home / "warehouse.duckdb").resolve())

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import requests
 
@@ -39,14 +40,15 @@ def free_port() -> int:
 
 class SandboxProcess:
     def __init__(self, state: Path, *, scale: float = 1.0, seed: int = 42, port: int | None = None,
-                 startup_timeout_seconds: float = 1800.0, stdout: int | None = None) -> None:
-        """``stdout``: where the sandbox's own output goes (``subprocess.DEVNULL`` to hide it);
-        its errors always reach this process's stderr."""
-        self.state, self.scale, self.seed, self.stdout = state, scale, seed, stdout
+                 startup_timeout_seconds: float = 1800.0, output: IO[str] | int | None = None) -> None:
+        """``output``: where the sandbox's own output goes: a log file (its errors too), or
+        ``subprocess.DEVNULL`` to hide it (its errors then still reach this process's stderr)."""
+        self.state, self.scale, self.seed = state, scale, seed
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout_seconds = startup_timeout_seconds
         self.process: subprocess.Popen | None = None
+        self.output = output  # where the child writes (what it generated, its requests): inherited when None
 
     def __enter__(self) -> SandboxProcess:
         command = [sys.executable, "-m", "ps_pipelines.cli", "sandbox", "serve", "--port", str(self.port),
@@ -55,7 +57,10 @@ class SandboxProcess:
         if threading.current_thread() is not threading.main_thread():
             # Linux's parent-death signal follows the starting thread, which may end first.
             command.append("--no-parent-death-signal")
-        self.process = subprocess.Popen(command, stdout=self.stdout)
+        to_file = self.output is not None and not isinstance(self.output, int)
+        if to_file:
+            self.output.flush()  # the child appends after what is written so far
+        self.process = subprocess.Popen(command, stdout=self.output, stderr=self.output if to_file else None)
         try:
             self._wait_until_healthy()
         except BaseException:

@@ -51,8 +51,11 @@ def _terminal_fileno() -> int:
         return sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
 
 
+NOTICE_PREFIX = "ps-pipelines: "
+
+
 def say(message: str) -> None:
-    print(f"ps-pipelines: {message}", flush=True)
+    print(NOTICE_PREFIX + message, flush=True)
 
 
 class RunGuard:
@@ -109,7 +112,7 @@ class RunGuard:
             self._report(message)
             return
         with contextlib.suppress(OSError):
-            os.write(self._out_fd, f"ps-pipelines: {message}\n".encode())
+            os.write(self._out_fd, f"{NOTICE_PREFIX}{message}\n".encode())
 
     def _raise_interrupt(self, signum: int, frame: FrameType | None) -> None:
         self.stopped_by = self.stopped_by or signum

@@ -13,10 +13,12 @@ from pathlib import Path
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
 from ps_pipelines.automation.jobs import REFRESH_ALL
+from ps_pipelines.lib.progress import entity_table
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
-from ps_pipelines.run_guard import RunGuard, say
+from ps_pipelines.run_guard import NOTICE_PREFIX, RunGuard
+from ps_pipelines.run_log import RunLog, log_path, stage_of
 from ps_pipelines.waves import WavePlan, run_in_waves
 
 
@@ -31,24 +33,27 @@ def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
                     if keys is None or asset.key in keys}}
 
 
-def format_summary(warehouse: Warehouse, run_ids: list[str]) -> str:
-    """What the runs moved, per entity (a table read back after posting has a line per pass)."""
+def entity_rows(warehouse: Warehouse, run_ids: list[str]) -> list[tuple]:
+    """What the runs moved per entity, as ``entity_table`` shows it: its passes summed (a table
+    read back after posting is read in more than one)."""
     with warehouse.connect() as con:
-        rows = con.execute("""
-            SELECT entity_key, mode, fetched, inserted, updated, unchanged, deleted, quarantined,
-                   round(epoch(finished_at - started_at), 2)
-            FROM ops.ingest_runs WHERE list_contains(?, run_id) ORDER BY entity_key, started_at""",
+        return con.execute("""
+            SELECT entity_key, string_agg(DISTINCT mode, '+' ORDER BY mode), sum(fetched)::BIGINT,
+                   sum(inserted)::BIGINT, sum(updated)::BIGINT, sum(unchanged)::BIGINT, sum(deleted)::BIGINT,
+                   sum(quarantined)::BIGINT, round(sum(epoch(finished_at - started_at)), 2)
+            FROM ops.ingest_runs WHERE list_contains(?, run_id) GROUP BY entity_key ORDER BY entity_key""",
                            [run_ids]).fetchall()
+
+
+def format_summary(warehouse: Warehouse, run_ids: list[str], *, brief: bool = False) -> str:
+    """What the runs moved per entity (``brief``: the routine entities on one line), why rows
+    were quarantined, and what the write-back holds."""
+    with warehouse.connect() as con:
         reasons = con.execute("""
             SELECT entity_key, regexp_replace(rule, ' \\(value=.*?\\)', '', 'g') AS rule, count(*) AS n
             FROM ops.quarantine WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY n DESC LIMIT 10""",
                               [run_ids]).fetchall()
-    header = ("entity", "mode", "fetched", "inserted", "updated", "unchanged", "deleted", "quarantined", "seconds")
-    widths = [max(len(str(v)) for v in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in [header, *rows]]
-    totals = [sum(r[i] for r in rows) for i in range(2, 8)]
-    lines.append(f"total: fetched {totals[0]}, inserted {totals[1]}, updated {totals[2]}, unchanged {totals[3]}, "
-                 f"deleted {totals[4]}, quarantined {totals[5]}")
+    lines = entity_table(entity_rows(warehouse, run_ids), brief=brief)
     if reasons:
         lines.append("quarantined (entity, rule, rows) - full rows in ops.quarantine:")
         lines += [f"  {entity}  {rule}  {count}" for entity, rule, count in reasons]
@@ -92,24 +97,27 @@ def _inherited_by_children(name: str, value: str) -> Iterator[None]:
             os.environ[name] = previous
 
 
-def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, keys: set[AssetKey] | None,
-                  run_config: dict, label: str, rebuild_all: bool = False) -> ExecuteInProcessResult:
-    """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process."""
+def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, log: RunLog,
+                  keys: set[AssetKey] | None, run_config: dict, label: str,
+                  rebuild_all: bool = False) -> ExecuteInProcessResult:
+    """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process,
+    its events and output into ``log``."""
     from ps_pipelines.automation.dead_runs import RUN_ID_ENV, owner_tags
     from ps_pipelines.transform.assets import REBUILD_ALL_TAG
 
     # Known before the run exists, so the guard can act on it from the first event, and the
     # processes it starts (dbt) can be found and stopped should this process die.
     run_id = guard.run_id = str(uuid.uuid4())
-    print(f"{label}: {job.name}" + (f", {len(keys)} assets" if keys is not None else ""), flush=True)
-    with _inherited_by_children(RUN_ID_ENV, run_id):
-        return job.execute_in_process(
-            instance=instance, asset_selection=sorted(keys) if keys is not None else None, run_config=run_config,
-            raise_on_error=False, run_id=run_id,
+    log.detail(f"{label}: {job.name}" + (f", {len(keys)} assets" if keys is not None else "") + f", run {run_id}")
+    logged_job, logger_config = log.with_loggers(job)
+    with _inherited_by_children(RUN_ID_ENV, run_id), log.run(keys or job.asset_layer.executable_asset_keys):
+        return logged_job.execute_in_process(
+            instance=instance, asset_selection=sorted(keys) if keys is not None else None,
+            run_config={**run_config, **logger_config}, raise_on_error=False, run_id=run_id,
             tags={**owner_tags(), "ps/main_job_pass": label, **({REBUILD_ALL_TAG: "true"} if rebuild_all else {})})
 
 
-def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
+def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log: RunLog,
              full_refresh: bool) -> list[ExecuteInProcessResult]:
     """The main job. Pass 1 ingests every raw table, rebuilds what changed and posts; each
     read-back pass ingests the tables the pass before it wrote to, rebuilds what that changed
@@ -135,59 +143,80 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
                         rebuild_all=rebuild_all)
 
     def execute(keys: set[AssetKey], label: str) -> str:
-        results.append(_execute_pass(refresh_all, instance, guard, keys, _op_config(full_refresh, keys), label,
+        results.append(_execute_pass(refresh_all, instance, guard, log, keys, _op_config(full_refresh, keys), label,
                                      rebuild_all=full_refresh))
         return results[-1].run_id
 
+    def stage(wave_plan: WavePlan, label: str) -> list[str]:
+        with stage_of(log, graph, label, wave_plan.keys):
+            return run_in_waves(wave_plan, instance, execute, label, on_up_to_date=log.up_to_date)[0]
+
     raw = {asset.key for asset in ingest_assets}
-    run_ids, fresh = run_in_waves(plan(everything - publishing, raw, full_refresh), instance, execute, "pass 1")
-    print(f"  {fresh} assets up to date (code and inputs unchanged): not rebuilt", flush=True)
+    run_ids = stage(plan(everything - publishing, raw, full_refresh), "pass 1")
     for number in range(2, MAX_READ_BACK_PASSES + 2):
         written = sorted({kind for run_id in run_ids for kind in written_record_types(instance, run_id)})
         if not written:
             break
         read = {raw_asset_key(CONTRACTS_BY_KEY[entity]) for entity in entities_to_read_back(written)}
-        print(f"  posted {', '.join(written)}: reading them back", flush=True)
-        run_ids, fresh = run_in_waves(plan(everything - publishing - (raw - read), read), instance, execute,
-                                      f"pass {number}")
+        log.say(f"posted {', '.join(written)}: reading them back")
+        run_ids = stage(plan(everything - publishing - (raw - read), read), f"pass {number}")
     else:
-        print(f"WARNING: pass {MAX_READ_BACK_PASSES + 1} still posted; the marts may lag the platforms until "
-              "the next run (see ops.outbox for what keeps changing)", flush=True)
-    run_in_waves(plan(publishing, set(), full_refresh), instance, execute, "publish")
+        log.say(f"WARNING: pass {MAX_READ_BACK_PASSES + 1} still posted; the marts may lag the platforms until "
+                "the next run (see ops.outbox for what keeps changing)")
+    stage(plan(publishing, set(), full_refresh), "publish")
     return results
 
 
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
-                 full_refresh: bool = False, sandbox_url: str | None = None) -> int:
+                 full_refresh: bool = False, sandbox_url: str | None = None, verbose: bool = False) -> int:
+    """The main job (or ``job_name``) with its summary; the whole stream goes to a log file under
+    ``home`` (named at the start and at the end), and to the console only when ``verbose``."""
+    home.mkdir(parents=True, exist_ok=True)
+    log = RunLog(log_path(home), verbose=verbose)
+    log.say(f"log: {log.path}")
+    try:
+        return _run_main_job(log, home=home, scale=scale, seed=seed, job_name=job_name, full_refresh=full_refresh,
+                             sandbox_url=sandbox_url)
+    finally:
+        log.say(f"full log: {log.path}")
+        log.close()
+
+
+def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name: str, full_refresh: bool,
+                  sandbox_url: str | None) -> int:
     from ps_pipelines.automation.dead_runs import free_dead_runs
     from ps_pipelines.cli import prepare_dagster_home
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
 
-    home.mkdir(parents=True, exist_ok=True)
     prepare_dagster_home(home)
-    prepare_manifest()  # the definitions read the dbt manifest when they are imported
+    with log.capturing():
+        prepare_manifest()  # the definitions read the dbt manifest when they are imported
     from ps_pipelines.definitions import build_definitions
 
     warehouse_path = str((home / "warehouse.duckdb").resolve())
     state = home / f"sandbox-scale{scale:g}-seed{seed}.sqlite"
-    sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed)
+    sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed,
+                                                                          output=log.file)
     with DagsterInstance.get() as instance:
         # A run killed earlier keeps its pool slot until someone ends it: this run would wait forever.
         for freed in free_dead_runs(instance):
-            say(freed.message())
+            log.say(NOTICE_PREFIX + freed.message())
         with RunGuard(instance, str(uuid.uuid4())) as guard:
             try:
                 with sandbox as running:
                     url = sandbox_url or running.url
-                    print(f"sandbox: {url}  warehouse: {warehouse_path}", flush=True)
+                    log.say(f"sandbox: {url}  warehouse: {warehouse_path}")
                     defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
                     started = time.perf_counter()
                     if job_name == REFRESH_ALL:
-                        results = converge(defs, instance, guard, full_refresh)
+                        results = converge(defs, instance, guard, log, full_refresh)
                     else:
-                        results = [_execute_pass(defs.resolve_job_def(job_name), instance, guard, None,
-                                                 _op_config(full_refresh), job_name, rebuild_all=full_refresh)]
+                        job = defs.resolve_job_def(job_name)
+                        with stage_of(log, defs.resolve_asset_graph(), job_name,
+                                    job.asset_layer.executable_asset_keys):
+                            results = [_execute_pass(job, instance, guard, log, None, _op_config(full_refresh),
+                                                     job_name, rebuild_all=full_refresh)]
                     elapsed = time.perf_counter() - started
             except KeyboardInterrupt:
                 if guard.stopped_by is None:
@@ -195,15 +224,18 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
         if guard.stopped_by is not None:
             run = instance.get_run_by_id(guard.run_id)
             status = run.status.value if run else "never started"
-            say(f"stopped by {signal.Signals(guard.stopped_by).name}: run {guard.run_id} {status}")
+            log.say(f"{NOTICE_PREFIX}stopped by {signal.Signals(guard.stopped_by).name}: run {guard.run_id} {status}")
             return 128 + guard.stopped_by
     run_ids = [result.run_id for result in results]
-    print(format_summary(Warehouse(warehouse_path), run_ids))
-    print(format_publication(default_analytics_path(warehouse_path)))
+    warehouse = Warehouse(warehouse_path)
+    log.detail("\n".join(entity_table(entity_rows(warehouse, run_ids))))  # every entity, for the file
+    log.say(format_summary(warehouse, run_ids, brief=True))
+    log.detail(format_publication(default_analytics_path(warehouse_path)))
+    log.say(format_publication(default_analytics_path(warehouse_path), brief=True))
     docs = DOCS_TARGET_PATH / "static_index.html"
     if docs.exists():
-        print(f"dbt docs: {docs} (one file, open it in a browser)")
+        log.say(f"dbt docs: {docs} (one file, open it in a browser)")
     succeeded = all(result.success for result in results)
     status = "succeeded" if succeeded else "FAILED"
-    print(f"run {', '.join(run_ids)} {status} in {elapsed:.1f}s")
+    log.say(f"run {', '.join(run_ids)} {status} in {elapsed:.1f}s")
     return 0 if succeeded else 1

@@ -22,6 +22,7 @@ from dagster import AssetKey, DagsterInstance
 from ps_pipelines.transform.staleness import LatestVersions, topological_order, why_stale
 
 Execute = Callable[[set[AssetKey], str], str]  # (assets, label) -> run id
+UpToDate = Callable[[set[AssetKey]], None]  # told of the assets found up to date, as they are found
 
 
 @dataclass
@@ -78,7 +79,8 @@ def _must_run(plan: WavePlan, key: AssetKey, inside: list[AssetKey], wave: set[A
     return why_stale(key, plan.parents.get(key, ()), plan.code_versions.get(key), versions, set()) is not None
 
 
-def run_in_waves(plan: WavePlan, instance: DagsterInstance, execute: Execute, label: str) -> tuple[list[str], int]:
+def run_in_waves(plan: WavePlan, instance: DagsterInstance, execute: Execute, label: str,
+                 on_up_to_date: UpToDate | None = None) -> tuple[list[str], int]:
     """Execute the pass wave by wave; returns the run ids and how many assets were up to date."""
     settled: set[AssetKey] = set()
     run_ids: list[str] = []
@@ -88,6 +90,8 @@ def run_in_waves(plan: WavePlan, instance: DagsterInstance, execute: Execute, la
         wave, fresh = next_wave(plan, settled, instance)
         settled |= fresh
         up_to_date += len(fresh)
+        if fresh and on_up_to_date is not None:
+            on_up_to_date(fresh)
         if wave:
             run_ids.append(execute(wave, f"{label}.{number}"))
             settled |= wave

@@ -97,6 +97,7 @@ def test_one_run_converges_the_marts_on_the_erp_and_a_second_run_changes_nothing
 ) -> None:
     run = dict(home=main_job_home, scale=TEST_SCALE, seed=TEST_SEED, sandbox_url=sandbox.url)
     assert run_main_job(**run) == 0
+    assert_calm(capsys.readouterr().out)
     analytics, warehouse = main_job_home / "analytics.duckdb", main_job_home / "warehouse.duckdb"
     netsuite = NetSuiteClient(sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
     invoices, lines = erp_invoices(netsuite)
@@ -157,7 +158,6 @@ def test_one_run_converges_the_marts_on_the_erp_and_a_second_run_changes_nothing
     # A second run on the unchanged sandbox posts nothing, rebuilds no model, republishes
     # nothing and changes no published table.
     before, publication = mart_digest(analytics), published(analytics, "FROM meta.publication")
-    capsys.readouterr()
     assert run_main_job(**run) == 0
     output = capsys.readouterr().out
     assert "pass 2" not in output, "the second run posted something and had to read it back"
@@ -167,6 +167,19 @@ def test_one_run_converges_the_marts_on_the_erp_and_a_second_run_changes_nothing
     second_runs = re.search(r"^run (.+) succeeded", output, re.M).group(1).split(", ")
     assert rebuilt_in(main_job_home, second_runs) == set(), "a model was rebuilt although nothing changed"
     netsuite.client.close()
+
+
+def assert_calm(output: str) -> None:
+    """A successful run shows its progress and summary in at most 60 lines; the whole stream
+    (Dagster's events at DEBUG, dbt's output) is in the log file it names."""
+    lines = output.splitlines()
+    assert len(lines) <= 60, output
+    [path] = {line.split(": ", 1)[1] for line in lines if line.startswith(("log: ", "full log: "))}
+    assert lines[0] == f"log: {path}" and lines[-1] == f"full log: {path}"
+    assert re.search(r"^  pass 1 \| marts_core: \d+ materialized, [\d,]+ rows \(", output, re.M), output
+    written = Path(path).read_text()
+    for detail in (" - DEBUG - ", "STEP_START", "OK created sql table model", "Completed successfully"):
+        assert detail in written and detail not in output, detail
 
 
 def rebuilt_in(home: Path, run_ids: list[str]) -> set[str]:

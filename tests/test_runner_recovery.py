@@ -71,7 +71,9 @@ class CliRun:
         self.log = log
         script = Path(sys.executable).with_name("ps-pipelines")
         command = [str(script)] if script.exists() else [sys.executable, "-m", "ps_pipelines.cli"]
-        command += ["run", "--job", job, "--home", str(home), "--scale", f"{TEST_SCALE:g}", "--seed", str(TEST_SEED)]
+        # --verbose: the scenarios wait for Dagster's step events, which a calm console leaves out.
+        command += ["run", "--job", job, "--home", str(home), "--scale", f"{TEST_SCALE:g}", "--seed", str(TEST_SEED),
+                    "--verbose"]
         with log.open("wb") as out:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         self.descendants: list[psutil.Process] = []

@@ -76,6 +76,7 @@ def test_publish_copies_the_marts_with_their_docs_and_a_publication_record(wareh
     # Nothing is left beside the published file, and it is complete without a write-ahead log.
     assert sorted(p.name for p in target.parent.iterdir() if p.name.startswith("analytics")) == ["analytics.duckdb"]
     assert "marts.fct_hours" in format_publication(target) and "run-1" in format_publication(target)
+    assert format_publication(target, brief=True).endswith("; 2 tables, 33 rows (meta.publication)")
 
 
 def test_a_reader_holding_the_old_file_keeps_its_complete_state_across_a_republish(warehouse: Warehouse) -> None:

@@ -13,6 +13,7 @@ file, and the pipeline's file is only read (attached read-only) under the writer
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -27,6 +28,7 @@ from ps_pipelines.lib.warehouse.warehouse import Warehouse
 
 ANALYTICS_FILE_NAME = "analytics.duckdb"
 PUBLICATION_TABLE = "meta.publication"
+PUBLICATION_WIDTH = 110  # characters a line of the published tables takes on the console
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,8 @@ def read_publication(path: str | Path) -> list[tuple[str, int, str, datetime]]:
         ).fetchall()
 
 
-def format_publication(path: str | Path) -> str:
+def format_publication(path: str | Path, *, brief: bool = False) -> str:
+    """What the analysts' file holds: every table and its rows, or (``brief``) their number."""
     path = Path(path)
     if not path.exists():
         return f"published marts: none yet at {path}"
@@ -184,8 +187,11 @@ def format_publication(path: str | Path) -> str:
     if not tables:
         return f"published marts: {path} holds no tables"
     _, _, run_id, published_at = tables[0]
-    lines = [f"published marts: {path} ({path.stat().st_size / 2**20:,.1f} MiB, run {run_id}, "
-             f"{published_at:%Y-%m-%d %H:%M:%S %Z}) - open it read-only:"]
-    width = max(len(name) for name, *_ in tables)
-    lines += [f"  {name.ljust(width)}  {rows:>10,}" for name, rows, *_ in tables]
-    return "\n".join(lines)
+    heading = (f"published marts: {path} ({path.stat().st_size / 2**20:,.1f} MiB, run {run_id}, "
+               f"{published_at:%Y-%m-%d %H:%M:%S %Z}) - open it read-only")
+    if brief:
+        return f"{heading}; {len(tables)} tables, {sum(rows for _, rows, *_ in tables):,} rows ({PUBLICATION_TABLE})"
+    # Several tables a line: a table each would make the listing most of the run's output.
+    listing = textwrap.wrap(", ".join(f"{name} ({rows:,})" for name, rows, *_ in tables), width=PUBLICATION_WIDTH,
+                            initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
+    return "\n".join([f"{heading}; {len(tables)} tables (rows):", *listing])
