@@ -289,7 +289,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--skip-cli", action="store_true", help="Time only the UI side.")
+    parser.add_argument("--keep", action="store_true", help="Keep the work folder (Dagster homes, logs) to inspect.")
     args = parser.parse_args()
 
     from ps_pipelines.transform.project import prepare_manifest
@@ -317,7 +318,10 @@ def main() -> None:
                 figures.append(ui.timed(label, job, assets))
                 print(figures[-1].line(), flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"work folder kept: {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     by_label = {f.label: f for f in figures}
     ui_all = by_label.get("UI launchRun refresh_all (one run)")
     print(f"\nscale {args.scale:g}, {os.cpu_count()} cores; CPU of the UI side = webserver, daemon, code servers, "
