@@ -441,8 +441,8 @@ def build_billing_inputs(url: str, warehouse: Path) -> float:
     from dagster import AssetSelection, DagsterInstance
 
     from ps_pipelines.definitions import build_definitions
-    from ps_pipelines.transform.assets import dbt_models
-    from ps_pipelines.writeback.assets import BILLING_TRANSACTIONS_KEY
+    from ps_pipelines.defs.transform.assets import dbt_models
+    from ps_pipelines.defs.writeback.assets import BILLING_TRANSACTIONS_KEY
 
     defs = build_definitions("local", sandbox_url=url, warehouse_path=str(warehouse))
     graph = defs.resolve_asset_graph()

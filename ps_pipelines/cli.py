@@ -93,7 +93,7 @@ def _dev(args: argparse.Namespace) -> int:
 
     from dagster import DagsterInstance
 
-    from ps_pipelines.automation.dead_runs import free_dead_runs
+    from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.resources import DEFAULT_SANDBOX_URL
     from ps_pipelines.run_guard import say

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
-from ps_pipelines.automation.jobs import REFRESH_ALL
+from ps_pipelines.defs.automation.jobs import REFRESH_ALL
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
@@ -95,8 +95,8 @@ def _inherited_by_children(name: str, value: str) -> Iterator[None]:
 def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, keys: set[AssetKey] | None,
                   run_config: dict, label: str, rebuild_all: bool = False) -> ExecuteInProcessResult:
     """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process."""
-    from ps_pipelines.automation.dead_runs import RUN_ID_ENV, owner_tags
-    from ps_pipelines.transform.assets import REBUILD_ALL_TAG
+    from ps_pipelines.defs.automation.dead_runs import RUN_ID_ENV, owner_tags
+    from ps_pipelines.defs.transform.assets import REBUILD_ALL_TAG
 
     # Known before the run exists, so the guard can act on it from the first event, and the
     # processes it starts (dbt) can be found and stopped should this process die.
@@ -118,9 +118,9 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
     from ps_pipelines.ingest import ingest_assets
     from ps_pipelines.ingest.factory import raw_asset_key
     from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
-    from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
-    from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
-    from ps_pipelines.writeback.read_back import written_record_types
+    from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
+    from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
+    from ps_pipelines.defs.writeback.read_back import written_record_types
 
     graph = defs.resolve_asset_graph()
     refresh_all = defs.resolve_job_def(REFRESH_ALL)
@@ -159,7 +159,7 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
 
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
                  full_refresh: bool = False, sandbox_url: str | None = None) -> int:
-    from ps_pipelines.automation.dead_runs import free_dead_runs
+    from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.cli import prepare_dagster_home
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest

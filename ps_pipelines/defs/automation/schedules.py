@@ -2,7 +2,7 @@
 
 from dagster import DefaultScheduleStatus, ScheduleDefinition
 
-from ps_pipelines.automation.jobs import ingest_all_job
+from ps_pipelines.defs.automation.jobs import ingest_all_job
 
 ingest_every_15_minutes = ScheduleDefinition(
     name="ingest_every_15_minutes",

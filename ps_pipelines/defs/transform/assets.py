@@ -22,7 +22,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WarehouseResource
-from ps_pipelines.transform.automation import rebuild_when_upstream_data_changes
+from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.transform.project import dbt_project, require_manifest
 
 DBT_OWNER = "team:analytics-engineering"

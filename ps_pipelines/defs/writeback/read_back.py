@@ -22,9 +22,9 @@ from dagster import (
     run_status_sensor,
 )
 
-from ps_pipelines.automation.jobs import refresh_all_job
-from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY, WRITTEN_RECORD_TYPES
-from ps_pipelines.writeback.jobs import (
+from ps_pipelines.defs.automation.jobs import refresh_all_job
+from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY, WRITTEN_RECORD_TYPES
+from ps_pipelines.defs.writeback.jobs import (
     activate_projects_job,
     post_invoices_job,
     refresh_after_posting_job,

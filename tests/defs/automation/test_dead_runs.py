@@ -30,7 +30,7 @@ from dagster import (
 )
 from dagster._core.events import EngineEventData
 
-from ps_pipelines.automation.dead_runs import (
+from ps_pipelines.defs.automation.dead_runs import (
     OWNER_TAG,
     RUN_ID_ENV,
     free_dead_runs,

@@ -48,9 +48,9 @@ from ps_pipelines.lib.warehouse.publish import (
     read_publication,
 )
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
-from ps_pipelines.transform.assets import build_target_path, dbt_models
+from ps_pipelines.defs.transform.assets import build_target_path, dbt_models
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
-from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, mart_tables
+from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, mart_tables
 from tests.conftest import RunningSandbox
 from tests.transform.test_dbt_assets import GRAPH, MODEL_KEYS, RAW_TIME_ENTRIES, automated_downstream_of
 

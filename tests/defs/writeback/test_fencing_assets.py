@@ -19,7 +19,7 @@ from ps_pipelines.lib.writeback.outbox import OutboxRow
 from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE
 from ps_pipelines.lib.writeback.senders import Outcome
 from ps_pipelines.resources import build_resources
-from ps_pipelines.writeback.assets import (
+from ps_pipelines.defs.writeback.assets import (
     ACTIVATIONS_KEY,
     DUPLICATES_CHECK,
     PostingConfig,
@@ -27,7 +27,7 @@ from ps_pipelines.writeback.assets import (
     erp_project_activations,
     no_duplicate_records,
 )
-from ps_pipelines.writeback.jobs import posting_selection
+from ps_pipelines.defs.writeback.jobs import posting_selection
 from tests.conftest import RunningSandbox
 from tests.lib.writeback.conftest import make_targets, workspaces_for, write_outbound
 from tests.lib.writeback.test_activation import won_deal

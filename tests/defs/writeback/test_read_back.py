@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dagster import DagsterEventType, RunRequest, SkipReason, build_run_status_sensor_context
 
-from ps_pipelines.writeback.jobs import ACTIVATE_PROJECTS_JOB, REFRESH_AFTER_POSTING_JOB, read_back_selection
-from ps_pipelines.writeback.read_back import read_back_after_posting, written_record_types
+from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, REFRESH_AFTER_POSTING_JOB, read_back_selection
+from ps_pipelines.defs.writeback.read_back import read_back_after_posting, written_record_types
 from tests.writeback.conftest import Pipeline
 
 
@@ -35,8 +35,8 @@ def test_a_posting_run_is_read_back_once_and_a_quiet_run_is_not(pipeline: Pipeli
 
 def test_the_read_back_job_reads_the_written_tables_and_rebuilds_and_republishes_downstream() -> None:
     from ps_pipelines.definitions import build_definitions
-    from ps_pipelines.transform.publish import PUBLISHED_MARTS_KEY
-    from ps_pipelines.writeback.assets import INVOICES_KEY
+    from ps_pipelines.defs.transform.publish import PUBLISHED_MARTS_KEY
+    from ps_pipelines.defs.writeback.assets import INVOICES_KEY
 
     defs = build_definitions("local")
     keys = read_back_selection().resolve(defs.resolve_asset_graph())

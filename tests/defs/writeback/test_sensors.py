@@ -25,7 +25,7 @@ from dagster._core.utils import make_new_run_id
 
 from ps_pipelines.lib.sources.base import parse_timestamp
 from ps_pipelines.resources import KantataResource, SalesforceResource, build_resources
-from ps_pipelines.writeback.sensors import (
+from ps_pipelines.defs.writeback.sensors import (
     ACTIVATE_PROJECTS_JOB,
     APPROVED_WORK_SENSOR,
     POST_INVOICES_JOB,
