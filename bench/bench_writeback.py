@@ -46,7 +46,7 @@ import requests
 import yaml
 
 from ps_pipelines import sandbox as sandbox_package
-from ps_pipelines.cli import prepare_dagster_home
+from ps_pipelines.dagster_home import prepare_dagster_home
 from ps_pipelines.lib.sources.netsuite import IDS_PER_QUERY, NetSuiteClient, suiteql_literal
 from ps_pipelines.local_sandbox import SandboxProcess
 from ps_pipelines.transform.project import DBT_PROJECT_DIR, prepare_manifest

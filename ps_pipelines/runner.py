@@ -160,7 +160,7 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
                  full_refresh: bool = False, sandbox_url: str | None = None) -> int:
     from ps_pipelines.defs.automation.dead_runs import free_dead_runs
-    from ps_pipelines.cli import prepare_dagster_home
+    from ps_pipelines.dagster_home import prepare_dagster_home
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
 

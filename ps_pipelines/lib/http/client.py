@@ -36,7 +36,6 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from ps_pipelines.lib.http.auth import AuthStrategy
 from ps_pipelines.lib.http.errors import (
     ApiError,
     AuthError,
@@ -49,6 +48,7 @@ from ps_pipelines.lib.http.errors import (
     redact_url,
     scrub_text,
 )
+from ps_pipelines.lib.http.strategy import AuthStrategy
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from ps_pipelines.defs.automation.dead_runs import (
     pool_waits,
     run_processes,
 )
-from ps_pipelines.cli import DAGSTER_YAML
+from ps_pipelines.dagster_home import DAGSTER_YAML
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.processes import ProcessIdentity
 
