@@ -34,9 +34,9 @@ from ps_pipelines.transform.project import prepare_manifest
 
 prepare_manifest()  # the dbt assets below read the manifest when they are imported
 from ps_pipelines.definitions import build_definitions  # noqa: E402
-from ps_pipelines.ingest import ingest_assets  # noqa: E402
 from ps_pipelines.defs.transform.assets import build_target_path, dbt_models  # noqa: E402
 from ps_pipelines.defs.transform.publish import PUBLISHED_MARTS_KEY  # noqa: E402
+from ps_pipelines.ingest import ingest_assets  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SUMMARY: list[str] = []  # dbt echoes its own log: the figures are repeated at the end

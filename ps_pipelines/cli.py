@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ps_pipelines.dagster_home import prepare_dagster_home
+
 # Imported here, not in the functions that use it: one of them runs in a freshly forked child.
 from ps_pipelines.lib.processes import set_parent_death_signal, terminate_children
 from ps_sandbox.cli import add_serve_arguments

@@ -11,16 +11,8 @@ from dagster import Definitions, EnvVar, in_process_executor
 from ps_pipelines.defs.automation.dead_runs import free_pool_slots_of_dead_runs
 from ps_pipelines.defs.automation.jobs import ingest_all_job, refresh_all_job
 from ps_pipelines.defs.automation.schedules import ingest_every_15_minutes
-from ps_pipelines.ingest import ingest_assets
-from ps_pipelines.resources import (
-    DEFAULT_SANDBOX_URL,
-    DEFAULT_WAREHOUSE_PATH,
-    Environment,
-    build_resources,
-)
 from ps_pipelines.defs.transform.assets import dbt_models
 from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
-from ps_pipelines.transform.project import dbt_resource
 from ps_pipelines.defs.transform.publish import dbt_docs, published_marts
 from ps_pipelines.defs.writeback.alerts import AlertingResource, writeback_failure_sensor
 from ps_pipelines.defs.writeback.assets import (
@@ -33,6 +25,14 @@ from ps_pipelines.defs.writeback.assets import (
 from ps_pipelines.defs.writeback.jobs import writeback_jobs
 from ps_pipelines.defs.writeback.read_back import read_back_after_posting
 from ps_pipelines.defs.writeback.sensors import build_writeback_sensors
+from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.resources import (
+    DEFAULT_SANDBOX_URL,
+    DEFAULT_WAREHOUSE_PATH,
+    Environment,
+    build_resources,
+)
+from ps_pipelines.transform.project import dbt_resource
 
 # Local development: an event reaches the ERP within seconds. A deployment's definitions may
 # pass a longer interval (each tick of a write-back sensor is one query to the platform).

@@ -115,12 +115,12 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
     read-back pass ingests the tables the pass before it wrote to, rebuilds what that changed
     and posts what became due, until a pass posts nothing; then publishing, if a mart changed.
     Each pass runs in waves (``ps_pipelines/waves.py``): an unchanged estate rebuilds nothing."""
-    from ps_pipelines.ingest import ingest_assets
-    from ps_pipelines.ingest.factory import raw_asset_key
-    from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
     from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
     from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
     from ps_pipelines.defs.writeback.read_back import written_record_types
+    from ps_pipelines.ingest import ingest_assets
+    from ps_pipelines.ingest.factory import raw_asset_key
+    from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
 
     graph = defs.resolve_asset_graph()
     refresh_all = defs.resolve_job_def(REFRESH_ALL)
@@ -159,8 +159,8 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
 
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
                  full_refresh: bool = False, sandbox_url: str | None = None) -> int:
-    from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.dagster_home import prepare_dagster_home
+    from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
 

@@ -19,10 +19,10 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AutomationCondition, Output
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, dbt_assets
 
+from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WarehouseResource
-from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.transform.project import dbt_project, require_manifest
 
 DBT_OWNER = "team:analytics-engineering"

@@ -16,9 +16,6 @@ from dagster import (
 from dagster_dbt import DbtCliResource
 from pydantic import Field
 
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
-from ps_pipelines.lib.warehouse.publish import default_analytics_path, publish_marts, writer_lock
-from ps_pipelines.resources import WarehouseResource
 from ps_pipelines.defs.transform.assets import (
     DBT_OWNER,
     REBUILD_ALL_TAG,
@@ -28,6 +25,9 @@ from ps_pipelines.defs.transform.assets import (
     start_dbt,
 )
 from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
+from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.warehouse.publish import default_analytics_path, publish_marts, writer_lock
+from ps_pipelines.resources import WarehouseResource
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
 from ps_pipelines.transform.staleness import stale_assets
 

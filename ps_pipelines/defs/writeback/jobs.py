@@ -14,11 +14,11 @@ from collections.abc import Iterable
 
 from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
 
+from ps_pipelines.defs.transform.assets import dbt_models
+from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
 from ps_pipelines.ingest.factory import raw_asset_key
 from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
 from ps_pipelines.lib.writeback.readback import WRITTEN_ENTITIES
-from ps_pipelines.defs.transform.assets import dbt_models
-from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
 
 ACTIVATE_PROJECTS_JOB = "activate_projects"
 POST_INVOICES_JOB = "post_invoices"

@@ -31,6 +31,7 @@ from dagster import (
     sensor,
 )
 
+from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB
 from ps_pipelines.lib.change_feeds import (
     APPROVED_WORK,
     DEFAULT_OVERLAP,
@@ -44,7 +45,6 @@ from ps_pipelines.lib.change_feeds import (
 from ps_pipelines.lib.http import ApiError
 from ps_pipelines.lib.sources import KantataClient, SalesforceClient
 from ps_pipelines.resources import KantataResource, SalesforceResource
-from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB
 
 WON_DEALS_SENSOR = "won_deals_sensor"
 APPROVED_WORK_SENSOR = "approved_work_sensor"

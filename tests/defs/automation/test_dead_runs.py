@@ -30,6 +30,7 @@ from dagster import (
 )
 from dagster._core.events import EngineEventData
 
+from ps_pipelines.dagster_home import DAGSTER_YAML
 from ps_pipelines.defs.automation.dead_runs import (
     OWNER_TAG,
     RUN_ID_ENV,
@@ -40,7 +41,6 @@ from ps_pipelines.defs.automation.dead_runs import (
     pool_waits,
     run_processes,
 )
-from ps_pipelines.dagster_home import DAGSTER_YAML
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.processes import ProcessIdentity
 

@@ -39,6 +39,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, evaluate_automation_conditions
 
 from ps_pipelines.definitions import build_definitions
+from ps_pipelines.defs.transform.assets import build_target_path, dbt_models
+from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, mart_tables
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
 from ps_pipelines.lib.warehouse.publish import (
     PUBLICATION_TABLE,
@@ -48,11 +50,9 @@ from ps_pipelines.lib.warehouse.publish import (
     read_publication,
 )
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
-from ps_pipelines.defs.transform.assets import build_target_path, dbt_models
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
-from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, mart_tables
 from tests.conftest import RunningSandbox
-from tests.transform.test_dbt_assets import GRAPH, MODEL_KEYS, RAW_TIME_ENTRIES, automated_downstream_of
+from tests.defs.transform.test_dbt_assets import GRAPH, MODEL_KEYS, RAW_TIME_ENTRIES, automated_downstream_of
 
 RUN_TIMEOUT_SECONDS = 900
 ANALYST = f"""

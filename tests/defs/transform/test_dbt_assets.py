@@ -18,12 +18,12 @@ from dagster import (
 )
 
 from ps_pipelines.definitions import defs
-from ps_pipelines.ingest import ingest_assets
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.defs.transform.assets import DBT_OWNER, dbt_models, layer_group, manifest, translator
 from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
+from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
 MODELS = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}

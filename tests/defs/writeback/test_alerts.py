@@ -19,9 +19,9 @@ from dagster import (
     op,
 )
 
+from ps_pipelines.defs.writeback.alerts import AlertingResource, writeback_failure_sensor
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.resources import WarehouseResource
-from ps_pipelines.defs.writeback.alerts import AlertingResource, writeback_failure_sensor
 from tests.lib.test_notify import WebhookServer, webhook  # noqa: F401 (fixture)
 
 LEAKED = "abc123"

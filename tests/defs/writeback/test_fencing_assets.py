@@ -14,11 +14,6 @@ import pytest
 from dagster import AssetCheckSeverity, build_asset_check_context, build_asset_context
 
 from ps_pipelines.definitions import build_definitions
-from ps_pipelines.lib.writeback import Targets, run_activation
-from ps_pipelines.lib.writeback.outbox import OutboxRow
-from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE
-from ps_pipelines.lib.writeback.senders import Outcome
-from ps_pipelines.resources import build_resources
 from ps_pipelines.defs.writeback.assets import (
     ACTIVATIONS_KEY,
     DUPLICATES_CHECK,
@@ -28,6 +23,11 @@ from ps_pipelines.defs.writeback.assets import (
     no_duplicate_records,
 )
 from ps_pipelines.defs.writeback.jobs import posting_selection
+from ps_pipelines.lib.writeback import Targets, run_activation
+from ps_pipelines.lib.writeback.outbox import OutboxRow
+from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE
+from ps_pipelines.lib.writeback.senders import Outcome
+from ps_pipelines.resources import build_resources
 from tests.conftest import RunningSandbox
 from tests.lib.writeback.conftest import make_targets, workspaces_for, write_outbound
 from tests.lib.writeback.test_activation import won_deal

@@ -7,7 +7,7 @@ from dagster import DagsterEventType, RunRequest, SkipReason, build_run_status_s
 
 from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, REFRESH_AFTER_POSTING_JOB, read_back_selection
 from ps_pipelines.defs.writeback.read_back import read_back_after_posting, written_record_types
-from tests.writeback.conftest import Pipeline
+from tests.defs.writeback.conftest import Pipeline
 
 
 def evaluate(pipeline: Pipeline, run_id: str) -> RunRequest | SkipReason:

@@ -23,8 +23,6 @@ from dagster import (
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.utils import make_new_run_id
 
-from ps_pipelines.lib.sources.base import parse_timestamp
-from ps_pipelines.resources import KantataResource, SalesforceResource, build_resources
 from ps_pipelines.defs.writeback.sensors import (
     ACTIVATE_PROJECTS_JOB,
     APPROVED_WORK_SENSOR,
@@ -33,6 +31,8 @@ from ps_pipelines.defs.writeback.sensors import (
     build_writeback_sensors,
     decode_cursor,
 )
+from ps_pipelines.lib.sources.base import parse_timestamp
+from ps_pipelines.resources import KantataResource, SalesforceResource, build_resources
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
 

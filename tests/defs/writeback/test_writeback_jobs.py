@@ -14,12 +14,12 @@ from typing import Any
 from dagster import ExecuteInProcessResult
 
 from ps_pipelines.definitions import build_definitions
-from ps_pipelines.lib.writeback.contracts import round_money
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
 from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
 from ps_pipelines.defs.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
+from ps_pipelines.lib.writeback.contracts import round_money
+from tests.defs.writeback.conftest import Pipeline
 from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
-from tests.writeback.conftest import Pipeline
 
 
 def posting_metadata(result: ExecuteInProcessResult, key: Any) -> dict[str, Any]:
