@@ -166,7 +166,7 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
 
     home.mkdir(parents=True, exist_ok=True)
     prepare_dagster_home(home)
-    prepare_manifest()  # the definitions read the dbt manifest when they are imported
+    prepare_manifest()  # parse now if a model changed: loading the definitions reads the manifest
     from ps_pipelines.definitions import build_definitions
 
     warehouse_path = str((home / "warehouse.duckdb").resolve())

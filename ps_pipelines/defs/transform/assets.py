@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AutomationCondition, Output
-from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, dbt_assets
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetsDefinition,
+    AutomationCondition,
+    Output,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WarehouseResource
-from ps_pipelines.transform.project import dbt_project, require_manifest
+from ps_pipelines.transform.project import dbt_project, prepare_manifest
 
 DBT_OWNER = "team:analytics-engineering"
 WAREHOUSE_PATH_ENV = "PS_WAREHOUSE_PATH"
@@ -151,12 +159,12 @@ def _with_row_count(event: Any, counts: Mapping[str, int]) -> Any:
     return event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id]})
 
 
-def _dbt_name(spec_metadata: Mapping[str, Any] | None) -> str:
+def _dbt_name(manifest: Mapping[str, Any], spec_metadata: Mapping[str, Any] | None) -> str:
     """The dbt node's fully qualified name, as dbt selects it."""
     return ".".join(manifest["nodes"][(spec_metadata or {})[DBT_UNIQUE_ID]]["fqn"])
 
 
-def step_tests(context: AssetExecutionContext) -> list[str]:
+def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> list[str]:
     """dbt names of the tests behind the step's checks.
 
     Tests are named one by one and dbt's indirect selection is turned off: a step builds part
@@ -165,11 +173,12 @@ def step_tests(context: AssetExecutionContext) -> list[str]:
     planned check could otherwise silently never run.
     """
     assets_def = context.assets_def
-    return sorted(_dbt_name(assets_def.get_spec_for_check_key(key).metadata)
+    return sorted(_dbt_name(manifest, assets_def.get_spec_for_check_key(key).metadata)
                   for key in context.selected_asset_check_keys)
 
 
-def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
+def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                  manifest: Mapping[str, Any]) -> Iterator:
     """``dbt build`` of the step's models and their tests, while holding the warehouse lock, so
     an ingestion in another process queues instead of colliding with dbt's DuckDB connection.
     (Which models a run builds is decided when it is planned: ``ps_pipelines/waves.py``.)
@@ -177,7 +186,7 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     The events are collected and yielded once dbt has finished, with the row counts, so that a
     materialization never reports a table that a later failure left unfinished.
     """
-    tests = step_tests(context)
+    tests = step_tests(context, manifest)
     args = [*BUILD_ARGS, *(["--select", " ".join(tests)] if tests else [])]
     store = warehouse.warehouse()
     path = store.path.resolve()
@@ -192,18 +201,29 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
         raise invocation.get_error() or RuntimeError("dbt build failed")
 
 
-manifest: Mapping[str, Any] = json.loads(require_manifest().read_text())
+def load_manifest(project: DbtProject = dbt_project) -> Mapping[str, Any]:
+    """The parsed dbt manifest, read when the definitions load (never at import).
+
+    Parsed first when it is missing (a fresh clone) or, under ``dagster dev``, when a model,
+    macro or config changed since the last parse.
+    """
+    if using_dagster_dev() or not project.manifest_path.exists():
+        prepare_manifest(project)
+    return json.loads(project.manifest_path.read_text())
 
 
-@dbt_assets(
-    manifest=manifest,
-    project=dbt_project,
-    dagster_dbt_translator=translator,
-    pool=WAREHOUSE_POOL,
-    name="dbt_models",
-)
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
-    yield from run_dbt_build(context, dbt, warehouse)
+def build_dbt_models(manifest: Mapping[str, Any]) -> AssetsDefinition:
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        pool=WAREHOUSE_POOL,
+        name="dbt_models",
+    )
+    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
+        yield from run_dbt_build(context, dbt, warehouse, manifest)
+
+    return dbt_models
 
 
 def published_tables(manifest: Mapping[str, Any]) -> list[MartTable]:

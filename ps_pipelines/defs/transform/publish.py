@@ -2,12 +2,14 @@
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetsDefinition,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -19,14 +21,13 @@ from pydantic import Field
 from ps_pipelines.defs.transform.assets import (
     DBT_OWNER,
     REBUILD_ALL_TAG,
-    manifest,
     model_keys,
     published_tables,
     start_dbt,
 )
 from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
-from ps_pipelines.lib.warehouse.publish import default_analytics_path, publish_marts, writer_lock
+from ps_pipelines.lib.warehouse.publish import MartTable, default_analytics_path, publish_marts, writer_lock
 from ps_pipelines.resources import WarehouseResource
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
 from ps_pipelines.transform.staleness import stale_assets
@@ -38,32 +39,14 @@ DBT_DOCS_KEY = AssetKey(["analytics", "dbt_docs"])
 # The site (index.html reads manifest.json and catalog.json beside it) and the one-file version.
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "static_index.html")
 
-mart_tables = published_tables(manifest)
-
 
 class PublishConfig(Config):
     analytics_path: str = Field(
         default="", description="The analysts' DuckDB file; empty = analytics.duckdb beside the warehouse.")
 
 
-@asset(
-    key=PUBLISHED_MARTS_KEY,
-    deps=model_keys(manifest, mart_tables),
-    group_name=ANALYTICS_GROUP,
-    owners=[DBT_OWNER],
-    kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
-    output_required=False,  # nothing to publish when no mart changed
-    # Republish whenever a mart was rebuilt, by the main job or by automation.
-    automation_condition=rebuild_when_upstream_data_changes(),
-    description=(
-        "The marts copied into the analysts' DuckDB file (`analytics.duckdb` beside the warehouse): "
-        "written aside, then swapped in atomically, so readers never lock the pipeline's file and "
-        "never see a half-built state. Open it read-only; `meta.publication` says what it holds."
-    ),
-)
-def published_marts(context: AssetExecutionContext, config: PublishConfig,
-                    warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+def publish(context: AssetExecutionContext, config: PublishConfig, warehouse: WarehouseResource,
+            mart_tables: Sequence[MartTable]) -> Iterator[MaterializeResult]:
     store = warehouse.warehouse()
     destination = Path(config.analytics_path) if config.analytics_path else default_analytics_path(store.path)
     if destination.exists() and up_to_date(context, "the published copy"):
@@ -83,19 +66,8 @@ def published_marts(context: AssetExecutionContext, config: PublishConfig,
     })
 
 
-@asset(
-    key=DBT_DOCS_KEY,
-    deps=model_keys(manifest),
-    group_name=ANALYTICS_GROUP,
-    owners=[DBT_OWNER],
-    kinds={"dbt"},
-    pool=WAREHOUSE_POOL,
-    output_required=False,  # nothing to regenerate when no model changed
-    description="`dbt docs generate --static --no-compile`: the model documentation and catalog as a site "
-                "(`index.html`) and as one self-contained file (`static_index.html`).",
-)
-def dbt_docs(context: AssetExecutionContext, dbt: DbtCliResource,
-             warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+def generate_docs(context: AssetExecutionContext, dbt: DbtCliResource,
+                  warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
     if (DOCS_TARGET_PATH / "static_index.html").exists() and up_to_date(context, "the docs"):
         return
     store = warehouse.warehouse()
@@ -136,3 +108,45 @@ def copy_docs(source: Path, destination: Path) -> None:
         staging = destination / f".{name}.tmp"
         shutil.copyfile(source / name, staging)
         os.replace(staging, destination / name)
+
+
+def build_publish_assets(manifest: Mapping[str, Any]) -> list[AssetsDefinition]:
+    """The published marts and the docs site, downstream of the dbt models in ``manifest``."""
+    mart_tables = published_tables(manifest)
+
+    @asset(
+        key=PUBLISHED_MARTS_KEY,
+        deps=model_keys(manifest, mart_tables),
+        group_name=ANALYTICS_GROUP,
+        owners=[DBT_OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        output_required=False,  # nothing to publish when no mart changed
+        # Republish whenever a mart was rebuilt, by the main job or by automation.
+        automation_condition=rebuild_when_upstream_data_changes(),
+        description=(
+            "The marts copied into the analysts' DuckDB file (`analytics.duckdb` beside the warehouse): "
+            "written aside, then swapped in atomically, so readers never lock the pipeline's file and "
+            "never see a half-built state. Open it read-only; `meta.publication` says what it holds."
+        ),
+    )
+    def published_marts(context: AssetExecutionContext, config: PublishConfig,
+                        warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+        yield from publish(context, config, warehouse, mart_tables)
+
+    @asset(
+        key=DBT_DOCS_KEY,
+        deps=model_keys(manifest),
+        group_name=ANALYTICS_GROUP,
+        owners=[DBT_OWNER],
+        kinds={"dbt"},
+        pool=WAREHOUSE_POOL,
+        output_required=False,  # nothing to regenerate when no model changed
+        description="`dbt docs generate --static --no-compile`: the model documentation and catalog as a site "
+                    "(`index.html`) and as one self-contained file (`static_index.html`).",
+    )
+    def dbt_docs(context: AssetExecutionContext, dbt: DbtCliResource,
+                 warehouse: WarehouseResource) -> Iterator[MaterializeResult]:
+        yield from generate_docs(context, dbt, warehouse)
+
+    return [published_marts, dbt_docs]

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 from dagster import AssetKey, AssetSelection, define_asset_job, in_process_executor
 
-from ps_pipelines.defs.transform.assets import dbt_models
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
 from ps_pipelines.ingest.factory import raw_asset_key
 from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
@@ -24,6 +23,9 @@ ACTIVATE_PROJECTS_JOB = "activate_projects"
 POST_INVOICES_JOB = "post_invoices"
 REPLAY_DEAD_LETTERS_JOB = "replay_dead_letters"
 REFRESH_AFTER_POSTING_JOB = "refresh_after_posting"
+# The checks of the dbt models (their data tests), named without the manifest: it is read
+# only when the definitions load.
+DBT_TESTS = AssetSelection.kind("dbt") - AssetSelection.kind("dbt").without_checks()
 ALL_WRITTEN_ENTITIES = sorted({key for keys in WRITTEN_ENTITIES.values() for key in keys})
 
 
@@ -31,7 +33,7 @@ def posting_selection(posting_key: AssetKey) -> AssetSelection:
     """The posting asset with its checks, what it reads back to the raw tables (with their
     contract checks, which the ingestion step yields), minus the dbt tests; then the dead letters."""
     upstream = AssetSelection.assets(posting_key).upstream()
-    return (upstream - AssetSelection.checks_for_assets(dbt_models)) | AssetSelection.assets(DEAD_LETTERS_KEY)
+    return (upstream - DBT_TESTS) | AssetSelection.assets(DEAD_LETTERS_KEY)
 
 
 activate_projects_job = define_asset_job(

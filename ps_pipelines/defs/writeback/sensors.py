@@ -61,10 +61,14 @@ _CURSOR_VERSION = 1
 WAITING_STATUSES = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING]
 
 FeedResource = SalesforceResource | KantataResource
+# Local development: an event reaches the ERP within seconds. A deployment's definitions may
+# pass a longer interval (each tick of a write-back sensor is one query to the platform).
+WRITEBACK_SENSOR_INTERVAL_SECONDS = 5
 
 
 def build_writeback_sensors(
-    minimum_interval_seconds: int = 5, *, overlap_seconds: float = DEFAULT_OVERLAP.total_seconds()
+    minimum_interval_seconds: int = WRITEBACK_SENSOR_INTERVAL_SECONDS, *,
+    overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
 ) -> list[SensorDefinition]:
     """The two write-back sensors, on by default, evaluated at most every ``minimum_interval_seconds``."""
     overlap = timedelta(seconds=overlap_seconds)
@@ -92,6 +96,9 @@ def build_writeback_sensors(
         return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap, POST_INVOICES_JOB)
 
     return [won_deals_sensor, approved_work_sensor]
+
+
+writeback_sensors = build_writeback_sensors()
 
 
 def evaluate_feeds(

@@ -39,8 +39,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, evaluate_automation_conditions
 
 from ps_pipelines.definitions import build_definitions
-from ps_pipelines.defs.transform.assets import build_target_path, dbt_models
-from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY, mart_tables
+from ps_pipelines.defs.transform.assets import build_target_path, load_manifest, published_tables
+from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
 from ps_pipelines.lib.warehouse.publish import (
     PUBLICATION_TABLE,
@@ -52,7 +52,15 @@ from ps_pipelines.lib.warehouse.publish import (
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
 from tests.conftest import RunningSandbox
-from tests.defs.transform.test_dbt_assets import GRAPH, MODEL_KEYS, RAW_TIME_ENTRIES, automated_downstream_of
+from tests.defs.transform.test_dbt_assets import (
+    GRAPH,
+    MODEL_KEYS,
+    RAW_TIME_ENTRIES,
+    automated_downstream_of,
+    dbt_models,
+)
+
+mart_tables = published_tables(load_manifest())
 
 RUN_TIMEOUT_SECONDS = 900
 ANALYST = f"""

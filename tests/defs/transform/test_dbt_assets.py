@@ -17,8 +17,8 @@ from dagster import (
     instance_for_test,
 )
 
-from ps_pipelines.definitions import defs
-from ps_pipelines.defs.transform.assets import DBT_OWNER, dbt_models, layer_group, manifest, translator
+from ps_pipelines.definitions import defs as load_defs
+from ps_pipelines.defs.transform.assets import DBT_OWNER, layer_group, load_manifest, translator
 from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
@@ -26,6 +26,10 @@ from ps_pipelines.ingest import ingest_assets
 from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
+manifest = load_manifest()
+defs = load_defs()
+dbt_models = defs.get_assets_def(translator.get_asset_key(next(
+    n for n in manifest["nodes"].values() if n["resource_type"] == "model")))
 MODELS = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
 MODEL_KEYS = {translator.get_asset_key(node): node for node in MODELS.values()}
 SEED_KEYS = {translator.get_asset_key(n) for n in manifest["nodes"].values() if n["resource_type"] == "seed"}
