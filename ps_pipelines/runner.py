@@ -15,6 +15,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResu
 from ps_pipelines.defs.automation.jobs import REFRESH_ALL
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback.outbox import NEEDS_ATTENTION
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
 from ps_pipelines.run_guard import RunGuard, say
 from ps_pipelines.waves import WavePlan, run_in_waves
@@ -66,7 +67,7 @@ def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
         return []
     lines = ["write-back ledger (flow, state, transactions, of which posted by this run) - ops.outbox:"]
     lines += [f"  {flow}  {state}  {count}  {posted}" for flow, state, count, posted in states]
-    if any(state in ("dead", "invalid", "failed_retryable") for _, state, _, _ in states):
+    if any(state in NEEDS_ATTENTION for _, state, _, _ in states):
         lines.append("  reasons: asset writeback/dead_letters, or SELECT outbox_key, last_error FROM ops.outbox")
     return lines
 

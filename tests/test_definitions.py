@@ -12,8 +12,9 @@ from dagster import AssetKey, Definitions
 from ps_pipelines import definitions_production
 from ps_pipelines.definitions import defs
 from ps_pipelines.ingest import ingest_assets
-from ps_pipelines.ingest.factory import CONTRACT_CHECK, DRIFT_CHECK, WAREHOUSE_POOL
+from ps_pipelines.ingest.factory import CONTRACT_CHECK, DRIFT_CHECK
 from ps_pipelines.lib.contracts import ALL_CONTRACTS
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 
 
 def test_local_and_production_definitions_load() -> None:

@@ -25,9 +25,9 @@ from pydantic import Field
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
 from ps_pipelines.lib.sources.base import DescribesFields, FieldDrift, MissingFieldsError
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 
-WAREHOUSE_POOL = "duckdb_warehouse"
 CONTRACT_CHECK = "contract_valid"
 DRIFT_CHECK = "no_schema_drift"
 # Above this share of quarantined rows the contract check is an error, not a warning:

@@ -28,7 +28,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from dagster_dbt.dbt_project import using_dagster_dev
 
 from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WarehouseResource
 from ps_pipelines.transform.project import dbt_project, prepare_manifest

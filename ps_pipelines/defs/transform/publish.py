@@ -26,7 +26,7 @@ from ps_pipelines.defs.transform.assets import (
     start_dbt,
 )
 from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, default_analytics_path, publish_marts, writer_lock
 from ps_pipelines.resources import WarehouseResource
 from ps_pipelines.transform.project import DOCS_TARGET_PATH

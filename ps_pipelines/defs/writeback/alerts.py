@@ -26,9 +26,10 @@ from pydantic import Field
 
 from ps_pipelines.lib.notify import DEFAULT_TIMEOUT_SECONDS, Alert, AlertDeliveryError, send_alert
 from ps_pipelines.lib.warehouse.lock import WarehouseBusyError, exclusive_lock
+from ps_pipelines.lib.writeback.outbox import NEEDS_ATTENTION
 from ps_pipelines.resources import WarehouseResource
 
-FAILING_STATES = ("failed_retryable", "dead", "invalid")
+FAILING_STATES = NEEDS_ATTENTION
 MAX_LISTED_STEPS = 3
 MAX_LISTED_TRANSACTIONS = 10
 MAX_ERROR_CHARS = 300

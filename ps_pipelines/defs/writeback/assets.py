@@ -24,13 +24,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
 from ps_pipelines.lib.writeback.outbox import (
-    DEAD,
-    FAILED_RETRYABLE,
-    INVALID,
+    NEEDS_ATTENTION,
     ledger_frame,
     ledger_version,
     waiting_frame,
@@ -56,7 +54,7 @@ DUPLICATES_CHECK = "no_duplicate_records"
 # what must be read back from the platforms before the marts are current again.
 WRITTEN_RECORD_TYPES = "written_record_types"
 # What the dead-letter asset lists: rows that will not reach the target without someone acting.
-ATTENTION_STATES = (DEAD, INVALID, FAILED_RETRYABLE)
+ATTENTION_STATES = NEEDS_ATTENTION
 WAITING = "waiting"  # not a ledger state: an unsent row held by an earlier attempt's lease
 LISTED_STATES = (*ATTENTION_STATES, WAITING)
 PREVIEW_ROWS = 50

@@ -41,8 +41,8 @@ from ps_pipelines.defs.automation.dead_runs import (
     pool_waits,
     run_processes,
 )
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
 from ps_pipelines.lib.processes import ProcessIdentity
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 
 STEP = "raw__kantata__time_entries"
 
