@@ -32,7 +32,7 @@ from dagster import AssetKey, DagsterInstance, JobDefinition, evaluate_automatio
 from ps_pipelines.definitions import build_definitions
 from ps_pipelines.defs.transform.assets import build_target_path
 from ps_pipelines.defs.transform.publish import PUBLISHED_MARTS_KEY
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.local_sandbox import SandboxProcess
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -24,7 +24,7 @@ from ps_pipelines.waves import WavePlan, run_in_waves
 def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
     """Run config of ``--full-refresh``: every ingestion asset among ``keys`` (all when None)
     ignores its high-water mark (config for an op outside the run would be an error)."""
-    from ps_pipelines.ingest import ingest_assets
+    from ps_pipelines.ingest.catalog import ingest_assets
 
     if not full_refresh:
         return {}
@@ -119,7 +119,7 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard,
     from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
     from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
     from ps_pipelines.defs.writeback.read_back import written_record_types
-    from ps_pipelines.ingest import ingest_assets
+    from ps_pipelines.ingest.catalog import ingest_assets
     from ps_pipelines.ingest.factory import raw_asset_key
     from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
 

@@ -11,7 +11,7 @@ from dagster import AssetKey, Definitions
 
 from ps_pipelines import definitions_production
 from ps_pipelines.definitions import defs
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.ingest.factory import CONTRACT_CHECK, DRIFT_CHECK
 from ps_pipelines.lib.contracts import ALL_CONTRACTS
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL

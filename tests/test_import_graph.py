@@ -2,6 +2,8 @@
 
 Read statically from the source (``ast``), so an import inside a function counts as much as
 one at the top: a cycle hidden in a function body still ties the two modules together.
+Importing ``a.b.c`` also runs the ``__init__`` of ``a.b``, so that counts too (except for the
+importer's own packages, which are always imported before it).
 """
 
 from __future__ import annotations
@@ -37,8 +39,16 @@ def imported_names(module: str, path: Path, modules: Mapping[str, Path]) -> Iter
                 yield f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
 
 
+def with_packages(importer: str, module: str) -> set[str]:
+    """``module`` and the packages importing it runs, but for the importer's own and the root."""
+    parts = module.split(".")
+    packages = {".".join(parts[:i]) for i in range(2, len(parts))}
+    return {module} | {p for p in packages if not importer.startswith(p + ".")}
+
+
 def import_graph(modules: Mapping[str, Path]) -> dict[str, set[str]]:
-    return {name: {m for m in imported_names(name, path, modules) if m in modules and m != name}
+    return {name: {m for imported in imported_names(name, path, modules) if imported in modules
+                   for m in with_packages(name, imported) if m in modules and m != name}
             for name, path in modules.items()}
 
 
@@ -72,6 +82,19 @@ def test_the_finder_names_a_cycle_through_a_function_level_import(tmp_path: Path
     (package / "b.py").write_text("def f():\n    from pkg.a import x\n")
     (package / "c.py").write_text("from . import a\n")
     assert find_cycle(import_graph(package_modules(package))) == ["pkg.a", "pkg.b", "pkg.a"]
+
+
+def test_the_finder_counts_the_package_init_an_import_runs(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    for folder in (root, root / "sub", root / "other"):
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+    (root / "sub" / "__init__.py").write_text("from pkg.other import user\n")
+    (root / "sub" / "tool.py").write_text("from pkg.sub import sibling\n")  # its own package: not a cycle
+    (root / "sub" / "sibling.py").write_text("")
+    (root / "other" / "user.py").write_text("from pkg.sub.tool import x\n")
+    assert find_cycle(import_graph(package_modules(root))) == [
+        "pkg.other.user", "pkg.sub", "pkg.other.user"]
 
 
 def test_the_package_has_no_import_cycle() -> None:

@@ -2,7 +2,7 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from ps_pipelines.ingest import INGEST_GROUPS
+from ps_pipelines.ingest.catalog import INGEST_GROUPS
 
 REFRESH_ALL = "refresh_all"
 INGEST_ALL = "ingest_all"

@@ -22,7 +22,7 @@ from ps_pipelines.defs.transform.assets import DBT_OWNER, layer_group, load_mani
 from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
