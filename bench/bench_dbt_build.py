@@ -29,14 +29,11 @@ import duckdb
 import requests
 from dagster import AssetKey, DagsterInstance, JobDefinition, evaluate_automation_conditions
 
+from ps_pipelines.definitions import build_definitions
+from ps_pipelines.defs.transform.assets import build_target_path
+from ps_pipelines.defs.transform.publish import PUBLISHED_MARTS_KEY
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.local_sandbox import SandboxProcess
-from ps_pipelines.transform.project import prepare_manifest
-
-prepare_manifest()  # the dbt assets below read the manifest when they are imported
-from ps_pipelines.definitions import build_definitions  # noqa: E402
-from ps_pipelines.ingest import ingest_assets  # noqa: E402
-from ps_pipelines.transform.assets import build_target_path, dbt_models  # noqa: E402
-from ps_pipelines.transform.publish import PUBLISHED_MARTS_KEY  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SUMMARY: list[str] = []  # dbt echoes its own log: the figures are repeated at the end
@@ -103,6 +100,7 @@ def main() -> None:
         defs = build_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
         job = defs.resolve_job_def("refresh_all")
         graph = defs.resolve_asset_graph()
+        dbt_models = next(a for a in defs.assets or () if getattr(a, "op", None) and a.op.name == "dbt_models")
         raw = [key for asset in ingest_assets for key in asset.keys]
         with DagsterInstance.ephemeral() as instance:
             ingest_seconds = timed(job, instance, raw, "full ingestion")

@@ -268,7 +268,7 @@ def write_workspace(folder: Path, sandbox_url: str) -> Path:
 def group_keys(group: str) -> list[list[str]]:
     from ps_pipelines.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     return sorted(k.path for k in graph.get_all_asset_keys()
                   if graph.get(k).group_name == group and graph.get(k).is_executable)
 

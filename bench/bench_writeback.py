@@ -46,7 +46,7 @@ import requests
 import yaml
 
 from ps_pipelines import sandbox as sandbox_package
-from ps_pipelines.cli import prepare_dagster_home
+from ps_pipelines.dagster_home import prepare_dagster_home
 from ps_pipelines.lib.sources.netsuite import IDS_PER_QUERY, NetSuiteClient, suiteql_literal
 from ps_pipelines.local_sandbox import SandboxProcess
 from ps_pipelines.transform.project import DBT_PROJECT_DIR, prepare_manifest
@@ -441,13 +441,13 @@ def build_billing_inputs(url: str, warehouse: Path) -> float:
     from dagster import AssetSelection, DagsterInstance
 
     from ps_pipelines.definitions import build_definitions
-    from ps_pipelines.transform.assets import dbt_models
-    from ps_pipelines.writeback.assets import BILLING_TRANSACTIONS_KEY
+    from ps_pipelines.defs.writeback.assets import BILLING_TRANSACTIONS_KEY
+    from ps_pipelines.defs.writeback.jobs import DBT_TESTS
 
     defs = build_definitions("local", sandbox_url=url, warehouse_path=str(warehouse))
     graph = defs.resolve_asset_graph()
     selection = (AssetSelection.assets(BILLING_TRANSACTIONS_KEY).upstream()
-                 - AssetSelection.checks_for_assets(dbt_models))
+                 - DBT_TESTS)
     keys = {key for key in selection.resolve(graph) if graph.get(key).is_materializable}
     job = defs.resolve_job_def("post_invoices").get_subset(asset_selection=keys,
                                                           asset_check_selection=selection.resolve_checks(graph))
@@ -558,7 +558,7 @@ def main() -> None:
 
     # A plain kill (timeout, CI) unwinds like Ctrl-C, so the daemon's and sandbox's groups are stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    prepare_manifest()  # the definitions read the dbt manifest when they are imported
+    prepare_manifest()  # parse now if a model changed: loading the definitions reads the manifest
     work = Path(tempfile.mkdtemp(prefix="ps-bench-writeback-"))
     started, ok, finished = time.perf_counter(), True, False
     try:

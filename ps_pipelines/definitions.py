@@ -1,42 +1,27 @@
-"""Every Dagster definition, assembled in one place.
+"""The entry point: every definition under ``ps_pipelines/defs/``, with resources per environment.
 
-``defs`` is the local code location (sandbox + DuckDB); ``ps_pipelines.definitions_production``
-builds the same graph with production resources read from environment variables at run time.
+``defs`` is the local code location (sandbox + DuckDB), loaded by ``dagster dev`` and
+workspace.yaml; ``ps_pipelines.definitions_production`` loads the same folder with production
+resources read from environment variables at run time. Nothing is built at import: the
+folder is loaded (and the dbt manifest read) when ``defs()`` or ``build_definitions`` runs.
 """
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar, in_process_executor
+from pathlib import Path
 
-from ps_pipelines.automation.dead_runs import free_pool_slots_of_dead_runs
-from ps_pipelines.automation.jobs import ingest_all_job, refresh_all_job
-from ps_pipelines.automation.schedules import ingest_every_15_minutes
-from ps_pipelines.ingest import ingest_assets
+from dagster import Definitions, EnvVar, definitions, in_process_executor, load_from_defs_folder
+
+from ps_pipelines.defs.transform.automation import wait_for_upstream_runs
+from ps_pipelines.defs.writeback.alerts import AlertingResource
+from ps_pipelines.defs.writeback.sensors import WRITEBACK_SENSOR_INTERVAL_SECONDS, build_writeback_sensors
 from ps_pipelines.resources import (
     DEFAULT_SANDBOX_URL,
     DEFAULT_WAREHOUSE_PATH,
     Environment,
     build_resources,
 )
-from ps_pipelines.transform.assets import dbt_models
-from ps_pipelines.transform.automation import rebuild_downstream_sensor, wait_for_upstream_runs
 from ps_pipelines.transform.project import dbt_resource
-from ps_pipelines.transform.publish import dbt_docs, published_marts
-from ps_pipelines.writeback.alerts import AlertingResource, writeback_failure_sensor
-from ps_pipelines.writeback.assets import (
-    dead_letters,
-    erp_invoices,
-    erp_project_activations,
-    no_duplicate_records,
-    reconciled_with_erp,
-)
-from ps_pipelines.writeback.jobs import writeback_jobs
-from ps_pipelines.writeback.read_back import read_back_after_posting
-from ps_pipelines.writeback.sensors import build_writeback_sensors
-
-# Local development: an event reaches the ERP within seconds. A deployment's definitions may
-# pass a longer interval (each tick of a write-back sensor is one query to the platform).
-LOCAL_WRITEBACK_SENSOR_INTERVAL_SECONDS = 5
 
 
 def build_alerting(environment: Environment) -> AlertingResource:
@@ -46,31 +31,46 @@ def build_alerting(environment: Environment) -> AlertingResource:
     return AlertingResource()
 
 
+def assembled(folder: Definitions, sensor_interval_seconds: int) -> Definitions:
+    """``folder`` with every automated asset waiting while anything above it is planned in an
+    unfinished run (a condition over the whole graph, so it is added once the graph is known),
+    and the write-back sensors evaluated at most every ``sensor_interval_seconds``."""
+    sensors = list(folder.sensors or ())
+    if sensor_interval_seconds != WRITEBACK_SENSOR_INTERVAL_SECONDS:
+        replaced = build_writeback_sensors(sensor_interval_seconds)
+        names = {sensor.name for sensor in replaced}
+        sensors = [*(s for s in sensors if s.name not in names), *replaced]
+    return Definitions(
+        assets=wait_for_upstream_runs(list(folder.assets or ())), asset_checks=folder.asset_checks,
+        jobs=folder.jobs, schedules=folder.schedules, sensors=sensors,
+        metadata=folder.metadata, component_tree=folder.component_tree,
+    )
+
+
 def build_definitions(
     environment: Environment = "local",
     *,
     sandbox_url: str = DEFAULT_SANDBOX_URL,
     warehouse_path: str = DEFAULT_WAREHOUSE_PATH,
-    writeback_sensor_interval_seconds: int = LOCAL_WRITEBACK_SENSOR_INTERVAL_SECONDS,
+    writeback_sensor_interval_seconds: int = WRITEBACK_SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
-    return Definitions(
-        # Every run executes in one process, wherever it is launched (UI, schedule, sensor, CLI):
-        # each step that writes the warehouse holds the one-slot pool, so steps run one after
-        # another anyway, and a process per step would add seconds of start-up to each.
-        executor=in_process_executor,
-        assets=wait_for_upstream_runs([*ingest_assets, dbt_models, published_marts, dbt_docs,
-                                       erp_project_activations, erp_invoices, dead_letters]),
-        asset_checks=[reconciled_with_erp, no_duplicate_records],
-        jobs=[ingest_all_job, refresh_all_job, *writeback_jobs],
-        schedules=[ingest_every_15_minutes],
-        sensors=[rebuild_downstream_sensor, *build_writeback_sensors(writeback_sensor_interval_seconds),
-                 writeback_failure_sensor, read_back_after_posting, free_pool_slots_of_dead_runs],
-        resources={
-            **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
-            "dbt": dbt_resource(),
-            "alerting": build_alerting(environment),
-        },
+    folder = load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return Definitions.merge(
+        assembled(folder, writeback_sensor_interval_seconds),
+        Definitions(
+            # Every run executes in one process, wherever it is launched (UI, schedule, sensor, CLI):
+            # each step that writes the warehouse holds the one-slot pool, so steps run one after
+            # another anyway, and a process per step would add seconds of start-up to each.
+            executor=in_process_executor,
+            resources={
+                **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
+                "dbt": dbt_resource(),
+                "alerting": build_alerting(environment),
+            },
+        ),
     )
 
 
-defs = build_definitions("local")
+@definitions
+def defs() -> Definitions:
+    return build_definitions("local")

@@ -7,9 +7,12 @@ Plain ``dagster dev -w workspace.yaml`` loads ``ps_pipelines.definitions`` inste
 sandbox on its default port, the warehouse under ``.ps_pipelines/``).
 """
 
-from dagster import EnvVar
+from dagster import Definitions, EnvVar, definitions
 
 from ps_pipelines.definitions import build_definitions
 from ps_pipelines.resources import SANDBOX_URL_ENV, WAREHOUSE_PATH_ENV
 
-defs = build_definitions("local", sandbox_url=EnvVar(SANDBOX_URL_ENV), warehouse_path=EnvVar(WAREHOUSE_PATH_ENV))
+
+@definitions
+def defs() -> Definitions:
+    return build_definitions("local", sandbox_url=EnvVar(SANDBOX_URL_ENV), warehouse_path=EnvVar(WAREHOUSE_PATH_ENV))

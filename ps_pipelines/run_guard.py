@@ -14,7 +14,7 @@ handler is installed) and acts from its own thread:
   pool (no step of it runs then, and nothing else would ever stop the wait) and at a second
   signal.
 * while steps of the run wait for a pool, it ends any dead run holding that pool (see
-  ``ps_pipelines.automation.dead_runs``) and says which live run holds it, in the output and
+  ``ps_pipelines.defs.automation.dead_runs``) and says which live run holds it, in the output and
   in the run's event log: once, again when the holder changes, and every few minutes.
 """
 
@@ -32,7 +32,7 @@ from types import FrameType, TracebackType
 
 from dagster import DagsterInstance, DagsterRunStatus
 
-from ps_pipelines.automation.dead_runs import FINISHED_STATUSES, free_dead_runs, only_waits_for_pools, pool_waits
+from ps_pipelines.defs.automation.dead_runs import FINISHED_STATUSES, free_dead_runs, only_waits_for_pools, pool_waits
 from ps_pipelines.lib.processes import terminate_children
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

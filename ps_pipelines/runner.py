@@ -12,10 +12,11 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
-from ps_pipelines.automation.jobs import REFRESH_ALL
+from ps_pipelines.defs.automation.jobs import REFRESH_ALL
 from ps_pipelines.lib.progress import entity_table
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback.outbox import NEEDS_ATTENTION
 from ps_pipelines.lib.writeback.readback import entities_to_read_back
 from ps_pipelines.run_guard import NOTICE_PREFIX, RunGuard
 from ps_pipelines.run_log import RunLog, log_path, stage_of
@@ -25,7 +26,7 @@ from ps_pipelines.waves import WavePlan, run_in_waves
 def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
     """Run config of ``--full-refresh``: every ingestion asset among ``keys`` (all when None)
     ignores its high-water mark (config for an op outside the run would be an error)."""
-    from ps_pipelines.ingest import ingest_assets
+    from ps_pipelines.ingest.catalog import ingest_assets
 
     if not full_refresh:
         return {}
@@ -71,7 +72,7 @@ def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
         return []
     lines = ["write-back ledger (flow, state, transactions, of which posted by this run) - ops.outbox:"]
     lines += [f"  {flow}  {state}  {count}  {posted}" for flow, state, count, posted in states]
-    if any(state in ("dead", "invalid", "failed_retryable") for _, state, _, _ in states):
+    if any(state in NEEDS_ATTENTION for _, state, _, _ in states):
         lines.append("  reasons: asset writeback/dead_letters, or SELECT outbox_key, last_error FROM ops.outbox")
     return lines
 
@@ -102,8 +103,8 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
                   rebuild_all: bool = False) -> ExecuteInProcessResult:
     """One Dagster run of ``job`` (``keys`` of it, or all), owned and guarded by this process,
     its events and output into ``log``."""
-    from ps_pipelines.automation.dead_runs import RUN_ID_ENV, owner_tags
-    from ps_pipelines.transform.assets import REBUILD_ALL_TAG
+    from ps_pipelines.defs.automation.dead_runs import RUN_ID_ENV, owner_tags
+    from ps_pipelines.defs.transform.assets import REBUILD_ALL_TAG
 
     # Known before the run exists, so the guard can act on it from the first event, and the
     # processes it starts (dbt) can be found and stopped should this process die.
@@ -123,12 +124,12 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log:
     read-back pass ingests the tables the pass before it wrote to, rebuilds what that changed
     and posts what became due, until a pass posts nothing; then publishing, if a mart changed.
     Each pass runs in waves (``ps_pipelines/waves.py``): an unchanged estate rebuilds nothing."""
-    from ps_pipelines.ingest import ingest_assets
+    from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
+    from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
+    from ps_pipelines.defs.writeback.read_back import written_record_types
+    from ps_pipelines.ingest.catalog import ingest_assets
     from ps_pipelines.ingest.factory import raw_asset_key
     from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
-    from ps_pipelines.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
-    from ps_pipelines.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
-    from ps_pipelines.writeback.read_back import written_record_types
 
     graph = defs.resolve_asset_graph()
     refresh_all = defs.resolve_job_def(REFRESH_ALL)
@@ -184,14 +185,14 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
 
 def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name: str, full_refresh: bool,
                   sandbox_url: str | None) -> int:
-    from ps_pipelines.automation.dead_runs import free_dead_runs
-    from ps_pipelines.cli import prepare_dagster_home
+    from ps_pipelines.dagster_home import prepare_dagster_home
+    from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.local_sandbox import SandboxProcess
     from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
 
     prepare_dagster_home(home)
     with log.capturing():
-        prepare_manifest()  # the definitions read the dbt manifest when they are imported
+        prepare_manifest()  # parse now if a model changed: loading the definitions reads the manifest
     from ps_pipelines.definitions import build_definitions
 
     warehouse_path = str((home / "warehouse.duckdb").resolve())

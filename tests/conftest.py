@@ -23,8 +23,9 @@ TEST_SCALE = 0.1
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Parse the dbt project before collection: the Dagster definitions read its manifest at
-    import. It parses only when a model, macro or config changed, once across xdist workers."""
+    """Parse the dbt project before collection: the Dagster definitions read its manifest when
+    they load, and parse only a missing one. It parses only when a model, macro or config
+    changed, once across xdist workers."""
     from ps_pipelines.transform.project import prepare_manifest
 
     prepare_manifest()

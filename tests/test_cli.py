@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from ps_pipelines.cli import DAGSTER_YAML, PREVIOUS_DAGSTER_YAMLS, prepare_dagster_home
+from ps_pipelines.dagster_home import DAGSTER_YAML, PREVIOUS_DAGSTER_YAMLS, prepare_dagster_home
 
 
 @pytest.fixture(autouse=True)

@@ -118,11 +118,12 @@ def test_dev_serves_on_its_own_sandbox_and_sigterm_leaves_nothing_running(tmp_pa
 
 
 def test_the_dev_location_reads_its_sandbox_and_warehouse_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ps_pipelines.definitions_dev import defs  # imported before the variables exist
+    from ps_pipelines.definitions_dev import defs
 
+    location = defs()  # loaded before the variables exist
     monkeypatch.setenv(SANDBOX_URL_ENV, "http://127.0.0.1:9")
     monkeypatch.setenv(WAREHOUSE_PATH_ENV, "/somewhere/warehouse.duckdb")
-    resources = defs.resources or {}
+    resources = location.resources or {}
     for platform in ("salesforce", "kantata", "workday", "netsuite"):
         assert resources[platform].process_config_and_initialize().base_url == "http://127.0.0.1:9"
     assert resources["warehouse"].process_config_and_initialize().database_path == "/somewhere/warehouse.duckdb"

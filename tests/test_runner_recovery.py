@@ -21,9 +21,9 @@ import psutil
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from ps_pipelines.automation.dead_runs import RUN_ID_ENV
-from ps_pipelines.ingest.factory import WAREHOUSE_POOL
+from ps_pipelines.defs.automation.dead_runs import RUN_ID_ENV
 from ps_pipelines.lib.processes import processes_with_env
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_sandbox import faults
 from ps_sandbox.store import SandboxStore
 from tests.conftest import TEST_SCALE, TEST_SEED

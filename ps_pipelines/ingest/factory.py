@@ -27,9 +27,9 @@ from ps_pipelines.ingest.freshness import change_rate
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
 from ps_pipelines.lib.sources.base import DescribesFields, FieldDrift, MissingFieldsError
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.warehouse import Warehouse, duckdb_type
 
-WAREHOUSE_POOL = "duckdb_warehouse"
 CONTRACT_CHECK = "contract_valid"
 DRIFT_CHECK = "no_schema_drift"
 # Above this share of quarantined rows the contract check is an error, not a warning:

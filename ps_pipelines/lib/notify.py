@@ -9,7 +9,6 @@ No Dagster imports.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,16 +17,14 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ps_pipelines.lib.http.client import retry_after_seconds
-from ps_pipelines.lib.http.errors import REDACTED, scrub_text
-
-logger = logging.getLogger(__name__)
+from ps_pipelines.lib.http.auth import NO_AUTH
+from ps_pipelines.lib.http.client import ApiClient
+from ps_pipelines.lib.http.errors import REDACTED, ApiError, RetryExhaustedError, scrub_text
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_RETRIES = 2
 BACKOFF_SECONDS = 0.5
 MAX_RETRY_AFTER_SECONDS = 5.0
-_RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class AlertDeliveryError(Exception):
@@ -61,17 +58,24 @@ def send_alert(
     """Post ``alert`` as JSON to ``webhook_url``; ``None`` once delivered.
 
     Without a URL nothing is sent and the alert's text is returned for the caller to log.
-    Connection errors, timeouts, 429 and 5xx are retried ``retries`` times with backoff; any
-    other answer fails at once (a wrong URL does not heal). Raises ``AlertDeliveryError``.
+    The HTTP client's retry policy applies: connection errors, timeouts, 429 and 5xx are
+    retried ``retries`` times with backoff (``Retry-After`` capped); any other answer fails
+    at once (a wrong URL does not heal). Raises ``AlertDeliveryError``.
     """
     if not webhook_url:
         return alert.text()
-    http = session or requests.Session()
+    target = safe_url(webhook_url)
+    client = ApiClient("alert webhook", webhook_url, NO_AUTH, connect_timeout=timeout_seconds,
+                       read_timeout=timeout_seconds, max_retries=retries, backoff_base=BACKOFF_SECONDS,
+                       backoff_max=MAX_RETRY_AFTER_SECONDS, session=session, sleep=sleep)
     try:
-        _post_with_retries(http, webhook_url, alert.payload(), timeout_seconds, retries, sleep)
+        # A repeated alert is harmless, a lost one is not: re-sent even if it may have arrived.
+        client.request("POST", webhook_url, json=alert.payload(), expected=range(200, 300), idempotent=True,
+                       shown_url=target)
+    except ApiError as exc:
+        raise AlertDeliveryError(_failure(target, exc)) from None
     finally:
-        if session is None:
-            http.close()
+        client.close()
     return None
 
 
@@ -82,33 +86,13 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}/{REDACTED}" if parts.path.strip("/") or parts.query else f"{parts.scheme}://{host}"
 
 
-def _post_with_retries(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    timeout_seconds: float,
-    retries: int,
-    sleep: Callable[[float], Any],
-) -> None:
-    target = safe_url(url)
-    for attempt in range(retries + 1):
-        wait = BACKOFF_SECONDS * 2**attempt
-        try:
-            response = http.post(url, json=payload, timeout=timeout_seconds)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            outcome = type(exc).__name__  # the exception text repeats the full URL: not logged
-        else:
-            if response.ok:
-                return
-            outcome = f"HTTP {response.status_code}"
-            if response.status_code not in _RETRYABLE_STATUSES:
-                raise AlertDeliveryError(f"alert webhook {target} refused the alert: {outcome}")
-            hinted = retry_after_seconds(response.headers.get("Retry-After"))
-            wait = min(hinted, MAX_RETRY_AFTER_SECONDS) if hinted is not None else wait
-        if attempt == retries:
-            raise AlertDeliveryError(f"alert webhook {target} failed after {retries + 1} attempt(s): {outcome}")
-        logger.warning("alert webhook %s attempt %d failed (%s); retrying in %.1fs", target, attempt + 1, outcome, wait)
-        sleep(wait)
+def _failure(target: str, error: ApiError) -> str:
+    """Why the alert was not delivered, naming the host only (exception texts repeat the URL)."""
+    cause = getattr(error, "last_cause", None)
+    outcome = f"HTTP {error.status}" if error.status else type(cause or error).__name__
+    if isinstance(error, RetryExhaustedError):
+        return f"alert webhook {target} failed after {error.attempts} attempt(s): {outcome}"
+    return f"alert webhook {target} refused the alert: {outcome}"
 
 
 def _scrubbed(value: Any) -> Any:

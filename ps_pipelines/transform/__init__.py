@@ -1,5 +1,2 @@
-"""dbt in Dagster: the models as assets, their automation, and the analysts' published copy.
-
-Nothing is imported here: ``python -m ps_pipelines.transform.project`` must run before any
-module that reads the dbt manifest exists to be imported.
-"""
+"""The dbt project as Dagster sees it (project.py: its manifest) and what a rerun must rebuild
+(staleness.py). The dbt assets themselves are in ps_pipelines/defs/transform/."""

@@ -5,8 +5,9 @@ exist before anything imports the definitions. It is never parsed at import (a c
 and every run worker import the definitions; parsing there would cost seconds each time and
 race on ``target/``). Instead:
 
-* ``dagster dev`` (and so ``ps-pipelines dev``): :func:`prepare_if_dev` below parses at load
-  when a model, macro or config changed;
+* ``dagster dev`` (and so ``ps-pipelines dev``): loading the definitions parses when a model,
+  macro or config changed (``defs/transform/assets.py`` ``load_manifest``), as it does when
+  the manifest is missing;
 * ``ps-pipelines run``: the runner calls :func:`prepare_manifest` first;
 * a fresh clone, CI, a deployment image: ``python -m ps_pipelines.transform.project``
   (the README's commands run it before the tests).
@@ -25,7 +26,6 @@ from typing import Any
 
 import yaml
 from dagster_dbt import DbtCliResource, DbtProject
-from dagster_dbt.dbt_project import using_dagster_dev
 
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
 
@@ -37,10 +37,6 @@ DOCS_TARGET_PATH = DBT_PROJECT_DIR / "target" / "docs"
 _PARSE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=DBT_TARGET)
-
-
-class ManifestMissingError(FileNotFoundError):
-    pass
 
 
 def _newest_input_mtime(project: DbtProject) -> float:
@@ -83,24 +79,6 @@ def dbt_var(name: str, project: DbtProject = dbt_project) -> Any:
     config = yaml.safe_load((project.project_dir / "dbt_project.yml").read_text())
     return config.get("vars", {})[name]
 
-
-def prepare_if_dev(project: DbtProject = dbt_project) -> None:
-    """``DbtProject.prepare_if_dev`` with this interpreter's dbt: parse under ``dagster dev`` only."""
-    if using_dagster_dev():
-        prepare_manifest(project)
-
-
-def require_manifest(project: DbtProject = dbt_project) -> Path:
-    if not project.manifest_path.exists():
-        raise ManifestMissingError(
-            f"dbt manifest not found at {project.manifest_path}. Parse the dbt project first: "
-            "`python -m ps_pipelines.transform.project` (`ps-pipelines run`, `ps-pipelines dev` "
-            "and the test session do this themselves)."
-        )
-    return project.manifest_path
-
-
-prepare_if_dev()
 
 if __name__ == "__main__":
     print(prepare_manifest())

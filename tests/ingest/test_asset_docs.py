@@ -7,7 +7,7 @@ import duckdb
 import pytest
 from dagster import AssetsDefinition
 
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.ingest.factory import raw_asset_key
 from ps_pipelines.ingest.freshness import CHANGE_RATES
 from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract, netsuite, salesforce

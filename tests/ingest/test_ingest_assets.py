@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, materialize
 
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.contracts import ALL_CONTRACTS
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.resources import build_resources

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, materialize
 
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.contracts import kantata, salesforce
 from ps_pipelines.lib.ingestion import IngestOptions, ingest_entity
 from ps_pipelines.lib.warehouse.warehouse import Warehouse

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from dagster import AssetKey, materialize
 
-from ps_pipelines.ingest import salesforce as salesforce_ingest
+from ps_pipelines.defs.salesforce import assets as salesforce_ingest
 from ps_pipelines.ingest.factory import DRIFT_CHECK, build_ingest_asset
 from ps_pipelines.lib.contracts import salesforce as salesforce_contracts
 from ps_pipelines.lib.contracts.base import EntityContract

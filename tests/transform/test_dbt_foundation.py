@@ -30,7 +30,7 @@ import duckdb
 import pytest
 from dagster import materialize
 
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.contracts import kantata, netsuite, salesforce, workday
 from ps_pipelines.lib.contracts.base import Record
 from ps_pipelines.lib.contracts.validate import validate_records

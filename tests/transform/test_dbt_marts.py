@@ -28,7 +28,7 @@ import pytest
 import requests
 from dagster import AssetKey, materialize
 
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.resources import build_resources
 from ps_sandbox.app import open_sandbox, start_server

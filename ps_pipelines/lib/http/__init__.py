@@ -2,7 +2,6 @@
 
 from ps_pipelines.lib.http.auth import (
     NO_AUTH,
-    AuthStrategy,
     BasicAuth,
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
@@ -30,6 +29,7 @@ from ps_pipelines.lib.http.errors import (
     redact_url,
 )
 from ps_pipelines.lib.http.paging import change_keyset_pages, follow_next_url, offset_pages, page_number_pages
+from ps_pipelines.lib.http.strategy import AuthStrategy
 
 __all__ = [
     "NO_AUTH",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -21,15 +21,6 @@ from ps_pipelines.lib.http.errors import AuthError, MalformedResponseError, Vali
 
 if TYPE_CHECKING:
     from ps_pipelines.lib.http.client import ApiClient
-
-
-class AuthStrategy(Protocol):
-    #: whether a 401 can be cured by ``refresh()`` (a static credential cannot)
-    refreshable: bool
-
-    def apply(self, headers: dict[str, str]) -> int: ...
-
-    def refresh(self, generation: int | None = None) -> None: ...
 
 
 def _basic(username: str, password: str) -> str:

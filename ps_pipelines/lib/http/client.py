@@ -31,12 +31,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
+from urllib.parse import urlsplit
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from ps_pipelines.lib.http.auth import AuthStrategy
 from ps_pipelines.lib.http.errors import (
     ApiError,
     AuthError,
@@ -49,6 +49,7 @@ from ps_pipelines.lib.http.errors import (
     redact_url,
     scrub_text,
 )
+from ps_pipelines.lib.http.strategy import AuthStrategy
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,9 @@ class ReadOptions(TypedDict, total=False):
     record_id: str | None  # named in errors, so a failed write says which record
     expected: Iterable[int]  # statuses that are answers, not errors (default 200, 201, 204)
     auth: AuthStrategy | None  # instead of the client's own (e.g. Workday RaaS basic auth)
+    # What logs and errors show of the URL (default: the URL with secret query values masked),
+    # for a URL whose path is itself a secret (an incoming webhook).
+    shown_url: str | None
 
 
 class RequestOptions(ReadOptions, total=False):
@@ -223,6 +227,13 @@ class RequestOptions(ReadOptions, total=False):
     json: Any  # body, JSON-encoded
     data: Mapping[str, Any] | str | bytes | None  # body, form-encoded or raw
     idempotent: bool | None  # safe to re-send after it may have reached the server (default: by method)
+
+
+def _exception_text(call: _Call, exc: BaseException) -> str:
+    """``exc`` as a log may show it: requests repeats the URL's path in its messages."""
+    text = f"{type(exc).__name__}: {exc}"
+    path = urlsplit(call.url).path
+    return scrub_text(text.replace(path, urlsplit(call.shown_url).path) if path.strip("/") else text)
 
 
 class ApiClient:
@@ -351,6 +362,7 @@ class ApiClient:
         expected: Iterable[int] = DEFAULT_EXPECTED,
         auth: AuthStrategy | None = None,
         idempotent: bool | None = None,
+        shown_url: str | None = None,
     ) -> _Call:
         # The one place the request options take their defaults (see ``RequestOptions``).
         method = method.upper()
@@ -359,7 +371,7 @@ class ApiClient:
         return _Call(
             method=method,
             url=url,
-            shown_url=redact_url(prepared_url),
+            shown_url=shown_url or redact_url(prepared_url),
             auth=auth or self.auth,
             idempotent=method in _IDEMPOTENT_METHODS if idempotent is None else idempotent,
             expected=tuple(expected),
@@ -378,7 +390,7 @@ class ApiClient:
                 response = self._send(call, headers)
             except _TRANSIENT_ERRORS as exc:
                 failure = _Failure(
-                    reason=scrub_text(f"{type(exc).__name__}: {exc}"),
+                    reason=_exception_text(call, exc),
                     cause=exc,
                     may_have_applied=not isinstance(exc, requests.ConnectTimeout),
                 )

@@ -41,6 +41,8 @@ ADOPTED, IN_DOUBT, ABANDONED = "adopted", "in_doubt", "abandoned"
 # asset lists such rows).
 WAITING_FOR_IN_FLIGHT = "waiting for in-flight attempt"
 UNSENT_STATES = (PENDING, FAILED_RETRYABLE, DEAD, INVALID)
+# Failures a person must look at: the run summary, the failure alert and the dead-letter asset list them.
+NEEDS_ATTENTION = (DEAD, INVALID, FAILED_RETRYABLE)
 FLOWS = ("project_activation", "billing")
 
 OUTBOX_DDL = """

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, materialize
 
-from ps_pipelines.ingest import ingest_assets
+from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.contracts import ALL_CONTRACTS
 from ps_pipelines.lib.ingestion import ingest_entity
 from ps_pipelines.lib.warehouse.warehouse import Warehouse

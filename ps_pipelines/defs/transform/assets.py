@@ -1,0 +1,246 @@
+"""Every dbt model as a Dagster asset, built by one ``dbt build`` under the warehouse lock.
+
+dbt sources carry ``meta.dagster.asset_key`` = the raw ingestion asset's key, so the lineage
+runs unbroken from the API to the marts; dbt data tests become asset checks (dagster-dbt's
+default), and every model rebuilds eagerly when something upstream changed, so only the
+part of the graph below a changed raw table runs.
+"""
+
+
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetsDefinition,
+    AutomationCondition,
+    Output,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.dbt_project import using_dagster_dev
+
+from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
+from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
+from ps_pipelines.resources import WAREHOUSE_PATH_ENV, WarehouseResource
+from ps_pipelines.transform.project import dbt_project, prepare_manifest
+
+DBT_OWNER = "team:analytics-engineering"
+PUBLISHED_SCHEMA = "marts"
+DBT_UNIQUE_ID = "dagster_dbt/unique_id"  # dagster-dbt's metadata key naming an asset's dbt node
+INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
+# A run tagged so rebuilds every selected model whatever changed (``ps-pipelines run --full-refresh``).
+REBUILD_ALL_TAG = "ps/rebuild_all"
+_ENV_LOCK = threading.Lock()
+# dbt unit tests check the SQL logic on fixed inputs: they change only with the code, so CI
+# runs them (tests/transform), not every data build (they were a third of a partial rebuild).
+# A resource-type filter, not an --exclude selection: an exclusion is expanded through the
+# graph like a selection and takes data tests with it.
+BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test")
+
+
+class LayerTranslator(DagsterDbtTranslator):
+    """Groups from ``meta.dagster.group`` (dbt_project.yml, per folder or model), else by layer
+    from the model's folder; one owner, eager automation on every model."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props.get("resource_type") == "seed":
+            return "seeds"
+        return super().get_group_name(dbt_resource_props) or layer_group(dbt_resource_props.get("fqn", []))
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        return [DBT_OWNER]
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+        # eager: rebuild once the data of an upstream asset (a raw table, or a model requested
+        # in the same tick) changed, never while a dependency is missing or still running.
+        # Seeds are reference files that change with the code: the main job loads them.
+        if dbt_resource_props.get("resource_type") != "model":
+            return None
+        return rebuild_when_upstream_data_changes()
+
+
+# Dimensions and facts together are the core model; KPI marts and outbound models are their own groups.
+_MART_GROUPS = {"core": "marts_core", "facts": "marts_core", "kpi": "marts_kpi", "outbound": "outbound"}
+
+
+def layer_group(fqn: Sequence[str]) -> str:
+    """``staging``, ``intermediate``, ``marts_core``, ``marts_kpi`` or ``outbound`` from the model path.
+
+    The fqn is ``[project, folder, ..., model]``: ``models/marts/kpi/x.sql`` is ``marts_kpi``.
+    """
+    folders = list(fqn[1:-1])
+    if "outbound" in folders:
+        return "outbound"
+    if folders[:1] == ["marts"] and len(folders) > 1:
+        return _MART_GROUPS.get(folders[1], f"marts_{folders[1]}")
+    return folders[0] if folders else "dbt"
+
+
+translator = LayerTranslator()
+
+
+@contextmanager
+def dbt_env(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` for the dbt process started inside, and only for it.
+
+    ``DbtCliResource.cli`` copies ``os.environ`` into the subprocess when it starts it, so the
+    variables are set only around that call (serialized: the environment is process-wide), and
+    the user's own environment never decides, say, which file dbt writes.
+    """
+    with _ENV_LOCK:
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def build_target_path(warehouse_path: Path) -> Path:
+    """dbt's artifacts for one warehouse, kept between runs: dbt re-parses from scratch when the
+    profile differs from the last parse, and the profile names the warehouse file, so a folder
+    per warehouse keeps partial parsing working (and ``target/`` free of per-run folders)."""
+    return warehouse_path.with_name(f"{warehouse_path.stem}_dbt_target")
+
+
+def start_dbt(dbt: DbtCliResource, args: Sequence[str], warehouse_path: Path, *,
+              env: Mapping[str, str] | None = None, **kwargs: Any) -> DbtCliInvocation:
+    """Start dbt against ``warehouse_path`` (with ``env`` for its process); call it holding the
+    warehouse lock."""
+    warehouse_path = warehouse_path.resolve()
+    kwargs.setdefault("target_path", build_target_path(warehouse_path))
+    with dbt_env({WAREHOUSE_PATH_ENV: str(warehouse_path), **(env or {})}):
+        return dbt.cli(list(args), **kwargs)
+
+
+def _relation(node: Mapping[str, Any]) -> str:
+    return f'"{node["schema"]}"."{node["alias"]}"'
+
+
+def _row_counts(warehouse_path: Path, nodes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Rows of each table model built (views are not counted: that would run their query).
+
+    Not dagster-dbt's ``fetch_row_counts``: it counts through a dbt adapter in this process,
+    which opens the warehouse while dbt's process may hold it and keeps it open afterwards, so
+    the next writer in another process fails on DuckDB's lock. The counts are taken here once
+    dbt has exited, with a connection closed before the warehouse lock is released.
+    """
+    tables = [n for n in nodes if n["config"].get("materialized") != "view"]
+    if not tables:
+        return {}
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        return {n["unique_id"]: con.execute(f"SELECT count(*) FROM {_relation(n)}").fetchone()[0] for n in tables}
+
+
+def _unique_id(event: Any) -> str | None:
+    if isinstance(event, Output | AssetMaterialization):
+        value = event.metadata.get("unique_id")
+        return getattr(value, "value", value)
+    return None
+
+
+def _with_row_count(event: Any, counts: Mapping[str, int]) -> Any:
+    unique_id = _unique_id(event)
+    if unique_id not in counts:
+        return event
+    return event.with_metadata({**event.metadata, "dagster/row_count": counts[unique_id]})
+
+
+def _dbt_name(manifest: Mapping[str, Any], spec_metadata: Mapping[str, Any] | None) -> str:
+    """The dbt node's fully qualified name, as dbt selects it."""
+    return ".".join(manifest["nodes"][(spec_metadata or {})[DBT_UNIQUE_ID]]["fqn"])
+
+
+def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> list[str]:
+    """dbt names of the tests behind the step's checks.
+
+    Tests are named one by one and dbt's indirect selection is turned off: a step builds part
+    of the project, and indirect selection picks a test over several models (a relationship)
+    up only when the other models are built in the same invocation or upstream of it, so a
+    planned check could otherwise silently never run.
+    """
+    assets_def = context.assets_def
+    return sorted(_dbt_name(manifest, assets_def.get_spec_for_check_key(key).metadata)
+                  for key in context.selected_asset_check_keys)
+
+
+def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+                  manifest: Mapping[str, Any]) -> Iterator:
+    """``dbt build`` of the step's models and their tests, while holding the warehouse lock, so
+    an ingestion in another process queues instead of colliding with dbt's DuckDB connection.
+    (Which models a run builds is decided when it is planned: ``ps_pipelines/waves.py``.)
+
+    The events are collected and yielded once dbt has finished, with the row counts, so that a
+    materialization never reports a table that a later failure left unfinished.
+    """
+    tests = step_tests(context, manifest)
+    args = [*BUILD_ARGS, *(["--select", " ".join(tests)] if tests else [])]
+    store = warehouse.warehouse()
+    path = store.path.resolve()
+    with writer_lock(store):
+        invocation = start_dbt(dbt, args, path, env={INDIRECT_SELECTION_ENV: "empty"}, context=context,
+                               raise_on_error=False)
+        events = list(invocation.stream())
+        nodes = invocation.manifest["nodes"]
+        counts = _row_counts(path, [nodes[uid] for uid in map(_unique_id, events) if uid in nodes])
+    yield from (_with_row_count(event, counts) for event in events)
+    if not invocation.is_successful():
+        raise invocation.get_error() or RuntimeError("dbt build failed")
+
+
+def load_manifest(project: DbtProject = dbt_project) -> Mapping[str, Any]:
+    """The parsed dbt manifest, read when the definitions load (never at import).
+
+    Parsed first when it is missing (a fresh clone) or, under ``dagster dev``, when a model,
+    macro or config changed since the last parse.
+    """
+    if using_dagster_dev() or not project.manifest_path.exists():
+        prepare_manifest(project)
+    return json.loads(project.manifest_path.read_text())
+
+
+def build_dbt_models(manifest: Mapping[str, Any]) -> AssetsDefinition:
+    @dbt_assets(
+        manifest=manifest,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        pool=WAREHOUSE_POOL,
+        name="dbt_models",
+    )
+    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
+        yield from run_dbt_build(context, dbt, warehouse, manifest)
+
+    return dbt_models
+
+
+def published_tables(manifest: Mapping[str, Any]) -> list[MartTable]:
+    """Every model the dbt project writes to the ``marts`` schema, with its documentation."""
+    models = (n for n in manifest["nodes"].values() if n["resource_type"] == "model")
+    return sorted(
+        (MartTable(schema=n["schema"], name=n["alias"], description=n.get("description") or "",
+                   column_descriptions={c: v.get("description") or "" for c, v in n.get("columns", {}).items()})
+         for n in models if n["schema"] == PUBLISHED_SCHEMA),
+        key=lambda t: t.qualified_name,
+    )
+
+
+def model_keys(manifest: Mapping[str, Any], tables: Sequence[MartTable] | None = None) -> list[AssetKey]:
+    """Asset keys of the dbt models (only those published as ``tables`` when given)."""
+    wanted = {t.qualified_name for t in tables} if tables is not None else None
+    return [
+        translator.get_asset_key(n) for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and (wanted is None or f"{n['schema']}.{n['alias']}" in wanted)
+    ]

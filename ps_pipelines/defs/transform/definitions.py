@@ -1,0 +1,16 @@
+"""The dbt models and what is published from them, built when the definitions load.
+
+Building them needs the parsed dbt manifest; doing it here rather than at import lets the
+package (and ``ps_pipelines.definitions``) be imported on a fresh clone without ``target/``.
+"""
+
+from dagster import Definitions, definitions
+
+from ps_pipelines.defs.transform.assets import build_dbt_models, load_manifest
+from ps_pipelines.defs.transform.publish import build_publish_assets
+
+
+@definitions
+def dbt_definitions() -> Definitions:
+    manifest = load_manifest()
+    return Definitions(assets=[build_dbt_models(manifest), *build_publish_assets(manifest)])

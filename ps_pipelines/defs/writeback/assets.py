@@ -1,0 +1,262 @@
+"""The write-back as assets: post what the outbound models say is missing, then show what failed.
+
+Both posting assets read a dbt outbound model, upsert the desired transactions into the outbox
+ledger (``ops.outbox``) and post what is due with at most ``max_in_flight`` calls in flight
+(``lib/writeback``). They hold the warehouse's writer connection while they post: the ledger
+lives in the warehouse, and every asset that writes it shares the one-slot pool.
+"""
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field
+
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
+from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
+from ps_pipelines.lib.writeback.flows import run_activation, run_billing
+from ps_pipelines.lib.writeback.outbox import (
+    NEEDS_ATTENTION,
+    ledger_frame,
+    ledger_version,
+    waiting_frame,
+)
+from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
+from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
+from ps_pipelines.lib.writeback.readback import attempted_record_types
+from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
+from ps_pipelines.lib.writeback.senders import Targets
+from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
+from ps_pipelines.transform.project import dbt_var
+
+WRITEBACK_GROUP = "writeback"
+# Each posting sits in the Dagster group of its flow, with the outbound model it posts and the
+# ledger read that follows it (dbt meta.dagster.group), so the group graph has no cycle:
+# project_activation -> billing (billing falls back on the ERP ids the activations made).
+ACTIVATION_GROUP = "project_activation"
+BILLING_GROUP = "billing"
+WRITEBACK_OWNER = "team:finance-systems"
+ACTIVATIONS_KEY = AssetKey(["writeback", "erp_project_activations"])
+INVOICES_KEY = AssetKey(["writeback", "erp_invoices"])
+DEAD_LETTERS_KEY = AssetKey(["writeback", "dead_letters"])
+ACTIVATION_REQUESTS_KEY = AssetKey(["outbound", "erp_project_activation_requests"])
+BILLING_TRANSACTIONS_KEY = AssetKey(["outbound", "erp_billing_transactions"])
+RECONCILIATION_CHECK = "reconciled_with_erp"
+DUPLICATES_CHECK = "no_duplicate_records"
+# Metadata of a posting: the kinds of write it attempted (``netsuite:invoice`` ...), which say
+# what must be read back from the platforms before the marts are current again.
+WRITTEN_RECORD_TYPES = "written_record_types"
+# What the dead-letter asset lists: rows that will not reach the target without someone acting.
+ATTENTION_STATES = NEEDS_ATTENTION
+WAITING = "waiting"  # not a ledger state: an unsent row held by an earlier attempt's lease
+LISTED_STATES = (*ATTENTION_STATES, WAITING)
+PREVIEW_ROWS = 50
+
+
+class PostingConfig(Config):
+    replay_dead: bool = Field(
+        default=False, description="Also send dead transactions (after their cause was fixed).")
+    max_in_flight: int = Field(default=5, ge=1, le=25, description="Calls in flight at once (NetSuite-like cap).")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts of one version before it is dead.")
+
+    def settings(self) -> PostSettings:
+        return PostSettings(max_in_flight=self.max_in_flight, max_attempts=self.max_attempts,
+                            replay_dead=self.replay_dead)
+
+
+class BillingConfig(PostingConfig):
+    closed_through: str = Field(
+        default="", description="Accounting periods are closed through this date (YYYY-MM-DD): "
+                                "an invoice dated on or before it is invalid. Empty = none closed.")
+
+    def closed_through_date(self) -> date | None:
+        return date.fromisoformat(self.closed_through) if self.closed_through else None
+
+
+# The billing limits (dbt vars, enforced by outbound.erp_billing_transactions): shown on every
+# posting, so whoever reads an `invalid` invoice sees the limits it was held against.
+BILLING_LIMIT_VARS = ("billing_max_hourly_rate", "billing_max_hours_per_entry", "billing_max_hours_per_worker_day",
+                      "billing_max_line_amount", "billing_max_invoice_amount", "billing_max_rate_card_multiple")
+
+
+def billing_limits() -> dict[str, float]:
+    return {name: float(dbt_var(name)) for name in BILLING_LIMIT_VARS}
+
+
+def _result(context: AssetExecutionContext, summary: PostSummary, written: list[str], ledger: str,
+            extra: dict[str, object] | None = None) -> MaterializeResult:
+    """The posting's materialization; its data version is the ledger's (``ledger_version``), so
+    the models that read the ledger rebuild only after a posting changed it."""
+    metadata = summary.as_metadata()
+    failing = metadata.pop("failing")
+    waiting_for = metadata.pop("waiting_for")
+    enqueue = metadata.pop("enqueue") or {}
+    context.log.info(
+        f"{summary.flow}: posted {summary.posted}, updated {summary.updated}, unchanged {summary.unchanged}, "
+        f"invalid {summary.invalid}, failed {summary.failed_retryable}, dead {summary.dead}, "
+        f"blocked {summary.blocked}, waiting {summary.waiting} in {summary.seconds:.1f}s "
+        f"({summary.posted_per_second:.1f}/s)")
+    for key, reason in list({**failing, **waiting_for}.items())[:PREVIEW_ROWS]:
+        context.log.warning(f"{key}: {reason}")
+    return MaterializeResult(data_version=DataVersion(ledger), metadata={
+        **{name: value for name, value in metadata.items() if name not in ("flow", "run_id")},
+        "enqueued": MetadataValue.json(enqueue),
+        "failing": MetadataValue.json(dict(list(failing.items())[:PREVIEW_ROWS])),
+        "failing_count": len(failing),
+        "waiting_for": MetadataValue.json(dict(list(waiting_for.items())[:PREVIEW_ROWS])),
+        WRITTEN_RECORD_TYPES: MetadataValue.json(written),
+        **(extra or {}),
+    })
+
+
+@asset(
+    key=ACTIVATIONS_KEY,
+    deps=[ACTIVATION_REQUESTS_KEY],
+    group_name=ACTIVATION_GROUP,
+    owners=[WRITEBACK_OWNER],
+    kinds={"netsuite", "kantata", "salesforce"},
+    pool=WAREHOUSE_POOL,
+    description="Won deals set up downstream: the ERP customer and project (NetSuite upsert by external id), "
+                "the PSA workspace when missing, and the ERP project id and activation status written back to "
+                "the CRM opportunity. A deal that fails validation waits in the ledger as `invalid` with its "
+                "reasons (and its CRM status says so) until its data changes.",
+)
+def erp_project_activations(context: AssetExecutionContext, config: PostingConfig, warehouse: WarehouseResource,
+                            netsuite: NetSuiteResource, kantata: KantataResource,
+                            salesforce: SalesforceResource) -> MaterializeResult:
+    targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
+    with warehouse.warehouse().connect() as con:
+        summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings())
+        written, ledger = attempted_record_types(con, context.run_id), ledger_version(con, ACTIVATION_FLOW)
+    return _result(context, summary, written, ledger)
+
+
+@asset(
+    key=INVOICES_KEY,
+    deps=[BILLING_TRANSACTIONS_KEY],
+    group_name=BILLING_GROUP,
+    owners=[WRITEBACK_OWNER],
+    kinds={"netsuite"},
+    pool=WAREHOUSE_POOL,
+    description="Invoices (header and lines) upserted into NetSuite by external id, one per project, legal "
+                "entity, currency and billing period, from approved time, approved expenses and completed "
+                "milestones. A change after posting is posted as a new version of the same invoice. An invoice "
+                "with a line whose source record's newest version is in quarantine, or beyond a billing limit "
+                "(dbt vars billing_max_*) or the rate-card anomaly rule, waits as `invalid` with the rule.",
+)
+def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehouse: WarehouseResource,
+                 netsuite: NetSuiteResource) -> MaterializeResult:
+    targets = Targets(netsuite=netsuite.client())
+    with warehouse.warehouse().connect() as con:
+        summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
+                              settings=config.settings())
+        written, ledger = attempted_record_types(con, context.run_id), ledger_version(con, BILLING_FLOW)
+    limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
+    return _result(context, summary, written, ledger, {"billing_limits": MetadataValue.json(limits)})
+
+
+@asset_check(
+    asset=INVOICES_KEY,
+    name=RECONCILIATION_CHECK,
+    description="The ledger and NetSuite agree from the billing go-live (dbt var billing_start_date): count and "
+                "total per subsidiary, currency and period; no invoice with our external-id prefix unknown to the "
+                "ledger; no posted invoice missing in NetSuite; each invoice's total and lines as posted.",
+)
+def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
+                        netsuite: NetSuiteResource) -> AssetCheckResult:
+    # Invoices before the billing go-live were keyed by hand in the ERP: not the ledger's.
+    go_live = date.fromisoformat(str(dbt_var("billing_start_date")))
+    with warehouse.warehouse().connect() as con:
+        reconciliation = reconcile_invoices(con, netsuite.client(), from_date=go_live)
+    if not reconciliation.passed:
+        context.log.error(f"reconciliation failed: {reconciliation.describe()}")
+    return AssetCheckResult(
+        passed=reconciliation.passed,
+        severity=AssetCheckSeverity.ERROR,
+        description=reconciliation.describe(),
+        metadata={
+            "ledger_invoices": reconciliation.ledger_invoices,
+            "erp_invoices": reconciliation.erp_invoices,
+            "differences": MetadataValue.json(reconciliation.as_metadata()),
+        },
+    )
+
+
+@asset_check(
+    asset=ACTIVATIONS_KEY,
+    name=DUPLICATES_CHECK,
+    pool=WAREHOUSE_POOL,
+    description="No platform record carries a deal's reference besides the one the ledger posted (e.g. two Kantata "
+                "workspaces for one deal: a create that landed after a rerun had created its own). Each one found "
+                "is resolved by policy: the ledger's record is kept, the other is flagged in the platform (a "
+                "workspace is marked and archived, never deleted) and recorded in `ops.duplicate_records`. Fails "
+                "(warning) when it found new ones, (error) when one could not be resolved.",
+)
+def no_duplicate_records(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
+                         netsuite: NetSuiteResource, kantata: KantataResource,
+                         salesforce: SalesforceResource) -> AssetCheckResult:
+    targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
+    with warehouse.warehouse().connect() as con:
+        sweep = sweep_duplicates(con, targets, run_id=context.op_execution_context.run_id, now=datetime.now(UTC))
+    if not sweep.passed:
+        context.log.error(f"duplicate records: {sweep.describe()}")
+    severity = AssetCheckSeverity.ERROR if (sweep.unresolved or sweep.unconfirmed) else AssetCheckSeverity.WARN
+    return AssetCheckResult(
+        passed=sweep.passed,
+        severity=severity,
+        description=sweep.describe(),
+        metadata={
+            "checked": sweep.checked,
+            "new_duplicates": len(sweep.new),
+            "duplicates": MetadataValue.json(sweep.as_metadata()["duplicates"]),
+            "unconfirmed": MetadataValue.json(sweep.unconfirmed),
+        },
+    )
+
+
+@asset(
+    key=DEAD_LETTERS_KEY,
+    deps=[ACTIVATIONS_KEY, INVOICES_KEY],
+    group_name=WRITEBACK_GROUP,
+    owners=[WRITEBACK_OWNER],
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    description="Transactions that need someone: `dead` (the target rejected them, or retries ran out; replay "
+                "with `replay_dead: true` once fixed), `invalid` (failed our validation, never sent; they come "
+                "back by themselves when their data changes) and `failed_retryable` (retried by the next run). "
+                "Also the creates waiting for an earlier attempt's lease (`waiting`: a killed or timed-out "
+                "create may still land; the first run after the lease looks it up before creating). "
+                "Query `ops.outbox` for the full ledger and `ops.outbox_attempts` for every attempt.",
+)
+def dead_letters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    with warehouse.warehouse().connect() as con:
+        frame = ledger_frame(con, states=ATTENTION_STATES)
+        waiting = waiting_frame(con)
+    # A waiting row is listed once, as waiting, whatever its state (pending or failed_retryable).
+    frame = frame[~frame["outbox_key"].isin(waiting["outbox_key"])]
+    waiting = waiting.assign(state=WAITING)
+    frame = waiting if frame.empty else frame if waiting.empty else pd.concat([frame, waiting], ignore_index=True)
+    columns = ["outbox_key", "flow", "state", "attempts", "last_error", "updated_at", "last_run_id"]
+    preview = frame[columns].head(PREVIEW_ROWS)
+    by_state = frame.groupby("state").size().to_dict() if len(frame) else {}
+    if len(frame):
+        context.log.warning(f"{len(frame)} transaction(s) need attention: {by_state}")
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(frame),
+        "by_state": MetadataValue.json({state: int(by_state.get(state, 0)) for state in LISTED_STATES}),
+        "by_flow": MetadataValue.json({k: int(v) for k, v in frame.groupby("flow").size().items()}
+                                      if len(frame) else {}),
+        "preview": MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "nothing needs attention"),
+    })

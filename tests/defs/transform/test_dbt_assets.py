@@ -1,0 +1,179 @@
+"""dbt in Dagster: every model an asset in its layer group, lineage unbroken from the raw
+ingestion assets, dbt tests as asset checks, and eager automation of only what is downstream
+of a change. The main job itself (dbt build, row counts, checks, publication, docs, and the
+partial rebuild after a raw change) runs end to end in ``test_concurrency``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    evaluate_automation_conditions,
+    instance_for_test,
+)
+
+from ps_pipelines.definitions import defs as load_defs
+from ps_pipelines.defs.transform.assets import DBT_OWNER, layer_group, load_manifest, translator
+from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
+from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
+from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
+from ps_pipelines.ingest.catalog import ingest_assets
+from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
+
+RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
+manifest = load_manifest()
+defs = load_defs()
+dbt_models = defs.get_assets_def(translator.get_asset_key(next(
+    n for n in manifest["nodes"].values() if n["resource_type"] == "model")))
+MODELS = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+MODEL_KEYS = {translator.get_asset_key(node): node for node in MODELS.values()}
+SEED_KEYS = {translator.get_asset_key(n) for n in manifest["nodes"].values() if n["resource_type"] == "seed"}
+ASSET_NODES = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed", "snapshot")}
+RAW_KEYS = {key for asset in ingest_assets for key in asset.keys}
+
+
+GRAPH = defs.resolve_asset_graph()
+DATA_VERSION_TAG = "dagster/data_version"  # what MaterializeResult(data_version=...) records
+
+
+def raw_load(key: AssetKey, data_version: str) -> AssetMaterialization:
+    """An ingestion's materialization: raw assets report the version of the table's content."""
+    return AssetMaterialization(key, tags={DATA_VERSION_TAG: data_version})
+
+
+def downstream_of(key: AssetKey) -> set[AssetKey]:
+    cone: set[AssetKey] = set()
+    frontier = [key]
+    while frontier:
+        for child in GRAPH.get(frontier.pop()).child_keys:
+            if child not in cone:
+                cone.add(child)
+                frontier.append(child)
+    return cone
+
+
+def automated_downstream_of(key: AssetKey) -> set[AssetKey]:
+    """What automation rebuilds below ``key``: the automated assets reachable through automated
+    assets (a posting asset, which only its job runs, stops the cascade)."""
+    cone: set[AssetKey] = set()
+    frontier = [key]
+    while frontier:
+        for child in GRAPH.get(frontier.pop()).child_keys:
+            if child not in cone and GRAPH.get(child).automation_condition is not None:
+                cone.add(child)
+                frontier.append(child)
+    return cone
+
+
+# -- the graph ---------------------------------------------------------------------------------
+def test_every_dbt_model_is_an_asset_in_its_layer_group_with_owner_kinds_and_docs() -> None:
+    specs = {spec.key: spec for spec in dbt_models.specs}
+    assert set(specs) == {*MODEL_KEYS, *SEED_KEYS}
+    assert all(specs[key].group_name == "seeds" for key in SEED_KEYS)
+    for key, node in MODEL_KEYS.items():
+        spec = specs[key]
+        # The layer of the folder, unless dbt_project.yml or the model says otherwise (a model
+        # of a write-back flow is in that flow's group, whatever its layer).
+        declared = node["config"].get("meta", {}).get("dagster", {}).get("group")
+        assert spec.group_name == (declared or layer_group(node["fqn"]))
+        assert spec.owners == [DBT_OWNER] and spec.kinds == {"dbt", "duckdb"}
+        assert node["description"] in spec.description
+        assert node["description"] or node["schema"] != "marts", f"the public mart {key} has no description"
+    assert dbt_models.op.pool == WAREHOUSE_POOL
+    groups = {spec.group_name for spec in specs.values()}
+    assert {"staging", "intermediate", "marts_core", "marts_kpi", "project_activation", "billing"} <= groups
+
+
+@pytest.mark.parametrize(("fqn", "group"), [
+    (["ps_pipelines", "staging", "kantata", "stg_kantata__projects"], "staging"),
+    (["ps_pipelines", "intermediate", "int_customer_identity"], "intermediate"),
+    (["ps_pipelines", "marts", "core", "dim_customer"], "marts_core"),
+    (["ps_pipelines", "marts", "facts", "fct_time_entries"], "marts_core"),
+    (["ps_pipelines", "marts", "kpi", "kpi_utilization"], "marts_kpi"),
+    (["ps_pipelines", "marts", "outbound", "erp_billing_transactions"], "outbound"),
+    (["ps_pipelines", "outbound", "erp_project_activation_requests"], "outbound"),
+])
+def test_layer_group_comes_from_the_model_folder(fqn: list[str], group: str) -> None:
+    assert layer_group(fqn) == group
+
+
+def test_lineage_runs_unbroken_from_the_raw_ingestion_assets_to_the_marts() -> None:
+    external = {dep for key in MODEL_KEYS for dep in GRAPH.get(key).parent_keys} - {*MODEL_KEYS, *SEED_KEYS}
+    # Every dbt source resolves to an asset that writes it: a raw ingestion asset, or a posting
+    # for the ledger (the invoice posting for its invoices, the activation posting for the ERP
+    # records it made). No dangling source asset in the UI.
+    writers = {*RAW_KEYS, INVOICES_KEY, ACTIVATIONS_KEY}
+    assert external == writers
+    for source in manifest["sources"].values():
+        assert translator.get_asset_key(source) in writers
+    assert GRAPH.get(AssetKey(["staging", "stg_ops__outbox"])).parent_keys == {INVOICES_KEY}
+    assert GRAPH.get(AssetKey(["staging", "stg_ops__activated_erp_records"])).parent_keys == {ACTIVATIONS_KEY}
+    staging = [k for k, n in MODEL_KEYS.items() if n["fqn"][1] == "staging"]
+    assert all(GRAPH.get(k).parent_keys & writers for k in staging)
+    # The published copy and the docs sit below the marts and every model respectively.
+    assert GRAPH.get(PUBLISHED_MARTS_KEY).parent_keys == {k for k, n in MODEL_KEYS.items() if n["schema"] == "marts"}
+    assert GRAPH.get(DBT_DOCS_KEY).parent_keys == set(MODEL_KEYS)
+
+
+def test_every_dbt_test_on_a_model_is_an_asset_check() -> None:
+    specs = {(spec.asset_key, spec.name) for spec in dbt_models.check_specs}
+    model_tests = [n for n in manifest["nodes"].values()
+                   if n["resource_type"] == "test" and any(p in ASSET_NODES for p in n["depends_on"]["nodes"])]
+    assert len(model_tests) > 100
+    for test in model_tests:
+        parents = [p for p in test["depends_on"]["nodes"] if p in ASSET_NODES]
+        ref = test["config"].get("meta", {}).get("dagster", {}).get("ref", {}).get("name")
+        attached = test.get("attached_node") or (parents[0] if len(parents) == 1 else None) or next(
+            (uid for uid in parents if ASSET_NODES[uid]["name"] == ref), None)
+        # A singular test over several models must name its model (meta.dagster.ref) to be a check.
+        assert attached, f"{test['unique_id']} is attached to no model: set config.meta.dagster.ref"
+        assert (translator.get_asset_key(ASSET_NODES[attached]), test["name"]) in specs, test["unique_id"]
+
+
+def test_definitions_load_with_the_sensor_on_and_every_model_automated() -> None:
+    Definitions.validate_loadable(defs)
+    assert isinstance(rebuild_downstream_sensor, AutomationConditionSensorDefinition)
+    assert rebuild_downstream_sensor.default_status == DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def(rebuild_downstream_sensor.name) is not None
+    automated = {k for k in GRAPH.get_all_asset_keys() if GRAPH.get(k).automation_condition is not None}
+    # Raw tables move when ingestion runs; docs are rebuilt by the main job only.
+    assert automated == {*MODEL_KEYS, PUBLISHED_MARTS_KEY}
+    job = defs.resolve_job_def("refresh_all")
+    assert {*MODEL_KEYS, PUBLISHED_MARTS_KEY, DBT_DOCS_KEY} <= set(job.asset_layer.executable_asset_keys)
+
+
+def test_a_raw_change_requests_only_its_downstream_and_a_main_job_run_requests_nothing() -> None:
+    with instance_for_test() as instance:
+        for key in GRAPH.get_all_asset_keys():
+            instance.report_runless_asset_event(raw_load(key, "v1") if key in RAW_KEYS else AssetMaterialization(key))
+        cursor = evaluate_automation_conditions(defs, instance).cursor
+
+        # The main job updates a raw table and everything below it together: nothing more to do.
+        instance.report_runless_asset_event(raw_load(RAW_TIME_ENTRIES, "v1b"))
+        for key in downstream_of(RAW_TIME_ENTRIES):
+            instance.report_runless_asset_event(AssetMaterialization(key))
+        result = evaluate_automation_conditions(defs, instance, cursor=cursor)
+        assert result.total_requested == 0
+
+        # Ingestion alone changes the raw table: its downstream cone is requested, in one tick.
+        instance.report_runless_asset_event(raw_load(RAW_TIME_ENTRIES, "v2"))
+        result = evaluate_automation_conditions(defs, instance, cursor=result.cursor)
+        requested = {k for k in GRAPH.get_all_asset_keys() if result.get_num_requested(k)}
+        assert requested == automated_downstream_of(RAW_TIME_ENTRIES)
+        assert {AssetKey(["staging", "stg_kantata__time_entries"]), PUBLISHED_MARTS_KEY} <= requested
+        assert AssetKey(["staging", "stg_salesforce__accounts"]) not in requested
+
+        # Once handled, the same update is not requested again.
+        result = evaluate_automation_conditions(defs, instance, cursor=result.cursor)
+        assert result.total_requested == 0
+
+        # An ingestion that read only unchanged rows keeps the table's data version: nothing runs.
+        for key in RAW_KEYS:
+            instance.report_runless_asset_event(raw_load(key, "v2" if key == RAW_TIME_ENTRIES else "v1"))
+        result = evaluate_automation_conditions(defs, instance, cursor=result.cursor)
+        assert result.total_requested == 0
