@@ -181,7 +181,7 @@ def run_dev(options: DevOptions) -> int:
         return 2
     from dagster import DagsterInstance
 
-    from ps_pipelines.cli import prepare_dagster_home
+    from ps_pipelines.dagster_home import prepare_dagster_home
     from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.run_guard import say
 
