@@ -25,3 +25,14 @@
     {%- endif %}
   )
 {%- endmacro %}
+
+{#- The source rows of an incremental fact with a key: every row with a key on a full build,
+    the rows incremental_changes selects on an incremental one. -#}
+{% macro incremental_source(model, key, reprocess_when=none) -%}
+    select *
+    from {{ ref(model) }}
+    where {{ key }} is not null
+    {%- if is_incremental() %}
+      and {{ incremental_changes(key, reprocess_when=reprocess_when) }}
+    {%- endif %}
+{%- endmacro %}

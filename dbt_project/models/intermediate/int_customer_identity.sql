@@ -56,13 +56,13 @@ candidate_pairs as (
 
     select a.account_id, c.customer_id, 'crm_erp_reference', 0.95, 2
     from accounts as a
-    inner join customers as c on a.erp_customer_id = c.customer_id
+    inner join customers as c on c.customer_id = a.erp_customer_id
 
     union all
 
     select a.account_id, c.customer_id, 'name', 0.70, 3
     from unlinked_account_names as a
-    inner join unlinked_customer_names as c on a.name_key = c.name_key
+    inner join unlinked_customer_names as c on c.name_key = a.name_key
 ),
 
 primary_pairs as (

@@ -71,7 +71,7 @@ daily_observations as (
             observations.*,
             row_number() over (
                 partition by currency_code, rate_date
-                order by method_rank, exchange_rate_id desc
+                order by method_rank asc, exchange_rate_id desc
             ) as observation_rank
         from observations
     ) as ranked
@@ -111,7 +111,7 @@ master_rates as (
     inner join erp_base_currency on erp_base_currency.currency_code = {{ reporting }}
     where currencies.exchange_rate_to_base > 0
       and currencies.currency_code <> {{ reporting }}
-      and currencies.currency_code not in (select currency_code from daily_observations)
+      and currencies.currency_code not in (select daily_observations.currency_code from daily_observations)
 ),
 
 days as (
@@ -137,8 +137,8 @@ observed_currency_days as (
         ranges.rate_method
     from days
     inner join observation_ranges as ranges
-        on days.date_day >= ranges.covers_from
-       and days.date_day < ranges.covers_to
+        on ranges.covers_from <= days.date_day
+       and ranges.covers_to > days.date_day
 ),
 
 master_currency_days as (

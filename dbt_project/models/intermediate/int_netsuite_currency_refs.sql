@@ -23,7 +23,7 @@ by_iso_code as (
         currency_code,
         'iso_code' as ref_kind
     from currencies
-    where currency_code not in (select currency_id from currencies)
+    where currencies.currency_code not in (select listed.currency_id from currencies as listed)
 )
 
 select * from by_internal_id

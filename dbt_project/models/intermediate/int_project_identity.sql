@@ -75,6 +75,14 @@ psa_records as (
     left join erp_projects as erp on erp.project_id = p.erp_project_id
 ),
 
+matched_pairs as (
+    select psa_project_id, erp_project_id, match_method, match_confidence, true as is_primary_record
+    from primary_pairs
+    union all
+    select psa_project_id, erp_project_id, match_method, match_confidence, false
+    from duplicate_erp_projects
+),
+
 erp_records as (
     select
         case
@@ -91,13 +99,7 @@ erp_records as (
         cast(matched.match_confidence as {{ ps_type('number') }}) as match_confidence,
         matched.is_primary_record
     from erp_projects as erp
-    left join (
-        select psa_project_id, erp_project_id, match_method, match_confidence, true as is_primary_record
-        from primary_pairs
-        union all
-        select psa_project_id, erp_project_id, match_method, match_confidence, false
-        from duplicate_erp_projects
-    ) as matched on matched.erp_project_id = erp.project_id
+    left join matched_pairs as matched on matched.erp_project_id = erp.project_id
     left join psa_projects as psa on psa.project_id = matched.psa_project_id
 ),
 

@@ -31,7 +31,7 @@ unmatched_worker_names as (
     select name_key, min(worker_id) as worker_id
     from workers
     where name_key is not null
-      and worker_id not in (select worker_id from email_pairs)
+      and workers.worker_id not in (select email_pairs.worker_id from email_pairs)
     group by name_key
     having count(*) = 1
 ),
@@ -40,7 +40,7 @@ unmatched_user_names as (
     select name_key, min(user_id) as user_id
     from users
     where name_key is not null
-      and user_id not in (select user_id from email_pairs)
+      and users.user_id not in (select email_pairs.user_id from email_pairs)
     group by name_key
     having count(*) = 1
 ),

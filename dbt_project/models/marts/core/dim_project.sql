@@ -53,8 +53,8 @@ opportunity_contracts as (
             row_number() over (
                 partition by opportunities.opportunity_id
                 order by
-                    case when contracts.contract_id = opportunities.contract_id then 0 else 1 end,
-                    contracts.is_deleted,
+                    case when contracts.contract_id = opportunities.contract_id then 0 else 1 end asc,
+                    contracts.is_deleted asc,
                     contracts.start_date desc nulls last,
                     contracts.contract_id desc
             ) as contract_rank

@@ -86,7 +86,7 @@ hr_versions as (
         coalesce(workers.hire_date, cast('1900-01-01' as date)),
         {{ open_end_date() }}
     from workers
-    where workers.worker_id not in (select worker_id from change_points)
+    where workers.worker_id not in (select change_points.worker_id from change_points)
 ),
 
 hr_history as (
@@ -113,12 +113,12 @@ hr_history as (
     left join workers on workers.worker_id = versions.worker_id
     left join job_history
         on job_history.worker_id = versions.worker_id
-       and versions.valid_from >= job_history.valid_from
-       and versions.valid_from < job_history.valid_to
+       and job_history.valid_from <= versions.valid_from
+       and job_history.valid_to > versions.valid_from
     left join cost_rates
         on cost_rates.worker_id = versions.worker_id
-       and versions.valid_from >= cost_rates.valid_from
-       and versions.valid_from < cost_rates.valid_to
+       and cost_rates.valid_from <= versions.valid_from
+       and cost_rates.valid_to > versions.valid_from
 ),
 
 psa_only_history as (

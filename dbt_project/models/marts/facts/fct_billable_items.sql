@@ -110,11 +110,6 @@ items as (
     select * from milestone_items
 ),
 
-daily_rates as (
-    select date_day, currency_code, exchange_rate, rate_date
-    from {{ ref('dim_currency_rates_daily') }}
-),
-
 in_billing_currency as (
     select
         items.*,
@@ -137,12 +132,9 @@ in_billing_currency as (
         end as billing_exchange_rate
     from items
     left join projects on projects.project_key = items.project_key
-    left join daily_rates as item_fx
-        on item_fx.currency_code = items.currency_code
-       and item_fx.date_day = items.service_date
-    left join daily_rates as billing_fx
-        on billing_fx.currency_code = coalesce(projects.billing_currency_code, items.currency_code)
-       and billing_fx.date_day = items.service_date
+    {{ ps_join_daily_rate('item_fx', 'items.currency_code', 'items.service_date') }}
+    {{ ps_join_daily_rate('billing_fx', 'coalesce(projects.billing_currency_code, items.currency_code)',
+                          'items.service_date') }}
 ),
 
 priced as (

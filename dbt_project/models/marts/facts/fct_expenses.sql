@@ -15,75 +15,36 @@
 {%- set unresolved = "project_key is null or exchange_rate_to_reporting is null or is_quarantined is null" %}
 
 with expenses as (
-    select *
-    from {{ ref('stg_kantata__expenses') }}
-    where expense_id is not null
-    {%- if is_incremental() %}
-      and {{ incremental_changes('expense_id', reprocess_when=unresolved) }}
-    {%- endif %}
-),
-
-user_workers as (
-    select source_record_id as user_id, worker_key
-    from {{ ref('int_worker_identity') }}
-    where source_system = 'kantata'
-),
-
-projects as (
-    select *
-    from {{ ref('int_fact_project_context') }}
-    where source_system = 'kantata'
+    {{ incremental_source('stg_kantata__expenses', 'expense_id', reprocess_when=unresolved) }}
 ),
 
 resolved as (
     select
         expenses.*,
-        projects.project_key,
-        projects.customer_key,
-        projects.contract_key,
-        projects.legal_entity_key,
-        projects.billing_model,
+        {{ ps_project_context_columns('projects') }},
         user_workers.worker_key,
         projects.functional_currency_code,
-        transaction_fx.exchange_rate as transaction_rate,
-        transaction_fx.rate_date as transaction_rate_date,
-        functional_fx.exchange_rate as functional_rate
+        {{ ps_fact_rate_columns() }}
     from expenses
-    left join user_workers on user_workers.user_id = expenses.user_id
-    left join projects on projects.source_record_id = expenses.project_id
-    {{ ps_join_daily_rate('transaction_fx', 'expenses.currency_code', 'expenses.expense_date') }}
-    {{ ps_join_daily_rate('functional_fx', 'projects.functional_currency_code', 'expenses.expense_date') }}
+    {{ ps_join_kantata_worker('user_workers', 'expenses.user_id') }}
+    {{ ps_join_project_context('projects', 'expenses.project_id') }}
+    {{ ps_join_fact_rates('expenses.currency_code', 'projects.functional_currency_code', 'expenses.expense_date') }}
 )
 
 select
     cast(expense_id as {{ ps_type('string') }}) as expense_id,
-    project_key,
-    cast(project_id as {{ ps_type('string') }}) as psa_project_id,
-    customer_key,
-    contract_key,
-    legal_entity_key,
-    billing_model,
+    {{ ps_fact_project_columns() }},
     worker_key,
     cast(user_id as {{ ps_type('string') }}) as kantata_user_id,
     expense_date,
     {{ month_start('expense_date') }} as month_start_date,
     category,
     notes,
-    is_billable,
-    approval_status,
-    coalesce(approval_status = 'approved', false) as is_approved,
-    approved_at,
-    {{ to_firm_date('approved_at') }} as approval_date,
+    {{ ps_approval_columns() }},
     created_at,
     currency_code,
     amount,
     {{ ps_converted_amount_columns(functional=[('amount', 'amount_functional')],
                                    reporting=[('amount', 'amount_reporting')]) }},
-    source_updated_at,
-    _loaded_at as loaded_at,
-    is_deleted,
-    deleted_at,
-    is_quarantined,
-    quarantined_at,
-    quarantine_rule
+    {{ ps_record_state_columns() }}
 from resolved

@@ -17,7 +17,9 @@
 
     Incremental on the later of the line's and the header's load time (a payment changes only
     the header), plus deletes not yet carried and rows stored unresolved. -#}
-{%- set unresolved = "currency_code is null or exchange_rate_to_reporting is null or (erp_project_id is not null and project_key is null)" %}
+{%- set unresolved -%}
+    currency_code is null or exchange_rate_to_reporting is null or (erp_project_id is not null and project_key is null)
+{%- endset %}
 
 with lines as (
     select * from {{ ref('stg_netsuite__invoice_lines') }}
@@ -111,12 +113,9 @@ classified as (
 with_rates as (
     select
         classified.*,
-        transaction_fx.exchange_rate as transaction_rate,
-        transaction_fx.rate_date as transaction_rate_date,
-        functional_fx.exchange_rate as functional_rate
+        {{ ps_fact_rate_columns() }}
     from classified
-    {{ ps_join_daily_rate('transaction_fx', 'classified.currency_code', 'classified.invoice_date') }}
-    {{ ps_join_daily_rate('functional_fx', 'classified.functional_currency_code', 'classified.invoice_date') }}
+    {{ ps_join_fact_rates('classified.currency_code', 'classified.functional_currency_code', 'classified.invoice_date') }}
 )
 
 select

@@ -10,20 +10,10 @@ with milestones as (
       and lower(story_type) = 'milestone'
 ),
 
-projects as (
-    select *
-    from {{ ref('int_fact_project_context') }}
-    where source_system = 'kantata'
-),
-
 resolved as (
     select
         milestones.*,
-        projects.project_key,
-        projects.customer_key,
-        projects.contract_key,
-        projects.legal_entity_key,
-        projects.billing_model,
+        {{ ps_project_context_columns('projects') }},
         coalesce(projects.psa_currency_code, projects.currency_code) as currency_code,
         projects.functional_currency_code,
         {{ to_firm_date('milestones.completed_at') }} as completion_date,
@@ -32,31 +22,22 @@ resolved as (
             false
         ) and milestones.completed_at is not null as is_completed
     from milestones
-    left join projects on projects.source_record_id = milestones.project_id
+    {{ ps_join_project_context('projects', 'milestones.project_id') }}
 ),
 
 with_rates as (
     select
         resolved.*,
         coalesce(resolved.completion_date, resolved.due_date) as valuation_date,
-        transaction_fx.exchange_rate as transaction_rate,
-        transaction_fx.rate_date as transaction_rate_date,
-        functional_fx.exchange_rate as functional_rate
+        {{ ps_fact_rate_columns() }}
     from resolved
-    {{ ps_join_daily_rate('transaction_fx', 'resolved.currency_code',
-                          'coalesce(resolved.completion_date, resolved.due_date)') }}
-    {{ ps_join_daily_rate('functional_fx', 'resolved.functional_currency_code',
+    {{ ps_join_fact_rates('resolved.currency_code', 'resolved.functional_currency_code',
                           'coalesce(resolved.completion_date, resolved.due_date)') }}
 )
 
 select
     cast(milestone_id as {{ ps_type('string') }}) as milestone_id,
-    project_key,
-    cast(project_id as {{ ps_type('string') }}) as psa_project_id,
-    customer_key,
-    contract_key,
-    legal_entity_key,
-    billing_model,
+    {{ ps_fact_project_columns() }},
     milestone_name,
     milestone_state,
     is_completed,
@@ -69,10 +50,5 @@ select
     budget_amount as amount,
     {{ ps_converted_amount_columns(functional=[('budget_amount', 'amount_functional')],
                                    reporting=[('budget_amount', 'amount_reporting')]) }},
-    source_updated_at,
-    _loaded_at as loaded_at,
-    is_deleted,
-    is_quarantined,
-    quarantined_at,
-    quarantine_rule
+    {{ ps_record_state_columns(with_deleted_at=false) }}
 from with_rates

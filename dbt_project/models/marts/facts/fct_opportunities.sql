@@ -30,8 +30,8 @@ opportunity_contracts as (
             row_number() over (
                 partition by opportunities.opportunity_id
                 order by
-                    case when contracts.crm_contract_id = opportunities.contract_id then 0 else 1 end,
-                    contracts.is_deleted,
+                    case when contracts.crm_contract_id = opportunities.contract_id then 0 else 1 end asc,
+                    contracts.is_deleted asc,
                     contracts.start_date desc nulls last,
                     contracts.crm_contract_id desc
             ) as contract_rank
@@ -52,7 +52,7 @@ deal_projects as (
             project_key,
             row_number() over (
                 partition by crm_opportunity_id
-                order by has_psa_project desc, is_deleted, psa_created_at nulls last, project_key
+                order by has_psa_project desc, is_deleted asc, psa_created_at asc nulls last, project_key asc
             ) as project_rank
         from {{ ref('dim_project') }}
         where crm_opportunity_id is not null
@@ -75,11 +75,11 @@ terms as (
         contracts.contract_status,
         contracts.start_date as contract_start_date,
         contracts.end_date as contract_end_date,
-        coalesce(contracts.billing_model, opportunities.billing_model) as deal_billing_model,
-        coalesce(contracts.currency_code, opportunities.currency_code) as deal_currency_code,
-        coalesce(contracts.tax_code, opportunities.tax_code) as deal_tax_code,
-        coalesce(contracts.legal_entity_name, opportunities.legal_entity_name) as deal_legal_entity_name,
-        coalesce(contracts.legal_entity_key, opportunity_entity.legal_entity_key) as deal_legal_entity_key
+        cast(coalesce(contracts.billing_model, opportunities.billing_model) as {{ ps_type('string') }}) as deal_billing_model,
+        cast(coalesce(contracts.currency_code, opportunities.currency_code) as {{ ps_type('string') }}) as deal_currency_code,
+        cast(coalesce(contracts.tax_code, opportunities.tax_code) as {{ ps_type('string') }}) as deal_tax_code,
+        cast(coalesce(contracts.legal_entity_name, opportunities.legal_entity_name) as {{ ps_type('string') }}) as deal_legal_entity_name,
+        cast(coalesce(contracts.legal_entity_key, opportunity_entity.legal_entity_key) as {{ ps_type('string') }}) as deal_legal_entity_key
     from opportunities
     left join account_customers on account_customers.account_id = opportunities.account_id
     left join deal_projects on deal_projects.crm_opportunity_id = opportunities.opportunity_id
@@ -93,14 +93,11 @@ with_rates as (
     select
         terms.*,
         legal_entities.functional_currency_code,
-        transaction_fx.exchange_rate as transaction_rate,
-        transaction_fx.rate_date as transaction_rate_date,
-        functional_fx.exchange_rate as functional_rate,
+        {{ ps_fact_rate_columns() }},
         {{ ps_money_product('coalesce(terms.probability_pct, 0) / 100.0', 'terms.amount') }} as weighted_amount
     from terms
     left join legal_entities on legal_entities.legal_entity_key = terms.deal_legal_entity_key
-    {{ ps_join_daily_rate('transaction_fx', 'terms.currency_code', 'terms.close_date') }}
-    {{ ps_join_daily_rate('functional_fx', 'legal_entities.functional_currency_code', 'terms.close_date') }}
+    {{ ps_join_fact_rates('terms.currency_code', 'legal_entities.functional_currency_code', 'terms.close_date') }}
 )
 
 select
@@ -123,11 +120,11 @@ select
     {{ to_firm_date('created_at') }} as created_date,
     contract_start_date,
     contract_end_date,
-    cast(deal_billing_model as {{ ps_type('string') }}) as billing_model,
-    cast(deal_tax_code as {{ ps_type('string') }}) as tax_code,
-    cast(deal_legal_entity_key as {{ ps_type('string') }}) as legal_entity_key,
-    cast(deal_legal_entity_name as {{ ps_type('string') }}) as legal_entity_name,
-    cast(deal_currency_code as {{ ps_type('string') }}) as contract_currency_code,
+    deal_billing_model as billing_model,
+    deal_tax_code as tax_code,
+    deal_legal_entity_key as legal_entity_key,
+    deal_legal_entity_name as legal_entity_name,
+    deal_currency_code as contract_currency_code,
     currency_code,
     amount,
     weighted_amount,
@@ -137,9 +134,5 @@ select
         with_functional_exchange_rate=false) }},
     erp_project_id as crm_erp_project_id,
     activation_status,
-    source_updated_at,
-    is_deleted,
-    is_quarantined,
-    quarantined_at,
-    quarantine_rule
+    {{ ps_record_state_columns(loaded_at=none, with_deleted_at=false) }}
 from with_rates

@@ -31,30 +31,13 @@
 {%- endset %}
 
 with entries as (
-    select *
-    from {{ ref('stg_kantata__time_entries') }}
-    where time_entry_id is not null
-    {%- if is_incremental() %}
-      and {{ incremental_changes('time_entry_id', reprocess_when=unresolved) }}
-    {%- endif %}
-),
-
-user_workers as (
-    select source_record_id as user_id, worker_key
-    from {{ ref('int_worker_identity') }}
-    where source_system = 'kantata'
+    {{ incremental_source('stg_kantata__time_entries', 'time_entry_id', reprocess_when=unresolved) }}
 ),
 
 worker_versions as (
     select worker_key, worker_version_key, valid_from, valid_to, job_profile, hourly_cost_rate,
            cost_rate_currency_code
     from {{ ref('dim_worker') }}
-),
-
-projects as (
-    select *
-    from {{ ref('int_fact_project_context') }}
-    where source_system = 'kantata'
 ),
 
 rate_card as (
@@ -65,11 +48,7 @@ rate_card as (
 resolved as (
     select
         entries.*,
-        projects.project_key,
-        projects.customer_key,
-        projects.contract_key,
-        projects.legal_entity_key,
-        projects.billing_model,
+        {{ ps_project_context_columns('projects') }},
         projects.rate_card_id,
         user_workers.worker_key,
         worker_versions.worker_version_key,
@@ -81,12 +60,12 @@ resolved as (
         card.currency_code as card_currency_code,
         projects.functional_currency_code
     from entries
-    left join user_workers on user_workers.user_id = entries.user_id
+    {{ ps_join_kantata_worker('user_workers', 'entries.user_id') }}
     left join worker_versions
         on worker_versions.worker_key = user_workers.worker_key
-       and entries.work_date >= worker_versions.valid_from
-       and entries.work_date < worker_versions.valid_to
-    left join projects on projects.source_record_id = entries.project_id
+       and worker_versions.valid_from <= entries.work_date
+       and worker_versions.valid_to > entries.work_date
+    {{ ps_join_project_context('projects', 'entries.project_id') }}
     left join rate_card as card
         on card.rate_card_id = projects.rate_card_id
        and card.role = worker_versions.job_profile
@@ -97,9 +76,7 @@ resolved as (
 with_rates as (
     select
         resolved.*,
-        transaction_fx.exchange_rate as transaction_rate,
-        transaction_fx.rate_date as transaction_rate_date,
-        functional_fx.exchange_rate as functional_rate,
+        {{ ps_fact_rate_columns() }},
         cost_fx.exchange_rate as cost_rate_to_reporting,
         cost_fx.rate_date as cost_rate_date,
         case
@@ -108,8 +85,7 @@ with_rates as (
             else {{ ps_convert_amount('resolved.card_bill_rate', 'card_fx.exchange_rate', 'transaction_fx.exchange_rate') }}
         end as standard_bill_rate
     from resolved
-    {{ ps_join_daily_rate('transaction_fx', 'resolved.transaction_currency_code', 'resolved.work_date') }}
-    {{ ps_join_daily_rate('functional_fx', 'resolved.functional_currency_code', 'resolved.work_date') }}
+    {{ ps_join_fact_rates('resolved.transaction_currency_code', 'resolved.functional_currency_code', 'resolved.work_date') }}
     {{ ps_join_daily_rate('card_fx', 'resolved.card_currency_code', 'resolved.work_date') }}
     {{ ps_join_daily_rate('cost_fx', 'resolved.cost_currency_code', 'resolved.work_date') }}
 ),
@@ -143,12 +119,7 @@ amounts as (
 
 select
     cast(time_entry_id as {{ ps_type('string') }}) as time_entry_id,
-    project_key,
-    cast(project_id as {{ ps_type('string') }}) as psa_project_id,
-    customer_key,
-    contract_key,
-    legal_entity_key,
-    billing_model,
+    {{ ps_fact_project_columns() }},
     worker_key,
     worker_version_key,
     cast(user_id as {{ ps_type('string') }}) as kantata_user_id,
@@ -159,11 +130,7 @@ select
     {{ month_start('work_date') }} as month_start_date,
     cast(hours as {{ ps_type('number') }}) as hours,
     cast(billable_hours as {{ ps_type('number') }}) as billable_hours,
-    is_billable,
-    approval_status,
-    coalesce(approval_status = 'approved', false) as is_approved,
-    approved_at,
-    {{ to_firm_date('approved_at') }} as approval_date,
+    {{ ps_approval_columns() }},
     created_at,
     cast(transaction_currency_code as {{ ps_type('string') }}) as currency_code,
     cast(resolved_bill_rate as {{ ps_type('money') }}) as bill_rate,
@@ -182,11 +149,5 @@ select
     cost_rate_to_reporting as cost_exchange_rate_to_reporting,
     cost_rate_date as cost_exchange_rate_date,
     {{ ps_convert_amount('cost_amount', 'cost_rate_to_reporting') }} as cost_amount_reporting,
-    source_updated_at,
-    _loaded_at as loaded_at,
-    is_deleted,
-    deleted_at,
-    is_quarantined,
-    quarantined_at,
-    quarantine_rule
+    {{ ps_record_state_columns() }}
 from amounts

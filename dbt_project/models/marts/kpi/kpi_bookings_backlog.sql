@@ -23,7 +23,7 @@ with deals as (
 months as (
     select distinct month_start_date
     from {{ ref('dim_date') }}
-    where month_start_date >= (select min(close_month_start_date) from deals)
+    where month_start_date >= (select min(deals.close_month_start_date) from deals)
       and month_start_date <= {{ as_of_date() }}
 ),
 

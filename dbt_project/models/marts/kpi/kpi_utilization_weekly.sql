@@ -37,7 +37,7 @@ days as (
     from {{ ref('dim_date') }}
     where is_weekday
       and date_day <= {{ as_of_date() }}
-      and date_day >= (select min(week_start_date) from time_entries)
+      and date_day >= (select min(time_entries.week_start_date) from time_entries)
 ),
 
 versions as (

@@ -1,0 +1,27 @@
+"""The repository's linters report nothing: ruff over the Python, sqlfluff over the dbt models.
+
+Both run as CI runs them, with this venv's executables from the repository root (where
+pyproject.toml and .sqlfluff configure them); a finding fails with the linter's own report.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "."],
+        ["sqlfluff", "lint", "dbt_project/models", "--processes", "2"],
+    ],
+    ids=["ruff", "sqlfluff"],
+)
+def test_linter_reports_nothing(command: list[str]) -> None:
+    result = subprocess.run([str(VENV_BIN / command[0]), *command[1:]], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(command)} reported:\n{result.stdout}{result.stderr}"
