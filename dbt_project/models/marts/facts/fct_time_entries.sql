@@ -69,8 +69,8 @@ resolved as (
     left join rate_card as card
         on card.rate_card_id = projects.rate_card_id
        and card.role = worker_versions.job_profile
-       and entries.work_date >= card.valid_from
-       and entries.work_date < card.valid_to
+       and card.valid_from <= entries.work_date
+       and card.valid_to > entries.work_date
 ),
 
 with_rates as (
