@@ -1,7 +1,8 @@
 """The two write-back flows end to end: read the outbound model, enqueue, post.
 
-Each function takes an open warehouse connection (``Warehouse.connect()`` holds the writer
-lock) and the target clients, and returns the run's ``PostSummary``.
+Each function reads its outbound model through ``con`` (the warehouse, or the event path's
+database) and keeps the ledger through ``ledger`` (``LedgerStore.connect()``; by default the same
+connection), posts to the target clients, and returns the run's ``PostSummary``.
 """
 
 from __future__ import annotations
@@ -53,11 +54,12 @@ def run_billing(
     settings: PostSettings | None = None,
     clock: Clock = utc_now,
     after_call: AfterCall | None = None,
+    ledger: duckdb.DuckDBPyConnection | None = None,
 ) -> PostSummary:
     """Invoices from ``outbound.erp_billing_transactions`` into NetSuite."""
     items = invoice_items(read_billing_lines(con, table), closed_through=closed_through, item_ids=item_ids)
-    return enqueue_and_post(con, BILLING_FLOW, items, targets, run_id=run_id, settings=settings, clock=clock,
-                            after_call=after_call)
+    return enqueue_and_post(con if ledger is None else ledger, BILLING_FLOW, items, targets, run_id=run_id,
+                            settings=settings, clock=clock, after_call=after_call)
 
 
 def run_activation(
@@ -69,8 +71,9 @@ def run_activation(
     settings: PostSettings | None = None,
     clock: Clock = utc_now,
     after_call: AfterCall | None = None,
+    ledger: duckdb.DuckDBPyConnection | None = None,
 ) -> PostSummary:
     """Won deals from ``outbound.erp_project_activation_requests`` into NetSuite, Kantata and Salesforce."""
     items = activation_items(read_activation_requests(con, table))
-    return enqueue_and_post(con, ACTIVATION_FLOW, items, targets, run_id=run_id, settings=settings, clock=clock,
-                            after_call=after_call)
+    return enqueue_and_post(con if ledger is None else ledger, ACTIVATION_FLOW, items, targets, run_id=run_id,
+                            settings=settings, clock=clock, after_call=after_call)

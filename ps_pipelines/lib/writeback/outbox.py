@@ -44,6 +44,8 @@ UNSENT_STATES = (PENDING, FAILED_RETRYABLE, DEAD, INVALID)
 # Failures a person must look at: the run summary, the failure alert and the dead-letter asset list them.
 NEEDS_ATTENTION = (DEAD, INVALID, FAILED_RETRYABLE)
 FLOWS = ("project_activation", "billing")
+# The ledger's tables (its own database: ``ledger_store``); the warehouse holds a mirror of them.
+LEDGER_TABLES = ("ops.outbox", "ops.outbox_attempts", "ops.duplicate_records")
 
 OUTBOX_DDL = """
 CREATE SCHEMA IF NOT EXISTS ops;
