@@ -27,7 +27,8 @@ def open_sandbox(state: str | Path, config: SandboxConfig | None = None) -> Sand
     config = config or SandboxConfig()
     store = SandboxStore(state)
     if store.is_empty():
-        generate.populate(store, seed=config.seed, scale=config.scale)
+        generate.populate(store, seed=config.seed, scale=config.scale,
+                          salesforce_packages=tuple(config.salesforce_packages))
     return SandboxContext(store=store, config=config, tokens=TokenRegistry(config.token_ttl_seconds))
 
 

@@ -43,6 +43,9 @@ class SandboxConfig:
     scale: float = 1.0
     token_ttl_seconds: int = 3600
     salesforce_daily_api_limit: int = 5_000_000
+    # Managed packages installed in the Salesforce org: ("certinia",) adds Certinia PSA's pse__
+    # objects (the firm runs Certinia as its PSA) to the org and to the generated data.
+    salesforce_packages: tuple[str, ...] = ()
     netsuite_concurrency_limit: int = 5
     # Per access token; Kantata publishes no figure, so this is a configurable default (0 = off).
     kantata_requests_per_minute: int = 1200

@@ -58,6 +58,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Any
 
+from ps_sandbox.catalog.salesforce import AUTO_NUMBER_KEY
 from ps_sandbox.store import SandboxStore
 
 AS_OF = datetime(2026, 10, 31, 18, 0, tzinfo=UTC)
@@ -600,9 +601,14 @@ class _Sink:
 
 
 class _Generator:
-    def __init__(self, store: SandboxStore, seed: int, scale: float) -> None:
+    def __init__(self, store: SandboxStore, seed: int, scale: float, certinia: bool = False) -> None:
         self.seed, self.scale = seed, scale
         self.sink = _Sink(store)
+        self.certinia = None
+        if certinia:  # imported only here: the Certinia writer builds on this module
+            from ps_sandbox.certinia_data import CertiniaWriter
+
+            self.certinia = CertiniaWriter(self)
         self.asof_day = AS_OF.date()
         self.workers: list[Worker] = []
         self.cards: list[RateCard] = []
@@ -646,6 +652,8 @@ class _Generator:
         self.write_kantata_reference()
         self.write_salesforce()
         self.write_workspaces()
+        if self.certinia is not None:
+            self.certinia.write_setup()
         invoicing = self.write_activity()
         self.write_erp_masters()
         self.write_invoices(invoicing)
@@ -1327,8 +1335,10 @@ class _Activity:
                 gen.sink.add("kantata", obj, line.record_id, self.as_datetime(line.created), line.body)
             else:
                 groups.setdefault((line.body["user_id"], line.status), []).append(line)
-        collection = "timesheet_submissions" if timesheets else "expense_report_submissions"
         monday = days[0] - (days[0] - 1) % 7
+        if gen.certinia is not None:
+            gen.certinia.week(self, obj, project, monday, lines)
+        collection = "timesheet_submissions" if timesheets else "expense_report_submissions"
         for (user_id, status), members in groups.items():
             submission_id = gen.kantata_id(collection)
             submitted = max(line.submitted for line in members)
@@ -1566,22 +1576,32 @@ def record_counts(store: SandboxStore) -> dict[str, int]:
     return {f"{platform}.{obj}": count for platform, obj, count in rows}
 
 
-def populate(store: SandboxStore, *, seed: int, scale: float) -> dict[str, int]:
-    """Generate every platform's data into ``store``; returns counts per ``platform.object``."""
+def populate(store: SandboxStore, *, seed: int, scale: float,
+             salesforce_packages: tuple[str, ...] = ()) -> dict[str, int]:
+    """Generate every platform's data into ``store``; returns counts per ``platform.object``.
+
+    ``salesforce_packages`` names the managed packages the firm's Salesforce org runs: with
+    ``"certinia"`` the org also holds Certinia PSA's records (``ps_sandbox.certinia_data``).
+    """
     if scale <= 0:
         raise ValueError("scale must be positive")
     # Millions of short-lived dicts would trigger cyclic-GC passes over every live buffer;
     # nothing generated here forms a cycle, so collection is pure overhead.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    generator = _Generator(store, seed, scale, certinia="certinia" in salesforce_packages)
     try:
-        counts = _Generator(store, seed, scale).run()
+        counts = generator.run()
     finally:
         if gc_was_enabled:
             gc.enable()
+    if generator.certinia is not None:  # the org's auto-numbers continue after the generated ones
+        for sobject, last in generator.certinia.finish().items():
+            store.kv_set(AUTO_NUMBER_KEY.format(sobject), last)
     # Control events stamp changes with store.now(); it must never run behind the data.
     if store.now() <= AS_OF:
         store.advance_clock((AS_OF - store.now()).total_seconds() + 3600)
-    meta = {"seed": seed, "scale": scale, "as_of": AS_OF.isoformat(), "counts": counts}
+    meta = {"seed": seed, "scale": scale, "as_of": AS_OF.isoformat(), "counts": counts,
+            "salesforce_packages": list(salesforce_packages)}
     store.kv_set(GENERATION_KV_KEY, meta)
     return counts

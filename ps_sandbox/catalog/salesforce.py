@@ -35,6 +35,8 @@ SOAP_TYPES = {
 # org's id: the token endpoint names both in its ``id`` URL.
 ORG_ID = "00D5X0000000001EAA"
 RUN_AS_USER_ID = "0055X0000000001AAA"
+# The store key holding the last number an object's auto-number field handed out.
+AUTO_NUMBER_KEY = "salesforce_auto_number:{}"
 
 
 @dataclass(frozen=True)

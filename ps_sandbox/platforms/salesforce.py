@@ -6,7 +6,9 @@ Describe Global, sObject Describe, Limits, and the org's request limits: the dai
 allowance (reported in ``Sforce-Limit-Info``) and the concurrent long-running request limit.
 
 The org's objects and fields come from ``ps_sandbox.catalog.salesforce`` (Salesforce's documented
-standard objects plus the firm's custom fields), never from the pipeline's contracts.
+standard objects plus the firm's custom fields), never from the pipeline's contracts. Managed
+packages the org has installed (``SandboxConfig.salesforce_packages``) add theirs: Certinia PSA's
+``pse__`` objects (``ps_sandbox.catalog.certinia``) are served by this same implementation.
 
 Vendor documents behind the rules here, all in the REST API Developer Guide
 (developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/) unless noted:
@@ -41,6 +43,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ps_sandbox import soql
+from ps_sandbox.catalog import certinia
 from ps_sandbox.catalog import salesforce as catalog
 from ps_sandbox.context import SandboxContext
 from ps_sandbox.generate import add_months, sf_checksum
@@ -87,6 +90,9 @@ _SOQL_TYPES = {"id": "id", "reference": "id", "currency": "double", "double": "d
 _CREATE_DEFAULTS: dict[str, Any] = {"CurrencyIsoCode": "USD", "OwnerId": catalog.RUN_AS_USER_ID,
                                     "Status": "Draft", "HasOptedOutOfEmail": False}
 _PARENT_IDS = "__parents__"  # where a query's working copy of a record keeps the parents it looked up
+# Auto-number fields Salesforce assigns on create: object -> (field, display format).
+_AUTO_NUMBERS = {"Contract": ("ContractNumber", "{:08d}"),
+                 **{name: ("Name", text) for name, text in certinia.AUTO_NUMBERS.items()}}
 _STATUS_CODES = {"Draft": "Draft", "In Approval Process": "InApproval", "Activated": "Activated",
                  "Expired": "Expired", "Terminated": "Terminated"}
 
@@ -122,9 +128,18 @@ def _sobject_type(spec: catalog.SObjectSpec) -> SObjectType:
     return SObjectType(spec, fields, required, read_only)
 
 
-def sobject_types() -> dict[str, SObjectType]:
+def org_sobjects(packages: tuple[str, ...] = ()) -> dict[str, catalog.SObjectSpec]:
+    """The org's objects: the standard ones, plus those of each managed package installed."""
+    unknown = set(packages) - {certinia.PACKAGE}
+    if unknown:
+        raise ValueError(f"unknown Salesforce package(s): {', '.join(sorted(unknown))}")
+    objects = dict(catalog.SOBJECTS)
+    return certinia.install(objects) if certinia.PACKAGE in packages else objects
+
+
+def sobject_types(packages: tuple[str, ...] = ()) -> dict[str, SObjectType]:
     """The sObjects the sandbox's org serves, from its catalogue."""
-    return {name: _sobject_type(spec) for name, spec in catalog.SOBJECTS.items()}
+    return {name: _sobject_type(spec) for name, spec in org_sobjects(packages).items()}
 
 
 # -- wire helpers ------------------------------------------------------------------------------
@@ -248,7 +263,7 @@ class SalesforceApi:
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
         self.store = ctx.store
-        self.types = sobject_types()
+        self.types = sobject_types(tuple(ctx.config.salesforce_packages))
         self.catalogue = {name: t.fields for name, t in self.types.items()}
         self.cursors = CursorRegistry()
         self._lock = threading.Lock()  # serializes the usage counter and id sequences
@@ -417,7 +432,7 @@ class SalesforceApi:
              "junctionIdListNames": [], "junctionReferenceTo": [],
              "relationshipName": child.label_plural.replace(" ", "") + ("__r" if f.custom else ""),
              "restrictedDelete": False}
-            for child in catalog.SOBJECTS.values() for f in child.fields
+            for child in (t.spec for t in self.types.values()) for f in child.fields
             if sobject.name in f.reference_to and f.name not in ("CreatedById", "LastModifiedById", "OwnerId")
         ]
         return json_response({
@@ -425,7 +440,7 @@ class SalesforceApi:
             "actionOverrides": [],
             "childRelationships": children,
             "compactLayoutable": True,
-            "fields": [_field_properties(f) for f in sobject.spec.fields],
+            "fields": [_field_properties(f, sobject.name) for f in sobject.spec.fields],
             "listviewable": None,
             "lookupLayoutable": None,
             "namedLayoutInfos": [],
@@ -682,10 +697,13 @@ class SalesforceApi:
                             "REQUIRED_FIELD_MISSING", tuple(missing))
         record = {info.name: None for info in sobject.fields.values()}
         record.update({k: v for k, v in _CREATE_DEFAULTS.items() if k.lower() in sobject.fields})
+        record.update(certinia.create_defaults(sobject.spec))
         record.update(values)
         record["Id"] = self._new_id(sobject)
-        if sobject.name == "Contract":
-            record["ContractNumber"] = f"{self._next_sequence('salesforce_contract_number'):08d}"
+        auto = _AUTO_NUMBERS.get(sobject.name)
+        if auto is not None:
+            field_name, text = auto
+            record[field_name] = text.format(self._next_sequence(catalog.AUTO_NUMBER_KEY.format(sobject.name)))
         self._save(sobject, record, created=True)
         return json_response({"id": record["Id"], "success": True, "errors": [], "created": True}, 201)
 
@@ -784,6 +802,8 @@ def _derive(sobject: str, record: dict[str, Any]) -> None:
                                  - timedelta(days=1)).isoformat()
         if record.get("Status") in _STATUS_CODES:
             record["StatusCode"] = _STATUS_CODES[record["Status"]]
+    else:
+        certinia.derive(sobject, record)
 
 
 def _object_properties(spec: catalog.SObjectSpec, version: str) -> dict[str, Any]:
@@ -803,12 +823,13 @@ def _object_properties(spec: catalog.SObjectSpec, version: str) -> dict[str, Any
     }
 
 
-def _field_properties(spec: catalog.FieldSpec) -> dict[str, Any]:
+def _field_properties(spec: catalog.FieldSpec, sobject: str) -> dict[str, Any]:
     """One entry of "sObject Describe"'s ``fields``, with the properties a client reads."""
     numeric = spec.type in ("currency", "double", "percent")
+    auto_number = _AUTO_NUMBERS.get(sobject, ("",))[0] == spec.name
     textual = catalog.SOAP_TYPES[spec.type] == "xsd:string"
     return {
-        "aggregatable": spec.type not in ("textarea",), "autoNumber": spec.name == "ContractNumber",
+        "aggregatable": spec.type not in ("textarea",), "autoNumber": auto_number,
         "byteLength": spec.length * 3 if textual or spec.type in ("id", "reference") else 0,
         "calculated": spec.calculated, "calculatedFormula": None, "cascadeDelete": False,
         "caseSensitive": False, "compoundFieldName": None, "controllerName": None,
