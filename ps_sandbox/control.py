@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import orjson
 
 from ps_sandbox import faults
+from ps_sandbox.certinia_events import CertiniaEvents
 from ps_sandbox.generate import (
     CONTACT_TITLES,
     INDUSTRIES,
@@ -63,6 +64,10 @@ TOUCH_FIELDS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("kantata", "stories"): ("title", TASK_NAMES),
     ("netsuite", "transaction"): ("memo", NOTES),
     ("workday", "workers"): ("businessTitle", ("Consultant", "Senior Consultant", "Manager")),
+    ("salesforce", "pse__Timecard_Header__c"): ("pse__Timecard_Notes__c", NOTES),
+    ("salesforce", "pse__Expense__c"): ("pse__Description__c", NOTES),
+    ("salesforce", "pse__Milestone__c"): ("pse__Description__c", NOTES),
+    ("salesforce", "pse__Proj__c"): ("pse__Project_Status__c", ("Green", "Yellow", "Red")),
 }
 
 
@@ -85,9 +90,12 @@ def _monday(day: date) -> date:
 class ControlAPI:
     """The handlers; each takes the parsed JSON payload (and route params) and returns JSON."""
 
+    refusal = ControlError  # what a platform's event helpers raise to answer an error
+
     def __init__(self, ctx: SandboxContext) -> None:
         self.ctx = ctx
         self.store: SandboxStore = ctx.store
+        self.certinia = CertiniaEvents(self)
 
     # -- helpers -----------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -190,7 +198,11 @@ class ControlAPI:
         becomes ``approved`` with its resolution time, and its time entries' ``approved`` flag
         turns true (developer.kantata.com, Timesheet Submissions: "Approve a Single Timesheet
         Submission"; Time Entries: ``approved``). A week with no time gets five approved days.
+        With ``platform: "certinia"`` it approves a Certinia resource's timecards instead.
         """
+        if _psa(payload) == "certinia":
+            week = payload.get("week_start")
+            return self.certinia.approve_week(payload, _parse_monday(week) if week else None)
         user_id, monday = self._approval_target(payload.get("user_id"), payload.get("week_start"))
         self._get("kantata", "users", user_id)
         entries = self._week_entries(user_id, monday)
@@ -320,7 +332,10 @@ class ControlAPI:
     def complete_milestone(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Set a milestone's state to completed; Kantata records the change as a story state change
         ("created for you automatically when you set the state of a Story", developer.kantata.com,
-        Story State Changes), whose ``created_at`` is the completion time."""
+        Story State Changes), whose ``created_at`` is the completion time. With ``platform:
+        "certinia"`` it completes a Certinia milestone instead."""
+        if _psa(payload) == "certinia":
+            return self.certinia.complete_milestone(payload)
         story_id = payload.get("story_id")
         if story_id:
             story = self._get("kantata", "stories", str(story_id))
@@ -339,6 +354,11 @@ class ControlAPI:
                       "story_state_change_ids": [*story.get("story_state_change_ids", []), change_id]})
         self._save("kantata", "stories", story["id"], story, now)
         return {"story_id": story["id"], "workspace_id": story.get("workspace_id"), "story_state_change_id": change_id}
+
+    def approve_expense(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Approve an expense; only Certinia's (``platform: "certinia"``) are approved one by one."""
+        _require(_psa(payload) == "certinia", 'approve-expense needs platform "certinia"')
+        return self.certinia.approve_expense(payload)
 
     def terminate_worker(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         wanted = payload.get("worker_id")
@@ -549,6 +569,7 @@ class ControlAPI:
             ("POST", "/events/deal-won", self.deal_won),
             ("POST", "/events/approve-week", self.approve_week),
             ("POST", "/events/complete-milestone", self.complete_milestone),
+            ("POST", "/events/approve-expense", self.approve_expense),
             ("POST", "/events/terminate-worker", self.terminate_worker),
             ("POST", "/events/amend-contract", self.amend_contract),
             ("POST", "/events/touch", self.touch),
@@ -577,6 +598,13 @@ def _default_amendment(contract: Mapping[str, Any], today: date) -> dict[str, An
     term = int(contract.get("ContractTerm") or 0)
     return {"EndDate": add_months(end, 3).isoformat(), "ContractTerm": term + 3,
             "Contract_Value__c": round(value * 1.1, 2)}
+
+
+def _psa(payload: Mapping[str, Any]) -> str:
+    """The PSA an event is for: Kantata unless the payload names another."""
+    psa = str(payload.get("platform") or "kantata")
+    _require(psa in ("kantata", "certinia"), f"unknown PSA platform {psa!r}")
+    return psa
 
 
 def _parse_monday(text: Any) -> date:

@@ -292,5 +292,12 @@ class SandboxStore:
             (platform, obj, to_iso(start), to_iso(end)),
         ).fetchall()
 
+    def ids_changed_between(self, platform: str, obj: str, start: datetime, end: datetime) -> list[str]:
+        """Live records changed in a window, by id, read off the change index (no bodies)."""
+        return [row[0] for row in self.conn.execute(
+            "SELECT id FROM records WHERE platform = ? AND object = ? AND deleted = 0 "
+            "AND updated_at >= ? AND updated_at <= ? ORDER BY updated_at, id",
+            (platform, obj, to_iso(start), to_iso(end)))]
+
     def is_empty(self) -> bool:
         return self.conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None

@@ -1,7 +1,7 @@
 """Salesforce REST API (v61.0 wire format; any ``vNN.N`` path is accepted).
 
 OAuth client-credentials tokens, SOQL ``query``/``queryAll`` with server-side cursors
-(``nextRecordsUrl``), ``getDeleted``, sObject get/update/delete and upsert by external id,
+(``nextRecordsUrl``), ``getUpdated``, ``getDeleted``, sObject get/update/delete and upsert by external id,
 Describe Global, sObject Describe, Limits, and the org's request limits: the daily API request
 allowance (reported in ``Sforce-Limit-Info``) and the concurrent long-running request limit.
 
@@ -290,6 +290,7 @@ class SalesforceApi:
             ("GET", "/sobjects/{sobject}", self.basic_information),
             ("GET", "/sobjects/{sobject}/describe", self.describe),
             ("GET", "/sobjects/{sobject}/deleted", self.get_deleted),
+            ("GET", "/sobjects/{sobject}/updated", self.get_updated),
             ("GET", "/sobjects/{sobject}/{record_id}", self.get_record),
             ("PATCH", "/sobjects/{sobject}/{record_id}", self.update_record),
             ("DELETE", "/sobjects/{sobject}/{record_id}", self.delete_record),
@@ -592,6 +593,21 @@ class SalesforceApi:
         return {"attributes": attributes, **values}
 
     # -- getDeleted ----------------------------------------------------------------------------
+    def get_updated(self, request: Request) -> Response:
+        """"sObject Get Updated" (``resources_getupdated.htm``): the ids of the object's records
+        changed (created or updated; not deleted: those are getDeleted's) between ``start`` and
+        ``end``, and ``latestDateCovered``, the last moment the answer is complete for."""
+        sobject = self._sobject(request)
+        if sobject is None:
+            return _not_found()
+        window = _replication_window(request)
+        if isinstance(window, Response):
+            return window
+        start, end = window
+        covered = min(end, self.store.now()).replace(second=0, microsecond=0)
+        return json_response({"ids": self.store.ids_changed_between(PLATFORM, sobject.name, start, covered),
+                              "latestDateCovered": sf_timestamp(covered)})
+
     def get_deleted(self, request: Request) -> Response:
         sobject = self._sobject(request)
         if sobject is None:
