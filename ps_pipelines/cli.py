@@ -21,7 +21,8 @@ def _serve(args: argparse.Namespace) -> int:
         from ps_pipelines.lib.processes import exit_with_parent
 
         exit_with_parent(args.exit_with_parent, use_death_signal=not args.no_parent_death_signal)
-    serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state)
+    serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state,
+          salesforce_packages=tuple(args.salesforce_packages))
     return 0
 
 

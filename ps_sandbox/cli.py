@@ -14,6 +14,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="Data scale (time entries = 10,000 x scale).")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the generated data.")
     parser.add_argument("--state", default=".ps_pipelines/sandbox.sqlite", help="Sandbox database file.")
+    parser.add_argument("--salesforce-package", dest="salesforce_packages", action="append", default=[],
+                        choices=("certinia",),
+                        help="A managed package the Salesforce org runs (certinia: Certinia PSA's pse__ objects).")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ps_sandbox.serve import serve  # the whole emulator: imported only to serve
 
-    serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state)
+    serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state,
+          salesforce_packages=tuple(args.salesforce_packages))
     return 0
 

@@ -4,6 +4,7 @@ API's Certinia events, and generated data coherent with the org's accounts and o
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import tempfile
@@ -15,6 +16,7 @@ import pytest
 import requests
 
 from ps_sandbox.catalog import certinia
+from ps_sandbox.cli import add_serve_arguments
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from ps_sandbox.generate import populate
 from ps_sandbox.store import SandboxStore
@@ -257,3 +259,12 @@ def test_timecards_group_a_weeks_entries_per_resource_project_status_and_billabl
     assert max(keys.values()) == 1
     statuses = {card["pse__Status__c"] for card in store.scan("salesforce", "pse__Timecard_Header__c")}
     assert statuses <= set(certinia.TIMECARD_STATUSES) and "Approved" in statuses
+
+
+def test_serve_command_installs_the_package_on_request() -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    assert parser.parse_args([]).salesforce_packages == []
+    assert parser.parse_args(["--salesforce-package", "certinia"]).salesforce_packages == ["certinia"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--salesforce-package", "widgets"])
