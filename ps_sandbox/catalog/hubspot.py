@@ -30,6 +30,7 @@ properties): ``ps_external_id`` (a unique-value property, the write-back's ``idP
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 STRING, NUMBER, DATETIME, DATE, BOOL, ENUM = "string", "number", "datetime", "date", "bool", "enumeration"
@@ -125,3 +126,27 @@ PIPELINES: dict[str, tuple[str, tuple[tuple[str, str, float, bool], ...]]] = {
     )),
 }
 WON_STAGES = {"closedwon", "renewal_won"}
+
+
+# -- error answers [ERRORS] ---------------------------------------------------------------------
+# developers.hubspot.com/docs/api/usage-details ("the 429 response will have the following
+# format": status, message, errorType RATE_LIMIT, correlationId, policyName; "The message and
+# policyName will indicate which limit you hit") and the v3 error shape (status, message,
+# correlationId, category; community.hubspot.com "Improvements to authentication errors for V3
+# endpoints": a request without valid credentials is INVALID_AUTHENTICATION).
+UNAUTHORIZED_MESSAGE = ("Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
+                        "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+RATE_LIMIT_POLICIES = {"TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+                       "SECONDLY": "You have reached your secondly limit."}
+
+
+def error_body(message: str, category: str, **extra: object) -> dict[str, object]:
+    # A fresh correlation id per answer: HubSpot's support asks for it to trace a request.
+    return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category,
+            **extra}
+
+
+def rate_limit_body(policy: str) -> dict[str, object]:
+    # The documented 429 carries errorType and policyName, not a category.
+    return {"status": "error", "message": RATE_LIMIT_POLICIES[policy], "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()), "policyName": policy}
