@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from ps_sandbox import hubspot_data as data
 from ps_sandbox.catalog import hubspot as catalog
@@ -95,6 +96,13 @@ def _names(raw: Any) -> list[str] | None:
         return None
     parts = raw.split(",") if isinstance(raw, str) else [str(part) for part in raw]
     return [part.strip() for part in parts if part.strip()]
+
+
+def _query_names(request: Request, name: str) -> list[str] | None:
+    """A list query parameter sent comma-separated or repeated (``properties=a&properties=b``,
+    as HubSpot's generated clients send it): HubSpot accepts both."""
+    values = parse_qs(request.raw_query).get(name)
+    return _names(",".join(values)) if values else None
 
 
 def project(obj: catalog.HubSpotObject, body: Mapping[str, Any], wanted: list[str] | None) -> dict[str, Any]:
@@ -370,7 +378,7 @@ class _HubSpot:
         archived = request.query.get("archived", "false").lower() == "true"
         scope = {"include_deleted": True, "equals": {"archived": True}} if archived else {}
         rows = self.store.scan(PLATFORM, obj.name, order="id", limit=limit + 1, id_from=after, **scope)
-        wanted = _names(request.query.get("properties"))
+        wanted = _query_names(request, "properties")
         body: dict[str, Any] = {"results": [project(obj, row, wanted) for row in rows[:limit]]}
         if len(rows) > limit:
             body["paging"] = _paging(request, rows[limit]["id"])
@@ -380,7 +388,7 @@ class _HubSpot:
         obj = _object(request.params["object_type"])
         archived = request.query.get("archived", "false").lower() == "true"
         body = self._record(obj, request.params["object_id"], request.query.get("idProperty"), archived)
-        return json_response(project(obj, body, _names(request.query.get("properties"))))
+        return json_response(project(obj, body, _query_names(request, "properties")))
 
     def search(self, request: Request) -> Response:
         obj = _object(request.params["object_type"])
