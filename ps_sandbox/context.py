@@ -34,6 +34,8 @@ DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
     # both sandbox-only key sets live in ``netsuite_account``.
     "netsuite": netsuite_account.M2M_CREDENTIALS,
     "netsuite_tba": netsuite_account.TBA_CREDENTIALS,
+    # A private app's access token (HubSpot private-app tokens start "pat-<region>-").
+    "hubspot": {"token": "pat-na1-sandbox-hubspot-token"},
 }
 
 
@@ -51,6 +53,10 @@ class SandboxConfig:
     kantata_requests_per_minute: int = 1200
     # Per tenant; Workday publishes its throttling limits only behind the customer login (0 = off).
     workday_requests_per_minute: int = 600
+    # HubSpot private apps, Professional/Enterprise: 190 per 10 seconds; search: 5 per second
+    # (ps_sandbox.platforms.hubspot cites both). 0 = off.
+    hubspot_requests_per_10_seconds: int = 190
+    hubspot_search_requests_per_second: int = 5
     credentials: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_CREDENTIALS)
 
 

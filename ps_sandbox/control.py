@@ -19,7 +19,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from ps_sandbox import faults
+from ps_sandbox import faults, hubspot_data
+from ps_sandbox.catalog import hubspot as hubspot_catalog
 from ps_sandbox.certinia_events import CertiniaEvents
 from ps_sandbox.generate import (
     CONTACT_TITLES,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 PLATFORM = "control"
 PREFIX = "/_sandbox"
 LIMIT_KEYS = ("salesforce_daily_api_limit", "netsuite_concurrency_limit", "kantata_requests_per_minute",
-              "workday_requests_per_minute")
+              "workday_requests_per_minute", "hubspot_requests_per_10_seconds", "hubspot_search_requests_per_second")
 _SF_CONTROL_SEQUENCE = "control_id_seq:salesforce"
 _SF_CONTROL_FIRST = 10_000_000  # far above any generated counter, so control ids never collide
 _FETCH_CHUNK = 500
@@ -68,7 +69,20 @@ TOUCH_FIELDS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("salesforce", "pse__Expense__c"): ("pse__Description__c", NOTES),
     ("salesforce", "pse__Milestone__c"): ("pse__Description__c", NOTES),
     ("salesforce", "pse__Proj__c"): ("pse__Project_Status__c", ("Green", "Yellow", "Red")),
+    # HubSpot fields live in the record's properties (a dotted path).
+    ("hubspot", "companies"): ("properties.industry", INDUSTRIES),
+    ("hubspot", "contacts"): ("properties.jobtitle", CONTACT_TITLES),
+    ("hubspot", "deals"): ("properties.description", NOTES),
+    ("hubspot", "line_items"): ("properties.hs_sku", ("PS-IMPL", "PS-ADV-DAY", "MS-SILVER")),
 }
+
+
+def _field_parent(body: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The object holding a (dotted) field and the field's own name."""
+    *parents, name = path.split(".")
+    for parent in parents:
+        body = body.setdefault(parent, {})
+    return body, name
 
 
 class ControlError(Exception):
@@ -190,6 +204,25 @@ class ControlAPI:
             "CreatedDate": format_timestamp("salesforce", now), "SystemModstamp": None}
         self._save("salesforce", "Contract", contract_id, contract, now)
         return contract
+
+    def hubspot_deal_won(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Move a HubSpot deal to its pipeline's won stage, as a rep does in the deal board: the stage,
+        the closed/won flags, the stage probability and the close date change together."""
+        deal_id = payload.get("deal_id")
+        if deal_id:
+            deal = self._get("hubspot", "deals", str(deal_id))
+        else:
+            deal = self._first("hubspot", "deals", "json_extract(body, '$.properties.hs_is_closed') = 'false' "
+                               "AND json_extract(body, '$.properties.pipeline') = 'default'", [])
+            _require(deal is not None, "no open HubSpot deal left to win", 409)
+        now = self._now()
+        pipeline = deal["properties"].get("pipeline") or "default"
+        stage = next(s for s in hubspot_catalog.WON_STAGES
+                     if any(s == known[0] for known in hubspot_catalog.PIPELINES[pipeline][1]))
+        deal["properties"].update({"dealstage": stage, "hs_is_closed": "true", "hs_is_closed_won": "true",
+                                   "hs_deal_stage_probability": "1.0", "closedate": hubspot_data.ts(now)})
+        self._save("hubspot", "deals", deal["id"], deal, now)
+        return {"deal_id": deal["id"], "dealstage": stage, "pipeline": pipeline}
 
     def approve_week(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Approve a person's week the way Kantata does: through timesheet submissions.
@@ -436,8 +469,9 @@ class ControlAPI:
         rows = []
         for record_id, body in bodies:
             if field is not None:
-                name, vocabulary = field
-                body[name] = rng.choice([v for v in vocabulary if v != body.get(name)] or list(vocabulary))
+                holder, name = _field_parent(body, field[0])
+                vocabulary = field[1]
+                holder[name] = rng.choice([v for v in vocabulary if v != holder.get(name)] or list(vocabulary))
             rows.append((record_id, stamp(platform, obj, body, now), body))
         self.store.put_many(platform, obj, rows)
         return {"platform": platform, "object": obj, "touched": len(rows), "ids": [r[0] for r in rows],
@@ -483,6 +517,8 @@ class ControlAPI:
             return {"platform": platform, "object": obj, "id": record_id, "hard": True}
         if platform == "salesforce":
             body["IsDeleted"] = True  # the recycle bin: still readable through queryAll
+        if platform == "hubspot":
+            hubspot_data.archive(body, now)  # listed with archived=true, no longer searchable
         moment = stamp(platform, obj, body, now)
         self.store.soft_delete(platform, obj, str(record_id), body, moment)
         return {"platform": platform, "object": obj, "id": record_id, "hard": False}
@@ -567,6 +603,7 @@ class ControlAPI:
         # Fixed paths before templated ones: /faults/log must not be read as a platform.
         return [
             ("POST", "/events/deal-won", self.deal_won),
+            ("POST", "/events/hubspot-deal-won", self.hubspot_deal_won),
             ("POST", "/events/approve-week", self.approve_week),
             ("POST", "/events/complete-milestone", self.complete_milestone),
             ("POST", "/events/approve-expense", self.approve_expense),

@@ -44,13 +44,14 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from ps_sandbox.catalog import hubspot as hubspot_catalog
 from ps_sandbox.http import Handler, Request, Response, Router, json_response
 from ps_sandbox.store import SandboxStore, to_iso
 
 if TYPE_CHECKING:
     from ps_sandbox.context import SandboxContext
 
-PLATFORMS = ("salesforce", "kantata", "workday", "netsuite")
+PLATFORMS = ("salesforce", "kantata", "workday", "netsuite", "hubspot")
 QUEUE_KINDS = ("429", "500", "503", "drop", "slow", "malformed", "duplicate", "none")
 RATE_KEYS = ("429", "5xx", "drop", "slow_ms", "malformed", "retry_after")
 LOG_KEY = "faults:log"
@@ -149,11 +150,20 @@ _MESSAGES = {
 _SF_RATE_LIMITED = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 
 
+_RECORD_KEYS = {"salesforce": ("records",), "workday": ("data", "Report_Entry"), "netsuite": ("items",),
+                "hubspot": ("results",)}
+
+
 def error_response(platform: str, status: int, retry_after: float | None = None) -> Response:
     """An error answer in the platform's own format; Retry-After only when asked for (and only
     where the platform sends one)."""
     if platform == "salesforce" and status == 429:
         return json_response(_SF_RATE_LIMITED, 403)
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    if platform == "hubspot":  # HubSpot's own 429 and v3 error bodies (ps_sandbox.catalog.hubspot [ERRORS])
+        body = hubspot_catalog.rate_limit_body("TEN_SECONDLY_ROLLING") if status == 429 else \
+            hubspot_catalog.error_body(_MESSAGES[status][3], "INTERNAL_ERROR" if status == 500 else "UNAVAILABLE")
+        return json_response(body, status, headers)
     sf_code, kantata_type, title, message = _MESSAGES[status]
     if platform == "salesforce":
         body: Any = [{"message": message, "errorCode": sf_code}]
@@ -164,7 +174,6 @@ def error_response(platform: str, status: int, retry_after: float | None = None)
                 "status": status, "o:errorDetails": [{"detail": message, "o:errorCode": sf_code}]}
     else:
         body = {"error": message}
-    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     return json_response(body, status, headers)
 
 
@@ -186,7 +195,7 @@ def locate_records(platform: str, body: Any, obj: str | None = None) -> list[dic
             return None
         order = [r["id"] for r in body.get("results", []) if r.get("key") == key and r.get("id") in objects]
         return [objects[i] for i in order] or list(objects.values())
-    keys = {"salesforce": ("records",), "workday": ("data", "Report_Entry"), "netsuite": ("items",)}[platform]
+    keys = _RECORD_KEYS[platform]
     return next((body[k] for k in keys if isinstance(body.get(k), list)), None)
 
 
@@ -201,7 +210,7 @@ def prepend_records(platform: str, body: dict[str, Any], extra: list[dict[str, A
             body[key].setdefault(str(record["id"]), record)
         body["results"] = [{"key": key, "id": str(r["id"])} for r in extra] + body["results"]
         return
-    keys = {"salesforce": ("records",), "workday": ("data", "Report_Entry"), "netsuite": ("items",)}[platform]
+    keys = _RECORD_KEYS[platform]
     key = next(k for k in keys if isinstance(body.get(k), list))
     body[key] = extra + body[key]
 
@@ -366,6 +375,10 @@ def _drift_targets(request: Request, platform: str, body: Any, obj: str) -> list
     records = locate_records(platform, body) or []
     if platform == "salesforce":  # a next-page URL does not name the object; the records do
         return [r for r in records if isinstance(r, dict) and r.get("attributes", {}).get("type") == obj]
+    if platform == "hubspot":  # a HubSpot record's fields are its properties
+        matched = obj in _target(request)
+        return [r["properties"] for r in records if matched and isinstance(r, dict) and isinstance(
+            r.get("properties"), dict)]
     return records if obj in _target(request) else []
 
 

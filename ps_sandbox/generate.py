@@ -83,7 +83,11 @@ _CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
     "kantata": ("updated_at",),
     "workday": ("Last_Updated",),
     "netsuite": ("lastmodifieddate",),
+    "hubspot": ("updatedAt",),
 }
+# HubSpot also carries the change time as a property (``hs_lastmodifieddate``; contacts
+# ``lastmodifieddate``), the one a search filters on: it must equal ``updatedAt``.
+_NESTED_CHANGE_PROPERTY = {"hubspot": ("properties", {"contacts": "lastmodifieddate"}, "hs_lastmodifieddate")}
 _NO_CHANGE_FIELD = {("workday", "workers"), ("netsuite", "transactionline")} | {
     # Kantata objects that document no updated_at (ps_sandbox.catalog.kantata, change_field=None).
     ("kantata", obj) for obj in ("users", "roles", "rate_card_set_versions", "rate_card_roles")}
@@ -92,7 +96,7 @@ _NO_CHANGE_FIELD = {("workday", "workers"), ("netsuite", "transactionline")} | {
 def truncate_timestamp(platform: str, moment: datetime) -> datetime:
     """Cut a moment to the precision the platform's wire format carries, so body == store."""
     moment = moment.astimezone(UTC)
-    if platform in ("salesforce", "workday"):
+    if platform in ("salesforce", "workday", "hubspot"):
         return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     return moment.replace(microsecond=0)
 
@@ -100,9 +104,10 @@ def truncate_timestamp(platform: str, moment: datetime) -> datetime:
 def format_timestamp(platform: str, moment: datetime) -> str:
     # isoformat, not strftime: this runs millions of times during generation.
     moment = moment.astimezone(UTC)
-    if platform in ("salesforce", "workday"):
+    if platform in ("salesforce", "workday", "hubspot"):
         text = moment.isoformat(timespec="milliseconds")
-        return f"{text[:-6]}+0000" if platform == "salesforce" else text
+        # HubSpot: "2019-10-30T03:30:17.883Z" (developers.hubspot.com, CRM search response example).
+        return {"salesforce": f"{text[:-6]}+0000", "hubspot": f"{text[:-6]}Z"}.get(platform, text)
     text = moment.isoformat(timespec="seconds")
     return f"{text[:-6]}Z" if platform == "netsuite" else text
 
@@ -120,6 +125,10 @@ def stamp(platform: str, obj: str, body: Body, moment: datetime) -> datetime:
     moment = truncate_timestamp(platform, moment)
     for name in change_fields(platform, obj, body):
         body[name] = format_timestamp(platform, moment)
+    nested = _NESTED_CHANGE_PROPERTY.get(platform)
+    if nested is not None and isinstance(body.get(nested[0]), dict):
+        container, by_object, default = nested
+        body[container][by_object.get(obj, default)] = format_timestamp(platform, moment)
     return moment
 
 
@@ -1592,6 +1601,10 @@ def populate(store: SandboxStore, *, seed: int, scale: float,
     generator = _Generator(store, seed, scale, certinia="certinia" in salesforce_packages)
     try:
         counts = generator.run()
+        # Imported here: the HubSpot generator builds on this module's reference data and sink.
+        from ps_sandbox import hubspot_data
+
+        counts = dict(sorted({**counts, **hubspot_data.write(store, seed=seed, scale=scale)}.items()))
     finally:
         if gc_was_enabled:
             gc.enable()

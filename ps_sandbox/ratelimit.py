@@ -24,8 +24,13 @@ class RateLimiter:
 
         ``limit`` <= 0 turns the limit off.
         """
+        return self.take(key, limit, window)[0]
+
+    def take(self, key: str, limit: int, window: float) -> tuple[int | None, int]:
+        """``acquire`` plus the whole tokens left afterwards, for the platforms that report them
+        (HubSpot's ``X-HubSpot-RateLimit-Remaining``)."""
         if limit <= 0:
-            return None
+            return None, 0
         rate = limit / window
         with self._lock:
             now = self._clock()
@@ -33,6 +38,6 @@ class RateLimiter:
             tokens = min(float(limit), tokens + (now - last) * rate)
             if tokens >= 1:
                 self._buckets[key] = (tokens - 1, now)
-                return None
+                return None, int(tokens - 1)
             self._buckets[key] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / rate))
+            return max(1, math.ceil((1 - tokens) / rate)), 0

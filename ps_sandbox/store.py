@@ -178,6 +178,7 @@ class SandboxStore:
         include_deleted: bool,
         equals: Mapping[str, Any] | None,
         ids: Sequence[str] | None,
+        id_from: str | None = None,
     ) -> tuple[str, list[Any]]:
         clauses, params = ["platform = ?", "object = ?"], [platform, obj]
         if since is not None:
@@ -199,6 +200,9 @@ class SandboxStore:
         if ids is not None:
             clauses.append(f"id IN ({','.join('?' * len(ids))})")
             params.extend(ids)
+        if id_from is not None:  # a cursor over ids (HubSpot's ``after``)
+            clauses.append("id >= ?")
+            params.append(id_from)
         return " AND ".join(clauses), params
 
     def scan(
@@ -216,12 +220,14 @@ class SandboxStore:
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        id_from: str | None = None,
     ) -> list[dict]:
         """Records of one object, filtered and ordered; ``order`` is ``updated_at`` or ``id``.
 
         Ties on the change time are broken by id so paging never skips or repeats a row.
         """
-        where, params = self._where(platform, obj, since, since_inclusive, until, include_deleted, equals, ids)
+        where, params = self._where(platform, obj, since, since_inclusive, until, include_deleted, equals, ids,
+                                    id_from)
         direction = "DESC" if descending else "ASC"
         keys = ("updated_at", "id") if order == "updated_at" else ("id",)
         order_sql = ", ".join(f"{key} {direction}" for key in keys)
