@@ -19,18 +19,15 @@ interpreter is used explicitly.
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dagster_dbt import DbtCliResource, DbtProject
 
+from ps_pipelines.lib import dbt_project as dbt_paths
+from ps_pipelines.lib.dbt_project import DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-DBT_TARGET = "duckdb"
 # `dbt docs generate` output (index.html, static_index.html), written by the main job.
 DOCS_TARGET_PATH = DBT_PROJECT_DIR / "target" / "docs"
 # Inputs of `dbt parse`: when none is newer than the manifest, parsing again changes nothing.
@@ -46,11 +43,6 @@ def _newest_input_mtime(project: DbtProject) -> float:
         files = [path] if path.is_file() else path.rglob("*") if path.is_dir() else []
         newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
     return newest
-
-
-def dbt_executable() -> str:
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else shutil.which("dbt") or "dbt"
 
 
 def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
@@ -76,8 +68,7 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
 
 def dbt_var(name: str, project: DbtProject = dbt_project) -> Any:
     """A variable of ``dbt_project.yml``: Python and SQL share one setting (e.g. the billing go-live)."""
-    config = yaml.safe_load((project.project_dir / "dbt_project.yml").read_text())
-    return config.get("vars", {})[name]
+    return dbt_paths.dbt_var(name, project.project_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""The event path: from a business event to the ERP in seconds, beside the warehouse.
+
+A posting on the batch path waits for the warehouse (one writer, minutes of rebuild). The event
+path keeps its own small database, the *event store* (``<warehouse>_events.duckdb``), with the
+raw tables the outbound models read and nothing else, and three steps per flow:
+
+1. ``ingest``: the flow's raw tables, incrementally since the store's own high-water marks (the
+   same ``ingest_entity`` and pandera contracts as the batch path, so a bad row is quarantined
+   the same way): seconds after an event, that is the changed records and little else;
+2. ``build``: the flow's outbound model and its ancestors from the plan dbt compiled
+   (``event_plan``), over the store, with the ledger mirrored in for the models that read it;
+3. ``post``: the rows read from the outbound model go through the same ``run_activation`` /
+   ``run_billing`` as the batch path, into the one ledger (``LedgerStore``) the batch path also
+   posts through: whichever path comes first posts, the other finds the transaction unchanged.
+
+The warehouse is never opened: the batch path catches up on its next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
+from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
+from ps_pipelines.lib.sources.base import SourceClient
+from ps_pipelines.lib.warehouse.lock import exclusive_lock
+from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table
+from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
+from ps_pipelines.lib.writeback.event_plan import ACTIVATION_MODEL, BILLING_MODEL, EventPlan, load_or_compile
+from ps_pipelines.lib.writeback.flows import run_activation, run_billing
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore, mirror_ledger
+from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
+from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
+from ps_pipelines.lib.writeback.senders import Targets
+
+EVENT_STORE_SUFFIX = "_events.duckdb"
+FLOW_MODELS = {ACTIVATION_FLOW: ACTIVATION_MODEL, BILLING_FLOW: BILLING_MODEL}
+# Seconds after the last load, re-reading a short window is enough: the marks are the
+# platform's own change times, and a late commit lands within seconds, not the batch's minutes.
+EVENT_OVERLAP = timedelta(minutes=2)
+CONTRACTS_BY_TABLE: dict[str, EntityContract] = {contract.raw_table: contract for contract in ALL_CONTRACTS}
+
+
+@dataclass(frozen=True)
+class EventStore:
+    """The event path's database and the plan compiled for it."""
+
+    path: Path
+
+    @classmethod
+    def beside(cls, warehouse_path: str | Path) -> EventStore:
+        path = Path(warehouse_path)
+        # An underscore, not a dot: DuckDB names the catalog after the file's stem, and the
+        # compiled SQL names relations by catalog ("warehouse_events"."staging"...).
+        return cls(path.with_name(path.stem + EVENT_STORE_SUFFIX))
+
+    @property
+    def plan_dir(self) -> Path:
+        return self.path.with_name(self.path.stem + "_plan")
+
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.path)
+
+    def plan(self) -> EventPlan:
+        """The compiled plan (compiled now if the dbt project changed: ~15 s, once)."""
+        with self.warehouse().connect() as con:  # the raw tables first: dbt's macros look them up
+            for contract in ALL_CONTRACTS:
+                ensure_raw_table(con, contract)
+        # dbt opens the file itself: compile under the store's lock, with no connection open.
+        with exclusive_lock(self.path.with_name(self.path.name + ".lock")):
+            return load_or_compile(self.path, self.plan_dir)
+
+
+@dataclass
+class EventPosting:
+    """What one event run did, step by step (seconds per step, for the run's metadata)."""
+
+    flow: str
+    ingested: list[IngestResult] = field(default_factory=list)
+    summary: PostSummary | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(result.fetched for result in self.ingested)
+
+
+def flow_contracts(plan: EventPlan, flow: str) -> list[EntityContract]:
+    """The raw tables (as contracts) the flow's outbound model reads; the ledger is not one."""
+    return [CONTRACTS_BY_TABLE[table] for table in plan.sources[FLOW_MODELS[flow]] if table in CONTRACTS_BY_TABLE]
+
+
+def ingest_flow_sources(store: EventStore, plan: EventPlan, flow: str, clients: Mapping[str, SourceClient],
+                        *, run_id: str, posting: EventPosting) -> None:
+    started = time.perf_counter()
+    options = IngestOptions(overlap=EVENT_OVERLAP)
+    for contract in flow_contracts(plan, flow):
+        posting.ingested.append(ingest_entity(clients[contract.platform], store.warehouse(), contract, run_id, options))
+    posting.seconds["ingest"] = time.perf_counter() - started
+
+
+def build_flow_outbound(store: EventStore, plan: EventPlan, flow: str, ledger: LedgerStore, *,
+                        posting: EventPosting) -> None:
+    started = time.perf_counter()
+    with store.warehouse().connect() as con:
+        with ledger.connect() as ledger_con:
+            mirror_ledger(con, ledger_con)
+        plan.run(con, FLOW_MODELS[flow])
+    posting.seconds["build"] = time.perf_counter() - started
+
+
+def post_flow(store: EventStore, flow: str, targets: Targets, ledger: LedgerStore, *, run_id: str,
+              settings: PostSettings | None = None, closed_through: date | None = None,
+              posting: EventPosting) -> None:
+    started = time.perf_counter()
+    with store.warehouse().connect() as con, ledger.connect() as ledger_con:
+        if flow == BILLING_FLOW:
+            posting.summary = run_billing(con, targets, run_id=run_id, closed_through=closed_through,
+                                          settings=settings, ledger=ledger_con)
+        else:
+            posting.summary = run_activation(con, targets, run_id=run_id, settings=settings, ledger=ledger_con)
+    posting.seconds["post"] = time.perf_counter() - started
+
+
+def post_events(flow: str, store: EventStore, ledger: LedgerStore, clients: Mapping[str, SourceClient],
+                targets: Targets, *, run_id: str, settings: PostSettings | None = None,
+                closed_through: date | None = None,
+                plan_loader: Callable[[EventStore], EventPlan] = EventStore.plan) -> EventPosting:
+    """The three steps in one call (tests and the benchmark; the Dagster job runs them as ops)."""
+    posting = EventPosting(flow)
+    plan = plan_loader(store)
+    ingest_flow_sources(store, plan, flow, clients, run_id=run_id, posting=posting)
+    build_flow_outbound(store, plan, flow, ledger, posting=posting)
+    post_flow(store, flow, targets, ledger, run_id=run_id, settings=settings, closed_through=closed_through,
+              posting=posting)
+    return posting
+
