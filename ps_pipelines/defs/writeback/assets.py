@@ -15,15 +15,15 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
-    Config,
     DataVersion,
     MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
 )
-from pydantic import Field
 
+from ps_pipelines.defs.writeback.config import BillingConfig, PostingConfig
+from ps_pipelines.lib.dbt_project import dbt_var
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
@@ -34,12 +34,11 @@ from ps_pipelines.lib.writeback.outbox import (
     waiting_frame,
 )
 from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
-from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
+from ps_pipelines.lib.writeback.poster import PostSummary
 from ps_pipelines.lib.writeback.readback import attempted_record_types
 from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Targets
 from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
-from ps_pipelines.transform.project import dbt_var
 
 WRITEBACK_GROUP = "writeback"
 # Each posting sits in the Dagster group of its flow, with the outbound model it posts and the
@@ -63,26 +62,6 @@ ATTENTION_STATES = NEEDS_ATTENTION
 WAITING = "waiting"  # not a ledger state: an unsent row held by an earlier attempt's lease
 LISTED_STATES = (*ATTENTION_STATES, WAITING)
 PREVIEW_ROWS = 50
-
-
-class PostingConfig(Config):
-    replay_dead: bool = Field(
-        default=False, description="Also send dead transactions (after their cause was fixed).")
-    max_in_flight: int = Field(default=5, ge=1, le=25, description="Calls in flight at once (NetSuite-like cap).")
-    max_attempts: int = Field(default=5, ge=1, description="Attempts of one version before it is dead.")
-
-    def settings(self) -> PostSettings:
-        return PostSettings(max_in_flight=self.max_in_flight, max_attempts=self.max_attempts,
-                            replay_dead=self.replay_dead)
-
-
-class BillingConfig(PostingConfig):
-    closed_through: str = Field(
-        default="", description="Accounting periods are closed through this date (YYYY-MM-DD): "
-                                "an invoice dated on or before it is invalid. Empty = none closed.")
-
-    def closed_through_date(self) -> date | None:
-        return date.fromisoformat(self.closed_through) if self.closed_through else None
 
 
 # The billing limits (dbt vars, enforced by outbound.erp_billing_transactions): shown on every

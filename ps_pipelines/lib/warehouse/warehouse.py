@@ -126,9 +126,14 @@ class Warehouse:
         # DuckDB's default buffer pool is 80% of RAM; cap it so the pipeline's footprint
         # stays bounded whatever the volume (it spills to disk beyond this).
         self.memory_limit = memory_limit
+        self._session: duckdb.DuckDBPyConnection | None = None
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection under the writer lock; inside ``session()``, the session's connection."""
+        if self._session is not None:
+            yield self._session
+            return
         lock_path = self.path.with_name(self.path.name + ".lock")
         with exclusive_lock(lock_path, self.lock_timeout_seconds):
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +144,17 @@ class Warehouse:
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold one connection (and the lock) for several steps: opening and closing the file
+        costs about 0.1 s each time, which the event path cannot pay per table."""
+        with self.connect() as con:
+            self._session = con
+            try:
+                yield con
+            finally:
+                self._session = None
 
 
 # -- raw tables ------------------------------------------------------------------------

@@ -6,7 +6,10 @@ raw tables the outbound models read and nothing else, and three steps per flow:
 
 1. ``ingest``: the flow's raw tables, incrementally since the store's own high-water marks (the
    same ``ingest_entity`` and pandera contracts as the batch path, so a bad row is quarantined
-   the same way): seconds after an event, that is the changed records and little else;
+   the same way): seconds after an event, that is the changed records and little else. The
+   tables the flow's events come from (opportunities; time entries, expenses, milestones) are
+   read on every run; the others (rates, workers, ERP masters) when the store's copy is older
+   than ``REFERENCE_MAX_AGE``, which is still fresher than the warehouse ever is;
 2. ``build``: the flow's outbound model and its ancestors from the plan dbt compiled
    (``event_plan``), over the store, with the ledger mirrored in for the models that read it;
 3. ``post``: the rows read from the outbound model go through the same ``run_activation`` /
@@ -21,9 +24,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
+from ps_pipelines.lib.change_feeds import APPROVED_WORK, WON_DEALS
 from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
 from ps_pipelines.lib.sources.base import SourceClient
@@ -43,6 +49,10 @@ FLOW_MODELS = {ACTIVATION_FLOW: ACTIVATION_MODEL, BILLING_FLOW: BILLING_MODEL}
 # platform's own change times, and a late commit lands within seconds, not the batch's minutes.
 EVENT_OVERLAP = timedelta(minutes=2)
 CONTRACTS_BY_TABLE: dict[str, EntityContract] = {contract.raw_table: contract for contract in ALL_CONTRACTS}
+# The entities whose changes are the flow's events: always read.
+EVENT_ENTITIES = {ACTIVATION_FLOW: frozenset(feed.contract.key for feed in (WON_DEALS,)),
+                  BILLING_FLOW: frozenset(feed.contract.key for feed in APPROVED_WORK)}
+REFERENCE_MAX_AGE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -95,12 +105,24 @@ def flow_contracts(plan: EventPlan, flow: str) -> list[EntityContract]:
 
 
 def ingest_flow_sources(store: EventStore, plan: EventPlan, flow: str, clients: Mapping[str, SourceClient],
-                        *, run_id: str, posting: EventPosting) -> None:
+                        *, run_id: str, posting: EventPosting, now: datetime | None = None) -> None:
     started = time.perf_counter()
     options = IngestOptions(overlap=EVENT_OVERLAP)
-    for contract in flow_contracts(plan, flow):
-        posting.ingested.append(ingest_entity(clients[contract.platform], store.warehouse(), contract, run_id, options))
+    warehouse = store.warehouse()
+    with warehouse.session() as con:
+        due = due_entities(con, flow_contracts(plan, flow), EVENT_ENTITIES[flow], now or datetime.now(UTC))
+        for contract in due:
+            result = ingest_entity(clients[contract.platform], warehouse, contract, run_id, options)
+            posting.ingested.append(result)
     posting.seconds["ingest"] = time.perf_counter() - started
+
+
+def due_entities(con: duckdb.DuckDBPyConnection, contracts: list[EntityContract], always: frozenset[str],
+                 now: datetime) -> list[EntityContract]:
+    """The event entities, and every other one last loaded before ``REFERENCE_MAX_AGE``."""
+    loaded = dict(con.execute("SELECT entity_key, updated_at FROM ops.ingest_state").fetchall())
+    return [contract for contract in contracts
+            if contract.key in always or contract.key not in loaded or now - loaded[contract.key] >= REFERENCE_MAX_AGE]
 
 
 def build_flow_outbound(store: EventStore, plan: EventPlan, flow: str, ledger: LedgerStore, *,
