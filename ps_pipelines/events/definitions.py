@@ -19,8 +19,6 @@ from ps_pipelines.resources import (
     build_resources,
 )
 
-EVENTS_LOCATION = "ps_pipelines_events"
-
 
 def build_event_definitions(
     environment: Environment = "local",

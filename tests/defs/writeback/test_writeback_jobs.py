@@ -16,7 +16,8 @@ from dagster import ExecuteInProcessResult
 from ps_pipelines.definitions import build_definitions
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
 from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
-from ps_pipelines.defs.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
+from ps_pipelines.events.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
 from ps_pipelines.lib.writeback.contracts import round_money
 from tests.conftest import workspaces_of_opportunity
 from tests.defs.writeback.conftest import Pipeline
@@ -26,6 +27,12 @@ from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
 def posting_metadata(result: ExecuteInProcessResult, key: Any) -> dict[str, Any]:
     [event] = [m for m in result.get_asset_materialization_events() if m.asset_key == key]
     return {name: getattr(value, "value", value) for name, value in event.materialization.metadata.items()}
+
+
+def event_metadata(result: ExecuteInProcessResult) -> dict[str, Any]:
+    """The post op's figures of an event run."""
+    [event] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key.endswith("_post")]
+    return {name: getattr(value, "value", value) for name, value in event.event_specific_data.metadata.items()}
 
 
 def reconciliation(result: ExecuteInProcessResult) -> Any:
@@ -56,10 +63,10 @@ def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[s
     assert Decimal(header["foreigntotal"]) == sum(Decimal(line["foreignamount"]) for line in lines.values())
 
 
-def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and_jobs_run(
+def test_won_deal_and_approved_week_reach_the_erp_once_by_the_event_path_and_the_batch_path_agrees(
     pipeline: Pipeline,
 ) -> None:
-    # Bootstrap: the jobs post the historical backlog; the sensors' first ticks start at "now".
+    # Bootstrap: the batch jobs post the historical backlog; the sensors' first ticks start at "now".
     pipeline.run(ACTIVATE_PROJECTS_JOB)
     first_billing = pipeline.run(POST_INVOICES_JOB)
     assert reconciliation(first_billing).passed
@@ -75,8 +82,8 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
     # A replayed tick (same cursor, same events) asks for the same run: Dagster starts it once.
     assert pipeline.tick(WON_DEALS_SENSOR, deals_cursor).run_requests[0].run_key == deal_request.run_key
 
-    activation = pipeline.run(ACTIVATE_PROJECTS_JOB, deal_request)
-    billing = pipeline.run(POST_INVOICES_JOB, work_request)
+    activation = pipeline.run_event(EVENT_ACTIVATION_JOB, deal_request)
+    billing = pipeline.run_event(EVENT_BILLING_JOB, work_request)
 
     opportunity = won["opportunity_id"]
     [job] = pipeline.suiteql(f"SELECT id, parent FROM job WHERE externalid = '{opportunity}'")
@@ -85,7 +92,9 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
     assert len(workspaces) == 1
     crm = pipeline.sandbox.ctx.store.get("salesforce", "Opportunity", opportunity)
     assert crm["ERP_Project_Id__c"] == job["id"] and crm["Activation_Status__c"]
-    assert posting_metadata(activation, ACTIVATIONS_KEY)["dead"] == 0
+    assert event_metadata(activation)["dead"] == 0
+    assert sorted(event_metadata(activation)["written_record_types"]) == [
+        "kantata:workspace", "netsuite:customer", "netsuite:job", "salesforce:opportunity"]
 
     line_keys = sorted(f"psp:inl:time_entry:{entry}" for entry in approved)
     keys = ", ".join(f"'{key}'" for key in line_keys)
@@ -94,17 +103,24 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
     assert sorted(line["custcol_ps_line_key"] for line in on_erp) == line_keys
     assert len({line["transaction"] for line in on_erp}) == 1  # one invoice for the week
     assert_invoice_prices_the_approved_hours(pipeline, approved, on_erp[0]["transaction"])
-    assert reconciliation(billing).passed
-    invoices_before = pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'")
+    invoices_before = pipeline.suiteql("SELECT id, externalid, foreigntotal FROM transaction "
+                                       "WHERE externalid LIKE 'psp:inv:%' ORDER BY id")
 
-    # Running both jobs again, with the same events, posts nothing and changes nothing in ERP.
-    again = pipeline.run(ACTIVATE_PROJECTS_JOB, deal_request), pipeline.run(POST_INVOICES_JOB, work_request)
+    # The batch path, over the same events, finds every transaction already posted as it would
+    # have posted it: nothing to send, the ERP unchanged, reconciliation green.
+    again = pipeline.run(ACTIVATE_PROJECTS_JOB), pipeline.run(POST_INVOICES_JOB)
     for result, key in zip(again, [ACTIVATIONS_KEY, INVOICES_KEY], strict=True):
         metadata = posting_metadata(result, key)
         assert (metadata["posted"], metadata["updated"], metadata["requests"]) == (0, 0, 0), metadata
-    assert pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'") == invoices_before
+    assert reconciliation(again[1]).passed
+    assert pipeline.suiteql("SELECT id, externalid, foreigntotal FROM transaction "
+                            "WHERE externalid LIKE 'psp:inv:%' ORDER BY id") == invoices_before
     assert len(pipeline.suiteql(f"SELECT id FROM job WHERE externalid = '{opportunity}'")) == 1
-    # Traceability: every line of the week is in the ledger, with the run that posted it.
+    # And the event jobs run again with the same events post nothing either.
+    for job_name, request in ((EVENT_ACTIVATION_JOB, deal_request), (EVENT_BILLING_JOB, work_request)):
+        metadata = event_metadata(pipeline.run_event(job_name, request))
+        assert (metadata["posted"], metadata["updated"]) == (0, 0), metadata
+    # Traceability: every line of the week is in the ledger, with the event run that posted it.
     posted_by = pipeline.ledger(
         f"SELECT DISTINCT posted_run_id FROM ops.outbox_invoice_lines WHERE line_external_id IN ({keys})")
     assert posted_by == [(billing.run_id,)]

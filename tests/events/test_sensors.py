@@ -23,10 +23,9 @@ from dagster import (
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.utils import make_new_run_id
 
-from ps_pipelines.defs.writeback.sensors import (
-    ACTIVATE_PROJECTS_JOB,
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
+from ps_pipelines.events.sensors import (
     APPROVED_WORK_SENSOR,
-    POST_INVOICES_JOB,
     WON_DEALS_SENSOR,
     build_writeback_sensors,
     decode_cursor,
@@ -69,7 +68,7 @@ def started(sensor: SensorDefinition, instance: DagsterInstance, resources: dict
 def test_the_sensors_target_the_writeback_jobs_run_by_default_at_the_given_interval() -> None:
     by_name = {s.name: s for s in build_writeback_sensors(minimum_interval_seconds=7)}
     assert {name: s.job_name for name, s in by_name.items()} == {
-        WON_DEALS_SENSOR: ACTIVATE_PROJECTS_JOB, APPROVED_WORK_SENSOR: POST_INVOICES_JOB}
+        WON_DEALS_SENSOR: EVENT_ACTIVATION_JOB, APPROVED_WORK_SENSOR: EVENT_BILLING_JOB}
     assert {s.minimum_interval_seconds for s in by_name.values()} == {7}
     assert {s.default_status for s in by_name.values()} == {DefaultSensorStatus.RUNNING}
     assert {s.minimum_interval_seconds for s in build_writeback_sensors()} == {5}
@@ -185,7 +184,7 @@ def test_events_arriving_while_a_run_waits_in_the_queue_are_left_to_that_run(
     """A run not started yet (queued) reads the sources when it starts, so it posts these events too."""
     sensor = sensors[WON_DEALS_SENSOR]
     cursor = started(sensor, instance, resources)
-    queued = instance.add_run(DagsterRun(job_name=ACTIVATE_PROJECTS_JOB, run_id=make_new_run_id(),
+    queued = instance.add_run(DagsterRun(job_name=EVENT_ACTIVATION_JOB, run_id=make_new_run_id(),
                                          status=DagsterRunStatus.NOT_STARTED))
     sandbox.control("POST", "events/deal-won", {})
     covered = tick(sensor, instance, resources, cursor)
@@ -194,7 +193,7 @@ def test_events_arriving_while_a_run_waits_in_the_queue_are_left_to_that_run(
 
     # Once that run has started it may have read the sources already: the next event gets a run.
     instance.handle_run_event(queued.run_id, DagsterEvent(
-        event_type_value=DagsterEventType.RUN_START.value, job_name=ACTIVATE_PROJECTS_JOB))
+        event_type_value=DagsterEventType.RUN_START.value, job_name=EVENT_ACTIVATION_JOB))
     sandbox.control("POST", "events/deal-won", {})
     [request] = tick(sensor, instance, resources, covered.cursor).run_requests
     assert request.tags["ps/event_count"] == "1"
