@@ -48,6 +48,7 @@ import yaml
 from ps_pipelines import sandbox as sandbox_package
 from ps_pipelines.dagster_home import prepare_dagster_home
 from ps_pipelines.lib.sources.netsuite import IDS_PER_QUERY, NetSuiteClient, suiteql_literal
+from ps_pipelines.lib.writeback.ledger_store import ledger_path_for
 from ps_pipelines.local_sandbox import SandboxProcess
 from ps_pipelines.transform.project import DBT_PROJECT_DIR, prepare_manifest
 from ps_sandbox.context import DEFAULT_CREDENTIALS
@@ -375,19 +376,25 @@ def explain_missing(warehouse: Path, missing: Sequence[Event]) -> None:
     """Where each missing posting stands in the ledger (read after the daemon stopped)."""
     if not missing:
         return
+    # The outbound model is the warehouse's; the ledger is its own file (the warehouse's mirror may lag).
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        external_ids = {event.label: _external_ids(con, event) for event in missing}
+    ledger = ledger_path_for(warehouse)
+    with duckdb.connect(str(ledger), read_only=True) if ledger.exists() else contextlib.nullcontext() as con:
         for event in missing:
-            keys = sorted(event.keys)
-            if event.kind == "deal":
-                rows = con.execute("SELECT outbox_key, state, attempts, last_error FROM ops.outbox "
-                                   "WHERE external_id = ?", [keys[0]]).fetchall()
-            else:
-                rows = con.execute("""
-                    SELECT DISTINCT o.outbox_key, o.state, o.attempts, o.last_error
-                    FROM outbound.erp_billing_transactions b
-                    JOIN ops.outbox o ON o.external_id = b.invoice_external_id
-                    WHERE b.line_external_id IN (SELECT unnest(?))""", [keys]).fetchall()
+            rows = con.execute("SELECT outbox_key, state, attempts, last_error FROM ops.outbox "
+                               "WHERE external_id IN (SELECT unnest(?)) ORDER BY 1",
+                               [external_ids[event.label]]).fetchall() if con is not None else []
             say(f"  MISSING {event.label}: ledger {rows or 'has no row for it (not in the outbound model yet)'}")
+
+
+def _external_ids(con: duckdb.DuckDBPyConnection, event: Event) -> list[str]:
+    """The ledger's external ids of an event: the deal's opportunity, or the invoices of its lines."""
+    keys = sorted(event.keys)
+    if event.kind == "deal":
+        return keys[:1]
+    return [row[0] for row in con.execute("SELECT DISTINCT invoice_external_id FROM outbound.erp_billing_transactions "
+                                          "WHERE line_external_id IN (SELECT unnest(?))", [keys]).fetchall()]
 
 
 # -- latency part ----------------------------------------------------------------------------------
@@ -501,6 +508,7 @@ def report_reconciliation(reconciliation, seconds: float) -> bool:
 def throughput_part(args: argparse.Namespace, work: Path) -> bool:
     from ps_pipelines.lib.warehouse.warehouse import Warehouse
     from ps_pipelines.lib.writeback import Targets, reconcile_invoices, run_billing
+    from ps_pipelines.lib.writeback.ledger_store import posting_ledger
     from ps_pipelines.resources import NetSuiteResource
 
     say(f"== throughput: month-end posting at sandbox scale {args.throughput_scale:g} ==")
@@ -512,18 +520,18 @@ def throughput_part(args: argparse.Namespace, work: Path) -> bool:
             f"{build_billing_inputs(sandbox.url, warehouse):.0f}s")
         # The resource's client: the same timeouts, retries and 5 calls in flight as a posting run.
         netsuite = NetSuiteResource(base_url=sandbox.url, **DEFAULT_CREDENTIALS["netsuite"]).client()
-        with Warehouse(warehouse).connect() as con:
+        with Warehouse(warehouse).connect() as con, posting_ledger(con, Warehouse(warehouse).ledger) as ledger:
             lines, invoices, in_erp, invalid = pending_volume(con)
             say(f"  to post: {lines:,} invoice lines on {invoices:,} invoices ({in_erp:,} of the lines already "
                 f"in NetSuite; {invalid:,} lines on invalid invoices are held back)")
             clock = time.perf_counter()
-            summary = run_billing(con, Targets(netsuite=netsuite), run_id="bench-throughput")
+            summary = run_billing(con, Targets(netsuite=netsuite), run_id="bench-throughput", ledger=ledger)
             seconds = time.perf_counter() - clock
-            posted_lines, posted = con.execute(
+            posted_lines, posted = ledger.execute(
                 "SELECT coalesce(sum(line_count), 0), count(*) FROM ops.outbox "
                 "WHERE flow = 'billing' AND posted_run_id = 'bench-throughput'").fetchone()
             clock = time.perf_counter()
-            reconciliation = reconcile_invoices(con, netsuite, from_date=billing_start_date())
+            reconciliation = reconcile_invoices(ledger, netsuite, from_date=billing_start_date())
             reconcile_seconds = time.perf_counter() - clock
     say(f"  posted {posted:,} invoices with {posted_lines:,} lines in {seconds:.1f}s (enqueue + validation + "
         f"posting; the poster alone {summary.seconds:.1f}s)")

@@ -28,6 +28,7 @@ import pandera.pandas as pa
 from ps_pipelines.lib.contracts.base import EntityContract, Record
 from ps_pipelines.lib.contracts.validate import Reject
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore
 from ps_pipelines.lib.writeback.outbox import ensure_outbox_tables
 
 _DUCKDB_TYPES = {
@@ -128,6 +129,11 @@ class Warehouse:
         self.memory_limit = memory_limit
         self._session: duckdb.DuckDBPyConnection | None = None
 
+    @property
+    def ledger(self) -> LedgerStore:
+        """The write-back ledger's own file beside this one (the warehouse holds only its mirror)."""
+        return LedgerStore.beside(self.path)
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection under the writer lock; inside ``session()``, the session's connection."""
@@ -140,7 +146,7 @@ class Warehouse:
             con = duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
             try:
                 con.execute(_OPS_DDL)
-                ensure_outbox_tables(con)
+                ensure_outbox_tables(con)  # the ledger's mirror, which dbt reads
                 yield con
             finally:
                 con.close()
