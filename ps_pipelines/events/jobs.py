@@ -8,6 +8,8 @@ imports neither dagster-dbt nor the manifest, so a run starts in a fraction of t
 """
 
 
+from pathlib import Path
+
 from dagster import (
     In,
     JobDefinition,
@@ -104,7 +106,7 @@ def _post_op(flow: str) -> OpDefinition:
         posting = EventPosting(flow)
         closed_through = config.closed_through_date() if isinstance(config, BillingConfig) else None
         post_flow(store, flow, targets, ledger, run_id=context.run_id, settings=config.settings(),
-                  closed_through=closed_through, posting=posting)
+                  closed_through=closed_through, posting=posting, warehouse_path=Path(warehouse.database_path))
         summary = posting.summary
         assert summary is not None
         with ledger.connect() as con:

@@ -33,12 +33,18 @@ from ps_pipelines.lib.change_feeds import APPROVED_WORK, WON_DEALS
 from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
 from ps_pipelines.lib.sources.base import SourceClient
-from ps_pipelines.lib.warehouse.lock import exclusive_lock
+from ps_pipelines.lib.warehouse.lock import WarehouseBusyError, exclusive_lock
 from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
 from ps_pipelines.lib.writeback.event_plan import ACTIVATION_MODEL, BILLING_MODEL, EventPlan, load_or_compile
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
-from ps_pipelines.lib.writeback.ledger_store import LedgerStore, mirror_ledger
+from ps_pipelines.lib.writeback.ledger_store import (
+    LedgerStore,
+    adopt_warehouse_ledger,
+    is_adopted,
+    mirror_ledger,
+    record_nothing_to_adopt,
+)
 from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
 from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
 from ps_pipelines.lib.writeback.senders import Targets
@@ -137,8 +143,10 @@ def build_flow_outbound(store: EventStore, plan: EventPlan, flow: str, ledger: L
 
 def post_flow(store: EventStore, flow: str, targets: Targets, ledger: LedgerStore, *, run_id: str,
               settings: PostSettings | None = None, closed_through: date | None = None,
-              posting: EventPosting) -> None:
+              posting: EventPosting, warehouse_path: Path | None = None) -> None:
     started = time.perf_counter()
+    if warehouse_path is not None:
+        ensure_ledger_adopted(ledger, warehouse_path)
     with store.warehouse().connect() as con, ledger.connect() as ledger_con:
         if flow == BILLING_FLOW:
             posting.summary = run_billing(con, targets, run_id=run_id, closed_through=closed_through,
@@ -148,9 +156,40 @@ def post_flow(store: EventStore, flow: str, targets: Targets, ledger: LedgerStor
     posting.seconds["post"] = time.perf_counter() - started
 
 
+class LedgerNotAdoptedError(RuntimeError):
+    pass
+
+
+ADOPTION_LOCK_TIMEOUT_SECONDS = 10.0
+
+
+def ensure_ledger_adopted(ledger: LedgerStore, warehouse_path: Path) -> None:
+    """Before the first event posting of a home whose ledger the warehouse still holds (from
+    before the ledger store), take it over; posting without it would create every Kantata
+    workspace again. The warehouse is taken first (the fixed lock order), briefly: when a batch
+    run holds it, this run fails with the reason and the next event, or that batch run's own
+    posting, adopts."""
+    with ledger.connect() as con:
+        if is_adopted(con):
+            return
+    if not warehouse_path.exists():
+        with ledger.connect() as con:
+            record_nothing_to_adopt(con)
+        return
+    try:
+        with Warehouse(warehouse_path, lock_timeout_seconds=ADOPTION_LOCK_TIMEOUT_SECONDS).connect() as warehouse, \
+                ledger.connect() as con:
+            adopt_warehouse_ledger(warehouse, con)
+    except WarehouseBusyError as exc:
+        raise LedgerNotAdoptedError(
+            f"the ledger has not yet taken over the rows the warehouse {warehouse_path} kept before the ledger "
+            f"store, and the warehouse is busy ({exc}); nothing was posted: the next event run or the batch "
+            "run's posting takes them over") from None
+
+
 def post_events(flow: str, store: EventStore, ledger: LedgerStore, clients: Mapping[str, SourceClient],
                 targets: Targets, *, run_id: str, settings: PostSettings | None = None,
-                closed_through: date | None = None,
+                closed_through: date | None = None, warehouse_path: Path | None = None,
                 plan_loader: Callable[[EventStore], EventPlan] = EventStore.plan) -> EventPosting:
     """The three steps in one call (tests and the benchmark; the Dagster job runs them as ops)."""
     posting = EventPosting(flow)
@@ -158,6 +197,6 @@ def post_events(flow: str, store: EventStore, ledger: LedgerStore, clients: Mapp
     ingest_flow_sources(store, plan, flow, clients, run_id=run_id, posting=posting)
     build_flow_outbound(store, plan, flow, ledger, posting=posting)
     post_flow(store, flow, targets, ledger, run_id=run_id, settings=settings, closed_through=closed_through,
-              posting=posting)
+              posting=posting, warehouse_path=warehouse_path)
     return posting
 

@@ -109,6 +109,18 @@ CREATE TABLE IF NOT EXISTS ops.ledger_adoptions (
 WAREHOUSE_SOURCE = "warehouse"
 
 
+def is_adopted(ledger: duckdb.DuckDBPyConnection) -> bool:
+    ledger.execute(_ADOPTION_DDL)
+    return bool(ledger.execute("SELECT count(*) FROM ops.ledger_adoptions WHERE source = ?",
+                               [WAREHOUSE_SOURCE]).fetchone()[0])
+
+
+def record_nothing_to_adopt(ledger: duckdb.DuckDBPyConnection) -> None:
+    """A home with no warehouse yet has no earlier ledger: nothing will ever need adopting."""
+    ledger.execute(_ADOPTION_DDL)
+    ledger.execute("INSERT OR IGNORE INTO ops.ledger_adoptions VALUES (?, ?, 0)", [WAREHOUSE_SOURCE, datetime.now(UTC)])
+
+
 def adopt_warehouse_ledger(warehouse: duckdb.DuckDBPyConnection, ledger: duckdb.DuckDBPyConnection) -> int | None:
     """Once per ledger: take the ledger rows a warehouse from before the ledger store held.
 
@@ -119,9 +131,7 @@ def adopt_warehouse_ledger(warehouse: duckdb.DuckDBPyConnection, ledger: duckdb.
     posted before the first batch posting) are kept as they are. Returns the outbox rows copied,
     or ``None`` when the ledger had already adopted.
     """
-    ledger.execute(_ADOPTION_DDL)
-    if ledger.execute("SELECT count(*) FROM ops.ledger_adoptions WHERE source = ?",
-                      [WAREHOUSE_SOURCE]).fetchone()[0]:
+    if is_adopted(ledger):
         return None
     ensure_outbox_tables(warehouse)
     ledger.execute("BEGIN")

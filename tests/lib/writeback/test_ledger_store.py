@@ -3,8 +3,10 @@ warehouse for dbt, and adopted once from a warehouse that held the ledger before
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +17,11 @@ import pytest
 from ps_pipelines.lib.warehouse.lock import WarehouseBusyError
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback import POSTED, Targets, run_billing
+from ps_pipelines.lib.writeback.event_path import LedgerNotAdoptedError, ensure_ledger_adopted
 from ps_pipelines.lib.writeback.ledger_store import (
+    LedgerStore,
     adopt_warehouse_ledger,
+    is_adopted,
     mirror_ledger,
     posting_ledger,
 )
@@ -149,3 +154,34 @@ def test_the_first_posting_of_an_old_home_resends_nothing(
         again = run_billing(con, targets, run_id="after", ledger=ledger)
     assert (again.posted, again.updated, again.requests, again.enqueue.unchanged) == (0, 0, 0, 1)
     assert len(erp_invoices(targets, invoice_id(project))) == 1
+
+
+def test_the_first_event_posting_of_an_old_home_takes_the_ledger_over_or_waits_for_the_warehouse(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    with warehouse.connect() as con:
+        fill_ledger(con, [invoice_item(1)], "before")
+    held, release = threading.Event(), threading.Event()
+
+    def rebuild() -> None:
+        with warehouse.connect():
+            held.set()
+            release.wait(timeout=60)
+
+    thread = threading.Thread(target=rebuild)
+    thread.start()
+    assert held.wait(timeout=30)
+    try:
+        with pytest.raises(LedgerNotAdoptedError, match=re.escape(str(warehouse.path))):
+            ensure_ledger_adopted(warehouse.ledger, warehouse.path)
+    finally:
+        release.set()
+        thread.join()
+    ensure_ledger_adopted(warehouse.ledger, warehouse.path)
+    with warehouse.ledger.read() as ledger:
+        assert ledger.execute("SELECT outbox_key FROM ops.outbox").fetchall() == [(invoice_item(1).key,)]
+    # A home without a warehouse has nothing to take over, and says so once.
+    fresh = LedgerStore(tmp_path / "fresh.ledger.duckdb")
+    ensure_ledger_adopted(fresh, tmp_path / "no-warehouse.duckdb")
+    with fresh.connect() as ledger:
+        assert is_adopted(ledger)
