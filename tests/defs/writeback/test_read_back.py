@@ -38,7 +38,7 @@ def test_an_event_run_that_posted_is_read_back_and_a_quiet_one_is_not(pipeline: 
     pipeline.run(ACTIVATE_PROJECTS_JOB)
     won = pipeline.sandbox.control("POST", "events/deal-won", json={})
     posting = pipeline.run_event(EVENT_ACTIVATION_JOB)
-    assert {"netsuite:customer", "netsuite:job", "salesforce:opportunity"} <= set(
+    assert {"netsuite:job", "salesforce:opportunity"} <= set(
         written_record_types(pipeline.instance, posting.run_id)), won
     request = evaluate(pipeline, posting.run_id)
     assert isinstance(request, RunRequest) and request.tags["ps/after_run"] == posting.run_id
