@@ -19,6 +19,10 @@ interpreter is used explicitly.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,35 @@ DOCS_TARGET_PATH = DBT_PROJECT_DIR / "target" / "docs"
 _PARSE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=DBT_TARGET)
+# The profile the shared parse (``target/``) is made with. dbt re-parses everything when the
+# rendered profile differs from the last parse's ("Unable to do partial parsing because profile
+# has changed"; dbt-core parser/manifest.py hashes the connection info), and profiles.yml reads
+# these variables, so the caller's environment (``ps-pipelines dev`` sets the warehouse path,
+# a plain shell does not) must not decide them. The parse connects to no warehouse.
+PARSE_PROFILE_ENV = {"PS_WAREHOUSE_PATH": str(DBT_PROJECT_DIR.parent / ".ps_pipelines" / "warehouse.duckdb"),
+                     "PS_DBT_TARGET": DBT_TARGET}
+_ENV_LOCK = threading.Lock()
+
+
+@contextmanager
+def dbt_env(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` for the dbt process started inside, and only for it.
+
+    ``DbtCliResource.cli`` copies ``os.environ`` into the subprocess when it starts it, so the
+    variables are set only around that call (serialized: the environment is process-wide), and
+    the user's own environment never decides, say, which file dbt writes.
+    """
+    with _ENV_LOCK:
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _newest_input_mtime(project: DbtProject) -> float:
@@ -62,7 +95,9 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
     target = project.project_dir / project.target_path
     with exclusive_lock(target / ".prepare.lock"):
         if manifest_is_stale(project):
-            dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+            with dbt_env(PARSE_PROFILE_ENV):
+                invocation = dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path)
+            invocation.wait()
     return project.manifest_path
 
 

@@ -8,10 +8,7 @@ part of the graph below a changed raw table runs.
 
 
 import json
-import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_ch
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WAREHOUSE_PATH_ENV, WarehouseResource
-from ps_pipelines.transform.project import dbt_project, prepare_manifest
+from ps_pipelines.transform.project import dbt_env, dbt_project, prepare_manifest
 
 DBT_OWNER = "team:analytics-engineering"
 PUBLISHED_SCHEMA = "marts"
@@ -39,7 +36,6 @@ DBT_UNIQUE_ID = "dagster_dbt/unique_id"  # dagster-dbt's metadata key naming an 
 INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 # A run tagged so rebuilds every selected model whatever changed (``ps-pipelines run --full-refresh``).
 REBUILD_ALL_TAG = "ps/rebuild_all"
-_ENV_LOCK = threading.Lock()
 # dbt unit tests check the SQL logic on fixed inputs: they change only with the code, so CI
 # runs them (tests/transform), not every data build (they were a third of a partial rebuild).
 # A resource-type filter, not an --exclude selection: an exclusion is expanded through the
@@ -86,27 +82,6 @@ def layer_group(fqn: Sequence[str]) -> str:
 
 
 translator = LayerTranslator()
-
-
-@contextmanager
-def dbt_env(variables: Mapping[str, str]) -> Iterator[None]:
-    """Set ``variables`` for the dbt process started inside, and only for it.
-
-    ``DbtCliResource.cli`` copies ``os.environ`` into the subprocess when it starts it, so the
-    variables are set only around that call (serialized: the environment is process-wide), and
-    the user's own environment never decides, say, which file dbt writes.
-    """
-    with _ENV_LOCK:
-        previous = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        try:
-            yield
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 def build_target_path(warehouse_path: Path) -> Path:
