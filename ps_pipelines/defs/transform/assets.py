@@ -212,18 +212,36 @@ def load_manifest(project: DbtProject = dbt_project) -> Mapping[str, Any]:
     return json.loads(project.manifest_path.read_text())
 
 
-def build_dbt_models(manifest: Mapping[str, Any]) -> AssetsDefinition:
-    @dbt_assets(
-        manifest=manifest,
-        project=dbt_project,
-        dagster_dbt_translator=translator,
-        pool=WAREHOUSE_POOL,
-        name="dbt_models",
-    )
-    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
-        yield from run_dbt_build(context, dbt, warehouse, manifest)
+# One dbt op per stage of the main job's order: models that read what a posting wrote to the
+# ledger come after that posting. One op for all would sit both before and after the postings,
+# and Dagster would split it into anonymous copies (dbt_models_2, _3 ...) in every job.
+DBT_STAGES = (
+    # name, dbt selection, dbt exclusion
+    ("dbt_build", "fqn:*", "source:ops+"),
+    ("dbt_build_after_activation", "source:ps_pipelines.ops.outbox_activations+", "source:ps_pipelines.ops.outbox+"),
+    ("dbt_build_after_invoicing", "source:ps_pipelines.ops.outbox+", ""),
+)
 
-    return dbt_models
+
+def build_dbt_models(manifest: Mapping[str, Any]) -> list[AssetsDefinition]:
+    """The dbt models (and seeds, and their tests as checks), one multi-asset per stage."""
+
+    def stage(name: str, select: str, exclude: str) -> AssetsDefinition:
+        @dbt_assets(
+            manifest=manifest,
+            project=dbt_project,
+            dagster_dbt_translator=translator,
+            pool=WAREHOUSE_POOL,
+            name=name,
+            select=select,
+            exclude=exclude or None,
+        )
+        def dbt_stage(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
+            yield from run_dbt_build(context, dbt, warehouse, manifest)
+
+        return dbt_stage
+
+    return [stage(*spec) for spec in DBT_STAGES]
 
 
 def published_tables(manifest: Mapping[str, Any]) -> list[MartTable]:
