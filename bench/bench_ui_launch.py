@@ -141,7 +141,7 @@ class Ui:
     """dagster-webserver + dagster-daemon on the repository's workspace, in a fresh folder."""
 
     def __init__(self, folder: Path, sandbox_url: str) -> None:
-        from ps_pipelines.cli import prepare_dagster_home
+        from ps_pipelines.dagster_home import prepare_dagster_home
 
         self.folder = folder
         self.workspace = write_workspace(folder, sandbox_url)

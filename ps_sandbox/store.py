@@ -121,19 +121,9 @@ class SandboxStore:
         self.put_many(platform, obj, [(record_id, updated_at, body)])
 
     def put_many(self, platform: str, obj: str, rows: Iterable[tuple[str, datetime, Mapping[str, Any]]]) -> int:
-        params = [
-            (platform, obj, rid, to_iso(upd), orjson.dumps(body, default=str).decode()) for rid, upd, body in rows
-        ]
-        with self._records_transaction() as conn:
-            conn.executemany(
-                "INSERT INTO records (platform, object, id, updated_at, body) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (platform, object, id) DO UPDATE SET updated_at = excluded.updated_at, "
-                "body = excluded.body, deleted = 0, deleted_at = NULL",
-                params,
-            )
-        return len(params)
+        return self.put_together((platform, obj, rid, upd, body) for rid, upd, body in rows)
 
-    def put_together(self, rows: Iterable[tuple[str, str, str, datetime, Mapping[str, Any]]]) -> None:
+    def put_together(self, rows: Iterable[tuple[str, str, str, datetime, Mapping[str, Any]]]) -> int:
         """Store ``(platform, object, id, updated_at, body)`` rows of several objects in one
         transaction: a record and what is written with it (an inline reference) land together."""
         params = [
@@ -147,6 +137,7 @@ class SandboxStore:
                 "body = excluded.body, deleted = 0, deleted_at = NULL",
                 params,
             )
+        return len(params)
 
     def soft_delete(self, platform: str, obj: str, record_id: str, body: Mapping[str, Any], at: datetime) -> None:
         """Mark deleted but keep readable (Salesforce recycle bin: visible to ``queryAll``)."""

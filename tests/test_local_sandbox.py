@@ -15,9 +15,15 @@ import pytest
 from tests.conftest import TEST_SCALE, TEST_SEED
 
 STARTER = f"""
-import sys, threading, time
+import signal, sys, threading, time
 from pathlib import Path
 from ps_pipelines.local_sandbox import SandboxProcess
+
+# What a child inherits through fork and exec, whatever Python does with it afterwards.
+if sys.argv[2] == "sigterm-ignored":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if sys.argv[2] == "sigterm-blocked":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGTERM}})
 
 def start():
     sandbox = SandboxProcess(Path(sys.argv[1]), scale={TEST_SCALE}, seed={TEST_SEED}).__enter__()
@@ -40,7 +46,7 @@ def gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("started_from", ["main", "thread"])
+@pytest.mark.parametrize("started_from", ["main", "thread", "sigterm-ignored", "sigterm-blocked"])
 def test_the_sandbox_exits_when_its_parent_is_killed(started_from: str, sandbox_template: Path,
                                                      tmp_path: Path) -> None:
     state = tmp_path / "sandbox.sqlite"

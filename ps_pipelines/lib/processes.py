@@ -26,6 +26,8 @@ import psutil
 START_TIME_TOLERANCE_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PR_SET_CHILD_SUBREAPER = 36
+# How long an orphaned child may take to stop on SIGTERM before it exits outright.
+ORPHAN_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ def exit_with_parent(parent_pid: int, *, use_death_signal: bool = True, poll_sec
     started the child from its main thread. Everywhere, a thread also watches for the child
     being re-parented, which also covers a parent that died before the ``prctl`` call.
     """
+    # An ignored or blocked SIGTERM is inherited through fork and exec (a parent that started us
+    # from a thread with signals blocked, or a shell that ignores them): neither the kernel's
+    # signal nor the watcher's would end us. SIGTERM ends this process whatever it inherited.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if use_death_signal:
         set_parent_death_signal()  # where it is missing, the watcher below ends us a second later
     if os.getppid() != parent_pid:
@@ -97,6 +105,9 @@ def exit_with_parent(parent_pid: int, *, use_death_signal: bool = True, poll_sec
         while os.getppid() == parent_pid:
             time.sleep(poll_seconds)
         os.kill(os.getpid(), signal.SIGTERM)
+        # A handler that outlasts this (a stuck shutdown) must not keep an orphan alive.
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
