@@ -10,18 +10,20 @@ part of the graph below a changed raw table runs.
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from dagster import (
+    AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
     AssetsDefinition,
     AutomationCondition,
+    JobDefinition,
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
@@ -164,8 +166,21 @@ def _dbt_name(manifest: Mapping[str, Any], spec_metadata: Mapping[str, Any] | No
     return ".".join(manifest["nodes"][(spec_metadata or {})[DBT_UNIQUE_ID]]["fqn"])
 
 
+def job_check_keys(job: JobDefinition) -> Set[AssetCheckKey]:
+    """The checks of ``job`` as it is defined, also when ``job`` is a subset of it.
+
+    Dagster plans a subset taken by assets alone (``execute_in_process(asset_selection=...)``,
+    a run request without check keys) with every check of those assets in the code location,
+    not only the job's: a posting job's subset would get the dbt tests the job leaves out,
+    among them relationships to models it never builds.
+    """
+    while job.asset_selection_data is not None:
+        job = job.asset_selection_data.parent_job_def
+    return job.asset_layer.asset_graph.asset_check_keys
+
+
 def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> list[str]:
-    """dbt names of the tests behind the step's checks.
+    """dbt names of the tests behind the step's checks that its job has.
 
     Tests are named one by one and dbt's indirect selection is turned off: a step builds part
     of the project, and indirect selection picks a test over several models (a relationship)
@@ -173,8 +188,12 @@ def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> l
     planned check could otherwise silently never run.
     """
     assets_def = context.assets_def
+    in_job = job_check_keys(context.job_def)
+    selected = context.selected_asset_check_keys
+    if left_out := len(selected - in_job):
+        context.log.info(f"{left_out} planned checks are not checks of job {context.job_name}: not run")
     return sorted(_dbt_name(manifest, assets_def.get_spec_for_check_key(key).metadata)
-                  for key in context.selected_asset_check_keys)
+                  for key in selected & in_job)
 
 
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,

@@ -20,10 +20,18 @@ from dagster import (
 )
 
 from ps_pipelines.definitions import defs as load_defs
-from ps_pipelines.defs.transform.assets import DBT_OWNER, DBT_STAGES, layer_group, load_manifest, translator
+from ps_pipelines.defs.transform.assets import (
+    DBT_OWNER,
+    DBT_STAGES,
+    job_check_keys,
+    layer_group,
+    load_manifest,
+    translator,
+)
 from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
+from ps_pipelines.defs.writeback.jobs import POST_INVOICES_JOB, posting_selection
 from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 
@@ -194,3 +202,17 @@ def test_every_op_of_every_job_has_a_name_that_says_what_it_builds() -> None:
         assert not [n for n in names if re.search(r"_\d+$", n)], (job.name, sorted(names))
         assert {n for n in names if n.startswith("dbt")} <= {name for name, *_ in DBT_STAGES}, job.name
     assert {name for name, *_ in DBT_STAGES} <= set(defs.resolve_job_def("refresh_all").graph.node_dict)
+
+
+def test_a_subset_of_a_job_runs_the_checks_of_the_job_not_every_check_of_its_assets() -> None:
+    """A posting job leaves the dbt tests out; Dagster plans a subset of it taken by assets
+    with every check of those assets, dbt tests over models the job never builds among them.
+    The dbt step runs only the job's own; the main job has every check."""
+    job = defs.resolve_job_def(POST_INVOICES_JOB)
+    subset = job.get_subset(asset_selection=set(job.asset_layer.selected_asset_keys) - {INVOICES_KEY})
+    dbt_checks = {spec.key for spec in DBT_CHECK_SPECS}
+    assert subset.asset_layer.asset_graph.asset_check_keys & dbt_checks  # what Dagster plans
+    own = posting_selection(INVOICES_KEY).resolve_checks(GRAPH)
+    assert job_check_keys(subset) == job_check_keys(job) == own and not own & dbt_checks
+    main = defs.resolve_job_def("refresh_all")
+    assert dbt_checks <= job_check_keys(main.get_subset(asset_selection={AssetKey(["marts", "dim_rate_card"])}))
