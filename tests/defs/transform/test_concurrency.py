@@ -53,11 +53,11 @@ from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.transform.project import DOCS_TARGET_PATH
 from tests.conftest import RunningSandbox
 from tests.defs.transform.test_dbt_assets import (
+    DBT_CHECK_SPECS,
     GRAPH,
     MODEL_KEYS,
     RAW_TIME_ENTRIES,
     automated_downstream_of,
-    dbt_models,
 )
 
 mart_tables = published_tables(load_manifest())
@@ -179,7 +179,7 @@ def assert_models_built_with_row_counts(pipeline: Pipeline, metadata: Mapping[As
 
 
 def assert_every_dbt_test_ran_as_a_passing_check(result: Any) -> None:
-    expected = {(spec.asset_key, spec.name) for spec in dbt_models.check_specs}
+    expected = {(spec.asset_key, spec.name) for spec in DBT_CHECK_SPECS}
     checks = [c for c in result.get_asset_check_evaluations() if (c.asset_key, c.check_name) in expected]
     assert {(c.asset_key, c.check_name) for c in checks} == expected
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
