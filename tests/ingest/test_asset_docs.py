@@ -10,12 +10,11 @@ from dagster import AssetsDefinition
 from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.ingest.factory import raw_asset_key
 from ps_pipelines.ingest.freshness import CHANGE_RATES
-from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract, netsuite, salesforce
+from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
 from ps_pipelines.lib.warehouse.warehouse import ensure_raw_table
 
 ASSETS = {asset.key: asset for asset in ingest_assets}
-# Kantata and Workday contracts get their field descriptions when they are remodelled.
-DESCRIBED = [*salesforce.ALL, *netsuite.ALL]
+DESCRIBED = ALL_CONTRACTS
 
 
 def spec_of(contract: EntityContract):

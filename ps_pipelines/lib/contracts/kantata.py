@@ -96,9 +96,32 @@ class Nested:
     then: tuple[Nested, ...] = ()
 
 
+def _stamps(record: str, *, updated_required: bool = True) -> dict:
+    """The ``created_at``/``updated_at`` Kantata documents on ``record``."""
+    return {
+        "created_at": c.timestamp(description=f"When the {record} was created in Kantata (UTC)."),
+        "updated_at": c.timestamp(
+            required=updated_required, description=f"When the {record} was last updated in Kantata (UTC)."),
+    }
+
+
+def _submission(kind: str, record: str) -> dict:
+    """The columns folded from the latest ``kind`` submission ``record`` was on (``recent_submission``)."""
+    return {
+        "recent_submission_status": c.text(
+            isin=SUBMISSION_STATUSES, description=f"Status of the latest {kind} submission the {record} was on, "
+            "rejected and cancelled ones included (pending, approved, rejected or cancelled); null if never "
+            "submitted."),
+        "recent_submission_current_resolution_created_at_date": c.timestamp(
+            description="When that submission's current resolution (its approval, rejection or cancellation) "
+            "was made (UTC); the approval time of an approved one."),
+    }
+
+
 def _contract(
     entity: str,
     path: str,
+    record: str,
     cols: dict,
     description: str,
     ignored: str = "",
@@ -106,13 +129,14 @@ def _contract(
     audit: bool = True,
     change_column: str | None = "updated_at",
 ) -> EntityContract:
-    stamps = {"created_at": c.timestamp(), "updated_at": c.timestamp(required=True)} if audit else {}
+    stamps = _stamps(record) if audit else {}
+    record_id = c.identifier(f"Kantata id of the {record} (a numeric string).")
     return EntityContract(
         platform="kantata",
         entity=entity,
         id_columns=("id",),
         change_column=change_column,
-        schema=c.schema(f"kantata.{entity}", {"id": c.identifier(), **cols, **stamps}),
+        schema=c.schema(f"kantata.{entity}", {"id": record_id, **cols, **stamps}),
         description=description,
         source_object=path,
         ignored_fields=tuple(ignored.split()),
@@ -122,19 +146,27 @@ def _contract(
 PROJECTS = _contract(
     "projects",
     "workspaces",
+    "workspace",
     {
-        "title": c.text(required=True),
-        "currency": c.currency(),
-        "price_in_cents": c.number(min_value=0),
-        "start_date": c.date(),
-        "due_date": c.date(),
-        "status_color": c.text(),
-        "status_key": c.number(),
-        "status_message": c.text(),
-        "archived": c.flag(),
-        "rate_card_id": c.text(),
+        "title": c.text(required=True, description="Title of the project (the won opportunity's name when the "
+                        "pipeline created it)."),
+        "currency": c.currency(description="ISO 4217 code of the project's currency."),
+        "price_in_cents": c.number(min_value=0, description="Project budget (price), in subunits of the project "
+                                   "currency (e.g. cents for USD)."),
+        "start_date": c.date(description="Start date of the project."),
+        "due_date": c.date(description="Due date of the project (its planned end)."),
+        "status_color": c.text(description="Colour of the project status (e.g. green, yellow, red, grey), from "
+                               "the workspace's status hash."),
+        "status_key": c.number(description="Numeric key of the project status (e.g. 501 for Cancelled), from the "
+                               "status hash."),
+        "status_message": c.text(description="Name of the project status (e.g. Active, Completed, Cancelled), from "
+                                 "the status hash."),
+        "archived": c.flag(description="True when the project is archived."),
+        "rate_card_id": c.text(description="Id of the rate card the project's time is billed by."),
         # The opportunity id: the workspace's external reference from Salesforce (NESTED).
-        "external_reference_service_model_ref": c.text(),
+        "external_reference_service_model_ref": c.text(
+            description="Id of the Salesforce opportunity the project delivers: service_model_ref of the "
+            "workspace's external reference with service Salesforce and model Opportunity (the latest, if several)."),
     },
     "Kantata workspaces: delivery projects, linked to the CRM opportunity they came from.",
     # Documented workspace attributes the pipeline does not load (Kantata API v1 specification).
@@ -148,20 +180,23 @@ PROJECTS = _contract(
 TIME_ENTRIES = _contract(
     "time_entries",
     "time_entries",
+    "time entry",
     {
-        "workspace_id": c.text(required=True),
-        "user_id": c.text(required=True),
-        "story_id": c.text(),
-        "date_performed": c.date(required=True),
-        "time_in_minutes": c.number(required=True, min_value=0, max_value=24 * 60),
-        "billable": c.flag(required=True),
-        "approved": c.flag(),
+        "workspace_id": c.text(required=True, description="Id of the project (workspace) the time is tracked to."),
+        "user_id": c.text(required=True, description="Id of the user the time entry belongs to (who did the work)."),
+        "story_id": c.text(description="Id of the task (story) the time is tracked to, if any."),
+        "date_performed": c.date(required=True, description="Day the work was performed (not when it was logged)."),
+        "time_in_minutes": c.number(required=True, min_value=0, max_value=24 * 60,
+                                    description="Time worked, in minutes."),
+        "billable": c.flag(required=True, description="True when the work is billable to the client."),
+        "approved": c.flag(description="Kantata's approval flag: true when the entry is on an approved timesheet "
+                           "or in a project that requires no time approval."),
         # The latest timesheet submission the entry was on (NESTED): its status and the time of its
         # current resolution, the approval of an approved one.
-        "recent_submission_status": c.text(isin=SUBMISSION_STATUSES),
-        "recent_submission_current_resolution_created_at_date": c.timestamp(),
-        "rate_in_cents": c.number(min_value=0),
-        "notes": c.text(),
+        **_submission("timesheet", "time entry"),
+        "rate_in_cents": c.number(min_value=0, description="Bill rate per hour, in subunits of the entry's currency "
+                                  "(the project's when the time was logged; e.g. cents for USD)."),
+        "notes": c.text(description="Notes on the work done."),
     },
     "Kantata time entries with their timesheet submission; the source of time-and-materials billing.",
     "cost_rate_in_cents currency currency_symbol currency_base_unit user_can_edit role_id location taxable "
@@ -171,18 +206,21 @@ TIME_ENTRIES = _contract(
 EXPENSES = _contract(
     "expenses",
     "expenses",
+    "expense",
     {
-        "workspace_id": c.text(required=True),
-        "user_id": c.text(required=True),
-        "date": c.date(required=True),
-        "category": c.text(),
-        "amount_in_cents": c.number(required=True, min_value=0),
-        "currency": c.currency(),
-        "is_billable": c.flag(required=True),  # Kantata's readable name; "billable" is only the write name
+        "workspace_id": c.text(required=True, description="Id of the project (workspace) the expense is for."),
+        "user_id": c.text(required=True, description="Id of the user who recorded the expense."),
+        "date": c.date(required=True, description="Day the expense was incurred."),
+        "category": c.text(description="Expense category, free text (e.g. Airfare, Lodging, Meals)."),
+        "amount_in_cents": c.number(required=True, min_value=0, description="Amount of the expense, in subunits "
+                                    "of its currency (e.g. cents for USD)."),
+        "currency": c.currency(description="ISO 4217 code of the expense's currency."),
+        # Kantata's readable name; "billable" is only the write name
+        "is_billable": c.flag(required=True, description="True when the expense is billable to the client "
+                              "(passed through on an invoice)."),
         # The latest expense report submission the expense was on (NESTED).
-        "recent_submission_status": c.text(isin=SUBMISSION_STATUSES),
-        "recent_submission_current_resolution_created_at_date": c.timestamp(),
-        "notes": c.text(),
+        **_submission("expense report", "expense"),
+        "notes": c.text(description="Notes on the expense."),
     },
     "Kantata expenses with their expense report submission; billable ones are passed through to invoices.",
     "currency_symbol currency_base_unit user_can_edit is_invoiced taxable reimbursable story_id receipt_id "
@@ -192,15 +230,22 @@ EXPENSES = _contract(
 MILESTONES = _contract(
     "milestones",
     "stories",
+    "milestone",
     {
-        "workspace_id": c.text(required=True),
-        "title": c.text(required=True),
-        "story_type": c.text(required=True, isin=("milestone",)),
-        "state": c.text(required=True, isin=STORY_STATES),
-        "due_date": c.date(),
+        "workspace_id": c.text(required=True, description="Id of the project (workspace) the milestone is in."),
+        "title": c.text(required=True, description="Title of the milestone."),
+        "story_type": c.text(required=True, isin=("milestone",), description="Story type; always milestone (the "
+                             "read asks for stories of that type only)."),
+        "state": c.text(required=True, isin=STORY_STATES, description="State of the milestone: not started, "
+                        "started or completed."),
+        "due_date": c.date(description="Day the milestone is due."),
         # When the milestone was last set to completed: its story state change's created_at (NESTED).
-        "story_state_change_created_at": c.timestamp(),
-        "budget_estimate_in_cents": c.number(min_value=0),
+        "story_state_change_created_at": c.timestamp(
+            description="When the milestone was last set to completed (UTC): created_at of its latest story "
+            "state change to completed; null if it never was."),
+        "budget_estimate_in_cents": c.number(
+            min_value=0, description="Budget of the milestone, in subunits of the project currency (e.g. cents "
+            "for USD): what a fixed-fee contract bills when it completes."),
     },
     "Kantata milestones (stories of type milestone); completed ones bill fixed-fee contracts.",
     "parent_id billable assignee_ids description priority position archived deleted_at start_date "
@@ -216,11 +261,15 @@ MILESTONES = _contract(
 USERS = _contract(
     "users",
     "users",
+    "user",
     {
-        "full_name": c.text(required=True),
-        "email_address": c.text(regex=c.EMAIL),
-        "headline": c.text(),
-        "disabled": c.flag(),
+        "full_name": c.text(required=True, description="Full name of the user."),
+        "email_address": c.text(regex=c.EMAIL, description="E-mail address of the user; matched to the Workday "
+                                "worker's primary work e-mail, ignoring case."),
+        "headline": c.text(description="Short description of the user from their profile (usually the job "
+                           "title)."),
+        "disabled": c.flag(description="True when the user is disabled on the account (no longer an active "
+                           "member)."),
     },
     "Kantata users: the people who log time, matched to HR workers by e-mail.",
     "photo_path account_id role_id custom_field_value_ids external_reference_ids",
@@ -234,14 +283,21 @@ USERS = _contract(
 RATE_CARDS = _contract(
     "rate_cards",
     "rate_card_versions",
+    "rate card version",
     {
-        "rate_card_id": c.text(required=True),
-        "rate_card_currency": c.currency(),
-        "rate_card_rate_card_set_title": c.text(required=True),
-        "rate_card_set_version_effective_date": c.date(required=True),
-        "rate_card_roles": c.json_list(required=True),
-        "created_at": c.timestamp(),
-        "updated_at": c.timestamp(),
+        "rate_card_id": c.text(required=True, description="Id of the rate card this is a version of (one "
+                               "currency of a rate card set); projects name it as their rate_card_id."),
+        "rate_card_currency": c.currency(description="ISO 4217 code of the rate card's currency, the currency of "
+                                         "its rates."),
+        "rate_card_rate_card_set_title": c.text(required=True, description="Title of the rate card: its rate card "
+                                                "set and currency (e.g. NA Standard 2025 USD)."),
+        "rate_card_set_version_effective_date": c.date(
+            required=True, description="Day from which the version's rates apply (its rate card set version's "
+            "effective date), until the card's next version."),
+        "rate_card_roles": c.json_list(
+            required=True, description="The version's rate card roles, one per role: rate (the bill rate in "
+            "cents per hour), role_id and role_name."),
+        **_stamps("rate card version", updated_required=False),
     },
     "Kantata rate card versions: bill rates by role for a rate card (a currency of a rate card set) "
     "from an effective date.",

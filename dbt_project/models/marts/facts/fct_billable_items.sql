@@ -23,9 +23,13 @@
     Rebuilt in full every run: coverage changes with ERP data, not with the work itself.
     Aging is measured from the day the item became billable (approval date; completion date
     for milestones) to var as_of_date; leakage = not invoiced after var revenue_leakage_days. -#}
+{%- set project_columns = [
+    'psa_project_id', 'erp_project_id', 'customer_key', 'contract_key', 'crm_contract_id',
+    'crm_opportunity_id', 'legal_entity_key', 'billing_model',
+] %}
+
 with projects as (
-    select project_key, psa_project_id, erp_project_id, customer_key, contract_key, crm_contract_id,
-           crm_opportunity_id, legal_entity_key, billing_model, currency_code as billing_currency_code
+    select project_key, {{ project_columns | join(', ') }}, currency_code as billing_currency_code
     from {{ ref('dim_project') }}
 ),
 
@@ -54,73 +58,59 @@ time_items as (
       and coalesce(billing_model, 'Time and Materials') = 'Time and Materials'
 ),
 
-expense_items as (
-    select
-        'expense',
-        expense_id,
-        project_key,
-        worker_key,
-        category,
-        expense_date,
-        approved_at,
-        approval_date,
-        cast(1 as {{ ps_type('number') }}),
-        amount,
-        'expense_at_cost',
-        currency_code,
-        amount,
-        cast(null as {{ ps_type('money') }}),
-        is_quarantined,
-        quarantine_rule
-    from {{ ref('fct_expenses') }}
-    where not is_deleted
-      and is_billable
-      and is_approved
-),
+-- Expenses and milestones bill at their amount (quantity 1, no rate card): one arm, read from
+-- each source's fact by the names below.
+{%- set priced_at_amount = [
+    {'source_type': 'expense', 'fact': 'fct_expenses', 'source_id': 'expense_id',
+     'worker_key': 'worker_key', 'item_detail': 'category', 'service_date': 'expense_date',
+     'approved_at': 'approved_at', 'billable_since_date': 'approval_date',
+     'pricing_source': 'expense_at_cost', 'is_billable': 'is_billable and is_approved'},
+    {'source_type': 'milestone', 'fact': 'fct_milestones', 'source_id': 'milestone_id',
+     'worker_key': 'null', 'item_detail': 'milestone_name', 'service_date': 'completion_date',
+     'approved_at': 'completed_at', 'billable_since_date': 'completion_date',
+     'pricing_source': 'milestone_amount', 'is_billable': 'is_completed and is_billing_milestone'},
+] %}
 
-milestone_items as (
+amount_items as (
+    {%- for item in priced_at_amount %}
     select
-        'milestone',
-        milestone_id,
+        '{{ item.source_type }}' as source_type,
+        {{ item.source_id }} as source_id,
         project_key,
-        cast(null as {{ ps_type('string') }}),
-        milestone_name,
-        completion_date,
-        completed_at,
-        completion_date,
-        cast(1 as {{ ps_type('number') }}),
-        amount,
-        'milestone_amount',
+        cast({{ item.worker_key }} as {{ ps_type('string') }}) as worker_key,
+        {{ item.item_detail }} as item_detail,
+        {{ item.service_date }} as service_date,
+        {{ item.approved_at }} as approved_at,
+        {{ item.billable_since_date }} as billable_since_date,
+        cast(1 as {{ ps_type('number') }}) as quantity,
+        amount as unit_rate,
+        '{{ item.pricing_source }}' as pricing_source,
         currency_code,
         amount,
-        cast(null as {{ ps_type('money') }}),
+        cast(null as {{ ps_type('money') }}) as standard_unit_rate,
         is_quarantined,
         quarantine_rule
-    from {{ ref('fct_milestones') }}
+    from {{ ref(item.fact) }}
     where not is_deleted
-      and is_completed
-      and is_billing_milestone
+      and {{ item.is_billable }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 items as (
     select * from time_items
     union all
-    select * from expense_items
-    union all
-    select * from milestone_items
+    select * from amount_items
 ),
 
 in_billing_currency as (
     select
         items.*,
-        projects.psa_project_id,
-        projects.erp_project_id,
-        projects.customer_key,
-        projects.contract_key,
-        projects.crm_contract_id,
-        projects.crm_opportunity_id,
-        projects.legal_entity_key,
-        projects.billing_model,
+        {%- for column in project_columns %}
+        projects.{{ column }},
+        {%- endfor %}
         coalesce(projects.billing_currency_code, items.currency_code) as billing_currency_code,
         {{ month_start('items.service_date') }} as billing_period_start,
         item_fx.exchange_rate as exchange_rate_to_reporting,
@@ -252,10 +242,12 @@ covered as (
        and period_cover.line_kind = billed_amounts.period_line_kind
 )
 
+-- The item columns arrive typed by the contracts of the facts they come from (the arms cast
+-- only their literals and nulls): only what is computed here is cast to its contracted type.
 select
     {{ surrogate_key(['source_type', 'source_id']) }} as billable_item_key,
     cast(source_type as {{ ps_type('string') }}) as source_type,
-    cast(source_id as {{ ps_type('string') }}) as source_id,
+    source_id,
     cast({{ psp_line_external_id('source_type', 'source_id') }} as {{ ps_type('string') }}) as line_external_id,
     project_key,
     psa_project_id,
@@ -267,17 +259,17 @@ select
     legal_entity_key,
     billing_model,
     worker_key,
-    cast(item_detail as {{ ps_type('string') }}) as item_detail,
+    item_detail,
     service_date,
     billing_period_start,
     approved_at,
     billable_since_date,
-    cast(quantity as {{ ps_type('number') }}) as quantity,
-    cast(unit_rate as {{ ps_type('money') }}) as unit_rate,
-    cast(pricing_source as {{ ps_type('string') }}) as pricing_source,
-    cast(standard_unit_rate as {{ ps_type('money') }}) as standard_unit_rate,
+    quantity,
+    unit_rate,
+    pricing_source,
+    standard_unit_rate,
     currency_code,
-    cast(amount as {{ ps_type('money') }}) as amount,
+    amount,
     cast(billing_currency_code as {{ ps_type('string') }}) as billing_currency_code,
     cast(billing_exchange_rate as {{ ps_type('number') }}) as billing_exchange_rate,
     cast(billing_unit_rate as {{ ps_type('money') }}) as billing_unit_rate,
@@ -301,5 +293,5 @@ select
         false
     ) as is_leakage,
     is_quarantined,
-    cast(quarantine_rule as {{ ps_type('string') }}) as quarantine_rule
+    quarantine_rule
 from covered
