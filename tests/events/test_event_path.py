@@ -10,7 +10,7 @@ import duckdb
 
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
 from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB
-from ps_pipelines.events.jobs import EVENT_BILLING_JOB
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
 from ps_pipelines.lib.writeback.event_path import (
@@ -97,3 +97,17 @@ def test_an_event_is_posted_while_a_batch_run_holds_the_warehouse_and_the_batch_
     metadata = posting_metadata(batch, INVOICES_KEY)
     assert (metadata["posted"], metadata["updated"], metadata["requests"]) == (0, 0, 0), metadata
     assert pipeline.suiteql(f"SELECT transaction FROM transactionline WHERE custcol_ps_line_key IN ({keys})") == on_erp
+
+
+def test_a_deal_won_seconds_after_the_last_event_run_is_activated_by_the_next_one(pipeline: Pipeline) -> None:
+    pipeline.run(ACTIVATE_PROJECTS_JOB)
+    pipeline.run_event(EVENT_ACTIVATION_JOB)  # the store was just read: other platforms' tables are not due
+    won = pipeline.sandbox.control("POST", "events/deal-won", json={})  # also creates the deal's contract
+    assert won["contract_created"]
+    event = pipeline.run_event(EVENT_ACTIVATION_JOB)
+
+    opportunity = won["opportunity_id"]
+    assert {"netsuite:job", "salesforce:opportunity"} <= set(event_metadata(event)["written_record_types"])
+    [job] = pipeline.suiteql(f"SELECT id FROM job WHERE externalid = '{opportunity}'")
+    crm = pipeline.sandbox.ctx.store.get("salesforce", "Opportunity", opportunity)
+    assert crm["ERP_Project_Id__c"] == job["id"] and crm["Activation_Status__c"] == "Complete"

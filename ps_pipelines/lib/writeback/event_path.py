@@ -7,9 +7,9 @@ raw tables the outbound models read and nothing else, and three steps per flow:
 1. ``ingest``: the flow's raw tables, incrementally since the store's own high-water marks (the
    same ``ingest_entity`` and pandera contracts as the batch path, so a bad row is quarantined
    the same way): seconds after an event, that is the changed records and little else. The
-   tables the flow's events come from (opportunities; time entries, expenses, milestones) are
-   read on every run; the others (rates, workers, ERP masters) when the store's copy is older
-   than ``REFERENCE_MAX_AGE``, which is still fresher than the warehouse ever is;
+   tables of the platform the flow's events come from (the CRM for deals, the PSA for approved
+   work) are read on every run; the others (ERP masters and rates, HR) when the store's copy is
+   older than ``REFERENCE_MAX_AGE``, which is still fresher than the warehouse ever is;
 2. ``build``: the flow's outbound model and its ancestors from the plan dbt compiled
    (``event_plan``), over the store, with the ledger mirrored in for the models that read it;
 3. ``post``: the rows read from the outbound model go through the same ``run_activation`` /
@@ -55,9 +55,17 @@ FLOW_MODELS = {ACTIVATION_FLOW: ACTIVATION_MODEL, BILLING_FLOW: BILLING_MODEL}
 # platform's own change times, and a late commit lands within seconds, not the batch's minutes.
 EVENT_OVERLAP = timedelta(minutes=2)
 CONTRACTS_BY_TABLE: dict[str, EntityContract] = {contract.raw_table: contract for contract in ALL_CONTRACTS}
-# The entities whose changes are the flow's events: always read.
-EVENT_ENTITIES = {ACTIVATION_FLOW: frozenset(feed.contract.key for feed in (WON_DEALS,)),
-                  BILLING_FLOW: frozenset(feed.contract.key for feed in APPROVED_WORK)}
+# Read on every run: every table of the platform the flow's events come from, not only the
+# event's own table. Winning a deal also creates or changes its contract and account, and a
+# deal activated seconds before a week is approved brings a new Kantata workspace; reading only
+# the opportunity left such a deal "Needs attention" until the next refresh.
+EVENT_PLATFORMS = {ACTIVATION_FLOW: frozenset(feed.contract.platform for feed in (WON_DEALS,)),
+                   BILLING_FLOW: frozenset(feed.contract.platform for feed in APPROVED_WORK)}
+EVENT_ENTITIES = {flow: frozenset(c.key for c in ALL_CONTRACTS if c.platform in platforms)
+                  for flow, platforms in EVENT_PLATFORMS.items()}
+# The other platforms' tables (ERP masters and rates, HR) when the store's copy is older than
+# this: still fresher than the warehouse, and what a just-activated deal's ERP ids would be
+# missing, the billing setup takes from the ledger (stg_ops__activated_erp_records).
 REFERENCE_MAX_AGE = timedelta(seconds=60)
 
 
