@@ -114,8 +114,11 @@ class EventPosting:
 
 
 def flow_contracts(plan: EventPlan, flow: str) -> list[EntityContract]:
-    """The raw tables (as contracts) the flow's outbound model reads; the ledger is not one."""
-    return [CONTRACTS_BY_TABLE[table] for table in plan.sources[FLOW_MODELS[flow]] if table in CONTRACTS_BY_TABLE]
+    """The raw tables (as contracts) the flow's outbound model reads, each parent before its
+    children: a child (NetSuite invoice lines) loads the lines of the parents loaded since its
+    own mark, so loaded first it would miss them and the invoice would look unbilled."""
+    contracts = [CONTRACTS_BY_TABLE[t] for t in plan.sources[FLOW_MODELS[flow]] if t in CONTRACTS_BY_TABLE]
+    return sorted(contracts, key=lambda contract: (contract.parent_entity is not None, contract.key))
 
 
 def ingest_flow_sources(store: EventStore, plan: EventPlan, flow: str, clients: Mapping[str, SourceClient],
@@ -133,10 +136,13 @@ def ingest_flow_sources(store: EventStore, plan: EventPlan, flow: str, clients: 
 
 def due_entities(con: duckdb.DuckDBPyConnection, contracts: list[EntityContract], always: frozenset[str],
                  now: datetime) -> list[EntityContract]:
-    """The event entities, and every other one last loaded before ``REFERENCE_MAX_AGE``."""
+    """The event entities, every other one last loaded before ``REFERENCE_MAX_AGE``, and the
+    children of any parent that is due (its new rows' lines come with them)."""
     loaded = dict(con.execute("SELECT entity_key, updated_at FROM ops.ingest_state").fetchall())
-    return [contract for contract in contracts
-            if contract.key in always or contract.key not in loaded or now - loaded[contract.key] >= REFERENCE_MAX_AGE]
+    due = {contract.key for contract in contracts
+           if contract.key in always or contract.key not in loaded or now - loaded[contract.key] >= REFERENCE_MAX_AGE}
+    due |= {c.key for c in contracts if c.parent_entity and f"{c.platform}__{c.parent_entity}" in due}
+    return [contract for contract in contracts if contract.key in due]
 
 
 def build_flow_outbound(store: EventStore, plan: EventPlan, flow: str, ledger: LedgerStore, *,
