@@ -2,14 +2,26 @@
 throughput at month-end volume.
 
 1. Latency (``--part latency``): a sandbox at ``--scale`` (default 1) in a temporary home, the
-   main job (``refresh_all``) once so the warehouse is built and the backlog posted, then
-   ``dagster-daemon run`` on a temporary code location (the local definitions pointed at this
-   sandbox and warehouse). Once both write-back sensors have ticked (their cursors start at
-   "now"), ``--deals`` deals are won and ``--weeks`` weeks of time approved through the control
-   API, interleaved one event every ``--spacing`` seconds. NetSuite is polled over SuiteQL until
-   each posting is visible: the ERP project (``job`` whose externalId is the opportunity id) for
-   a deal, every billable line of the week (``custcol_ps_line_key``) on an invoice for a week.
-   Latency = first poll that sees it - the event's control call. Also the daemon's runs.
+   main job (``refresh_all``) once so the warehouse is built and the backlog posted. Then, per
+   mode, on a fresh copy of that estate and a fresh Dagster home (``prepare_dagster_home``: run
+   queue checked every second): each event job once in process (warm-up: the first event run
+   compiles the dbt plan and fills the event store, once per install), then ``dagster-daemon
+   run`` on a workspace with both code locations (the main graph and the write-back events,
+   pointed at this sandbox and warehouse). Once both write-back sensors have ticked (their cursors
+   start at "now"), ``--deals`` deals are won and ``--weeks`` weeks of time approved through the
+   control API, interleaved one event every ``--spacing`` seconds. NetSuite is polled over
+   SuiteQL until each posting is visible: the ERP project (``job`` whose externalId is the
+   opportunity id) for a deal, every billable line of the week (``custcol_ps_line_key``) on an
+   invoice for a week. Latency = first poll that sees it - the event's control call, split along
+   the timeline of the event run that posted it (run records and event log): sensor wait (->
+   run created by the tick), queue (-> dequeued), launch (-> RUN_START: process start, code
+   location load), each op (STEP_START -> STEP_SUCCESS), other in run, ERP visible (run success
+   -> the poll; slightly negative when the poll sees the posting before the run records success;
+   large when the run that posted it is not the one the event's tick requested). Modes
+   (``--modes``, both by default): ``quiet``, and ``concurrent-refresh``, where ``refresh_all
+   --full-refresh`` is launched through the daemon first and runs while the events fire. CPU
+   seconds of the daemon's process group (daemon and code servers, each location's runs) while
+   the events run, next to the wall time.
 2. Throughput (``--part throughput``): a sandbox at ``--throughput-scale`` (default 25, about
    12,000 billable invoice lines), ingestion and the dbt models the billing model needs (the
    ``post_invoices`` job without its posting step), then ``run_billing`` alone, timed, against
@@ -20,7 +32,8 @@ NetSuite knows, and weeks whose unapproved billable time lies on valid, priced i
 (read from the bootstrapped warehouse). Anything not visible after ``--timeout`` seconds is
 reported as missing, with its ledger state, and the exit code is 1.
 
-    .venv/bin/python bench/bench_writeback.py                  # both parts, about 7 min on 2 cores
+    .venv/bin/python bench/bench_writeback.py                  # both parts, both latency modes
+    .venv/bin/python bench/bench_writeback.py --part latency --scale 0.3 --deals 3 --weeks 3 --concurrent-refresh
     .venv/bin/python bench/bench_writeback.py --part throughput --throughput-scale 100 --sandbox-home /tmp/big
 """
 
@@ -28,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -36,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -45,9 +60,13 @@ import duckdb
 import requests
 import yaml
 
-from ps_pipelines import sandbox as sandbox_package
+import ps_sandbox as sandbox_package
 from ps_pipelines.dagster_home import prepare_dagster_home
+from ps_pipelines.events.jobs import EVENT_JOBS_BY_FLOW
+from ps_pipelines.events.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
 from ps_pipelines.lib.sources.netsuite import IDS_PER_QUERY, NetSuiteClient, suiteql_literal
+from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
+from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
 from ps_pipelines.local_sandbox import SandboxProcess
 from ps_pipelines.transform.project import DBT_PROJECT_DIR, prepare_manifest
 from ps_sandbox.context import DEFAULT_CREDENTIALS
@@ -55,7 +74,8 @@ from ps_sandbox.generate import MARKETS_BY_COUNTRY
 
 SUMMARY: list[str] = []
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-WRITEBACK_SENSORS = ("won_deals_sensor", "approved_work_sensor")
+WRITEBACK_SENSORS = (WON_DEALS_SENSOR, APPROVED_WORK_SENSOR)
+EVENT_JOBS = tuple(EVENT_JOBS_BY_FLOW.values())
 NETSUITE_CONCURRENCY = 5  # the sandbox's default, what the pipeline's poster is built for
 STOP_GRACE_SECONDS = 20.0
 
@@ -130,11 +150,15 @@ def sandbox_copy(template_home: str | None, scale: float, seed: int, work: Path)
         print(f"generated the sandbox template {template} in {time.perf_counter() - started:.0f}s", flush=True)
     elif template.stat().st_mtime < newest_generator_change():
         print(f"WARNING: {template} is older than the sandbox's code; delete it to generate it again", flush=True)
-    # SQLite's backup API: consistent even when the template has a WAL beside it.
-    with contextlib.closing(sqlite3.connect(template)) as source, \
+    copy_sqlite(template, target)
+    return target
+
+
+def copy_sqlite(source_path: Path, target: Path) -> None:
+    """SQLite's backup API: consistent even when the source has a WAL beside it."""
+    with contextlib.closing(sqlite3.connect(source_path)) as source, \
             contextlib.closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
-    return target
 
 
 def newest_generator_change() -> float:
@@ -217,34 +241,48 @@ def line_key(time_entry_id: str) -> str:
 
 
 # -- latency part: the daemon -----------------------------------------------------------------
-CODE_LOCATION = '''\
-"""Written by bench/bench_writeback.py: the local definitions on the benchmark's sandbox and warehouse."""
+MAIN_LOCATION, EVENTS_LOCATION = "ps_pipelines_bench", "ps_pipelines_bench_events"
+MAIN_FILE, EVENTS_FILE = "bench_location.py", "bench_events.py"
+CODE_LOCATIONS = {
+    MAIN_FILE: '''\
+"""Written by bench/bench_writeback.py: the main graph on the benchmark's sandbox and warehouse."""
 from ps_pipelines.definitions import build_definitions
 
-defs = build_definitions("local", sandbox_url={url!r}, warehouse_path={warehouse!r},
-                         writeback_sensor_interval_seconds={interval})
-'''
-WORKSPACE = """\
+defs = build_definitions("local", sandbox_url={url!r}, warehouse_path={warehouse!r})
+''',
+    EVENTS_FILE: '''\
+"""Written by bench/bench_writeback.py: the write-back events on the benchmark's sandbox and warehouse."""
+from ps_pipelines.events.definitions import build_event_definitions
+
+defs = build_event_definitions("local", sandbox_url={url!r}, warehouse_path={warehouse!r},
+                               sensor_interval_seconds={interval})
+''',
+}
+WORKSPACE = f"""\
 load_from:
   - python_file:
-      relative_path: bench_location.py
-      location_name: ps_pipelines_bench
+      relative_path: {MAIN_FILE}
+      location_name: {MAIN_LOCATION}
+  - python_file:
+      relative_path: {EVENTS_FILE}
+      location_name: {EVENTS_LOCATION}
 """
 
 
 def write_workspace(home: Path, url: str, warehouse: Path, interval: int) -> Path:
-    (home / "bench_location.py").write_text(CODE_LOCATION.format(url=url, warehouse=str(warehouse),
-                                                                  interval=interval))
+    """Both code locations, as in the repository's workspace.yaml, on this sandbox and warehouse."""
+    for name, template in CODE_LOCATIONS.items():
+        (home / name).write_text(template.format(url=url, warehouse=str(warehouse), interval=interval))
     workspace = home / "workspace.yaml"
     workspace.write_text(WORKSPACE)
     return workspace
 
 
-def daemon_command(workspace: Path) -> list[str]:
-    daemon = Path(sys.executable).with_name("dagster-daemon")
-    if not daemon.exists():
-        raise SystemExit(f"dagster-daemon not found beside {sys.executable}")
-    return [str(daemon), "run", "-w", str(workspace)]
+def dagster_cli(name: str) -> str:
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        raise SystemExit(f"{name} not found beside {sys.executable}")
+    return str(path)
 
 
 def wait_for_sensor_ticks(instance, daemon: subprocess.Popen, timeout: float) -> float:
@@ -261,6 +299,120 @@ def wait_for_sensor_ticks(instance, daemon: subprocess.Popen, timeout: float) ->
             return time.perf_counter() - started
         time.sleep(1.0)
     raise SystemExit(f"the write-back sensors did not tick within {timeout:.0f}s")
+
+
+def warm_event_path(url: str, warehouse: Path) -> list[str]:
+    """Each event job once in this process, on the instance and warehouse the daemon uses: the
+    first event run of an install compiles the dbt plan, fills the event store and catches the
+    ledger up (tens of seconds, once), which is not what an event costs afterwards."""
+    from dagster import DagsterInstance
+
+    from ps_pipelines.events.definitions import build_event_definitions
+
+    defs = build_event_definitions("local", sandbox_url=url, warehouse_path=str(warehouse))
+    lines = []
+    with DagsterInstance.get() as instance:
+        for job_name in EVENT_JOBS:
+            started = time.perf_counter()
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance, run_config=QUIET, tags={"ps/bench": "warm-up"}, raise_on_error=False)
+            if not result.success:
+                raise SystemExit(f"warming {job_name} failed (run {result.run_id})")
+            lines.append(f"{job_name} {time.perf_counter() - started:.0f}s")
+    return lines
+
+
+def launch_refresh(workspace: Path, log: Path) -> str:
+    """``refresh_all`` with every ingestion ignoring its high-water mark (``ps-pipelines run
+    --full-refresh``), submitted to the instance's run queue, so the daemon starts it as it would
+    a run launched from the UI."""
+    from ps_pipelines.runner import _op_config
+
+    run_id = str(uuid.uuid4())
+    command = [dagster_cli("dagster"), "job", "launch", "-w", str(workspace), "-l", MAIN_LOCATION,
+               "-j", "refresh_all", "--run-id", run_id, "--tags", json.dumps({"ps/bench": "concurrent-refresh"}),
+               "--config-json", json.dumps(_op_config(full_refresh=True))]
+    if run_to_completion(command, log, timeout=600) != 0:
+        raise SystemExit(f"launching refresh_all failed; see {log}")
+    return run_id
+
+
+def wait_for_run_to_work(instance, run_id: str, timeout: float) -> float:
+    """Seconds until the run's first step started (it holds its pool slot then)."""
+    from dagster import DagsterEventType
+
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if instance.all_logs(run_id, of_type=DagsterEventType.STEP_START):
+            return time.perf_counter() - started
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.is_finished:
+            raise SystemExit(f"refresh_all run {run_id} ended ({run.status.value}) before any step started")
+        time.sleep(1.0)
+    raise SystemExit(f"refresh_all run {run_id} started no step within {timeout:.0f}s")
+
+
+# -- latency part: CPU of the daemon's process group -----------------------------------------------
+@dataclass(frozen=True)
+class ProcessTimes:
+    pid: int
+    ppid: int
+    own: float  # user + system seconds of the process itself
+    reaped: float  # of its children that ended and were waited for
+    cmdline: str
+
+
+def group_processes(session_id: int) -> list[ProcessTimes]:
+    """Every process of the session (the daemon started in its own), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[3]) != session_id:
+            continue
+        utime, stime, cutime, cstime = (int(value) / tick for value in fields[11:15])
+        found.append(ProcessTimes(int(entry.name), int(fields[1]), utime + stime, cutime + cstime, cmdline))
+    return found
+
+
+def cpu_by_role(session_id: int) -> dict[str, float]:
+    """CPU seconds so far of the daemon's group: the daemon and its code servers (sensor ticks,
+    run queue), and the runs of each location (run workers, alive or reaped by their code server).
+
+    A process's time moves to its parent's "reaped" times when it ends, so one snapshot sums
+    every process the group ever ran, each once."""
+    processes = group_processes(session_id)
+    by_pid = {p.pid: p for p in processes}
+    roles = {"daemon + code servers": 0.0, f"{EVENTS_LOCATION} runs": 0.0, f"{MAIN_LOCATION} runs": 0.0}
+
+    def location_of(process: ProcessTimes | None) -> str | None:
+        while process is not None:
+            if EVENTS_FILE in process.cmdline:
+                return EVENTS_LOCATION
+            if MAIN_FILE in process.cmdline:
+                return MAIN_LOCATION
+            process = by_pid.get(process.ppid)
+        return None
+
+    for process in processes:
+        own_location = EVENTS_LOCATION if EVENTS_FILE in process.cmdline else \
+            MAIN_LOCATION if MAIN_FILE in process.cmdline else None
+        location = location_of(process)
+        if location is None:
+            roles["daemon + code servers"] += process.own + process.reaped
+        elif own_location is not None:  # a code server: what it reaped were its runs
+            roles["daemon + code servers"] += process.own
+            roles[f"{location} runs"] += process.reaped
+        else:
+            roles[f"{location} runs"] += process.own + process.reaped
+    return roles
 
 
 # -- latency part: events and visibility --------------------------------------------------------
@@ -339,12 +491,138 @@ def drive_events(url: str, plan: Sequence[tuple[str, object]], spacing: float, t
                    else poll_seconds)
 
 
-# -- latency part: reporting ----------------------------------------------------------------------
-def report_latency(events: Sequence[Event]) -> list[Event]:
-    for kind, label in (("deal", "deal won -> ERP project"), ("week", "week approved -> ERP invoice lines")):
-        latencies = [e.latency for e in events if e.kind == kind and e.latency is not None]
-        say(f"  {label:<36} {spread(latencies)}")
-    say(f"  {'all events':<36} {spread([e.latency for e in events if e.latency is not None])}")
+# -- latency part: where each event's seconds went (Dagster's run records and event log) ---------
+STEP_NAMES = ("ingest_sources", "build_outbound", "post")
+COMPONENTS = ("sensor wait", "queue", "launch", *STEP_NAMES, "other in run", "ERP visible")
+FLOW_OF_KIND = {"deal": ACTIVATION_FLOW, "week": BILLING_FLOW}
+
+
+@dataclass
+class RunTimeline:
+    run_id: str
+    job_name: str
+    status: str
+    created: float
+    dequeued: float | None = None
+    started: float | None = None  # RUN_START: the run worker loaded the code location
+    finished: float | None = None  # RUN_SUCCESS
+    steps: dict[str, tuple[float, float]] = field(default_factory=dict)  # op -> (STEP_START, STEP_SUCCESS)
+
+
+def run_timelines(instance, job_names: Sequence[str], since: datetime) -> list[RunTimeline]:
+    from dagster import DagsterEventType, RunsFilter
+
+    timelines = []
+    for record in instance.get_run_records(filters=RunsFilter(job_name=None, created_after=since)):
+        run = record.dagster_run
+        if run.job_name not in job_names:
+            continue
+        timeline = RunTimeline(run.run_id, run.job_name, run.status.value, record.create_timestamp.timestamp())
+        step_starts: dict[str, float] = {}
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            kind = event.event_type
+            if kind in (DagsterEventType.RUN_DEQUEUED, DagsterEventType.RUN_STARTING) and timeline.dequeued is None:
+                timeline.dequeued = entry.timestamp
+            elif kind == DagsterEventType.RUN_START:
+                timeline.started = entry.timestamp
+            elif kind == DagsterEventType.RUN_SUCCESS:
+                timeline.finished = entry.timestamp
+            elif kind == DagsterEventType.STEP_START:
+                step_starts[event.step_key] = entry.timestamp
+            elif kind == DagsterEventType.STEP_SUCCESS and event.step_key in step_starts:
+                timeline.steps[event.step_key] = (step_starts[event.step_key], entry.timestamp)
+        timelines.append(timeline)
+    return timelines
+
+
+def wait_for_event_runs(instance, since: datetime, timeout: float) -> None:
+    """Until every event run has finished: the one that posted an event may still be recording
+    its success when the event is seen in NetSuite."""
+    from dagster import RunsFilter
+
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        runs = instance.get_runs(filters=RunsFilter(job_name=None, created_after=since))
+        if not any(run.job_name in EVENT_JOBS and not run.is_finished for run in runs):
+            return
+        time.sleep(1.0)
+
+
+def posting_run(event: Event, timelines: Sequence[RunTimeline]) -> RunTimeline | None:
+    """The event job run that made the event visible: of the flow's successful runs whose posting
+    step started before the first poll that saw it, the latest (an earlier one posted before
+    the event, or its posting would already have been seen)."""
+    flow = FLOW_OF_KIND[event.kind]
+    post_step = f"{flow}_post"
+    candidates = [t for t in timelines if t.job_name == EVENT_JOBS_BY_FLOW[flow] and t.finished
+                  and post_step in t.steps and t.steps[post_step][0] <= (event.visible_at or 0)]
+    return max(candidates, key=lambda t: t.steps[post_step][0], default=None)
+
+
+def latency_components(event: Event, run: RunTimeline) -> dict[str, float]:
+    """The event's latency split along the run's timeline; the parts add up to the latency. Marks
+    before the event (a run already queued or starting when it was fired) count from the event."""
+    flow = FLOW_OF_KIND[event.kind]
+
+    def at(moment: float | None, fallback: float) -> float:
+        return max(event.sent_at, fallback if moment is None else moment)
+
+    created = at(run.created, event.sent_at)
+    dequeued = at(run.dequeued, created)
+    started = at(run.started, dequeued)
+    finished = at(run.finished, started)
+    parts = {"sensor wait": created - event.sent_at, "queue": dequeued - created, "launch": started - dequeued}
+    for step in STEP_NAMES:
+        begin, end = run.steps.get(f"{flow}_{step}", (started, started))
+        parts[step] = at(end, started) - at(begin, started)
+    parts["other in run"] = finished - started - sum(parts[step] for step in STEP_NAMES)
+    parts["ERP visible"] = (event.visible_at or finished) - finished
+    return parts
+
+
+def report_events(events: Sequence[Event], timelines: Sequence[RunTimeline]) -> dict[str, dict[str, list[float]]]:
+    """One line per event; returns each flow's totals and components for the summary table."""
+    header = f"    {'event':<40} {'run':<8} {'total':>6} " + " ".join(f"{name:>12}" for name in COMPONENTS)
+    say(header)
+    figures: dict[str, dict[str, list[float]]] = {}
+    for event in events:
+        if event.latency is None:
+            say(f"    {event.label:<40} {'-':<8} {'not visible' if event.keys else 'nothing to post'}")
+            continue
+        run = posting_run(event, timelines)
+        if run is None:
+            say(f"    {event.label:<40} {'?':<8} {event.latency:6.1f}  "
+                "(no successful event run posted before it was seen)")
+            continue
+        parts = latency_components(event, run)
+        flow = figures.setdefault(event.kind, {name: [] for name in ("total", *COMPONENTS)})
+        flow["total"].append(event.latency)
+        for name, seconds in parts.items():
+            flow[name].append(seconds)
+        say(f"    {event.label:<40} {run.run_id[:8]:<8} {event.latency:6.1f} "
+            + " ".join(f"{parts[name]:12.1f}" for name in COMPONENTS))
+    return figures
+
+
+def latency_table(title: str, figures: dict[str, dict[str, list[float]]]) -> list[str]:
+    lines = [f"  {title}",
+             f"    {'flow':<26} {'':<4} {'total':>6} " + " ".join(f"{name:>12}" for name in COMPONENTS)]
+    for kind, label in (("deal", "deal won -> ERP project"), ("week", "week approved -> invoice")):
+        values = figures.get(kind)
+        if not values or not values["total"]:
+            lines.append(f"    {label:<26} no event measured")
+            continue
+        for stat, q in (("p50", 0.5), ("p95", 0.95), ("max", 1.0)):
+            lines.append(f"    {label if stat == 'p50' else '':<26} {stat:<4} {percentile(values['total'], q):6.1f} "
+                         + " ".join(f"{percentile(values[name], q):12.1f}" for name in COMPONENTS))
+        lines.append(f"    {'':<26} n={len(values['total'])}")
+    return lines
+
+
+def report_missing(events: Sequence[Event]) -> list[Event]:
     missing = [e for e in events if e.keys and e.visible_at is None]
     skipped = [e for e in events if not e.keys]
     say(f"  events: {len(events)} fired, {sum(e.visible_at is not None for e in events)} visible, "
@@ -359,38 +637,48 @@ def report_runs(instance, since: datetime) -> None:
     by_job: dict[str, list] = {}
     for record in records:
         by_job.setdefault(record.dagster_run.job_name, []).append(record)
-    say(f"  daemon launched {len(records)} run(s) after it started:")
+    say(f"  runs created since the daemon started: {len(records)}")
     for job, group in sorted(by_job.items()):
         finished = [r.end_time - r.start_time for r in group if r.start_time and r.end_time]
         waits = [r.start_time - r.create_timestamp.timestamp() for r in group if r.start_time]
         statuses: dict[str, int] = {}
         for record in group:
             statuses[record.dagster_run.status.value] = statuses.get(record.dagster_run.status.value, 0) + 1
-        say(f"    {job:<22} {len(group):>3} run(s) {statuses}")
-        say(f"    {'':<22} duration {spread(finished)}")
-        say(f"    {'':<22} queued before start {spread(waits)}")
+        say(f"    {job:<26} {len(group):>3} run(s) {statuses}")
+        say(f"    {'':<26} duration {spread(finished)}")
+        say(f"    {'':<26} created -> started {spread(waits)}")
 
 
 def explain_missing(warehouse: Path, missing: Sequence[Event]) -> None:
-    """Where each missing posting stands in the ledger (read after the daemon stopped)."""
+    """Where each missing posting stands in the ledger and the event store (read after the
+    daemon stopped)."""
+    from ps_pipelines.lib.writeback.event_path import EventStore
+    from ps_pipelines.lib.writeback.ledger_store import ledger_path_for
+
     if not missing:
         return
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with duckdb.connect(str(EventStore.beside(warehouse).path), read_only=True) as con:
+        con.execute(f"ATTACH {suiteql_literal(str(ledger_path_for(warehouse)))} AS ledger (READ_ONLY)")
         for event in missing:
             keys = sorted(event.keys)
             if event.kind == "deal":
-                rows = con.execute("SELECT outbox_key, state, attempts, last_error FROM ops.outbox "
+                rows = con.execute("SELECT outbox_key, state, attempts, last_error FROM ledger.ops.outbox "
                                    "WHERE external_id = ?", [keys[0]]).fetchall()
             else:
                 rows = con.execute("""
                     SELECT DISTINCT o.outbox_key, o.state, o.attempts, o.last_error
                     FROM outbound.erp_billing_transactions b
-                    JOIN ops.outbox o ON o.external_id = b.invoice_external_id
+                    JOIN ledger.ops.outbox o ON o.external_id = b.invoice_external_id
                     WHERE b.line_external_id IN (SELECT unnest(?))""", [keys]).fetchall()
             say(f"  MISSING {event.label}: ledger {rows or 'has no row for it (not in the outbound model yet)'}")
 
 
 # -- latency part ----------------------------------------------------------------------------------
+MODES = ("quiet", "concurrent-refresh")
+MODE_TITLES = {"quiet": "quiet (nothing else launched)",
+               "concurrent-refresh": "with a concurrent full refresh (refresh_all --full-refresh)"}
+
+
 def bootstrap(home: Path, url: str) -> float:
     """The main job once (``ps-pipelines run``): warehouse built, historical backlog posted."""
     log = home / "bootstrap.log"
@@ -402,35 +690,92 @@ def bootstrap(home: Path, url: str) -> float:
     return time.perf_counter() - started
 
 
-def latency_part(args: argparse.Namespace, home: Path) -> bool:
+def copy_bootstrapped(source: Path, target: Path) -> None:
+    """The sandbox's database and the warehouse (with its ledger) as the bootstrap left them, so
+    each mode starts from the same estate and leaves nothing behind for the next."""
+    target.mkdir(parents=True, exist_ok=True)
+    copy_sqlite(source / "sandbox.sqlite", target / "sandbox.sqlite")
+    for path in source.glob("warehouse*.duckdb"):
+        shutil.copy2(path, target / path.name)
+
+
+@dataclass
+class ModeResult:
+    ok: bool
+    table: list[str]
+
+
+def measure_mode(args: argparse.Namespace, home: Path, mode: str, plan: Sequence[tuple[str, object]]) -> ModeResult:
     from dagster import DagsterInstance
 
-    say(f"== latency: {args.deals} deals won + {args.weeks} weeks approved, sandbox scale {args.scale:g}, "
-        f"sensor interval {args.sensor_interval}s ==")
+    say(f"-- {MODE_TITLES[mode]} (home {home}) --")
     with SandboxProcess(home / "sandbox.sqlite", scale=args.scale, seed=args.seed) as sandbox:
-        say(f"  bootstrap main job (refresh_all) {bootstrap(home, sandbox.url):.0f}s (log {home / 'bootstrap.log'})")
-        warehouse = (home / "warehouse.duckdb").resolve()
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            deals, weeks = pick_deals(con, args.deals), pick_weeks(con, args.weeks)
-        if len(deals) < args.deals or len(weeks) < args.weeks:
-            say(f"  only {len(deals)} open deals and {len(weeks)} billable weeks qualify at this scale")
         # The poller is one more NetSuite client: one more slot, so it never throttles the poster.
         control(sandbox.url, "limits", {"netsuite_concurrency_limit": NETSUITE_CONCURRENCY + 1}, method="PUT")
+        warehouse = (home / "warehouse.duckdb").resolve()
         workspace = write_workspace(home, sandbox.url, warehouse, args.sensor_interval)
-        dagster_home = prepare_dagster_home(home)
-        env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+        prepare_dagster_home(home)  # the instance the daemon reads: run queue checked every second
+        say(f"  warm-up, each event job once in process (dbt plan compiled, event store filled, ledger "
+            f"caught up; not measured): {', '.join(warm_event_path(sandbox.url, warehouse))}")
         since = datetime.now(UTC)
         with DagsterInstance.get() as instance, \
-                process_group(daemon_command(workspace), home / "daemon.log", env=env, cwd=home) as daemon:
-            say(f"  dagster-daemon up, both write-back sensors ticked after "
+                process_group([dagster_cli("dagster-daemon"), "run", "-w", str(workspace)], home / "daemon.log",
+                              cwd=home) as daemon:
+            say(f"  dagster-daemon up (both code locations), write-back sensors ticked after "
                 f"{wait_for_sensor_ticks(instance, daemon, args.timeout):.0f}s (log {home / 'daemon.log'})")
-            events = drive_events(sandbox.url, interleave(deals, weeks), args.spacing, args.timeout,
-                                  args.poll_interval)
-            say(f"  all postings visible or timed out {time.time() - events[0].sent_at:.0f}s after the first event")
-            missing = report_latency(events)
+            refresh_id = None
+            if mode == "concurrent-refresh":
+                refresh_id = launch_refresh(workspace, home / "launch.log")
+                say(f"  refresh_all run {refresh_id[:8]} launched; its first step started after "
+                    f"{wait_for_run_to_work(instance, refresh_id, args.timeout):.0f}s")
+            cpu_before, clock = cpu_by_role(daemon.pid), time.perf_counter()
+            events = drive_events(sandbox.url, plan, args.spacing, args.timeout, args.poll_interval)
+            wall = time.perf_counter() - clock
+            cpu = {role: seconds - cpu_before[role] for role, seconds in cpu_by_role(daemon.pid).items()}
+            wait_for_event_runs(instance, since, args.timeout)
+            figures = report_events(events, run_timelines(instance, EVENT_JOBS, since))
+            missing = report_missing(events)
+            if refresh_id is not None:
+                report_overlap(instance, refresh_id, events)
+            say(f"  while the events ran: wall {wall:.0f}s, CPU " + ", ".join(f"{role} {seconds:.1f}s"
+                                                                          for role, seconds in cpu.items()))
             report_runs(instance, since)
     explain_missing(warehouse, missing)
-    return not missing and len(deals) == args.deals and len(weeks) == args.weeks
+    return ModeResult(not missing, latency_table(MODE_TITLES[mode], figures))
+
+
+def report_overlap(instance, refresh_id: str, events: Sequence[Event]) -> None:
+    record = instance.get_run_record_by_id(refresh_id)
+    run = record.dagster_run
+    end = record.end_time or float("inf")
+    during = sum(record.start_time is not None and record.start_time <= e.sent_at <= end for e in events)
+    lasted = (f" after {record.end_time - record.start_time:.0f}s" if record.end_time and record.start_time
+              else " (stopped with the daemon)")
+    say(f"  refresh_all {run.status.value}{lasted}; {during} of {len(events)} events fired while it ran")
+
+
+def latency_part(args: argparse.Namespace, home: Path) -> bool:
+    say(f"== latency: {args.deals} deals won + {args.weeks} weeks approved, sandbox scale {args.scale:g}, "
+        f"sensor interval {args.sensor_interval}s ==")
+    base = home / "bootstrap"
+    base.mkdir()
+    with SandboxProcess(base / "sandbox.sqlite", scale=args.scale, seed=args.seed) as sandbox:
+        say(f"  bootstrap main job (refresh_all) {bootstrap(base, sandbox.url):.0f}s (log {base / 'bootstrap.log'})")
+    with duckdb.connect(str(base / "warehouse.duckdb"), read_only=True) as con:
+        deals, weeks = pick_deals(con, args.deals), pick_weeks(con, args.weeks)
+    if len(deals) < args.deals or len(weeks) < args.weeks:
+        say(f"  only {len(deals)} open deals and {len(weeks)} billable weeks qualify at this scale")
+    ok, tables = len(deals) == args.deals and len(weeks) == args.weeks, []
+    for mode in args.modes:
+        copy_bootstrapped(base, home / mode)
+        result = measure_mode(args, home / mode, mode, interleave(deals, weeks))
+        ok &= result.ok
+        tables += result.table
+    say("  latency (s) per flow, event's control call -> first NetSuite poll that sees it; components from "
+        "the posting run's records and event log")
+    for line in tables:
+        say(line)
+    return ok
 
 
 # -- throughput part -----------------------------------------------------------------------------
@@ -501,6 +846,7 @@ def report_reconciliation(reconciliation, seconds: float) -> bool:
 def throughput_part(args: argparse.Namespace, work: Path) -> bool:
     from ps_pipelines.lib.warehouse.warehouse import Warehouse
     from ps_pipelines.lib.writeback import Targets, reconcile_invoices, run_billing
+    from ps_pipelines.lib.writeback.ledger_store import posting_ledger
     from ps_pipelines.resources import NetSuiteResource
 
     say(f"== throughput: month-end posting at sandbox scale {args.throughput_scale:g} ==")
@@ -512,18 +858,18 @@ def throughput_part(args: argparse.Namespace, work: Path) -> bool:
             f"{build_billing_inputs(sandbox.url, warehouse):.0f}s")
         # The resource's client: the same timeouts, retries and 5 calls in flight as a posting run.
         netsuite = NetSuiteResource(base_url=sandbox.url, **DEFAULT_CREDENTIALS["netsuite"]).client()
-        with Warehouse(warehouse).connect() as con:
+        with Warehouse(warehouse).connect() as con, posting_ledger(con, Warehouse(warehouse).ledger) as ledger:
             lines, invoices, in_erp, invalid = pending_volume(con)
             say(f"  to post: {lines:,} invoice lines on {invoices:,} invoices ({in_erp:,} of the lines already "
                 f"in NetSuite; {invalid:,} lines on invalid invoices are held back)")
             clock = time.perf_counter()
-            summary = run_billing(con, Targets(netsuite=netsuite), run_id="bench-throughput")
+            summary = run_billing(con, Targets(netsuite=netsuite), run_id="bench-throughput", ledger=ledger)
             seconds = time.perf_counter() - clock
-            posted_lines, posted = con.execute(
+            posted_lines, posted = ledger.execute(
                 "SELECT coalesce(sum(line_count), 0), count(*) FROM ops.outbox "
                 "WHERE flow = 'billing' AND posted_run_id = 'bench-throughput'").fetchone()
             clock = time.perf_counter()
-            reconciliation = reconcile_invoices(con, netsuite, from_date=billing_start_date())
+            reconciliation = reconcile_invoices(ledger, netsuite, from_date=billing_start_date())
             reconcile_seconds = time.perf_counter() - clock
     say(f"  posted {posted:,} invoices with {posted_lines:,} lines in {seconds:.1f}s (enqueue + validation + "
         f"posting; the poster alone {summary.seconds:.1f}s)")
@@ -545,6 +891,10 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=20)
     parser.add_argument("--weeks", type=int, default=20)
     parser.add_argument("--spacing", type=float, default=1.5, help="Seconds between two events.")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        help="Latency modes, each on a fresh copy of the bootstrapped estate.")
+    parser.add_argument("--concurrent-refresh", dest="modes", action="store_const", const=["concurrent-refresh"],
+                        help="Only the mode with a full refresh running while the events fire.")
     parser.add_argument("--sensor-interval", type=int, default=5, help="Write-back sensors' minimum interval.")
     parser.add_argument("--timeout", type=float, default=300.0, help="Seconds an event may take to be visible.")
     parser.add_argument("--poll-interval", type=float, default=0.5, help="Seconds between two NetSuite polls.")

@@ -14,7 +14,6 @@ from dagster import Definitions, EnvVar, definitions, in_process_executor, load_
 
 from ps_pipelines.defs.transform.automation import wait_for_upstream_runs
 from ps_pipelines.defs.writeback.alerts import AlertingResource
-from ps_pipelines.defs.writeback.sensors import WRITEBACK_SENSOR_INTERVAL_SECONDS, build_writeback_sensors
 from ps_pipelines.resources import (
     DEFAULT_SANDBOX_URL,
     DEFAULT_WAREHOUSE_PATH,
@@ -31,18 +30,12 @@ def build_alerting(environment: Environment) -> AlertingResource:
     return AlertingResource()
 
 
-def assembled(folder: Definitions, sensor_interval_seconds: int) -> Definitions:
+def assembled(folder: Definitions) -> Definitions:
     """``folder`` with every automated asset waiting while anything above it is planned in an
-    unfinished run (a condition over the whole graph, so it is added once the graph is known),
-    and the write-back sensors evaluated at most every ``sensor_interval_seconds``."""
-    sensors = list(folder.sensors or ())
-    if sensor_interval_seconds != WRITEBACK_SENSOR_INTERVAL_SECONDS:
-        replaced = build_writeback_sensors(sensor_interval_seconds)
-        names = {sensor.name for sensor in replaced}
-        sensors = [*(s for s in sensors if s.name not in names), *replaced]
+    unfinished run (a condition over the whole graph, so it is added once the graph is known)."""
     return Definitions(
         assets=wait_for_upstream_runs(list(folder.assets or ())), asset_checks=folder.asset_checks,
-        jobs=folder.jobs, schedules=folder.schedules, sensors=sensors,
+        jobs=folder.jobs, schedules=folder.schedules, sensors=folder.sensors,
         metadata=folder.metadata, component_tree=folder.component_tree,
     )
 
@@ -52,11 +45,10 @@ def build_definitions(
     *,
     sandbox_url: str = DEFAULT_SANDBOX_URL,
     warehouse_path: str = DEFAULT_WAREHOUSE_PATH,
-    writeback_sensor_interval_seconds: int = WRITEBACK_SENSOR_INTERVAL_SECONDS,
 ) -> Definitions:
     folder = load_from_defs_folder(path_within_project=Path(__file__).parent)
     return Definitions.merge(
-        assembled(folder, writeback_sensor_interval_seconds),
+        assembled(folder),
         Definitions(
             # Every run executes in one process, wherever it is launched (UI, schedule, sensor, CLI):
             # each step that writes the warehouse holds the one-slot pool, so steps run one after

@@ -17,18 +17,23 @@ from typing import TextIO
 import requests
 
 # Imported here, not in the functions that use it: one of them runs in a freshly forked child.
+from ps_pipelines.events import EVENTS_LOCATION
 from ps_pipelines.lib.processes import become_subreaper, set_parent_death_signal, terminate_children
 
 # dagster dev gives its webserver and daemon a minute each to stop.
 DEV_STOP_TIMEOUT_SECONDS = 150
 LOCATION_NAME = "ps_pipelines"
 WORKSPACE_YAML = f"""\
-# Written by ps-pipelines dev: its code location reads the sandbox URL and the warehouse path
-# from the environment this command gives dagster dev.
+# Written by ps-pipelines dev: its code locations read the sandbox URL and the warehouse path
+# from the environment this command gives dagster dev. The write-back events have a location
+# of their own: a run started by an event loads no dbt manifest.
 load_from:
   - python_module:
       module_name: ps_pipelines.definitions_dev
       location_name: {LOCATION_NAME}
+  - python_module:
+      module_name: ps_pipelines.events.definitions_dev
+      location_name: {EVENTS_LOCATION}
 """
 LOCATIONS_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""

@@ -18,6 +18,7 @@ from ps_pipelines.lib.sources.netsuite import NetSuiteClient
 from ps_pipelines.lib.sources.salesforce import SalesforceClient
 from ps_pipelines.lib.sources.workday import WorkdayClient
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore
 
 Environment = Literal["local", "production"]
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8765"
@@ -113,6 +114,10 @@ class WarehouseResource(ConfigurableResource):
 
     def warehouse(self) -> Warehouse:
         return Warehouse(self.database_path, lock_timeout_seconds=self.lock_timeout_seconds)
+
+    def ledger(self) -> LedgerStore:
+        """The write-back ledger beside the warehouse, under its own lock (the warehouse only mirrors it)."""
+        return self.warehouse().ledger
 
 
 def _local(sandbox_url: str, warehouse_path: str) -> dict[str, ConfigurableResource]:

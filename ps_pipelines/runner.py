@@ -64,7 +64,7 @@ def format_summary(warehouse: Warehouse, run_ids: list[str], *, brief: bool = Fa
 
 def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
     """What the write-back holds after the runs: ledger rows per flow and state, and what the runs posted."""
-    with warehouse.connect() as con:
+    with warehouse.ledger.connect() as con:
         states = con.execute("""
             SELECT flow, state, count(*), count(*) FILTER (WHERE list_contains(?, posted_run_id))
             FROM ops.outbox GROUP BY ALL ORDER BY ALL""", [run_ids]).fetchall()

@@ -29,6 +29,7 @@ from ps_sandbox.generate import (
     NOTES,
     OPPORTUNITY_TYPES,
     PAYMENT_TERMS,
+    SF_ADMIN_USER,
     TASK_NAMES,
     add_months,
     change_fields,
@@ -97,6 +98,15 @@ def _require(condition: Any, message: str, status: int = 400) -> None:
         raise ControlError(status, message)
 
 
+def _stamp(platform: str, obj: str, body: dict[str, Any], moment: datetime) -> datetime:
+    """``stamp``, and on Salesforce the user who made the change: a business event is a person at
+    work in the CRM (the org's admin), never the API's integration user, and Salesforce sets
+    ``LastModifiedById`` to whoever last updated the record (Object Reference, "System Fields")."""
+    if platform == "salesforce":
+        body["LastModifiedById"] = SF_ADMIN_USER
+    return stamp(platform, obj, body, moment)
+
+
 def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
@@ -117,7 +127,7 @@ class ControlAPI:
 
     def _save(self, platform: str, obj: str, record_id: str, body: dict[str, Any], moment: datetime) -> None:
         """Write a changed record with its change field(s) and updated_at at ``moment``."""
-        self.store.put(platform, obj, record_id, body, stamp(platform, obj, body, moment))
+        self.store.put(platform, obj, record_id, body, _stamp(platform, obj, body, moment))
 
     def _get(self, platform: str, obj: str, record_id: str) -> dict[str, Any]:
         body = self.store.get(platform, obj, record_id)
@@ -201,7 +211,7 @@ class ControlAPI:
             "Opportunity__c": opp["Id"], "Legal_Entity__c": opp.get("Legal_Entity__c"),
             "Payment_Terms__c": "Net 30", "Tax_Code__c": opp.get("Tax_Code__c"),
             "Contract_Value__c": opp.get("Amount"), "IsDeleted": False,
-            "CreatedDate": format_timestamp("salesforce", now), "SystemModstamp": None}
+            "CreatedDate": format_timestamp("salesforce", now), "CreatedById": SF_ADMIN_USER, "SystemModstamp": None}
         self._save("salesforce", "Contract", contract_id, contract, now)
         return contract
 
@@ -472,7 +482,7 @@ class ControlAPI:
                 holder, name = _field_parent(body, field[0])
                 vocabulary = field[1]
                 holder[name] = rng.choice([v for v in vocabulary if v != holder.get(name)] or list(vocabulary))
-            rows.append((record_id, stamp(platform, obj, body, now), body))
+            rows.append((record_id, _stamp(platform, obj, body, now), body))
         self.store.put_many(platform, obj, rows)
         return {"platform": platform, "object": obj, "touched": len(rows), "ids": [r[0] for r in rows],
                 "updated_at": to_iso(rows[0][1]) if rows else None}
@@ -519,7 +529,7 @@ class ControlAPI:
             body["IsDeleted"] = True  # the recycle bin: still readable through queryAll
         if platform == "hubspot":
             hubspot_data.archive(body, now)  # listed with archived=true, no longer searchable
-        moment = stamp(platform, obj, body, now)
+        moment = _stamp(platform, obj, body, now)
         self.store.soft_delete(platform, obj, str(record_id), body, moment)
         return {"platform": platform, "object": obj, "id": record_id, "hard": False}
 

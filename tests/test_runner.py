@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from ps_pipelines.lib.sources import NetSuiteClient
+from ps_pipelines.lib.writeback.ledger_store import ledger_path_for
 from ps_pipelines.runner import run_main_job
 from ps_pipelines.transform.project import dbt_var
 from ps_sandbox.context import DEFAULT_CREDENTIALS
@@ -25,6 +26,7 @@ from tests.conftest import TEST_SCALE, TEST_SEED, RunningSandbox
 
 CENT = Decimal("0.01")
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+LEDGER_ROWS = "SELECT outbox_key, state, version, updated_at FROM ops.outbox ORDER BY outbox_key"
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,16 @@ def test_one_run_converges_the_marts_on_the_erp_and_a_second_run_changes_nothing
     with duckdb.connect(str(warehouse), read_only=True) as con:
         wanted = con.execute("SELECT line_external_id FROM outbound.erp_billing_transactions "
                              "WHERE is_invoice_valid").fetchall()
+        mirrored = con.execute(LEDGER_ROWS).fetchall()
+    with duckdb.connect(str(ledger_path_for(warehouse)), read_only=True) as con:
         waiting = con.execute("SELECT outbox_key, last_error FROM ops.outbox WHERE flow = 'billing' "
                               "AND state <> 'posted' AND regexp_matches(last_error, 'erp_(project|customer)')"
                               ).fetchall()
+        ledger = con.execute(LEDGER_ROWS).fetchall()
     assert wanted and {key for (key,) in wanted} <= on_erp
     assert waiting == [], "invoices held back for an ERP project created in the same run"
+    # The ledger is its own file; the warehouse holds its mirror, as of the last posting.
+    assert ledger and mirrored == ledger
 
     # The published invoice lines are NetSuite's, all of them.
     [(published_lines,)] = published(analytics, "SELECT count(*) FROM marts.fct_invoice_lines WHERE NOT is_deleted")

@@ -10,14 +10,19 @@ Cursors are ``(change time, id)`` keysets with an overlap window. Every read sta
 change time is still seen; events inside the window that were already reported are
 remembered in the cursor (``seen``) and not reported again, so records sharing a timestamp
 are neither lost nor repeated. No Dagster imports: the sensors wrap these functions.
+
+Our own write-backs are not events: a feed whose records name the user who last changed them
+(Salesforce's ``LastModifiedById``) drops changes made by the user the client authenticates as
+(``integration_user_id``), so marking a deal activated, or "Needs attention", never starts
+another activation. The cursor still moves past those changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ps_pipelines.lib.contracts import kantata, salesforce
 from ps_pipelines.lib.contracts.base import EntityContract
@@ -86,6 +91,8 @@ class Feed:
     ``also_changed_by``: a related object folded into the record whose change counts as the
     record's (a Kantata submission: approving it changes the submission, not necessarily the
     time entries on it); the record's change time is then the later of the two.
+    ``last_changed_by``: whether a record's last change was made by a given user; with it,
+    changes made by our own integration user are not events.
     """
 
     kind: str
@@ -94,6 +101,7 @@ class Feed:
     id_field: str
     change_field: str
     also_changed_by: str | None = None
+    last_changed_by: Callable[[Mapping[str, Any], str], bool] | None = None
 
     def change_of(self, record: Mapping[str, Any]) -> datetime:
         changed = parse_timestamp(record[self.change_field])
@@ -104,6 +112,19 @@ class Feed:
 
     def id_of(self, record: Mapping[str, Any]) -> str:
         return str(record[self.id_field])
+
+    def reports(self, record: Mapping[str, Any], own_user: str | None) -> bool:
+        """The record's change is an event: it is one by ``is_event`` and not our own write."""
+        if own_user and self.last_changed_by and self.last_changed_by(record, own_user):
+            return False
+        return self.is_event(record)
+
+
+@runtime_checkable
+class KnowsOwnUser(Protocol):
+    """A source client that can name the user its requests (and so our write-backs) run as."""
+
+    def integration_user_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -138,7 +159,13 @@ def is_completed_milestone(record: Mapping[str, Any]) -> bool:
     return record.get("story_type") == "milestone" and record.get("state") == "completed"
 
 
-WON_DEALS = Feed("opportunity", salesforce.OPPORTUNITIES, is_activation_trigger, "Id", "SystemModstamp")
+# The feed also selects who made each change, to tell a human's win from our write-back.
+_OPPORTUNITY_CHANGES = replace(salesforce.OPPORTUNITIES, source_fields=(
+    *salesforce.OPPORTUNITIES.source_fields, salesforce.LAST_MODIFIED_BY))
+WON_DEALS = Feed("opportunity", _OPPORTUNITY_CHANGES, is_activation_trigger, "Id", "SystemModstamp",
+                 last_changed_by=salesforce.last_modified_by)
+# Kantata feeds need no such guard: our write-backs only create and update workspaces (and
+# their external references), never time entries, expenses, stories or timesheet submissions.
 APPROVED_TIME = Feed("time_entry", kantata.TIME_ENTRIES, is_approved_billable, "id", "updated_at",
                      also_changed_by="recent_submission")
 APPROVED_EXPENSES = Feed("expense", kantata.EXPENSES, is_approved_billable, "id", "updated_at",
@@ -178,22 +205,34 @@ def read_feeds(
     """
     events: list[ChangeEvent] = []
     new_cursors: dict[str, FeedCursor] = {}
+    own_user = own_user_of(client, feeds)
     for feed in feeds:
         cursor = cursors.get(feed.kind)
         if cursor is None:
             new_cursors[feed.kind] = start_cursor(client, feed, overlap=overlap, around=now())
             continue
-        found, new_cursors[feed.kind] = read_feed(client, feed, cursor, overlap=overlap)
+        found, new_cursors[feed.kind] = read_feed(client, feed, cursor, overlap=overlap, own_user=own_user)
         events += found
     return FeedBatch(sorted(events), new_cursors)
 
 
+def own_user_of(client: SourceClient, feeds: Sequence[Feed]) -> str | None:
+    """The user our own writes to ``client``'s platform are made as, if a feed can tell them apart."""
+    if not any(feed.last_changed_by for feed in feeds) or not isinstance(client, KnowsOwnUser):
+        return None
+    return client.integration_user_id()
+
+
 def read_feed(
-    client: SourceClient, feed: Feed, cursor: FeedCursor, *, overlap: timedelta = DEFAULT_OVERLAP
+    client: SourceClient, feed: Feed, cursor: FeedCursor, *, overlap: timedelta = DEFAULT_OVERLAP,
+    own_user: str | None = None,
 ) -> tuple[list[ChangeEvent], FeedCursor]:
-    """Events changed at or after ``cursor.floor`` that the cursor has not reported, and the next cursor."""
+    """Events changed at or after ``cursor.floor`` that the cursor has not reported, and the next cursor.
+
+    Changes whose last author is ``own_user`` are not events (see ``Feed.last_changed_by``).
+    """
     records = [record for page in client.extract(feed.contract, since=cursor.floor) for record in page]
-    changes = [(feed.change_of(r), feed.id_of(r), feed.is_event(r)) for r in records]
+    changes = [(feed.change_of(r), feed.id_of(r), feed.reports(r, own_user)) for r in records]
     fresh = {
         ChangeEvent(at, feed.kind, record_id)
         for at, record_id, is_event in changes

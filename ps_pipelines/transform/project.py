@@ -19,24 +19,54 @@ interpreter is used explicitly.
 
 from __future__ import annotations
 
-import shutil
-import sys
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dagster_dbt import DbtCliResource, DbtProject
 
+from ps_pipelines.lib import dbt_project as dbt_paths
+from ps_pipelines.lib.dbt_project import DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
-DBT_TARGET = "duckdb"
 # `dbt docs generate` output (index.html, static_index.html), written by the main job.
 DOCS_TARGET_PATH = DBT_PROJECT_DIR / "target" / "docs"
 # Inputs of `dbt parse`: when none is newer than the manifest, parsing again changes nothing.
 _PARSE_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "seeds", "snapshots", "analyses")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=DBT_TARGET)
+# The profile the shared parse (``target/``) is made with. dbt re-parses everything when the
+# rendered profile differs from the last parse's ("Unable to do partial parsing because profile
+# has changed"; dbt-core parser/manifest.py hashes the connection info), and profiles.yml reads
+# these variables, so the caller's environment (``ps-pipelines dev`` sets the warehouse path,
+# a plain shell does not) must not decide them. The parse connects to no warehouse.
+PARSE_PROFILE_ENV = {"PS_WAREHOUSE_PATH": str(DBT_PROJECT_DIR.parent / ".ps_pipelines" / "warehouse.duckdb"),
+                     "PS_DBT_TARGET": DBT_TARGET}
+_ENV_LOCK = threading.Lock()
+
+
+@contextmanager
+def dbt_env(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` for the dbt process started inside, and only for it.
+
+    ``DbtCliResource.cli`` copies ``os.environ`` into the subprocess when it starts it, so the
+    variables are set only around that call (serialized: the environment is process-wide), and
+    the user's own environment never decides, say, which file dbt writes.
+    """
+    with _ENV_LOCK:
+        previous = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _newest_input_mtime(project: DbtProject) -> float:
@@ -46,11 +76,6 @@ def _newest_input_mtime(project: DbtProject) -> float:
         files = [path] if path.is_file() else path.rglob("*") if path.is_dir() else []
         newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
     return newest
-
-
-def dbt_executable() -> str:
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else shutil.which("dbt") or "dbt"
 
 
 def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
@@ -70,14 +95,15 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
     target = project.project_dir / project.target_path
     with exclusive_lock(target / ".prepare.lock"):
         if manifest_is_stale(project):
-            dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+            with dbt_env(PARSE_PROFILE_ENV):
+                invocation = dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path)
+            invocation.wait()
     return project.manifest_path
 
 
 def dbt_var(name: str, project: DbtProject = dbt_project) -> Any:
     """A variable of ``dbt_project.yml``: Python and SQL share one setting (e.g. the billing go-live)."""
-    config = yaml.safe_load((project.project_dir / "dbt_project.yml").read_text())
-    return config.get("vars", {})[name]
+    return dbt_paths.dbt_var(name, project.project_dir)
 
 
 if __name__ == "__main__":

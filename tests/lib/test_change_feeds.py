@@ -25,9 +25,12 @@ from ps_pipelines.lib.change_feeds import (
     newest_change_time,
     won_opportunities,
 )
+from ps_pipelines.lib.contracts.salesforce import last_modified_by
 from ps_pipelines.lib.sources import KantataClient, SalesforceClient
 from ps_pipelines.lib.sources.base import parse_timestamp
 from ps_pipelines.resources import build_resources
+from ps_sandbox.catalog.salesforce import RUN_AS_USER_ID
+from ps_sandbox.generate import SF_ADMIN_USER
 from tests.conftest import RunningSandbox
 
 OVERLAP = timedelta(seconds=60)
@@ -251,3 +254,11 @@ def test_the_newest_change_is_found_within_a_second_in_few_requests(distance: ti
 
 def test_an_empty_source_has_no_newest_change() -> None:
     assert newest_change_time(_Timeline([]), APPROVED_TIME.contract, around=datetime.now(UTC)) is None
+
+
+def test_our_integration_user_is_the_one_the_token_identity_url_names(salesforce: SalesforceClient) -> None:
+    assert salesforce.integration_user_id() == RUN_AS_USER_ID
+    # The identity URL may carry the 15-character form of the id; it names the same user.
+    assert last_modified_by({"LastModifiedById": RUN_AS_USER_ID}, RUN_AS_USER_ID[:15])
+    assert not last_modified_by({"LastModifiedById": SF_ADMIN_USER}, RUN_AS_USER_ID)
+    assert not last_modified_by({}, RUN_AS_USER_ID)

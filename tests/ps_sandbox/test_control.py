@@ -12,8 +12,9 @@ import pytest
 import requests
 
 from ps_sandbox.app import open_sandbox, start_server
+from ps_sandbox.catalog.salesforce import RUN_AS_USER_ID
 from ps_sandbox.context import SandboxConfig
-from ps_sandbox.generate import AS_OF, change_fields, record_counts
+from ps_sandbox.generate import AS_OF, SF_ADMIN_USER, change_fields, record_counts
 from ps_sandbox.store import from_iso
 
 KANTATA_TOKEN = {"Authorization": "Bearer sandbox-kantata-token"}
@@ -64,6 +65,21 @@ def test_deal_won_closes_an_open_opportunity_with_a_contract(sandbox) -> None:
     # Winning it again keeps the contract it already has.
     again = sandbox.control("POST", "events/deal-won", {"opportunity_id": opp["Id"]})
     assert again == {**result, "contract_created": False}
+
+
+def test_crm_events_are_changes_by_a_person_even_on_records_the_api_changed_last(sandbox) -> None:
+    """Salesforce sets LastModifiedById to whoever last updated a record (Object Reference,
+    "System Fields"): an event is a person in the CRM, not the API's integration user."""
+    store = sandbox.ctx.store
+    opp = store.scan("salesforce", "Opportunity", equals={"IsClosed": False}, limit=1)[0]
+    store.put("salesforce", "Opportunity", opp["Id"], {**opp, "LastModifiedById": RUN_AS_USER_ID}, store.now())
+    won = sandbox.control("POST", "events/deal-won", {"opportunity_id": opp["Id"]})
+    assert _record(sandbox, "salesforce", "Opportunity", opp["Id"])["LastModifiedById"] == SF_ADMIN_USER
+    contract = _record(sandbox, "salesforce", "Contract", won["contract_id"])
+    assert contract["CreatedById"] == contract["LastModifiedById"] == SF_ADMIN_USER
+    touched = sandbox.control("POST", "events/touch", {"platform": "salesforce", "object": "Opportunity",
+                                                       "count": 3})["ids"]
+    assert {_record(sandbox, "salesforce", "Opportunity", i)["LastModifiedById"] for i in touched} == {SF_ADMIN_USER}
 
 
 def test_approve_week_approves_the_latest_unapproved_week(sandbox) -> None:

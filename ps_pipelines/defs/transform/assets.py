@@ -8,20 +8,19 @@ part of the graph below a changed raw table runs.
 
 
 import json
-import os
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from dagster import (
+    AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
     AssetsDefinition,
     AutomationCondition,
+    JobDefinition,
     Output,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets
@@ -31,7 +30,7 @@ from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_ch
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WAREHOUSE_PATH_ENV, WarehouseResource
-from ps_pipelines.transform.project import dbt_project, prepare_manifest
+from ps_pipelines.transform.project import dbt_env, dbt_project, prepare_manifest
 
 DBT_OWNER = "team:analytics-engineering"
 PUBLISHED_SCHEMA = "marts"
@@ -39,7 +38,6 @@ DBT_UNIQUE_ID = "dagster_dbt/unique_id"  # dagster-dbt's metadata key naming an 
 INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 # A run tagged so rebuilds every selected model whatever changed (``ps-pipelines run --full-refresh``).
 REBUILD_ALL_TAG = "ps/rebuild_all"
-_ENV_LOCK = threading.Lock()
 # dbt unit tests check the SQL logic on fixed inputs: they change only with the code, so CI
 # runs them (tests/transform), not every data build (they were a third of a partial rebuild).
 # A resource-type filter, not an --exclude selection: an exclusion is expanded through the
@@ -86,27 +84,6 @@ def layer_group(fqn: Sequence[str]) -> str:
 
 
 translator = LayerTranslator()
-
-
-@contextmanager
-def dbt_env(variables: Mapping[str, str]) -> Iterator[None]:
-    """Set ``variables`` for the dbt process started inside, and only for it.
-
-    ``DbtCliResource.cli`` copies ``os.environ`` into the subprocess when it starts it, so the
-    variables are set only around that call (serialized: the environment is process-wide), and
-    the user's own environment never decides, say, which file dbt writes.
-    """
-    with _ENV_LOCK:
-        previous = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        try:
-            yield
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 def build_target_path(warehouse_path: Path) -> Path:
@@ -164,8 +141,21 @@ def _dbt_name(manifest: Mapping[str, Any], spec_metadata: Mapping[str, Any] | No
     return ".".join(manifest["nodes"][(spec_metadata or {})[DBT_UNIQUE_ID]]["fqn"])
 
 
+def job_check_keys(job: JobDefinition) -> Set[AssetCheckKey]:
+    """The checks of ``job`` as it is defined, also when ``job`` is a subset of it.
+
+    Dagster plans a subset taken by assets alone (``execute_in_process(asset_selection=...)``,
+    a run request without check keys) with every check of those assets in the code location,
+    not only the job's: a posting job's subset would get the dbt tests the job leaves out,
+    among them relationships to models it never builds.
+    """
+    while job.asset_selection_data is not None:
+        job = job.asset_selection_data.parent_job_def
+    return job.asset_layer.asset_graph.asset_check_keys
+
+
 def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> list[str]:
-    """dbt names of the tests behind the step's checks.
+    """dbt names of the tests behind the step's checks that its job has.
 
     Tests are named one by one and dbt's indirect selection is turned off: a step builds part
     of the project, and indirect selection picks a test over several models (a relationship)
@@ -173,8 +163,12 @@ def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> l
     planned check could otherwise silently never run.
     """
     assets_def = context.assets_def
+    in_job = job_check_keys(context.job_def)
+    selected = context.selected_asset_check_keys
+    if left_out := len(selected - in_job):
+        context.log.info(f"{left_out} planned checks are not checks of job {context.job_name}: not run")
     return sorted(_dbt_name(manifest, assets_def.get_spec_for_check_key(key).metadata)
-                  for key in context.selected_asset_check_keys)
+                  for key in selected & in_job)
 
 
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
@@ -212,18 +206,36 @@ def load_manifest(project: DbtProject = dbt_project) -> Mapping[str, Any]:
     return json.loads(project.manifest_path.read_text())
 
 
-def build_dbt_models(manifest: Mapping[str, Any]) -> AssetsDefinition:
-    @dbt_assets(
-        manifest=manifest,
-        project=dbt_project,
-        dagster_dbt_translator=translator,
-        pool=WAREHOUSE_POOL,
-        name="dbt_models",
-    )
-    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
-        yield from run_dbt_build(context, dbt, warehouse, manifest)
+# One dbt op per stage of the main job's order: models that read what a posting wrote to the
+# ledger come after that posting. One op for all would sit both before and after the postings,
+# and Dagster would split it into anonymous copies (dbt_models_2, _3 ...) in every job.
+DBT_STAGES = (
+    # name, dbt selection, dbt exclusion
+    ("dbt_build", "fqn:*", "source:ops+"),
+    ("dbt_build_after_activation", "source:ps_pipelines.ops.outbox_activations+", "source:ps_pipelines.ops.outbox+"),
+    ("dbt_build_after_invoicing", "source:ps_pipelines.ops.outbox+", ""),
+)
 
-    return dbt_models
+
+def build_dbt_models(manifest: Mapping[str, Any]) -> list[AssetsDefinition]:
+    """The dbt models (and seeds, and their tests as checks), one multi-asset per stage."""
+
+    def stage(name: str, select: str, exclude: str) -> AssetsDefinition:
+        @dbt_assets(
+            manifest=manifest,
+            project=dbt_project,
+            dagster_dbt_translator=translator,
+            pool=WAREHOUSE_POOL,
+            name=name,
+            select=select,
+            exclude=exclude or None,
+        )
+        def dbt_stage(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
+            yield from run_dbt_build(context, dbt, warehouse, manifest)
+
+        return dbt_stage
+
+    return [stage(*spec) for spec in DBT_STAGES]
 
 
 def published_tables(manifest: Mapping[str, Any]) -> list[MartTable]:

@@ -13,4 +13,4 @@ from ps_pipelines.defs.transform.publish import build_publish_assets
 @definitions
 def dbt_definitions() -> Definitions:
     manifest = load_manifest()
-    return Definitions(assets=[build_dbt_models(manifest), *build_publish_assets(manifest)])
+    return Definitions(assets=[*build_dbt_models(manifest), *build_publish_assets(manifest)])

@@ -2,15 +2,15 @@
 
 The message names the run, its job, the failing steps' errors and, for write-back runs, the
 ledger rows the run left failing (``ops.outbox`` rows whose ``last_run_id`` is the run and whose
-state is failed_retryable, dead or invalid), so whoever is on call sees which invoices or deals
-are stuck without opening the warehouse. It stays short: a few steps, a few transactions.
+state is failed_retryable, dead or invalid; read from the ledger's own file, whose lock a rebuild
+does not hold), so whoever is on call sees which invoices or deals are stuck without opening the
+warehouse. It stays short: a few steps, a few transactions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -25,7 +25,8 @@ from dagster import (
 from pydantic import Field
 
 from ps_pipelines.lib.notify import DEFAULT_TIMEOUT_SECONDS, Alert, AlertDeliveryError, send_alert
-from ps_pipelines.lib.warehouse.lock import WarehouseBusyError, exclusive_lock
+from ps_pipelines.lib.warehouse.lock import WarehouseBusyError
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore, ledger_path_for
 from ps_pipelines.lib.writeback.outbox import NEEDS_ATTENTION
 from ps_pipelines.resources import WarehouseResource
 
@@ -33,7 +34,7 @@ FAILING_STATES = NEEDS_ATTENTION
 MAX_LISTED_STEPS = 3
 MAX_LISTED_TRANSACTIONS = 10
 MAX_ERROR_CHARS = 300
-# The sensor waits this long at most for a writer to release the warehouse.
+# The sensor waits this long at most for a posting to release the ledger.
 LEDGER_LOCK_TIMEOUT_SECONDS = 10.0
 
 _FAILING_SQL = f"""
@@ -110,14 +111,12 @@ def failure_alert(
 
 
 def failing_transactions(database_path: str, run_id: str) -> FailingTransactions:
-    """The run's failing ledger rows, read under the writer lock on a read-only connection."""
-    path = Path(database_path)
-    if not path.exists():
-        return FailingTransactions(0, [], "no warehouse")
+    """The run's failing rows of the ledger beside the warehouse, read under its lock, read-only."""
+    ledger = LedgerStore(ledger_path_for(database_path), lock_timeout_seconds=LEDGER_LOCK_TIMEOUT_SECONDS)
+    if not ledger.exists():
+        return FailingTransactions(0, [], "no write-back ledger")
     try:
-        with exclusive_lock(path.with_name(path.name + ".lock"), LEDGER_LOCK_TIMEOUT_SECONDS), duckdb.connect(
-            str(path), read_only=True
-        ) as con:
+        with ledger.read() as con:
             if not _has_ledger(con):
                 return FailingTransactions(0, [], "no write-back ledger")
             rows = con.execute(_FAILING_SQL, [run_id]).fetchall()

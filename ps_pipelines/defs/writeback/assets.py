@@ -2,8 +2,11 @@
 
 Both posting assets read a dbt outbound model, upsert the desired transactions into the outbox
 ledger (``ops.outbox``) and post what is due with at most ``max_in_flight`` calls in flight
-(``lib/writeback``). They hold the warehouse's writer connection while they post: the ledger
-lives in the warehouse, and every asset that writes it shares the one-slot pool.
+(``lib/writeback``). The ledger is its own DuckDB file (``ledger_store``), which the event path
+posts to as well; a posting holds the warehouse (to read its outbound model and refresh the
+warehouse's mirror of the ledger for the dbt models downstream) and, inside it, the ledger.
+Whatever only reads or keeps the ledger (the dead letters, the checks) takes the ledger alone:
+the warehouse's mirror may lag the event path's postings.
 """
 
 from datetime import UTC, date, datetime
@@ -15,18 +18,19 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
-    Config,
     DataVersion,
     MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
 )
-from pydantic import Field
 
+from ps_pipelines.defs.writeback.config import BillingConfig, PostingConfig
+from ps_pipelines.lib.dbt_project import dbt_var
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
+from ps_pipelines.lib.writeback.ledger_store import posting_ledger
 from ps_pipelines.lib.writeback.outbox import (
     NEEDS_ATTENTION,
     ledger_frame,
@@ -34,12 +38,11 @@ from ps_pipelines.lib.writeback.outbox import (
     waiting_frame,
 )
 from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
-from ps_pipelines.lib.writeback.poster import PostSettings, PostSummary
+from ps_pipelines.lib.writeback.poster import PostSummary
 from ps_pipelines.lib.writeback.readback import attempted_record_types
 from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Targets
 from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
-from ps_pipelines.transform.project import dbt_var
 
 WRITEBACK_GROUP = "writeback"
 # Each posting sits in the Dagster group of its flow, with the outbound model it posts and the
@@ -63,26 +66,6 @@ ATTENTION_STATES = NEEDS_ATTENTION
 WAITING = "waiting"  # not a ledger state: an unsent row held by an earlier attempt's lease
 LISTED_STATES = (*ATTENTION_STATES, WAITING)
 PREVIEW_ROWS = 50
-
-
-class PostingConfig(Config):
-    replay_dead: bool = Field(
-        default=False, description="Also send dead transactions (after their cause was fixed).")
-    max_in_flight: int = Field(default=5, ge=1, le=25, description="Calls in flight at once (NetSuite-like cap).")
-    max_attempts: int = Field(default=5, ge=1, description="Attempts of one version before it is dead.")
-
-    def settings(self) -> PostSettings:
-        return PostSettings(max_in_flight=self.max_in_flight, max_attempts=self.max_attempts,
-                            replay_dead=self.replay_dead)
-
-
-class BillingConfig(PostingConfig):
-    closed_through: str = Field(
-        default="", description="Accounting periods are closed through this date (YYYY-MM-DD): "
-                                "an invoice dated on or before it is invalid. Empty = none closed.")
-
-    def closed_through_date(self) -> date | None:
-        return date.fromisoformat(self.closed_through) if self.closed_through else None
 
 
 # The billing limits (dbt vars, enforced by outbound.erp_billing_transactions): shown on every
@@ -137,10 +120,10 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
                             netsuite: NetSuiteResource, kantata: KantataResource,
                             salesforce: SalesforceResource) -> MaterializeResult:
     targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
-    with warehouse.warehouse().connect() as con:
-        summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings())
-        written, ledger = attempted_record_types(con, context.run_id), ledger_version(con, ACTIVATION_FLOW)
-    return _result(context, summary, written, ledger)
+    with warehouse.warehouse().connect() as con, posting_ledger(con, warehouse.ledger()) as ledger:
+        summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings(), ledger=ledger)
+        written, version = attempted_record_types(ledger, context.run_id), ledger_version(ledger, ACTIVATION_FLOW)
+    return _result(context, summary, written, version)
 
 
 @asset(
@@ -159,12 +142,12 @@ def erp_project_activations(context: AssetExecutionContext, config: PostingConfi
 def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehouse: WarehouseResource,
                  netsuite: NetSuiteResource) -> MaterializeResult:
     targets = Targets(netsuite=netsuite.client())
-    with warehouse.warehouse().connect() as con:
+    with warehouse.warehouse().connect() as con, posting_ledger(con, warehouse.ledger()) as ledger:
         summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
-                              settings=config.settings())
-        written, ledger = attempted_record_types(con, context.run_id), ledger_version(con, BILLING_FLOW)
+                              settings=config.settings(), ledger=ledger)
+        written, version = attempted_record_types(ledger, context.run_id), ledger_version(ledger, BILLING_FLOW)
     limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
-    return _result(context, summary, written, ledger, {"billing_limits": MetadataValue.json(limits)})
+    return _result(context, summary, written, version, {"billing_limits": MetadataValue.json(limits)})
 
 
 @asset_check(
@@ -178,8 +161,10 @@ def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: Warehous
                         netsuite: NetSuiteResource) -> AssetCheckResult:
     # Invoices before the billing go-live were keyed by hand in the ERP: not the ledger's.
     go_live = date.fromisoformat(str(dbt_var("billing_start_date")))
-    with warehouse.warehouse().connect() as con:
-        reconciliation = reconcile_invoices(con, netsuite.client(), from_date=go_live)
+    # The ledger stays held while NetSuite is read: an invoice posted in between would show as
+    # unknown to the ledger.
+    with warehouse.ledger().connect() as ledger:
+        reconciliation = reconcile_invoices(ledger, netsuite.client(), from_date=go_live)
     if not reconciliation.passed:
         context.log.error(f"reconciliation failed: {reconciliation.describe()}")
     return AssetCheckResult(
@@ -197,7 +182,6 @@ def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: Warehous
 @asset_check(
     asset=ACTIVATIONS_KEY,
     name=DUPLICATES_CHECK,
-    pool=WAREHOUSE_POOL,
     description="No platform record carries a deal's reference besides the one the ledger posted (e.g. two Kantata "
                 "workspaces for one deal: a create that landed after a rerun had created its own). Each one found "
                 "is resolved by policy: the ledger's record is kept, the other is flagged in the platform (a "
@@ -208,8 +192,8 @@ def no_duplicate_records(context: AssetCheckExecutionContext, warehouse: Warehou
                          netsuite: NetSuiteResource, kantata: KantataResource,
                          salesforce: SalesforceResource) -> AssetCheckResult:
     targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
-    with warehouse.warehouse().connect() as con:
-        sweep = sweep_duplicates(con, targets, run_id=context.op_execution_context.run_id, now=datetime.now(UTC))
+    with warehouse.ledger().connect() as ledger:
+        sweep = sweep_duplicates(ledger, targets, run_id=context.op_execution_context.run_id, now=datetime.now(UTC))
     if not sweep.passed:
         context.log.error(f"duplicate records: {sweep.describe()}")
     severity = AssetCheckSeverity.ERROR if (sweep.unresolved or sweep.unconfirmed) else AssetCheckSeverity.WARN
@@ -232,18 +216,19 @@ def no_duplicate_records(context: AssetCheckExecutionContext, warehouse: Warehou
     group_name=WRITEBACK_GROUP,
     owners=[WRITEBACK_OWNER],
     kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
     description="Transactions that need someone: `dead` (the target rejected them, or retries ran out; replay "
                 "with `replay_dead: true` once fixed), `invalid` (failed our validation, never sent; they come "
                 "back by themselves when their data changes) and `failed_retryable` (retried by the next run). "
                 "Also the creates waiting for an earlier attempt's lease (`waiting`: a killed or timed-out "
                 "create may still land; the first run after the lease looks it up before creating). "
-                "Query `ops.outbox` for the full ledger and `ops.outbox_attempts` for every attempt.",
+                "Query `ops.outbox` for the full ledger and `ops.outbox_attempts` for every attempt, in the "
+                "ledger's file beside the warehouse (`<warehouse>.ledger.duckdb`; the warehouse mirrors it as of "
+                "its last batch posting).",
 )
 def dead_letters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    with warehouse.warehouse().connect() as con:
-        frame = ledger_frame(con, states=ATTENTION_STATES)
-        waiting = waiting_frame(con)
+    with warehouse.ledger().connect() as ledger:
+        frame = ledger_frame(ledger, states=ATTENTION_STATES)
+        waiting = waiting_frame(ledger)
     # A waiting row is listed once, as waiting, whatever its state (pending or failed_retryable).
     frame = frame[~frame["outbox_key"].isin(waiting["outbox_key"])]
     waiting = waiting.assign(state=WAITING)

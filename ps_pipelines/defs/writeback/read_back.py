@@ -30,29 +30,42 @@ from ps_pipelines.defs.writeback.jobs import (
     refresh_after_posting_job,
     replay_dead_letters_job,
 )
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
 
 READ_BACK_SENSOR = "read_back_after_posting"
 POSTING_KEYS = (ACTIVATIONS_KEY, INVOICES_KEY)
+MONITORED_JOBS = frozenset({
+    *(job.name for job in (refresh_all_job, activate_projects_job, post_invoices_job, replay_dead_letters_job,
+                           refresh_after_posting_job)),
+    EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB})
 
 
 def written_record_types(instance: DagsterInstance, run_id: str) -> list[str]:
-    """Kinds of write (``netsuite:invoice`` ...) the posting assets of ``run_id`` attempted."""
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    """Kinds of write (``netsuite:invoice`` ...) the postings of ``run_id`` attempted: the posting
+    assets' materializations (batch path), or the post op's output (event path)."""
     written: set[str] = set()
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
     for record in records:
         materialization = record.event_log_entry.asset_materialization
-        if materialization is None or materialization.asset_key not in POSTING_KEYS:
-            continue
-        value = materialization.metadata.get(WRITTEN_RECORD_TYPES)
-        written.update(getattr(value, "value", None) or [])
+        if materialization is not None and materialization.asset_key in POSTING_KEYS:
+            written.update(_listed(materialization.metadata.get(WRITTEN_RECORD_TYPES)))
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_OUTPUT).records:
+        event = record.event_log_entry.dagster_event
+        output = event.step_output_data if event is not None else None
+        if output is not None:
+            written.update(_listed(output.metadata.get(WRITTEN_RECORD_TYPES)))
     return sorted(written)
+
+
+def _listed(value: object) -> list[str]:
+    return list(getattr(value, "value", None) or [])
 
 
 @run_status_sensor(
     name=READ_BACK_SENSOR,
     run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[refresh_all_job, activate_projects_job, post_invoices_job, replay_dead_letters_job,
-                    refresh_after_posting_job],
+    # The event jobs live in the write-back code location: watched across locations, by name.
+    monitor_all_code_locations=True,
     request_job=refresh_after_posting_job,
     default_status=DefaultSensorStatus.RUNNING,
     description="After a run that posted to the ERP, PSA or CRM, reads those tables back and rebuilds and "
@@ -61,6 +74,8 @@ def written_record_types(instance: DagsterInstance, run_id: str) -> list[str]:
 )
 def read_back_after_posting(context: RunStatusSensorContext) -> RunRequest | SkipReason:
     run_id = context.dagster_run.run_id
+    if context.dagster_run.job_name not in MONITORED_JOBS:
+        return SkipReason(f"run {run_id} of {context.dagster_run.job_name} posts nothing")
     written = written_record_types(context.instance, run_id)
     if not written:
         return SkipReason(f"run {run_id} wrote nothing to read back")

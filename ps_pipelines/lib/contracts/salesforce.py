@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ps_pipelines.lib.contracts import columns as c
 from ps_pipelines.lib.contracts.base import EntityContract
 
@@ -18,6 +21,20 @@ BILLING_MODELS = ("Time and Materials", "Fixed Fee", "Milestone")
 CONTRACT_STATUSES = ("Draft", "In Approval Process", "Activated", "Expired", "Terminated")
 
 _AUDIT = ("IsDeleted", "CreatedDate", "SystemModstamp")
+# "System Fields" (Object Reference): the user who last updated the record. Set by Salesforce
+# on every change a user (or an API client, as its user) makes.
+LAST_MODIFIED_BY = "LastModifiedById"
+_ID15 = 15
+
+
+def last_modified_by(record: Mapping[str, Any], user_id: str) -> bool:
+    """Whether ``user_id`` made the record's last change.
+
+    Ids compare on their case-sensitive 15-character form: an 18-character id is that plus a
+    case-safe checksum, and the identity URL may carry either form.
+    """
+    changed_by = record.get(LAST_MODIFIED_BY)
+    return bool(changed_by and user_id) and str(changed_by)[:_ID15] == user_id[:_ID15]
 
 
 def _contract(entity: str, sobject: str, fields: tuple[str, ...], cols: dict, description: str) -> EntityContract:

@@ -206,6 +206,22 @@ class SalesforceClient:
         path = self._data_url(f"sobjects/{sobject}/{quote(record_id, safe='')}")
         return self.client.get_json(path, record_id=record_id, required_keys=("Id",))
 
+    def integration_user_id(self) -> str | None:
+        """The id of the user our API calls run as (the connected app's integration user).
+
+        Salesforce names it in the token answer's ``id``, the identity URL
+        ``https://login.salesforce.com/id/<orgId>/<userId>`` ("Identity URLs",
+        help.salesforce.com/s/articleView?id=xcloud.remoteaccess_using_openid.htm; the client
+        credentials flow issues the token "on behalf of the integration user you assigned",
+        id=xcloud.remoteaccess_oauth_client_credentials_flow.htm). Every record we write then
+        carries that id as ``LastModifiedById`` (Object Reference, "System Fields").
+        """
+        self._auth.ensure()
+        identity = self._auth.token_response.get("id")
+        if not isinstance(identity, str) or "/id/" not in identity:
+            return None
+        return identity.rstrip("/").rsplit("/", 1)[-1] or None
+
     # -- internals -------------------------------------------------------------------------
     def _data_url(self, path: str) -> str:
         # Data lives on the org's instance, which the token answer names; fall back to the

@@ -28,6 +28,7 @@ import pandera.pandas as pa
 from ps_pipelines.lib.contracts.base import EntityContract, Record
 from ps_pipelines.lib.contracts.validate import Reject
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore
 from ps_pipelines.lib.writeback.outbox import ensure_outbox_tables
 
 _DUCKDB_TYPES = {
@@ -126,19 +127,40 @@ class Warehouse:
         # DuckDB's default buffer pool is 80% of RAM; cap it so the pipeline's footprint
         # stays bounded whatever the volume (it spills to disk beyond this).
         self.memory_limit = memory_limit
+        self._session: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def ledger(self) -> LedgerStore:
+        """The write-back ledger's own file beside this one (the warehouse holds only its mirror)."""
+        return LedgerStore.beside(self.path)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection under the writer lock; inside ``session()``, the session's connection."""
+        if self._session is not None:
+            yield self._session
+            return
         lock_path = self.path.with_name(self.path.name + ".lock")
         with exclusive_lock(lock_path, self.lock_timeout_seconds):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
             try:
                 con.execute(_OPS_DDL)
-                ensure_outbox_tables(con)
+                ensure_outbox_tables(con)  # the ledger's mirror, which dbt reads
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold one connection (and the lock) for several steps: opening and closing the file
+        costs about 0.1 s each time, which the event path cannot pay per table."""
+        with self.connect() as con:
+            self._session = con
+            try:
+                yield con
+            finally:
+                self._session = None
 
 
 # -- raw tables ------------------------------------------------------------------------

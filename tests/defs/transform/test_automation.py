@@ -21,7 +21,14 @@ from dagster._core.events.log import EventLogEntry
 
 from ps_pipelines.definitions import build_definitions
 from tests.conftest import RunningSandbox
-from tests.defs.transform.test_dbt_assets import GRAPH, RAW_KEYS, automated_downstream_of, dbt_models, defs, raw_load
+from tests.defs.transform.test_dbt_assets import (
+    DBT_CHECK_SPECS,
+    GRAPH,
+    RAW_KEYS,
+    automated_downstream_of,
+    defs,
+    raw_load,
+)
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
 RAW_PROJECTS = AssetKey(["raw", "kantata", "projects"])
@@ -69,7 +76,7 @@ def test_a_dbt_run_of_one_model_runs_its_relationship_check_to_a_model_it_does_n
 ) -> None:
     subset_defs = build_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(tmp_path / "w.duckdb"))
     job = subset_defs.resolve_job_def("refresh_all")
-    planned = {spec.key for spec in dbt_models.check_specs if spec.asset_key == DIM_RATE_CARD}
+    planned = {spec.key for spec in DBT_CHECK_SPECS if spec.asset_key == DIM_RATE_CARD}
     relationship = {key for key in planned if "relationships" in key.name and "dim_currency" in key.name}
     assert relationship, "dim_rate_card should have a relationships test to dim_currency"
     with DagsterInstance.ephemeral() as instance:

@@ -6,6 +6,8 @@ partial rebuild after a raw change) runs end to end in ``test_concurrency``.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from dagster import (
     AssetKey,
@@ -18,18 +20,29 @@ from dagster import (
 )
 
 from ps_pipelines.definitions import defs as load_defs
-from ps_pipelines.defs.transform.assets import DBT_OWNER, layer_group, load_manifest, translator
+from ps_pipelines.defs.transform.assets import (
+    DBT_OWNER,
+    DBT_STAGES,
+    job_check_keys,
+    layer_group,
+    load_manifest,
+    translator,
+)
 from ps_pipelines.defs.transform.automation import rebuild_downstream_sensor
 from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY
+from ps_pipelines.defs.writeback.jobs import POST_INVOICES_JOB, posting_selection
 from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 
 RAW_TIME_ENTRIES = AssetKey(["raw", "kantata", "time_entries"])
 manifest = load_manifest()
 defs = load_defs()
-dbt_models = defs.get_assets_def(translator.get_asset_key(next(
-    n for n in manifest["nodes"].values() if n["resource_type"] == "model")))
+# The dbt multi-assets, one per stage of the main job (DBT_STAGES), and what they hold together.
+DBT_ASSETS = [a for a in defs.assets or () if getattr(a, "op", None) is not None
+              and a.op.name in {name for name, *_ in DBT_STAGES}]
+DBT_SPECS = [spec for assets_def in DBT_ASSETS for spec in assets_def.specs]
+DBT_CHECK_SPECS = [spec for assets_def in DBT_ASSETS for spec in assets_def.check_specs]
 MODELS = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
 MODEL_KEYS = {translator.get_asset_key(node): node for node in MODELS.values()}
 SEED_KEYS = {translator.get_asset_key(n) for n in manifest["nodes"].values() if n["resource_type"] == "seed"}
@@ -72,7 +85,8 @@ def automated_downstream_of(key: AssetKey) -> set[AssetKey]:
 
 # -- the graph ---------------------------------------------------------------------------------
 def test_every_dbt_model_is_an_asset_in_its_layer_group_with_owner_kinds_and_docs() -> None:
-    specs = {spec.key: spec for spec in dbt_models.specs}
+    specs = {spec.key: spec for spec in DBT_SPECS}
+    assert len(specs) == len(DBT_SPECS), "a dbt node in two stages"
     assert set(specs) == {*MODEL_KEYS, *SEED_KEYS}
     assert all(specs[key].group_name == "seeds" for key in SEED_KEYS)
     for key, node in MODEL_KEYS.items():
@@ -84,7 +98,7 @@ def test_every_dbt_model_is_an_asset_in_its_layer_group_with_owner_kinds_and_doc
         assert spec.owners == [DBT_OWNER] and spec.kinds == {"dbt", "duckdb"}
         assert node["description"] in spec.description
         assert node["description"] or node["schema"] != "marts", f"the public mart {key} has no description"
-    assert dbt_models.op.pool == WAREHOUSE_POOL
+    assert [a.op.pool for a in DBT_ASSETS] == [WAREHOUSE_POOL] * len(DBT_STAGES)
     groups = {spec.group_name for spec in specs.values()}
     assert {"staging", "intermediate", "marts_core", "marts_kpi", "project_activation", "billing"} <= groups
 
@@ -121,7 +135,7 @@ def test_lineage_runs_unbroken_from_the_raw_ingestion_assets_to_the_marts() -> N
 
 
 def test_every_dbt_test_on_a_model_is_an_asset_check() -> None:
-    specs = {(spec.asset_key, spec.name) for spec in dbt_models.check_specs}
+    specs = {(spec.asset_key, spec.name) for spec in DBT_CHECK_SPECS}
     model_tests = [n for n in manifest["nodes"].values()
                    if n["resource_type"] == "test" and any(p in ASSET_NODES for p in n["depends_on"]["nodes"])]
     assert len(model_tests) > 100
@@ -177,3 +191,28 @@ def test_a_raw_change_requests_only_its_downstream_and_a_main_job_run_requests_n
             instance.report_runless_asset_event(raw_load(key, "v2" if key == RAW_TIME_ENTRIES else "v1"))
         result = evaluate_automation_conditions(defs, instance, cursor=result.cursor)
         assert result.total_requested == 0
+
+
+def test_every_op_of_every_job_has_a_name_that_says_what_it_builds() -> None:
+    """One dbt op per stage, named; none split by Dagster into numbered copies (``dbt_models_2``),
+    which it does when one op would sit both before and after another asset of the job."""
+    jobs = [*(defs.resolve_job_def(job.name) for job in defs.jobs or ()), defs.resolve_implicit_global_asset_job_def()]
+    for job in jobs:
+        names = set(job.graph.node_dict)
+        assert not [n for n in names if re.search(r"_\d+$", n)], (job.name, sorted(names))
+        assert {n for n in names if n.startswith("dbt")} <= {name for name, *_ in DBT_STAGES}, job.name
+    assert {name for name, *_ in DBT_STAGES} <= set(defs.resolve_job_def("refresh_all").graph.node_dict)
+
+
+def test_a_subset_of_a_job_runs_the_checks_of_the_job_not_every_check_of_its_assets() -> None:
+    """A posting job leaves the dbt tests out; Dagster plans a subset of it taken by assets
+    with every check of those assets, dbt tests over models the job never builds among them.
+    The dbt step runs only the job's own; the main job has every check."""
+    job = defs.resolve_job_def(POST_INVOICES_JOB)
+    subset = job.get_subset(asset_selection=set(job.asset_layer.selected_asset_keys) - {INVOICES_KEY})
+    dbt_checks = {spec.key for spec in DBT_CHECK_SPECS}
+    assert subset.asset_layer.asset_graph.asset_check_keys & dbt_checks  # what Dagster plans
+    own = posting_selection(INVOICES_KEY).resolve_checks(GRAPH)
+    assert job_check_keys(subset) == job_check_keys(job) == own and not own & dbt_checks
+    main = defs.resolve_job_def("refresh_all")
+    assert dbt_checks <= job_check_keys(main.get_subset(asset_selection={AssetKey(["marts", "dim_rate_card"])}))

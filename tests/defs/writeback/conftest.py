@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from ps_pipelines.definitions import build_definitions
+from ps_pipelines.events.definitions import build_event_definitions
 from ps_pipelines.lib.sources import NetSuiteClient
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
@@ -28,17 +29,28 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 @dataclass
 class Pipeline:
+    """Both code locations (the main graph and the write-back events) on one sandbox and instance."""
+
     sandbox: RunningSandbox
     defs: Definitions
     instance: DagsterInstance
     warehouse: Path
     netsuite: NetSuiteClient
+    events: Definitions
 
     def tick(self, sensor_name: str, cursor: str | None) -> SensorResult:
-        sensor = self.defs.resolve_sensor_def(sensor_name)
+        sensor = self.events.resolve_sensor_def(sensor_name)
         with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources) as context:
             result = sensor(context)
         assert isinstance(result, SensorResult), result
+        return result
+
+    def run_event(self, job_name: str, request: RunRequest | None = None) -> ExecuteInProcessResult:
+        """An event job as its sensor's run request would start it."""
+        job = self.events.resolve_job_def(job_name)
+        tags = dict(request.tags) if request else {}
+        result = job.execute_in_process(instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=False)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
         return result
 
     @property
@@ -65,9 +77,10 @@ class Pipeline:
 def pipeline(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[Pipeline]:
     warehouse = tmp_path / "warehouse.duckdb"
     defs = build_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
+    events = build_event_definitions("local", sandbox_url=sandbox.url, warehouse_path=str(warehouse))
     netsuite = NetSuiteClient(sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
     with DagsterInstance.ephemeral() as instance:
-        yield Pipeline(sandbox, defs, instance, warehouse, netsuite)
+        yield Pipeline(sandbox, defs, instance, warehouse, netsuite, events)
     netsuite.client.close()
 
 

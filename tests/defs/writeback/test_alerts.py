@@ -1,4 +1,4 @@
-"""The run-failure alert: a real failed run, a real ledger in a DuckDB warehouse, a local webhook."""
+"""The run-failure alert: a real failed run, a real ledger beside a DuckDB warehouse, a local webhook."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dagster import (
 
 from ps_pipelines.defs.writeback.alerts import AlertingResource, writeback_failure_sensor
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore
 from ps_pipelines.resources import WarehouseResource
 from tests.lib.test_notify import WebhookServer, webhook  # noqa: F401 (fixture)
 
@@ -51,9 +52,12 @@ def failed_run(instance: DagsterInstance) -> DagsterRun:
 
 
 def _ledger(path: Path, rows: list[tuple[str, str, str]]) -> None:
-    """Ledger rows (outbox key, state, last run id) in a warehouse created as the pipeline does."""
+    """Ledger rows (outbox key, state, last run id) in the ledger beside the warehouse at ``path``,
+    not in the warehouse's mirror (which an event posting leaves behind)."""
     now = datetime(2026, 11, 23, tzinfo=UTC)
-    with Warehouse(path).connect() as con:
+    with Warehouse(path).connect():
+        pass  # the warehouse exists, with an empty mirror
+    with LedgerStore.beside(path).connect() as con:
         for key, state, run_id in rows:
             con.execute("""
                 INSERT INTO ops.outbox (outbox_key, flow, target_system, record_type, external_id, version, payload,
@@ -138,20 +142,17 @@ def test_a_refusing_webhook_still_leaves_the_alert_in_the_log(
     assert "hooks/T0" not in message  # the webhook URL's secret path is never logged
 
 
-@pytest.mark.parametrize(("setup", "note"), [
-    ("none", "no warehouse"),
-    ("no_ledger", "no write-back ledger"),
-])
+@pytest.mark.parametrize("setup", ["none", "no_tables"])
 def test_a_warehouse_without_a_ledger_still_gives_an_alert(
     instance: DagsterInstance, failed_run: DagsterRun, webhook: WebhookServer, tmp_path: Path,  # noqa: F811
-    setup: str, note: str,
+    setup: str,
 ) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
-    if setup == "no_ledger":
-        duckdb.connect(str(warehouse)).close()
+    if setup == "no_tables":
+        duckdb.connect(str(LedgerStore.beside(warehouse).path)).close()
     _evaluate(instance, failed_run, warehouse, webhook.url)
     alert = webhook.received[0]["json"]
-    assert alert["failing_transactions"] == {"total": 0, "listed": [], "note": note}
+    assert alert["failing_transactions"] == {"total": 0, "listed": [], "note": "no write-back ledger"}
     assert alert["steps"][0]["step_key"] == "post"
 
 

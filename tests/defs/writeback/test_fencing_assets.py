@@ -2,7 +2,8 @@
 creates that wait for a lease, the dead-letter asset lists them with what they wait for, and
 the `no_duplicate_records` check on the activation posting names a duplicate's ids and
 resolves it. The assets and the check are invoked directly on the local resources (sandbox +
-a warehouse in tmp); the library behaviour is tested in ``tests/lib/writeback``."""
+a warehouse in tmp), after postings to the ledger alone (as the event path makes them, the
+warehouse's mirror behind); the library behaviour is tested in ``tests/lib/writeback``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from dagster import AssetCheckSeverity, build_asset_check_context, build_asset_context
 
@@ -50,6 +52,10 @@ def targets(sandbox: RunningSandbox) -> Iterator[Targets]:
         client.client.close()
 
 
+def mirrored(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("SELECT outbox_key, state, attempts, updated_at FROM ops.outbox ORDER BY 1").fetchall()
+
+
 def values(metadata: dict[str, Any]) -> dict[str, Any]:
     return {name: getattr(value, "value", getattr(value, "data", value)) for name, value in metadata.items()}
 
@@ -67,12 +73,16 @@ def test_a_create_waiting_for_its_lease_is_counted_by_the_posting_and_listed_as_
     sandbox: RunningSandbox, resources: dict[str, Any], targets: Targets
 ) -> None:
     request = won_deal(sandbox)
-    with resources["warehouse"].warehouse().connect() as con:
+    store = resources["warehouse"].ledger()
+    # Posted to the ledger alone, as the event path does: the warehouse's mirror knows nothing of it.
+    with resources["warehouse"].warehouse().connect() as con, store.connect() as ledger:
         write_outbound(con, ACTIVATION_TABLE, request)
         with pytest.raises(Crash):  # the workspace was created; the run died before recording it
-            run_activation(con, targets, run_id="killed-run", after_call=_crash_after_workspace)
+            run_activation(con, targets, run_id="killed-run", after_call=_crash_after_workspace, ledger=ledger)
 
     posting = erp_project_activations(build_asset_context(), PostingConfig(), **resources)
+    with resources["warehouse"].warehouse().connect() as con, store.connect() as ledger:
+        assert mirrored(con) == mirrored(ledger) != []  # the posting left dbt the ledger as it is
     metadata = values(posting.metadata)
     key = f"kantata:workspace:{request.at[0, 'opportunity_id']}"
     assert (metadata["waiting"], metadata["blocked"], metadata["failed_retryable"]) == (1, 1, 0)
@@ -92,9 +102,9 @@ def test_the_duplicate_check_on_the_activation_posting_names_both_ids_and_resolv
 
     request = won_deal(sandbox)
     opportunity = request.at[0, "opportunity_id"]
-    with resources["warehouse"].warehouse().connect() as con:
+    with resources["warehouse"].warehouse().connect() as con, resources["warehouse"].ledger().connect() as ledger:
         write_outbound(con, ACTIVATION_TABLE, request)
-        assert run_activation(con, targets, run_id="activate").posted == 4
+        assert run_activation(con, targets, run_id="activate", ledger=ledger).posted == 4
     [kept] = workspaces_for(targets, opportunity)
     # A second workspace for the deal: what a killed run's late create made before the fence.
     reference = OPPORTUNITY_REFERENCE.for_opportunity(opportunity)

@@ -7,6 +7,7 @@ from dagster import DagsterEventType, RunRequest, SkipReason, build_run_status_s
 
 from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, REFRESH_AFTER_POSTING_JOB, read_back_selection
 from ps_pipelines.defs.writeback.read_back import read_back_after_posting, written_record_types
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB
 from tests.defs.writeback.conftest import Pipeline
 
 
@@ -29,6 +30,20 @@ def test_a_posting_run_is_read_back_once_and_a_quiet_run_is_not(pipeline: Pipeli
 
     # A run that finds nothing to post (the read-back's own posting step, usually) starts nothing more.
     quiet = pipeline.run(ACTIVATE_PROJECTS_JOB)
+    assert written_record_types(pipeline.instance, quiet.run_id) == []
+    assert isinstance(evaluate(pipeline, quiet.run_id), SkipReason)
+
+
+def test_an_event_run_that_posted_is_read_back_and_a_quiet_one_is_not(pipeline: Pipeline) -> None:
+    pipeline.run(ACTIVATE_PROJECTS_JOB)
+    won = pipeline.sandbox.control("POST", "events/deal-won", json={})
+    posting = pipeline.run_event(EVENT_ACTIVATION_JOB)
+    assert {"netsuite:job", "salesforce:opportunity"} <= set(
+        written_record_types(pipeline.instance, posting.run_id)), won
+    request = evaluate(pipeline, posting.run_id)
+    assert isinstance(request, RunRequest) and request.tags["ps/after_run"] == posting.run_id
+
+    quiet = pipeline.run_event(EVENT_ACTIVATION_JOB)
     assert written_record_types(pipeline.instance, quiet.run_id) == []
     assert isinstance(evaluate(pipeline, quiet.run_id), SkipReason)
 

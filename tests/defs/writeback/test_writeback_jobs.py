@@ -9,15 +9,19 @@ together: one event, one posting, however often the sensor and the jobs run.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import duckdb
 from dagster import ExecuteInProcessResult
 
 from ps_pipelines.definitions import build_definitions
 from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
 from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB, posting_selection
-from ps_pipelines.defs.writeback.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
+from ps_pipelines.events.sensors import APPROVED_WORK_SENSOR, WON_DEALS_SENSOR
 from ps_pipelines.lib.writeback.contracts import round_money
+from ps_pipelines.lib.writeback.event_path import EventStore
 from tests.conftest import workspaces_of_opportunity
 from tests.defs.writeback.conftest import Pipeline
 from tests.lib.writeback.test_end_to_end import approve_time_and_materials_week
@@ -28,6 +32,12 @@ def posting_metadata(result: ExecuteInProcessResult, key: Any) -> dict[str, Any]
     return {name: getattr(value, "value", value) for name, value in event.materialization.metadata.items()}
 
 
+def event_metadata(result: ExecuteInProcessResult) -> dict[str, Any]:
+    """The post op's figures of an event run."""
+    [event] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key.endswith("_post")]
+    return {name: getattr(value, "value", value) for name, value in event.event_specific_data.metadata.items()}
+
+
 def reconciliation(result: ExecuteInProcessResult) -> Any:
     [evaluation] = [e.event_specific_data for e in result.all_events
                     if e.event_type_value == "ASSET_CHECK_EVALUATION"
@@ -35,15 +45,18 @@ def reconciliation(result: ExecuteInProcessResult) -> Any:
     return evaluation
 
 
-def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[str], invoice_id: str) -> None:
+def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[str], invoice_id: str,
+                                            outbound: Path | None = None) -> None:
     """Each approved entry is a line of its hours at the rate resolved for it (dbt: contract or
-    rate card as of the work date), the amount is hours x rate to the cent, and the invoice's
-    total is the sum of all its lines."""
+    rate card as of the work date, in the ``outbound`` database that posted it: the warehouse, or
+    the event store), the amount is hours x rate to the cent, and the invoice's total is the sum
+    of all its lines."""
     lines = {row["custcol_ps_line_key"]: row for row in pipeline.suiteql(
         f"SELECT custcol_ps_line_key, quantity, rate, foreignamount FROM transactionline "
         f"WHERE transaction = '{invoice_id}' AND mainline = 'F'")}
-    resolved = dict(((key, rate) for key, rate in pipeline.ledger(
-        "SELECT line_external_id, unit_rate FROM outbound.erp_billing_transactions")))
+    with duckdb.connect(str(outbound or pipeline.warehouse), read_only=True) as con:
+        resolved = dict(con.execute("SELECT line_external_id, unit_rate FROM outbound.erp_billing_transactions")
+                        .fetchall())
     store = pipeline.sandbox.ctx.store
     for entry in entries:
         line = lines[f"psp:inl:time_entry:{entry}"]
@@ -56,10 +69,10 @@ def assert_invoice_prices_the_approved_hours(pipeline: Pipeline, entries: list[s
     assert Decimal(header["foreigntotal"]) == sum(Decimal(line["foreignamount"]) for line in lines.values())
 
 
-def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and_jobs_run(
+def test_won_deal_and_approved_week_reach_the_erp_once_by_the_event_path_and_the_batch_path_agrees(
     pipeline: Pipeline,
 ) -> None:
-    # Bootstrap: the jobs post the historical backlog; the sensors' first ticks start at "now".
+    # Bootstrap: the batch jobs post the historical backlog; the sensors' first ticks start at "now".
     pipeline.run(ACTIVATE_PROJECTS_JOB)
     first_billing = pipeline.run(POST_INVOICES_JOB)
     assert reconciliation(first_billing).passed
@@ -75,8 +88,8 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
     # A replayed tick (same cursor, same events) asks for the same run: Dagster starts it once.
     assert pipeline.tick(WON_DEALS_SENSOR, deals_cursor).run_requests[0].run_key == deal_request.run_key
 
-    activation = pipeline.run(ACTIVATE_PROJECTS_JOB, deal_request)
-    billing = pipeline.run(POST_INVOICES_JOB, work_request)
+    activation = pipeline.run_event(EVENT_ACTIVATION_JOB, deal_request)
+    billing = pipeline.run_event(EVENT_BILLING_JOB, work_request)
 
     opportunity = won["opportunity_id"]
     [job] = pipeline.suiteql(f"SELECT id, parent FROM job WHERE externalid = '{opportunity}'")
@@ -85,7 +98,9 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
     assert len(workspaces) == 1
     crm = pipeline.sandbox.ctx.store.get("salesforce", "Opportunity", opportunity)
     assert crm["ERP_Project_Id__c"] == job["id"] and crm["Activation_Status__c"]
-    assert posting_metadata(activation, ACTIVATIONS_KEY)["dead"] == 0
+    assert event_metadata(activation)["dead"] == 0
+    assert {"kantata:workspace", "netsuite:job", "salesforce:opportunity"} <= set(
+        event_metadata(activation)["written_record_types"])
 
     line_keys = sorted(f"psp:inl:time_entry:{entry}" for entry in approved)
     keys = ", ".join(f"'{key}'" for key in line_keys)
@@ -93,18 +108,26 @@ def test_won_deal_and_approved_week_reach_the_erp_once_however_often_sensors_and
                               f"WHERE custcol_ps_line_key IN ({keys})")
     assert sorted(line["custcol_ps_line_key"] for line in on_erp) == line_keys
     assert len({line["transaction"] for line in on_erp}) == 1  # one invoice for the week
-    assert_invoice_prices_the_approved_hours(pipeline, approved, on_erp[0]["transaction"])
-    assert reconciliation(billing).passed
-    invoices_before = pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'")
+    assert_invoice_prices_the_approved_hours(pipeline, approved, on_erp[0]["transaction"],
+                                             outbound=EventStore.beside(pipeline.warehouse).path)
+    invoices_before = pipeline.suiteql("SELECT id, externalid, foreigntotal FROM transaction "
+                                       "WHERE externalid LIKE 'psp:inv:%' ORDER BY id")
 
-    # Running both jobs again, with the same events, posts nothing and changes nothing in ERP.
-    again = pipeline.run(ACTIVATE_PROJECTS_JOB, deal_request), pipeline.run(POST_INVOICES_JOB, work_request)
+    # The batch path, over the same events, finds every transaction already posted as it would
+    # have posted it: nothing to send, the ERP unchanged, reconciliation green.
+    again = pipeline.run(ACTIVATE_PROJECTS_JOB), pipeline.run(POST_INVOICES_JOB)
     for result, key in zip(again, [ACTIVATIONS_KEY, INVOICES_KEY], strict=True):
         metadata = posting_metadata(result, key)
         assert (metadata["posted"], metadata["updated"], metadata["requests"]) == (0, 0, 0), metadata
-    assert pipeline.suiteql("SELECT id FROM transaction WHERE externalid LIKE 'psp:inv:%'") == invoices_before
+    assert reconciliation(again[1]).passed
+    assert pipeline.suiteql("SELECT id, externalid, foreigntotal FROM transaction "
+                            "WHERE externalid LIKE 'psp:inv:%' ORDER BY id") == invoices_before
     assert len(pipeline.suiteql(f"SELECT id FROM job WHERE externalid = '{opportunity}'")) == 1
-    # Traceability: every line of the week is in the ledger, with the run that posted it.
+    # And the event jobs run again with the same events post nothing either.
+    for job_name, request in ((EVENT_ACTIVATION_JOB, deal_request), (EVENT_BILLING_JOB, work_request)):
+        metadata = event_metadata(pipeline.run_event(job_name, request))
+        assert (metadata["posted"], metadata["updated"]) == (0, 0), metadata
+    # Traceability: every line of the week is in the ledger, with the event run that posted it.
     posted_by = pipeline.ledger(
         f"SELECT DISTINCT posted_run_id FROM ops.outbox_invoice_lines WHERE line_external_id IN ({keys})")
     assert posted_by == [(billing.run_id,)]

@@ -4,10 +4,8 @@ PSA workspace and a CRM status, whatever fails or crashes in between."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import duckdb
-import pandas as pd
 import pytest
 
 from ps_pipelines.lib.writeback import DEAD, FAILED_RETRYABLE, INVALID, POSTED, Targets, run_activation
@@ -23,31 +21,10 @@ from tests.lib.writeback.conftest import (
     ledger_row,
     ns_records,
     set_faults,
+    won_deal,
     workspaces_for,
     write_outbound,
 )
-
-
-def won_deal(sandbox: RunningSandbox, **overrides: Any) -> pd.DataFrame:
-    """Win the next open deal in the CRM (control API) and describe it as the outbound
-    activation model would: everything still to be set up."""
-    won = sandbox.control("POST", "events/deal-won", json={})
-    store = sandbox.ctx.store
-    opp = store.get("salesforce", "Opportunity", won["opportunity_id"])
-    account = store.get("salesforce", "Account", opp["AccountId"])
-    subsidiaries = {row["name"]: row["id"] for row in store.scan("netsuite", "subsidiary")}
-    currencies = {row["symbol"]: row["id"] for row in store.scan("netsuite", "currency")}
-    row = {
-        "opportunity_id": opp["Id"], "customer_external_id": account["Id"], "company_name": account["Name"],
-        "project_name": opp["Name"], "ns_subsidiary_id": subsidiaries.get(opp["Legal_Entity__c"]),
-        "legal_entity_name": opp["Legal_Entity__c"], "currency_code": opp["CurrencyIsoCode"],
-        "ns_currency_id": currencies.get(opp["CurrencyIsoCode"]), "billing_model": opp["Billing_Model__c"],
-        "tax_code": opp["Tax_Code__c"], "start_date": opp["CloseDate"], "end_date": None,
-        "existing_ns_customer_id": None, "existing_ns_job_id": None, "existing_psa_project_id": None,
-        "crm_activation_status": opp["Activation_Status__c"], "needs_erp_customer": True,
-        "needs_erp_project": True, "needs_psa_workspace": True, "needs_crm_update": True, "validation_errors": None,
-    }
-    return pd.DataFrame([{**row, **overrides}])
 
 
 def test_a_won_deal_gets_exactly_one_customer_project_workspace_and_crm_status(

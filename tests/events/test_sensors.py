@@ -6,9 +6,11 @@ cursor the previous one returned, as the Dagster daemon would.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 import pytest
 from dagster import (
     DagsterEvent,
@@ -23,18 +25,22 @@ from dagster import (
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.utils import make_new_run_id
 
-from ps_pipelines.defs.writeback.sensors import (
-    ACTIVATE_PROJECTS_JOB,
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
+from ps_pipelines.events.sensors import (
     APPROVED_WORK_SENSOR,
-    POST_INVOICES_JOB,
     WON_DEALS_SENSOR,
     build_writeback_sensors,
     decode_cursor,
 )
 from ps_pipelines.lib.sources.base import parse_timestamp
+from ps_pipelines.lib.warehouse.warehouse import Warehouse
+from ps_pipelines.lib.writeback import run_activation
+from ps_pipelines.lib.writeback.activation import NEEDS_ATTENTION, STATUS_COMPLETE
+from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE
 from ps_pipelines.resources import KantataResource, SalesforceResource, build_resources
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
+from tests.lib.writeback.conftest import make_targets, won_deal, write_outbound
 
 
 @pytest.fixture
@@ -69,7 +75,7 @@ def started(sensor: SensorDefinition, instance: DagsterInstance, resources: dict
 def test_the_sensors_target_the_writeback_jobs_run_by_default_at_the_given_interval() -> None:
     by_name = {s.name: s for s in build_writeback_sensors(minimum_interval_seconds=7)}
     assert {name: s.job_name for name, s in by_name.items()} == {
-        WON_DEALS_SENSOR: ACTIVATE_PROJECTS_JOB, APPROVED_WORK_SENSOR: POST_INVOICES_JOB}
+        WON_DEALS_SENSOR: EVENT_ACTIVATION_JOB, APPROVED_WORK_SENSOR: EVENT_BILLING_JOB}
     assert {s.minimum_interval_seconds for s in by_name.values()} == {7}
     assert {s.default_status for s in by_name.values()} == {DefaultSensorStatus.RUNNING}
     assert {s.minimum_interval_seconds for s in build_writeback_sensors()} == {5}
@@ -147,6 +153,44 @@ def test_our_own_status_writeback_does_not_trigger_activation_again(
     assert after_writeback.cursor != after_win.cursor  # moved past the write-back
 
 
+def test_the_activation_writeback_triggers_no_sensor_for_valid_or_invalid_deals_but_a_person_does(
+    sandbox: RunningSandbox, sensors: dict[str, SensorDefinition], instance: DagsterInstance,
+    resources: dict[str, Any], tmp_path: Path,
+) -> None:
+    """The activation flow marks a valid deal "Complete" and an invalid one "Needs attention: ..."
+    in the CRM: neither is a new event, nor is the PSA workspace it creates. A person changing
+    the deal afterwards is."""
+    won_deals, approved_work = sensors[WON_DEALS_SENSOR], sensors[APPROVED_WORK_SENSOR]
+    deals_cursor = started(won_deals, instance, resources)
+    work_cursor = started(approved_work, instance, resources)
+    valid = won_deal(sandbox)
+    invalid = won_deal(sandbox, tax_code=None, validation_errors="tax_code")
+    after_win = tick(won_deals, instance, resources, deals_cursor)
+    [request] = after_win.run_requests
+    assert request.tags["ps/event_count"] == "2"
+
+    targets = make_targets(sandbox.url)
+    with Warehouse(tmp_path / "warehouse.duckdb").connect() as con:
+        write_outbound(con, ACTIVATION_TABLE, pd.concat([valid, invalid], ignore_index=True))
+        summary = run_activation(con, targets, run_id="r1")
+    for client in (targets.netsuite, targets.kantata, targets.salesforce):
+        client.client.close()
+    assert (summary.posted, summary.invalid) == (5, 3)
+    crm = {i: sandbox.ctx.store.get("salesforce", "Opportunity", i)
+           for i in (valid.at[0, "opportunity_id"], invalid.at[0, "opportunity_id"])}
+    assert [c["Activation_Status__c"] for c in crm.values()] == [STATUS_COMPLETE, NEEDS_ATTENTION + "tax_code"]
+
+    after_writeback = tick(won_deals, instance, resources, after_win.cursor)
+    assert after_writeback.run_requests == []
+    assert after_writeback.cursor != after_win.cursor  # moved past our writes: not read again
+    assert tick(approved_work, instance, resources, work_cursor).run_requests == []
+
+    # Sales ops edits the flagged deal in the CRM: that change is theirs, and an event.
+    fixed = sandbox.control("POST", "events/deal-won", {"opportunity_id": invalid.at[0, "opportunity_id"]})
+    [request] = tick(won_deals, instance, resources, after_writeback.cursor).run_requests
+    assert orjson.loads(request.tags["ps/events"])[0][1] == fixed["opportunity_id"]
+
+
 def test_an_unreachable_platform_skips_the_tick_and_keeps_the_cursor(
     sandbox: RunningSandbox, sensors: dict[str, SensorDefinition], instance: DagsterInstance,
     resources: dict[str, Any],
@@ -185,7 +229,7 @@ def test_events_arriving_while_a_run_waits_in_the_queue_are_left_to_that_run(
     """A run not started yet (queued) reads the sources when it starts, so it posts these events too."""
     sensor = sensors[WON_DEALS_SENSOR]
     cursor = started(sensor, instance, resources)
-    queued = instance.add_run(DagsterRun(job_name=ACTIVATE_PROJECTS_JOB, run_id=make_new_run_id(),
+    queued = instance.add_run(DagsterRun(job_name=EVENT_ACTIVATION_JOB, run_id=make_new_run_id(),
                                          status=DagsterRunStatus.NOT_STARTED))
     sandbox.control("POST", "events/deal-won", {})
     covered = tick(sensor, instance, resources, cursor)
@@ -194,7 +238,7 @@ def test_events_arriving_while_a_run_waits_in_the_queue_are_left_to_that_run(
 
     # Once that run has started it may have read the sources already: the next event gets a run.
     instance.handle_run_event(queued.run_id, DagsterEvent(
-        event_type_value=DagsterEventType.RUN_START.value, job_name=ACTIVATE_PROJECTS_JOB))
+        event_type_value=DagsterEventType.RUN_START.value, job_name=EVENT_ACTIVATION_JOB))
     sandbox.control("POST", "events/deal-won", {})
     [request] = tick(sensor, instance, resources, covered.cursor).run_requests
     assert request.tags["ps/event_count"] == "1"

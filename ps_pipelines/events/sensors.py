@@ -1,12 +1,13 @@
-"""Sensors that start the write-back jobs within seconds of a business event.
+"""Sensors that start the event jobs within seconds of a business event.
 
 ``won_deals_sensor`` watches the CRM for won opportunities not yet activated and starts
-``activate_projects``; ``approved_work_sensor`` watches the PSA for approved billable time and
-expenses and completed milestones and starts ``post_invoices``. The jobs themselves post
-everything the outbound models say is missing, so a sensor only decides *when* to run: one run
-per tick covers every new event, and its run key is derived from those events, so a replayed
-tick (same events) never starts a second posting. The tags name the events and their source
-change times, which is what event-to-posting latency is measured from.
+``activate_projects_on_event``; ``approved_work_sensor`` watches the PSA for approved billable time
+and expenses and completed milestones and starts ``post_invoices_on_event`` (``events/jobs.py``).
+The jobs themselves post everything the outbound models say is missing, so a sensor only
+decides *when* to run: one run per tick covers every new event, and its run key is derived
+from those events, so a replayed tick (same events) never starts a second posting. The tags
+name the events and their source change times, which is what event-to-posting latency is
+measured from.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dagster import (
     sensor,
 )
 
-from ps_pipelines.defs.writeback.jobs import ACTIVATE_PROJECTS_JOB, POST_INVOICES_JOB
+from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
 from ps_pipelines.lib.change_feeds import (
     APPROVED_WORK,
     DEFAULT_OVERLAP,
@@ -75,30 +76,28 @@ def build_writeback_sensors(
 
     @sensor(
         name=WON_DEALS_SENSOR,
-        job_name=ACTIVATE_PROJECTS_JOB,
+        job_name=EVENT_ACTIVATION_JOB,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Starts project activation when CRM opportunities are won (not when our own write-back "
         "marks them activated).",
     )
     def won_deals_sensor(context: SensorEvaluationContext, salesforce: SalesforceResource) -> SensorResult | SkipReason:
-        return evaluate_feeds(context, WON_DEALS_SENSOR, salesforce, (WON_DEALS,), overlap, ACTIVATE_PROJECTS_JOB)
+        return evaluate_feeds(context, WON_DEALS_SENSOR, salesforce, (WON_DEALS,), overlap, EVENT_ACTIVATION_JOB)
 
     @sensor(
         name=APPROVED_WORK_SENSOR,
-        job_name=POST_INVOICES_JOB,
+        job_name=EVENT_BILLING_JOB,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Starts invoice posting when billable time or expenses are approved or milestones completed "
         "in the PSA.",
     )
     def approved_work_sensor(context: SensorEvaluationContext, kantata: KantataResource) -> SensorResult | SkipReason:
-        return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap, POST_INVOICES_JOB)
+        return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap, EVENT_BILLING_JOB)
 
     return [won_deals_sensor, approved_work_sensor]
 
-
-writeback_sensors = build_writeback_sensors()
 
 
 def evaluate_feeds(
