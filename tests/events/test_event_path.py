@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import duckdb
 
@@ -18,10 +20,14 @@ from ps_pipelines.lib.writeback.event_path import (
     EventStore,
     build_flow_outbound,
     ingest_flow_sources,
+    post_events,
 )
 from ps_pipelines.lib.writeback.event_plan import ACTIVATION_MODEL, BILLING_MODEL
-from ps_pipelines.lib.writeback.ledger_store import LedgerStore
+from ps_pipelines.lib.writeback.flows import run_billing
+from ps_pipelines.lib.writeback.ledger_store import LedgerStore, posting_ledger
 from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
+from ps_pipelines.lib.writeback.poster import PostSummary
+from ps_pipelines.lib.writeback.senders import Targets
 from ps_pipelines.resources import build_resources
 from tests.defs.writeback.conftest import Pipeline
 from tests.defs.writeback.test_writeback_jobs import event_metadata, posting_metadata
@@ -111,3 +117,52 @@ def test_a_deal_won_seconds_after_the_last_event_run_is_activated_by_the_next_on
     [job] = pipeline.suiteql(f"SELECT id FROM job WHERE externalid = '{opportunity}'")
     crm = pipeline.sandbox.ctx.store.get("salesforce", "Opportunity", opportunity)
     assert crm["ERP_Project_Id__c"] == job["id"] and crm["Activation_Status__c"] == "Complete"
+
+
+def test_an_event_posted_while_a_batch_posting_runs_reaches_the_erp_once(pipeline: Pipeline) -> None:
+    """A batch posting and an event posting of the same approved week, at the same moment: the
+    ledger lets one send the invoice's new version; the other finds it unchanged."""
+    pipeline.run(ACTIVATE_PROJECTS_JOB)
+    pipeline.run(POST_INVOICES_JOB)
+    pipeline.run_event(EVENT_BILLING_JOB)  # the event store loaded, as after any earlier event
+    approved = approve_time_and_materials_week(pipeline.sandbox)
+    build_only(pipeline, POST_INVOICES_JOB, INVOICES_KEY)  # the batch's outbound has the week too
+
+    warehouse = Warehouse(pipeline.warehouse)
+    store, ledger = EventStore.beside(pipeline.warehouse), LedgerStore.beside(pipeline.warehouse)
+
+    def clients() -> dict[str, Any]:
+        resources = build_resources("local", sandbox_url=pipeline.sandbox.url, warehouse_path=str(pipeline.warehouse))
+        return {name: resources[name].client() for name in ("salesforce", "kantata", "workday", "netsuite")}
+
+    start = threading.Barrier(2)
+
+    def batch() -> PostSummary:
+        with warehouse.connect() as con:
+            start.wait(timeout=60)
+            with posting_ledger(con, warehouse.ledger) as ledger_con:
+                return run_billing(con, Targets(netsuite=clients()["netsuite"]), run_id="batch", ledger=ledger_con)
+
+    def event() -> PostSummary:
+        sources = clients()
+        start.wait(timeout=60)
+        posting = post_events(BILLING_FLOW, store, ledger, sources, Targets(netsuite=sources["netsuite"]),
+                              run_id="event", warehouse_path=pipeline.warehouse)
+        assert posting.summary is not None
+        return posting.summary
+
+    with ThreadPoolExecutor(2) as pool:
+        batch_summary, event_summary = (future.result(timeout=600) for future in
+                                        (pool.submit(batch), pool.submit(event)))
+
+    keys = ", ".join(f"'psp:inl:time_entry:{entry}'" for entry in approved)
+    on_erp = pipeline.suiteql(f"SELECT transaction FROM transactionline WHERE custcol_ps_line_key IN ({keys})")
+    assert len(on_erp) == len(approved) and len({row["transaction"] for row in on_erp}) == 1
+    sent = [(s.posted + s.updated) for s in (batch_summary, event_summary)]
+    assert sum(sent) >= 1 and 0 in sent, sent  # one of them sent the week's invoice, the other nothing
+    with ledger.read() as con:
+        [(attempts,)] = con.execute(
+            "SELECT count(*) FROM ops.outbox_attempts a JOIN ops.outbox o USING (outbox_key) "
+            "WHERE o.external_id = (SELECT invoice_external_id FROM ops.outbox_invoice_lines "
+            "WHERE line_external_id = ?) AND a.version = o.version", [f"psp:inl:time_entry:{approved[0]}"]).fetchall()
+    assert attempts == 1
