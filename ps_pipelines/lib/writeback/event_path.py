@@ -22,7 +22,7 @@ The warehouse is never opened: the batch path catches up on its next run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -203,11 +203,10 @@ def ensure_ledger_adopted(ledger: LedgerStore, warehouse_path: Path) -> None:
 
 def post_events(flow: str, store: EventStore, ledger: LedgerStore, clients: Mapping[str, SourceClient],
                 targets: Targets, *, run_id: str, settings: PostSettings | None = None,
-                closed_through: date | None = None, warehouse_path: Path | None = None,
-                plan_loader: Callable[[EventStore], EventPlan] = EventStore.plan) -> EventPosting:
+                closed_through: date | None = None, warehouse_path: Path | None = None) -> EventPosting:
     """The three steps in one call (tests and the benchmark; the Dagster job runs them as ops)."""
     posting = EventPosting(flow)
-    plan = plan_loader(store)
+    plan = store.plan()
     ingest_flow_sources(store, plan, flow, clients, run_id=run_id, posting=posting)
     build_flow_outbound(store, plan, flow, ledger, posting=posting)
     post_flow(store, flow, targets, ledger, run_id=run_id, settings=settings, closed_through=closed_through,
