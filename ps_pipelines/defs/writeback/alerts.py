@@ -69,6 +69,8 @@ class FailingTransactions:
 @run_failure_sensor(
     name="writeback_failure_sensor",
     default_status=DefaultSensorStatus.RUNNING,
+    # The event jobs run in the write-back code location: their failures are reported too.
+    monitor_all_code_locations=True,
     description="Reports every failed run, with its step errors and the write-back transactions it left "
     "failing, to the alerting webhook (or the log).",
 )
