@@ -23,6 +23,7 @@ from ps_pipelines.lib.processes import become_subreaper, set_parent_death_signal
 # dagster dev gives its webserver and daemon a minute each to stop.
 DEV_STOP_TIMEOUT_SECONDS = 150
 LOCATION_NAME = "ps_pipelines"
+LOCATION_NAMES = (LOCATION_NAME, EVENTS_LOCATION)
 WORKSPACE_YAML = f"""\
 # Written by ps-pipelines dev: its code locations read the sandbox URL and the warehouse path
 # from the environment this command gives dagster dev. The write-back events have a location
@@ -123,17 +124,19 @@ def dagster_dev_environment(sandbox_url: str, warehouse_path: Path) -> dict[str,
 
 
 def location_status(ui_url: str) -> tuple[str, str | None] | None:
-    """(load status, load error) of this command's code location, None until the webserver answers."""
+    """(load status, load errors) of this command's code locations taken together: LOADED once
+    every one has loaded; None until the webserver answers."""
     try:
         answer = requests.post(f"{ui_url}/graphql", json={"query": LOCATIONS_QUERY}, timeout=5)
         entries = answer.json()["data"]["workspaceOrError"]["locationEntries"]
     except (requests.RequestException, ValueError, KeyError, TypeError):
         return None
-    for entry in entries:
-        if entry["name"] == LOCATION_NAME:
-            loaded = entry["locationOrLoadError"] or {}
-            return entry["loadStatus"], loaded.get("message")
-    return "LOADING", None
+    by_name = {entry["name"]: entry for entry in entries}
+    if any(by_name.get(name, {}).get("loadStatus") != "LOADED" for name in LOCATION_NAMES):
+        return "LOADING", None
+    errors = [f"{name}: {message}" for name in LOCATION_NAMES
+              if (message := (by_name[name]["locationOrLoadError"] or {}).get("message"))]
+    return "LOADED", "; ".join(errors) or None
 
 
 def wait_until_ready(ui: subprocess.Popen, ui_url: str, progress: Progress) -> bool:
@@ -145,12 +148,12 @@ def wait_until_ready(ui: subprocess.Popen, ui_url: str, progress: Progress) -> b
             answering = True
             progress.done(f"webserver answering at {ui_url}")
             if status[0] != "LOADED":
-                progress.step("loading the code location")
+                progress.step("loading the code locations")
         if status is not None and status[0] == "LOADED":
             if status[1]:
-                progress.done(f"code location {LOCATION_NAME} failed to load (details in the UI): {status[1]}")
+                progress.done(f"a code location failed to load (details in the UI): {status[1]}")
             else:
-                progress.done(f"code location {LOCATION_NAME} loaded")
+                progress.done(f"code locations {', '.join(LOCATION_NAMES)} loaded")
             return True
         time.sleep(POLL_SECONDS)
     return False

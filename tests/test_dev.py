@@ -15,6 +15,7 @@ import psutil
 import pytest
 import requests
 
+from ps_pipelines.events import EVENTS_LOCATION
 from ps_pipelines.local_sandbox import free_port, port_is_free
 from ps_pipelines.resources import SANDBOX_URL_ENV, WAREHOUSE_PATH_ENV
 
@@ -25,6 +26,20 @@ STOP_TIMEOUT_SECONDS = 300
 RESOURCE_QUERY = """query ($name: String!) { topLevelResourceDetailsOrError(resourceSelector: {
     repositoryLocationName: "ps_pipelines", repositoryName: "__repository__", resourceName: $name}) {
     ... on ResourceDetails { configuredValues { key value type } } } }"""
+
+
+EVENT_LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+    locationOrLoadError { ... on RepositoryLocation { repositories { jobs { name } sensors { name } } } } } } } }"""
+
+
+def event_location(ui_url: str) -> tuple[str, set[str], set[str]]:
+    """(load status, job names, sensor names) of the write-back events' code location."""
+    entries = requests.post(f"{ui_url}/graphql", json={"query": EVENT_LOCATION_QUERY}, timeout=30).json()[
+        "data"]["workspaceOrError"]["locationEntries"]
+    [entry] = [e for e in entries if e["name"] == EVENTS_LOCATION]
+    [repository] = entry["locationOrLoadError"]["repositories"]
+    return (entry["loadStatus"], {job["name"] for job in repository["jobs"]} - {"__ASSET_JOB"},
+            {sensor["name"] for sensor in repository["sensors"]})
 
 
 def dev_command(home: Path, ui_port: int, sandbox_port: int) -> list[str]:
@@ -102,8 +117,12 @@ def test_dev_serves_on_its_own_sandbox_and_sigterm_leaves_nothing_running(tmp_pa
         assert {p.environ()[SANDBOX_URL_ENV] for p in dagster_services} == {sandbox_url}
         assert {p.environ()[WAREHOUSE_PATH_ENV] for p in dagster_services} == {
             str((tmp_path / "home" / "warehouse.duckdb").resolve())}
-        # Quiet by default: no sensor tick lines at INFO.
+        # Quiet by default: no sensor tick lines at INFO, no warning.
         assert "SensorDaemon - INFO" not in log.read_text() and "dg dev" not in log.read_text()
+        assert "WARNING" not in log.read_text(), log.read_text()
+        # The write-back events' location loads beside the main one, with its jobs and sensors.
+        assert event_location(ui_url) == ("LOADED", {"activate_projects_on_event", "post_invoices_on_event"},
+                                          {"won_deals_sensor", "approved_work_sensor"})
 
         dev.send_signal(signal.SIGTERM)
         assert dev.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
