@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -40,10 +41,13 @@ def free_port() -> int:
 
 class SandboxProcess:
     def __init__(self, state: Path, *, scale: float = 1.0, seed: int = 42, port: int | None = None,
-                 startup_timeout_seconds: float = 1800.0, output: IO[str] | int | None = None) -> None:
+                 startup_timeout_seconds: float = 1800.0, output: IO[str] | int | None = None,
+                 salesforce_packages: Sequence[str] = ()) -> None:
         """``output``: where the sandbox's own output goes: a log file (its errors too), or
-        ``subprocess.DEVNULL`` to hide it (its errors then still reach this process's stderr)."""
+        ``subprocess.DEVNULL`` to hide it (its errors then still reach this process's stderr).
+        ``salesforce_packages``: managed packages the emulated org runs (e.g. ``certinia``)."""
         self.state, self.scale, self.seed = state, scale, seed
+        self.salesforce_packages = tuple(salesforce_packages)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout_seconds = startup_timeout_seconds
@@ -54,6 +58,8 @@ class SandboxProcess:
         command = [sys.executable, "-m", "ps_pipelines.cli", "sandbox", "serve", "--port", str(self.port),
                    "--scale", str(self.scale), "--seed", str(self.seed), "--state", str(self.state),
                    "--exit-with-parent", str(os.getpid())]
+        for package in self.salesforce_packages:
+            command += ["--salesforce-package", package]
         if threading.current_thread() is not threading.main_thread():
             # Linux's parent-death signal follows the starting thread, which may end first.
             command.append("--no-parent-death-signal")

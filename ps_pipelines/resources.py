@@ -61,6 +61,11 @@ class SalesforceResource(SourceResource):
                                 **self.client_options())
 
 
+class CertiniaResource(SalesforceResource):
+    """The Salesforce org that runs Certinia PSA (the ``pse__`` package): a Salesforce connection,
+    often to the CRM's own org, under a key of its own so the PSA may live in another org."""
+
+
 class KantataResource(SourceResource):
     token: str
 
@@ -127,6 +132,8 @@ def _local(sandbox_url: str, warehouse_path: str) -> dict[str, ConfigurableResou
     wd = creds["workday"]
     return {
         "salesforce": SalesforceResource(base_url=sandbox_url, **creds["salesforce"]),
+        # The sandbox's one org runs the package when started with it (salesforce_packages).
+        "certinia": CertiniaResource(base_url=sandbox_url, **creds["salesforce"]),
         "kantata": KantataResource(base_url=sandbox_url, token=creds["kantata"]["token"]),
         "workday": WorkdayResource(base_url=sandbox_url, tenant=wd["tenant"], client_id=wd["client_id"],
                                    client_secret=wd["client_secret"], refresh_token=wd["refresh_token"],

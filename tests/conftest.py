@@ -20,6 +20,8 @@ from ps_sandbox.context import SandboxConfig, SandboxContext
 
 TEST_SEED = 7
 TEST_SCALE = 0.1
+# The same firm with Certinia PSA installed in its Salesforce org (the ``pse__`` package).
+CERTINIA = SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=("certinia",))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,17 +54,35 @@ def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
+def _serve(template: Path, tmp_path: Path, config: SandboxConfig) -> Iterator[RunningSandbox]:
     state = tmp_path / "sandbox.sqlite"
-    shutil.copyfile(sandbox_template, state)
-    ctx = open_sandbox(state, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
+    shutil.copyfile(template, state)
+    ctx = open_sandbox(state, config)
     server = start_server(ctx, port=0)
     try:
         yield RunningSandbox(url=f"http://127.0.0.1:{server.server_port}", ctx=ctx, state_path=state)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
+    yield from _serve(sandbox_template, tmp_path, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
+
+
+@pytest.fixture(scope="session")
+def certinia_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("certinia-template") / "sandbox.sqlite"
+    ctx = open_sandbox(path, CERTINIA)
+    ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def certinia_sandbox(certinia_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A fresh sandbox whose Salesforce org runs Certinia PSA."""
+    yield from _serve(certinia_template, tmp_path, CERTINIA)
 
 
 def opportunity_of_workspaces(store: Any) -> dict[str, str]:

@@ -65,6 +65,16 @@ CHANGE_RATES: dict[str, ChangeRate] = {
     "netsuite__projects": HOURLY,
     "netsuite__invoices": HOURLY,
     "netsuite__invoice_lines": HOURLY,
+    # Certinia PSA: the same rhythm as Kantata's entities of the same kind.
+    "certinia__projects": HOURLY,
+    "certinia__milestones": HOURLY,
+    "certinia__timecards": HOURLY,
+    "certinia__expenses": HOURLY,
+    "certinia__assignments": DAILY,
+    "certinia__resources": DAILY,
+    "certinia__rate_cards": DAILY,
+    "certinia__regions": WEEKLY,
+    "certinia__practices": WEEKLY,
 }
 
 

@@ -7,14 +7,17 @@ import duckdb
 import pytest
 from dagster import AssetsDefinition
 
+from ps_pipelines.defs.certinia.assets import build_certinia_assets
 from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.ingest.factory import raw_asset_key
 from ps_pipelines.ingest.freshness import CHANGE_RATES
-from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
+from ps_pipelines.lib.contracts import ALL_CONTRACTS, ESTATE_CONTRACTS, EntityContract
 from ps_pipelines.lib.warehouse.warehouse import ensure_raw_table
 
-ASSETS = {asset.key: asset for asset in ingest_assets}
-DESCRIBED = ALL_CONTRACTS
+# The default estate's assets and those an estate declares (Certinia), documented alike.
+ASSETS = {asset.key: asset for asset in [*ingest_assets, *build_certinia_assets()]}
+EVERY_CONTRACT = (*ALL_CONTRACTS, *ESTATE_CONTRACTS)
+DESCRIBED = EVERY_CONTRACT
 
 
 def spec_of(contract: EntityContract):
@@ -22,7 +25,7 @@ def spec_of(contract: EntityContract):
     return next(iter(asset.specs))
 
 
-@pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.key)
+@pytest.mark.parametrize("contract", EVERY_CONTRACT, ids=lambda c: c.key)
 def test_column_types_are_those_the_warehouse_creates(contract: EntityContract) -> None:
     with duckdb.connect() as con:
         ensure_raw_table(con, contract)
@@ -53,7 +56,7 @@ def test_every_field_says_what_it_means_and_its_role(contract: EntityContract) -
         assert f"parent {contract.parent_entity}" in columns[contract.parent_key_column].description
 
 
-@pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.key)
+@pytest.mark.parametrize("contract", EVERY_CONTRACT, ids=lambda c: c.key)
 def test_asset_description_names_the_entity_its_source_and_incremental_key(contract: EntityContract) -> None:
     description = spec_of(contract).description
     assert description.startswith(contract.description)
@@ -68,8 +71,8 @@ def test_asset_description_names_the_entity_its_source_and_incremental_key(contr
 
 
 def test_every_raw_asset_has_the_freshness_policy_of_its_change_rate() -> None:
-    assert set(CHANGE_RATES) == {c.key for c in ALL_CONTRACTS}  # no entity left out, none stale
-    for contract in ALL_CONTRACTS:
+    assert set(CHANGE_RATES) == {c.key for c in EVERY_CONTRACT}  # no entity left out, none stale
+    for contract in EVERY_CONTRACT:
         policy = spec_of(contract).freshness_policy
         rate = CHANGE_RATES[contract.key]
         assert policy is not None, contract.key
@@ -78,3 +81,4 @@ def test_every_raw_asset_has_the_freshness_policy_of_its_change_rate() -> None:
     # Work that is billed as it is logged is watched hourly; configuration is not.
     assert CHANGE_RATES["kantata__time_entries"].fail_window < CHANGE_RATES["workday__workers"].fail_window
     assert CHANGE_RATES["netsuite__invoices"].fail_window < CHANGE_RATES["netsuite__currencies"].fail_window
+    assert CHANGE_RATES["certinia__timecards"] == CHANGE_RATES["kantata__time_entries"]

@@ -61,6 +61,9 @@ class EntityContract:
     # Fields the platform documents and sends that the pipeline does not load (flattened
     # names): kept in the raw payload, and not reported as schema drift.
     ignored_fields: tuple[str, ...] = ()
+    # A query API's condition (in its own language, e.g. SOQL) that selects the entity's rows
+    # among the object's: Certinia's resources are the Contacts flagged as resources.
+    source_filter: str | None = None
 
     @property
     def key(self) -> str:

@@ -37,7 +37,11 @@ def last_modified_by(record: Mapping[str, Any], user_id: str) -> bool:
     return bool(changed_by and user_id) and str(changed_by)[:_ID15] == user_id[:_ID15]
 
 
-def _contract(entity: str, sobject: str, fields: tuple[str, ...], cols: dict, description: str) -> EntityContract:
+def sobject_contract(entity: str, sobject: str, fields: tuple[str, ...], cols: dict, description: str, *,
+                     platform: str = "salesforce", source_filter: str | None = None) -> EntityContract:
+    """A contract over one SObject read by SOQL: its Id, the given fields and the system audit
+    fields, incremental on SystemModstamp. Any app on the Salesforce platform (e.g. Certinia)
+    builds its contracts here under its own ``platform`` name."""
     audit = {
         "isdeleted": c.flag(description="True when the record is in the Recycle Bin (queryAll returns deleted ones)."),
         "createddate": c.timestamp(description="When the record was created (UTC)."),
@@ -46,18 +50,19 @@ def _contract(entity: str, sobject: str, fields: tuple[str, ...], cols: dict, de
     }
     record_id = c.identifier("Salesforce record Id (18-character, case-safe).")
     return EntityContract(
-        platform="salesforce",
+        platform=platform,
         entity=entity,
         id_columns=("id",),
         change_column="systemmodstamp",
-        schema=c.schema(f"salesforce.{entity}", {"id": record_id, **cols, **audit}),
+        schema=c.schema(f"{platform}.{entity}", {"id": record_id, **cols, **audit}),
         description=description,
         source_object=sobject,
         source_fields=("Id", *fields, *_AUDIT),
+        source_filter=source_filter,
     )
 
 
-ACCOUNTS = _contract(
+ACCOUNTS = sobject_contract(
     "accounts",
     "Account",
     ("Name", "Type", "Industry", "BillingCountry", "CurrencyIsoCode", "ERP_Customer_Id__c",
@@ -79,7 +84,7 @@ ACCOUNTS = _contract(
     "Salesforce Accounts: the CRM customer master.",
 )
 
-CONTACTS = _contract(
+CONTACTS = sobject_contract(
     "contacts",
     "Contact",
     ("AccountId", "FirstName", "LastName", "Email", "Title"),
@@ -93,7 +98,7 @@ CONTACTS = _contract(
     "Salesforce Contacts: people at customer accounts.",
 )
 
-OPPORTUNITIES = _contract(
+OPPORTUNITIES = sobject_contract(
     "opportunities",
     "Opportunity",
     ("AccountId", "Name", "StageName", "Amount", "CurrencyIsoCode", "CloseDate", "IsWon", "IsClosed",
@@ -128,7 +133,7 @@ OPPORTUNITIES = _contract(
     "Salesforce Opportunities through the stage funnel; won deals start project activation.",
 )
 
-CONTRACTS = _contract(
+CONTRACTS = sobject_contract(
     "contracts",
     "Contract",
     ("AccountId", "ContractNumber", "Status", "StartDate", "EndDate", "ContractTerm", "CurrencyIsoCode",

@@ -56,7 +56,8 @@ def soql_string(value: str) -> str:
 
 def build_soql(contract: EntityContract, since: datetime | None, ids: Sequence[str] | None = None) -> str:
     change = source_field(contract, contract.change_column or "systemmodstamp")
-    conditions = []
+    # ANDed as written: a filter with an OR brings its own parentheses.
+    conditions = [contract.source_filter] if contract.source_filter else []
     if since is not None:
         conditions.append(f"{change} >= {soql_datetime(since)}")
     if ids is not None:
