@@ -73,28 +73,30 @@ def build_writeback_sensors(
 ) -> list[SensorDefinition]:
     """The two write-back sensors, on by default, evaluated at most every ``minimum_interval_seconds``."""
     overlap = timedelta(seconds=overlap_seconds)
-    return [
-        feed_sensor(WON_DEALS_SENSOR, EVENT_ACTIVATION_JOB, "salesforce", (WON_DEALS,), minimum_interval_seconds,
-                    overlap, "Starts project activation when CRM opportunities are won (not when our own "
-                             "write-back marks them activated)."),
-        feed_sensor(APPROVED_WORK_SENSOR, EVENT_BILLING_JOB, "kantata", APPROVED_WORK, minimum_interval_seconds,
-                    overlap, "Starts invoice posting when billable time or expenses are approved or milestones "
-                             "completed in the PSA."),
-    ]
 
+    @sensor(
+        name=WON_DEALS_SENSOR,
+        job_name=EVENT_ACTIVATION_JOB,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Starts project activation when CRM opportunities are won (not when our own write-back "
+        "marks them activated).",
+    )
+    def won_deals_sensor(context: SensorEvaluationContext, salesforce: SalesforceResource) -> SensorResult | SkipReason:
+        return evaluate_feeds(context, WON_DEALS_SENSOR, salesforce, (WON_DEALS,), overlap, EVENT_ACTIVATION_JOB)
 
-def feed_sensor(name: str, job_name: str, resource_key: str, feeds: Sequence[Feed], minimum_interval_seconds: int,
-                overlap: timedelta, description: str) -> SensorDefinition:
-    """A sensor that reads ``feeds`` through the ``resource_key`` platform and starts ``job_name``."""
+    @sensor(
+        name=APPROVED_WORK_SENSOR,
+        job_name=EVENT_BILLING_JOB,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Starts invoice posting when billable time or expenses are approved or milestones completed "
+        "in the PSA.",
+    )
+    def approved_work_sensor(context: SensorEvaluationContext, kantata: KantataResource) -> SensorResult | SkipReason:
+        return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap, EVENT_BILLING_JOB)
 
-    @sensor(name=name, job_name=job_name, minimum_interval_seconds=minimum_interval_seconds,
-            default_status=DefaultSensorStatus.RUNNING, description=description,
-            required_resource_keys={resource_key})
-    def feed(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        resource = getattr(context.resources, resource_key)
-        return evaluate_feeds(context, name, resource, feeds, overlap, job_name)
-
-    return feed
+    return [won_deals_sensor, approved_work_sensor]
 
 
 
