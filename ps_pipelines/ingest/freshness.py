@@ -65,6 +65,12 @@ CHANGE_RATES: dict[str, ChangeRate] = {
     "netsuite__projects": HOURLY,
     "netsuite__invoices": HOURLY,
     "netsuite__invoice_lines": HOURLY,
+    "hubspot__companies": DAILY,
+    "hubspot__contacts": DAILY,
+    "hubspot__deals": HOURLY,  # a won deal starts activation
+    "hubspot__line_items": HOURLY,  # recurring lines are invoiced from the won deal
+    "hubspot__products": WEEKLY,  # the service catalogue
+    "hubspot__owners": DAILY,
 }
 
 
