@@ -6,13 +6,22 @@ import copy
 
 import pytest
 
-from ps_pipelines.lib.contracts import ALL_CONTRACTS, CONTRACTS_BY_KEY
+from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY, EVERY_CONTRACT
 from ps_pipelines.lib.contracts.base import EntityContract, flatten_record
 from ps_pipelines.lib.contracts.validate import validate_records
 
 SF_TS = "2026-10-01T12:34:56.000+0000"
 KT_TS = "2026-10-01T12:34:56+00:00"
 NS_TS = "2026-10-01T12:34:56Z"
+HS_TS = "2026-10-01T12:34:56.789Z"
+
+
+def _hubspot(record_id: str, modified: str = "hs_lastmodifieddate", **properties: object) -> dict:
+    """A HubSpot CRM object as the API answers it: every property value a string."""
+    return {"id": record_id, "properties": {"hs_object_id": record_id, "createdate": HS_TS, modified: HS_TS,
+                                            "ps_external_id": None, **properties},
+            "createdAt": HS_TS, "updatedAt": HS_TS, "archived": False}
+
 
 # One valid record per entity, in the platform's wire shape (before flattening).
 VALID = {
@@ -100,6 +109,28 @@ VALID = {
     "netsuite__invoice_lines": {"transaction": "401", "id": "1", "linesequencenumber": "1", "item": "10",
                                 "memo": "Consulting", "quantity": "80", "rate": "225.00",
                                 "foreignamount": "18000.00", "custcol_ps_line_key": None},
+    "hubspot__companies": _hubspot("2000000001", name="Acme Advisory", domain="acme.example", industry="BANKING",
+                                   country="Germany", city="Berlin", phone=None, hubspot_owner_id="100000001",
+                                   numberofemployees="200", annualrevenue=None),
+    "hubspot__contacts": _hubspot("3000000001", "lastmodifieddate", email="ada@acme.example", firstname="Ada",
+                                  lastname="Byron", jobtitle="CFO", phone=None, country="Germany",
+                                  hubspot_owner_id=None, associatedcompanyid="2000000001"),
+    "hubspot__deals": _hubspot("4000000001", dealname="Acme Managed Services", amount="60000.00",
+                               closedate=HS_TS, pipeline="default", dealstage="closedwon", dealtype="newbusiness",
+                               deal_currency_code="EUR", hubspot_owner_id="100000001", description=None,
+                               hs_is_closed="true", hs_is_closed_won="true", hs_deal_stage_probability="1.0",
+                               ps_activation_status=None),
+    "hubspot__line_items": _hubspot("5000000001", name="Managed Service - Silver", hs_product_id="1000000006",
+                                    hs_sku="MS-SILVER", quantity="1", price="5000.00", amount="5000.00",
+                                    hs_line_item_currency_code="EUR", recurringbillingfrequency="monthly",
+                                    hs_recurring_billing_period="P12M", hs_recurring_billing_start_date="2026-10-15",
+                                    hs_recurring_billing_number_of_payments="12"),
+    "hubspot__products": _hubspot("1000000006", name="Managed Service - Silver", description="Silver tier",
+                                  price="5000.00", hs_sku="MS-SILVER", recurringbillingfrequency="monthly",
+                                  hs_recurring_billing_period="P12M"),
+    "hubspot__owners": {"id": "100000001", "email": "jo.smith1@psconsulting.com", "type": "PERSON",
+                        "firstName": "Jo", "lastName": "Smith", "userId": 7000000, "createdAt": HS_TS,
+                        "updatedAt": HS_TS, "archived": False, "teams": []},
 }
 
 INVALID_VALUES = {"float64": "not-a-number", "datetime64[ns, UTC]": "yesterday-ish", "datetime64[ns]": "31/31/2026",
@@ -110,7 +141,7 @@ def test_every_contract_has_a_valid_example() -> None:
     assert set(VALID) == set(CONTRACTS_BY_KEY)
 
 
-@pytest.mark.parametrize("contract", ALL_CONTRACTS, ids=lambda c: c.key)
+@pytest.mark.parametrize("contract", EVERY_CONTRACT, ids=lambda c: c.key)
 def test_valid_record_passes_and_keeps_its_values(contract: EntityContract) -> None:
     batch = validate_records(contract, [VALID[contract.key]])
     assert batch.rejects == []
@@ -126,7 +157,8 @@ def _source_key(contract: EntityContract, column: str) -> tuple[str, ...]:
             return (key,)
         if isinstance(value, dict):
             for inner in value:
-                if f"{key.lower()}_{inner.lower()}" == column:
+                # HubSpot's properties are lifted to the top level (contracts.hubspot.flatten_object).
+                if f"{key.lower()}_{inner.lower()}" == column or (key == "properties" and inner == column):
                     return (key, inner)
     raise KeyError(column)
 
@@ -143,7 +175,7 @@ def _with(contract: EntityContract, column: str, value: object) -> dict:
 
 def _invalid_cases() -> list[tuple[EntityContract, str, object, str]]:
     cases = []
-    for contract in ALL_CONTRACTS:
+    for contract in EVERY_CONTRACT:
         for name, column in contract.schema.columns.items():
             dtype = str(column.dtype)
             if not column.nullable:
