@@ -158,6 +158,25 @@ def test_a_real_429_from_the_burst_limit_is_retried(sandbox: RunningSandbox) -> 
     assert (stats["throttled"], stats["retries"], len(waits)) == (1, 1, 1)
 
 
+def test_search_calls_are_paced_under_the_search_limit(sandbox: RunningSandbox) -> None:
+    """At the default pacing (4 a second), eight search pages in a row meet the sandbox's
+    documented 5-per-second search limit without a single 429."""
+    touched = sandbox.control("POST", "events/touch", {"platform": "hubspot", "object": "line_items", "count": 16})
+    client = HubSpotClient(sandbox.url, TOKEN, search_page_size=2, sleep=[].append)
+    records = read(client, hubspot.LINE_ITEMS, since=parse_timestamp(touched["updated_at"]))
+    assert len(records) == 16
+    stats = client.stats()
+    assert stats["requests"] == 8 and stats["throttled"] == 0
+    assert sandbox.control("GET", "limits")["hubspot_search_requests_per_second"] == 5
+
+
+def test_run_metadata_carries_the_burst_limit_headers(sandbox: RunningSandbox) -> None:
+    client = make_client(sandbox)
+    read(client, hubspot.PRODUCTS)
+    stats = client.stats()
+    assert stats["rate_limit_max"] == 190 and 0 <= stats["rate_limit_remaining"] < 190
+
+
 @pytest.mark.parametrize(("fault", "path"), [
     ({"kind": "429", "retry_after": 2}, "/objects/products/search"),
     ({"kind": "503"}, "/objects/products/search"),

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import requests
+
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.http import ApiClient, StaticBearer, TokenBucket
 from ps_pipelines.lib.sources.base import Page, as_utc, chunked, parse_timestamp
@@ -75,6 +77,7 @@ class HubSpotClient:
         # against their own per-second limit: paced here, in real time.
         self._search_pace = TokenBucket(search_requests_per_second, capacity=1.0, sleep=time.sleep)
         self._search_queries = 0
+        self.client.response_hooks.append(self._read_limit_headers)
 
     # -- protocol --------------------------------------------------------------------------
     def extract(
@@ -104,6 +107,15 @@ class HubSpotClient:
 
     def stats(self) -> dict[str, int]:
         return {**self.client.stats(), "search_queries": self._search_queries}
+
+    def _read_limit_headers(self, response: requests.Response) -> None:
+        """The burst limit's headers (every answer but search's): how much of the window is left,
+        for run metadata, so a run that nearly exhausts the app's limit shows it."""
+        for header, name in (("X-HubSpot-RateLimit-Max", "rate_limit_max"),
+                             ("X-HubSpot-RateLimit-Remaining", "rate_limit_remaining")):
+            value = response.headers.get(header)
+            if value is not None and value.isdigit():
+                self.client.counters.set(name, int(value))
 
     # -- reads -----------------------------------------------------------------------------
     def _list(self, contract: EntityContract, *, archived: bool) -> Iterator[Page]:
