@@ -69,7 +69,7 @@ class HubSpotClient:
     ) -> None:
         self.page_size = min(page_size, LIST_MAX)
         self.search_page_size = min(search_page_size, SEARCH_MAX)
-        # A setting only so tests can reach the cap with fewer records; HubSpot's is 10,000.
+        # HubSpot documents 10,000; a setting so a change of that limit needs no code change.
         self.search_cap = search_cap
         client_kw.setdefault("requests_per_second", requests_per_second)
         self.client = ApiClient(self.platform, base_url, StaticBearer(token), **client_kw)
