@@ -13,6 +13,7 @@ from typing import Any, Literal
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
 from ps_pipelines.lib.sources.salesforce import SalesforceClient
@@ -71,6 +72,21 @@ class KantataResource(SourceResource):
 
     def client(self) -> KantataClient:
         return KantataClient(self.base_url, self.token, **self.client_options())
+
+
+class HubSpotResource(SourceResource):
+    """A HubSpot private app's access token; the client paces requests to the app's limits."""
+
+    base_url: str = Field(default="https://api.hubapi.com", description="HubSpot's API host (the sandbox locally).")
+    access_token: str = Field(description="The private app's access token (Bearer).")
+    requests_per_second: float = Field(default=19.0, description="Burst pacing: 190 per 10 s for private apps on "
+                                                                 "Professional and Enterprise.")
+    search_requests_per_second: float = Field(default=4.0, description="Pacing of the search endpoint, whose "
+                                                                       "documented limit is 5 per second.")
+
+    def client(self) -> HubSpotClient:
+        return HubSpotClient(self.base_url, self.access_token, requests_per_second=self.requests_per_second,
+                             search_requests_per_second=self.search_requests_per_second, **self.client_options())
 
 
 class WorkdayResource(SourceResource):
@@ -175,6 +191,19 @@ def _production_netsuite() -> NetSuiteResource:
     return NetSuiteResource(**common, auth_mode="m2m", client_id=EnvVar("NETSUITE_CLIENT_ID"),
                             certificate_id=EnvVar("NETSUITE_CERTIFICATE_ID"),
                             private_key_pem=EnvVar("NETSUITE_PRIVATE_KEY_PEM"))
+
+
+def hubspot_resources(environment: Environment = "local", *,
+                      sandbox_url: str = DEFAULT_SANDBOX_URL) -> dict[str, ConfigurableResource]:
+    """The HubSpot connection, for an estate that declares HubSpot (not in the default resources:
+    only the declared estate's sources exist in the graph). Production reads the token and an
+    optional host override through ``EnvVar`` at run time."""
+    if environment == "production":
+        host = {"base_url": EnvVar("HUBSPOT_BASE_URL")} if os.environ.get("HUBSPOT_BASE_URL") else {}
+        return {"hubspot": HubSpotResource(access_token=EnvVar("HUBSPOT_ACCESS_TOKEN"), **host)}
+    from ps_sandbox.context import DEFAULT_CREDENTIALS as creds
+
+    return {"hubspot": HubSpotResource(base_url=sandbox_url, access_token=creds["hubspot"]["token"])}
 
 
 def build_resources(

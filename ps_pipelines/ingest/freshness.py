@@ -75,6 +75,12 @@ CHANGE_RATES: dict[str, ChangeRate] = {
     "certinia__rate_cards": DAILY,
     "certinia__regions": WEEKLY,
     "certinia__practices": WEEKLY,
+    "hubspot__companies": DAILY,
+    "hubspot__contacts": DAILY,
+    "hubspot__deals": HOURLY,  # a won deal starts activation
+    "hubspot__line_items": HOURLY,  # recurring lines are invoiced from the won deal
+    "hubspot__products": WEEKLY,  # the service catalogue
+    "hubspot__owners": DAILY,
 }
 
 

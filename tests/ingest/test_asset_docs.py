@@ -8,15 +8,15 @@ import pytest
 from dagster import AssetsDefinition
 
 from ps_pipelines.defs.certinia.assets import build_certinia_assets
+from ps_pipelines.defs.hubspot.assets import build_hubspot_assets
 from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.ingest.factory import raw_asset_key
 from ps_pipelines.ingest.freshness import CHANGE_RATES
-from ps_pipelines.lib.contracts import ALL_CONTRACTS, ESTATE_CONTRACTS, EntityContract
+from ps_pipelines.lib.contracts import EVERY_CONTRACT, EntityContract
 from ps_pipelines.lib.warehouse.warehouse import ensure_raw_table
 
-# The default estate's assets and those an estate declares (Certinia), documented alike.
-ASSETS = {asset.key: asset for asset in [*ingest_assets, *build_certinia_assets()]}
-EVERY_CONTRACT = (*ALL_CONTRACTS, *ESTATE_CONTRACTS)
+# The default graph's assets and those of the sources an estate declares (HubSpot, Certinia).
+ASSETS = {asset.key: asset for asset in [*ingest_assets, *build_hubspot_assets(), *build_certinia_assets()]}
 DESCRIBED = EVERY_CONTRACT
 
 

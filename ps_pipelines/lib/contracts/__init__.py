@@ -1,11 +1,17 @@
 """Pandera data contracts for every ingested source entity."""
 
-from ps_pipelines.lib.contracts import certinia, kantata, netsuite, salesforce, workday
+from ps_pipelines.lib.contracts import certinia, hubspot, kantata, netsuite, salesforce, workday
 from ps_pipelines.lib.contracts.base import EntityContract, Record, flatten_record
 
+# The default estate's entities (Salesforce, Kantata, Workday, NetSuite): what the default
+# Definitions ingest. Sources an estate must declare (HubSpot, Certinia) are known beside them but are not
+# part of the default graph until the estate configuration adds them (issue 13).
 ALL_CONTRACTS: tuple[EntityContract, ...] = (*salesforce.ALL, *kantata.ALL, *workday.ALL, *netsuite.ALL)
-CONTRACTS_BY_KEY: dict[str, EntityContract] = {contract.key: contract for contract in ALL_CONTRACTS}
-# Sources only a declared estate brings into the graph (not the default estate's ALL_CONTRACTS).
-ESTATE_CONTRACTS: tuple[EntityContract, ...] = certinia.ALL
+# Sources only a declared estate brings into the graph (HubSpot, Certinia): known to lookups
+# and documentation, not part of the default graph.
+DECLARED_ONLY_CONTRACTS: tuple[EntityContract, ...] = (*hubspot.ALL, *certinia.ALL)
+EVERY_CONTRACT: tuple[EntityContract, ...] = (*ALL_CONTRACTS, *DECLARED_ONLY_CONTRACTS)
+CONTRACTS_BY_KEY: dict[str, EntityContract] = {contract.key: contract for contract in EVERY_CONTRACT}
 
-__all__ = ["ALL_CONTRACTS", "CONTRACTS_BY_KEY", "ESTATE_CONTRACTS", "EntityContract", "Record", "flatten_record"]
+__all__ = ["ALL_CONTRACTS", "CONTRACTS_BY_KEY", "DECLARED_ONLY_CONTRACTS", "EVERY_CONTRACT", "EntityContract",
+           "Record", "flatten_record"]

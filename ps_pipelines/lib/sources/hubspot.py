@@ -1,0 +1,217 @@
+"""HubSpot CRM API v3 client: list paging for full reads, the search endpoint for incremental
+reads (re-anchored at its 10,000-result cap), archived records as deletes, and HubSpot's limits.
+
+Wire rules (developers.hubspot.com):
+
+* Auth: a private app's access token as ``Authorization: Bearer`` ("use your app's access token
+  if you're building a private app", api/usage-details).
+* Full reads: ``GET /crm/v3/objects/{type}`` with ``limit`` (at most 100), ``properties`` and the
+  ``after`` cursor answered as ``paging.next.after``.
+* Incremental reads: ``POST /crm/v3/objects/{type}/search`` filtered ``GTE`` on the object's
+  last-modified property and sorted ascending by it, 200 per page. "The search endpoints are
+  limited to 10,000 total results for any given query. Attempting to page beyond 10,000 will
+  result in a 400 error" (search-the-crm, "Limitations"): at the cap a new query starts from the
+  last modification time seen, skipping the records at that time already read.
+* Deletes: archived records are listed only with ``archived=true``; search never finds them.
+* Limits: a per-token burst of requests per 10 seconds (190 for private apps on Professional and
+  Enterprise, changelog "Increasing our API limits") and the search endpoints' own per-second
+  limit (5 per second, search-the-crm "Limitations"). Both are paced client-side; a 429
+  (``errorType: RATE_LIMIT``) is retried with backoff by the shared client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from ps_pipelines.lib.contracts.base import EntityContract
+from ps_pipelines.lib.http import ApiClient, StaticBearer, TokenBucket
+from ps_pipelines.lib.sources.base import Page, as_utc, chunked, parse_timestamp
+
+LIST_MAX = 100
+SEARCH_MAX = 200
+SEARCH_CAP = 10_000
+OWNERS_MAX = 500
+# "IN" filters take at most 100 values (search-the-crm, "Filter search results").
+IDS_PER_SEARCH = 100
+REQUESTS_PER_SECOND = 19.0  # 190 per 10 seconds
+SEARCH_REQUESTS_PER_SECOND = 4.0  # under the documented 5, so a clock skew never trips it
+
+
+class SearchCapError(RuntimeError):
+    """More records share one modification time than one search query may return: no filter on
+    that time can page past them."""
+
+
+def epoch_millis(moment: datetime) -> int:
+    """A search filter value for a datetime property: epoch milliseconds (search-the-crm)."""
+    return int(as_utc(moment).timestamp() * 1000)
+
+
+class HubSpotClient:
+    platform = "hubspot"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        page_size: int = LIST_MAX,
+        search_page_size: int = SEARCH_MAX,
+        search_cap: int = SEARCH_CAP,
+        requests_per_second: float = REQUESTS_PER_SECOND,
+        search_requests_per_second: float = SEARCH_REQUESTS_PER_SECOND,
+        **client_kw: Any,
+    ) -> None:
+        self.page_size = min(page_size, LIST_MAX)
+        self.search_page_size = min(search_page_size, SEARCH_MAX)
+        # HubSpot documents 10,000; a setting so a change of that limit needs no code change.
+        self.search_cap = search_cap
+        client_kw.setdefault("requests_per_second", requests_per_second)
+        self.client = ApiClient(self.platform, base_url, StaticBearer(token), **client_kw)
+        # Search calls count against the burst too (the shared client's bucket) and, on top,
+        # against their own per-second limit: paced here, in real time.
+        self._search_pace = TokenBucket(search_requests_per_second, capacity=1.0, sleep=time.sleep)
+        self._search_queries = 0
+        self.client.response_hooks.append(self._read_limit_headers)
+
+    # -- protocol --------------------------------------------------------------------------
+    def extract(
+        self, contract: EntityContract, *, since: datetime | None, ids: Sequence[str] | None = None
+    ) -> Iterator[Page]:
+        if contract.source_object == "owners":
+            yield from self._owners(contract, since)
+            return
+        if ids is not None:
+            for chunk in chunked(list(ids), IDS_PER_SEARCH):
+                yield from self._search(contract, since, list(chunk))
+            return
+        if since is None:
+            yield from self._list(contract, archived=False)
+            return
+        yield from self._search(contract, since, None)
+
+    def deleted(self, contract: EntityContract, *, since: datetime) -> Iterator[tuple[str, datetime]]:
+        """Records archived since ``since``: the ``archived=true`` listing has no time filter, so
+        it is read whole and filtered on ``archivedAt``."""
+        floor = as_utc(since)
+        for page in self._list(contract, archived=True):
+            for record in page:
+                moment = parse_timestamp(str(record.get("archivedAt") or record["updatedAt"]))
+                if moment >= floor:
+                    yield str(record["id"]), moment
+
+    def stats(self) -> dict[str, int]:
+        return {**self.client.stats(), "search_queries": self._search_queries}
+
+    def _read_limit_headers(self, response: requests.Response) -> None:
+        """The burst limit's headers (every answer but search's): how much of the window is left,
+        for run metadata, so a run that nearly exhausts the app's limit shows it."""
+        for header, name in (("X-HubSpot-RateLimit-Max", "rate_limit_max"),
+                             ("X-HubSpot-RateLimit-Remaining", "rate_limit_remaining")):
+            value = response.headers.get(header)
+            if value is not None and value.isdigit():
+                self.client.counters.set(name, int(value))
+
+    # -- reads -----------------------------------------------------------------------------
+    def _list(self, contract: EntityContract, *, archived: bool) -> Iterator[Page]:
+        """Every record of the entity's list endpoint, following ``paging.next.after``."""
+        owners = contract.source_object == "owners"
+        path = "/crm/v3/owners" if owners else f"/crm/v3/objects/{contract.source_object}"
+        params: dict[str, Any] = {"limit": OWNERS_MAX if owners else self.page_size}
+        if contract.source_fields:
+            params["properties"] = ",".join(contract.source_fields)
+        if archived:
+            params["archived"] = "true"
+        after: str | None = None
+        while True:
+            body = self.client.get_json(path, params={**params, **({"after": after} if after else {})},
+                                        required_keys=("results",))
+            if body["results"]:
+                yield body["results"]
+            after = _next_after(body)
+            if after is None:
+                return
+
+    def _owners(self, contract: EntityContract, since: datetime | None) -> Iterator[Page]:
+        """Owners have no search endpoint and no change filter; a portal has as many as it has
+        users, so the list is read whole and filtered on ``updatedAt`` here."""
+        records = [record for page in self._list(contract, archived=False) for record in page]
+        if since is not None:
+            floor = as_utc(since)
+            records = [r for r in records if parse_timestamp(str(r["updatedAt"])) >= floor]
+        records.sort(key=lambda r: (parse_timestamp(str(r["updatedAt"])), str(r["id"])))
+        for page in chunked(records, OWNERS_MAX):
+            yield list(page)
+
+    def _search(self, contract: EntityContract, since: datetime | None, ids: list[str] | None) -> Iterator[Page]:
+        """Records changed at or after ``since`` (and among ``ids``), change time ascending.
+
+        One query pages with ``after`` until HubSpot's result cap; then a new query starts from
+        the last change time read. Records at exactly that time come again and are skipped by id.
+        """
+        change = contract.change_column or "hs_lastmodifieddate"
+        anchor = epoch_millis(since) if since is not None else None
+        read_at_anchor: set[str] = set()
+        while True:
+            last_time, read_at_last = anchor, set(read_at_anchor)
+            reached_cap = False
+            for records, at_cap in self._search_query(contract, change, anchor, ids):
+                fresh = [r for r in records if not (_millis(r, change) == anchor and str(r["id"]) in read_at_anchor)]
+                if fresh:
+                    yield fresh
+                for record in records:
+                    moment = _millis(record, change)
+                    if moment != last_time:
+                        last_time, read_at_last = moment, set()
+                    read_at_last.add(str(record["id"]))
+                reached_cap = at_cap
+            if not reached_cap:
+                return
+            if last_time == anchor:
+                raise SearchCapError(
+                    f"hubspot {contract.source_object}: more than {self.search_cap:,} records changed at "
+                    f"{last_time} ms; a search filter on {change} cannot page past them")
+            anchor, read_at_anchor = last_time, read_at_last
+
+    def _search_query(
+        self, contract: EntityContract, change: str, anchor: int | None, ids: list[str] | None
+    ) -> Iterator[tuple[Page, bool]]:
+        """Pages of one search query, each with whether the query stops at the result cap there."""
+        filters: list[dict[str, Any]] = []
+        if anchor is not None:
+            filters.append({"propertyName": change, "operator": "GTE", "value": str(anchor)})
+        if ids is not None:
+            filters.append({"propertyName": "hs_object_id", "operator": "IN", "values": ids})
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}] if filters else [],
+            "sorts": [{"propertyName": change, "direction": "ASCENDING"}],
+            "properties": list(contract.source_fields),
+            "limit": self.search_page_size,
+        }
+        path = f"/crm/v3/objects/{contract.source_object}/search"
+        self._search_queries += 1
+        after: str | None = None
+        while True:
+            self._search_pace.acquire()
+            answer = self.client.post_json(path, json={**body, **({"after": after} if after else {})},
+                                           idempotent=True,  # a search only reads
+                                           required_keys=("results",))
+            after = _next_after(answer)
+            at_cap = after is not None and int(after) >= self.search_cap
+            yield answer["results"] or [], at_cap
+            if after is None or at_cap:
+                return
+
+
+def _next_after(body: dict[str, Any]) -> str | None:
+    return ((body.get("paging") or {}).get("next") or {}).get("after") or None
+
+
+def _millis(record: dict[str, Any], change: str) -> int | None:
+    value = (record.get("properties") or {}).get(change)
+    return epoch_millis(parse_timestamp(str(value))) if value else None
