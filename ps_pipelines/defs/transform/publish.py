@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,15 @@ def up_to_date(context: AssetExecutionContext, what: str) -> bool:
 
 
 def copy_docs(source: Path, destination: Path) -> None:
-    """Copy the docs site; each file is replaced atomically, so a browser never reads half a file."""
+    """Copy the docs site; each file is replaced atomically, so a browser never reads half a file.
+
+    Runs on other warehouses publish the same site at once (the docs live beside the dbt
+    project): each copy stages under a name of its own, so one run never moves away another's
+    staged file.
+    """
     destination.mkdir(parents=True, exist_ok=True)
     for name in DOCS_FILES:
-        staging = destination / f".{name}.tmp"
+        staging = destination / f".{name}.{os.getpid()}-{uuid.uuid4().hex}.tmp"
         shutil.copyfile(source / name, staging)
         os.replace(staging, destination / name)
 

@@ -236,6 +236,12 @@ def rebuild_after_a_psa_change(pipeline: Pipeline) -> tuple[list[AssetKey], Any]
     return requested, pipeline.run(requested)
 
 
+def step_failures(result: Any) -> list[str]:
+    """Why a run failed, step by step, so a failure on a loaded CI machine can be diagnosed."""
+    return [f"{event.step_key}: {event.step_failure_data.error.to_string() if event.step_failure_data.error else ''}"
+            for event in result.all_events if event.is_step_failure]
+
+
 def test_main_job_and_a_partial_rebuild_publish_while_a_second_writer_queues_and_analysts_read(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -244,7 +250,7 @@ def test_main_job_and_a_partial_rebuild_publish_while_a_second_writer_queues_and
     analysts = [start_analyst(mode, analytics, stop, tmp_path / f"{mode}.jsonl") for mode in ("hold", "reconnect")]
     try:
         main, ingestion_run_id = run_main_job_with_a_second_writer(pipeline, tmp_path)
-        assert main.success
+        assert main.success, step_failures(main)
         requested, rebuild = rebuild_after_a_psa_change(pipeline)
     finally:
         stop.touch()
@@ -271,7 +277,8 @@ def test_main_job_and_a_partial_rebuild_publish_while_a_second_writer_queues_and
     assert set(requested) == automated_downstream_of(RAW_TIME_ENTRIES)
     # dagster-dbt reports every model dbt ran in the run's dbt steps (one op per stage, each with
     # its own run_results.json in turn), so the run's materializations are what dbt built.
-    assert rebuild.success and set(materialized(rebuild)) == set(requested)
+    assert rebuild.success, step_failures(rebuild)
+    assert set(materialized(rebuild)) == set(requested)
     assert_published_like_the_warehouse(pipeline, rebuild.run_id, materialized(rebuild)[PUBLISHED_MARTS_KEY])
 
     held, reconnected = observations(tmp_path / "hold.jsonl"), observations(tmp_path / "reconnect.jsonl")
