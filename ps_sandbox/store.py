@@ -80,6 +80,11 @@ class SandboxStore:
             self._local.conn = conn
         return conn
 
+    @property
+    def records_version(self) -> int:
+        """Bumped after every committed record write, so a cache built from records knows it is stale."""
+        return self._records_version
+
     @contextmanager
     def _records_transaction(self) -> Iterator[sqlite3.Connection]:
         with self.transaction() as conn:

@@ -34,6 +34,7 @@ Wire rules, each from HubSpot's developer documentation:
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import wraps
@@ -50,6 +51,7 @@ from ps_sandbox.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from ps_sandbox.context import SandboxContext
+    from ps_sandbox.store import SandboxStore
 
 PLATFORM = data.PLATFORM
 LIST_DEFAULT, LIST_MAX = 10, 100
@@ -201,28 +203,80 @@ def _validate_groups(groups: Any) -> list[list[dict[str, Any]]]:
     return filters
 
 
-def _change_window(obj: catalog.HubSpotObject, groups: list[list[dict[str, Any]]]) -> dict[str, datetime]:
-    """Store bounds from the one filter group's range on the change property, so an incremental
-    search reads only the changed rows (the filters are still applied afterwards)."""
-    if len(groups) != 1:
-        return {}
-    bounds: dict[str, datetime] = {}
-    for spec in groups[0]:
-        if spec.get("propertyName") != obj.modified or str(spec.get("operator")).upper() not in _RANGE_OPERATORS:
-            continue
+def _is_change_range(obj: catalog.HubSpotObject, spec: Mapping[str, Any]) -> bool:
+    return spec.get("propertyName") == obj.modified and str(spec.get("operator")).upper() in _RANGE_OPERATORS
+
+
+def _range_bounds(specs: list[dict[str, Any]]) -> tuple[int | None, int | None] | None:
+    """The inclusive epoch-millisecond ``(low, high)`` that range filters on one time property
+    imply together (None for an open end); None when a value is not a time (nothing matches)."""
+    low: int | None = None
+    high: int | None = None
+    for spec in specs:
         operator = str(spec["operator"]).upper()
-        low = _comparable(catalog.DATETIME, spec.get("value"))
-        if low is None:
-            continue
-        moment = datetime.fromtimestamp(low / 1000, tz=data.AS_OF.tzinfo)
-        if operator in ("GT", "GTE", "BETWEEN", "EQ"):
-            bounds["since"] = max(bounds.get("since", moment), moment)
-        if operator in ("LT", "LTE", "EQ"):
-            bounds["until"] = min(bounds.get("until", moment), moment)
-        if operator == "BETWEEN" and (high := _comparable(catalog.DATETIME, spec.get("highValue"))) is not None:
-            until = datetime.fromtimestamp(high / 1000, tz=data.AS_OF.tzinfo)
-            bounds["until"] = min(bounds.get("until", until), until)
-    return bounds
+        value = _comparable(catalog.DATETIME, spec.get("value"))
+        top = _comparable(catalog.DATETIME, spec.get("highValue")) if operator == "BETWEEN" else value
+        if value is None or top is None:
+            return None
+        if operator not in ("LT", "LTE"):  # times are whole milliseconds: > v is >= v + 1
+            floor = value + 1 if operator == "GT" else value
+            low = floor if low is None else max(low, floor)
+        if operator not in ("GT", "GTE"):
+            ceiling = top - 1 if operator == "LT" else top
+            high = ceiling if high is None else min(high, ceiling)
+    return low, high
+
+
+def _change_window(obj: catalog.HubSpotObject, groups: list[list[dict[str, Any]]]) -> dict[str, datetime]:
+    """Store bounds from the one filter group's range on the change property, so a search reads
+    only the changed rows (the filters are still applied afterwards)."""
+    bounds = _range_bounds([s for s in groups[0] if _is_change_range(obj, s)]) if len(groups) == 1 else None
+    moments = [None if ms is None else datetime.fromtimestamp(ms / 1000, tz=data.AS_OF.tzinfo)
+               for ms in bounds or (None, None)]
+    return {name: moment for name, moment in zip(("since", "until"), moments, strict=True) if moment is not None}
+
+
+def _change_range(obj: catalog.HubSpotObject,
+                  groups: list[list[dict[str, Any]]]) -> tuple[int | None, int | None] | None:
+    """The change-time bounds when the query is one group of range filters on the change property
+    only, so those bounds alone decide what matches (an incremental read's query); else None."""
+    if len(groups) != 1 or not groups[0] or not all(_is_change_range(obj, spec) for spec in groups[0]):
+        return None
+    return _range_bounds(groups[0])
+
+
+class _ChangeIndex:
+    """Each object's live records as ``(change time ms, id)`` in ascending order, rebuilt when any
+    record is written: an incremental search (a range on the change property, sorted by it)
+    bisects to its page instead of reading, filtering and sorting every record per page."""
+
+    def __init__(self, store: SandboxStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()  # one rebuild at a time; searches meanwhile wait for it
+        self._built: dict[str, tuple[int, list[int], list[str]]] = {}
+
+    def window(self, obj: catalog.HubSpotObject, low: int | None, high: int | None) -> list[str]:
+        """Ids whose change time lies in ``[low, high]``, in the search's ascending order."""
+        times, ids = self._entries(obj)
+        start = 0 if low is None else bisect_left(times, low)
+        stop = len(times) if high is None else bisect_right(times, high)
+        return ids[start:stop]
+
+    def _entries(self, obj: catalog.HubSpotObject) -> tuple[list[int], list[str]]:
+        with self._lock:
+            version = self.store.records_version  # read first: a write during the build makes it stale
+            cached = self._built.get(obj.name)
+            if cached is not None and cached[0] == version:
+                return cached[1], cached[2]
+            rows = self.store.conn.execute(
+                "SELECT id, json_extract(body, ?) FROM records WHERE platform = ? AND object = ? AND deleted = 0",
+                (f"$.properties.{obj.modified}", PLATFORM, obj.name))
+            # The same typed value and id tie-break as the filters and _sort_key, so both paths agree.
+            keyed = sorted((moment, int(record_id), record_id) for record_id, value in rows
+                           if (moment := _comparable(catalog.DATETIME, value)) is not None)
+            entry = (version, [key[0] for key in keyed], [key[2] for key in keyed])
+            self._built[obj.name] = entry
+            return entry[1], entry[2]
 
 
 def _sort_key(obj: catalog.HubSpotObject, sorts: list[dict[str, Any]]) -> Callable[[dict], Any]:
@@ -313,6 +367,7 @@ class _HubSpot:
         self.ctx = ctx
         self.store = ctx.store
         self.limiter = RateLimiter()
+        self.changes = _ChangeIndex(ctx.store)
         self._id_lock = threading.Lock()
 
     # -- auth and limits ----------------------------------------------------------------------
@@ -402,15 +457,32 @@ class _HubSpot:
         if offset >= SEARCH_CAP:  # [SEARCH] "Attempting to page beyond 10,000 will result in a 400 error"
             raise _error(400, f"The search endpoints are limited to {SEARCH_CAP:,} total results for any given "
                               f"query; after={offset} pages beyond them. Narrow the query (re-anchor the filter).")
-        found = self._search_rows(obj, groups, str(payload.get("query") or "").lower())
-        found.sort(key=_sort_key(obj, _sorts(payload.get("sorts"))))
-        end = min(offset + limit, len(found), SEARCH_CAP)
+        sorts, text = _sorts(payload.get("sorts")), str(payload.get("query") or "").lower()
+        stop = min(offset + limit, SEARCH_CAP)
+        found = self._indexed_page(obj, groups, sorts, text, offset, stop)
+        if found is None:
+            matched = self._search_rows(obj, groups, text)
+            matched.sort(key=_sort_key(obj, sorts))
+            found = len(matched), matched[offset:stop]
+        total, rows = found
         wanted = _names(payload.get("properties"))
-        body: dict[str, Any] = {"total": len(found), "results": [project(obj, row, wanted)
-                                                                 for row in found[offset:end]]}
-        if end < len(found):
+        body: dict[str, Any] = {"total": total, "results": [project(obj, row, wanted) for row in rows]}
+        end = offset + len(rows)
+        if end < total:
             body["paging"] = {"next": {"after": str(end), "link": f"?after={end}"}}
         return json_response(body)
+
+    def _indexed_page(self, obj: catalog.HubSpotObject, groups: list[list[dict[str, Any]]],
+                      sorts: list[dict[str, Any]], text: str, offset: int, stop: int) -> tuple[int, list[dict]] | None:
+        """``(total, records[offset:stop])`` off the change index for an incremental read's query
+        (a change-time range, sorted ascending by it, no free text); None for any other query."""
+        bounds = _change_range(obj, groups)
+        if bounds is None or text or sorts != [{"propertyName": obj.modified, "descending": False}]:
+            return None
+        ids = self.changes.window(obj, *bounds)
+        page = ids[offset:stop]
+        by_id = {row["id"]: row for row in self.store.scan(PLATFORM, obj.name, order="id", ids=page)} if page else {}
+        return len(ids), [by_id[record_id] for record_id in page if record_id in by_id]
 
     def _search_rows(self, obj: catalog.HubSpotObject, groups: list[list[dict[str, Any]]], text: str) -> list[dict]:
         rows = self.store.scan(PLATFORM, obj.name, order="id", **_change_window(obj, groups))

@@ -205,6 +205,98 @@ def test_search_stops_at_10000_results_so_the_filter_must_be_re_anchored(tmp_pat
         assert rest["total"] == 51 and rest["results"][0]["id"] == seen[-1]["id"]
 
 
+def _incremental(served: object, obj: str, *filters: dict, limit: int = 200) -> tuple[list[str], int]:
+    """Every id an ascending search on ``filters`` pages through, and its total."""
+    served.ctx.store.kv_set(hubspot.SEARCH_KEY, 0)  # the per-second limit is tested apart
+    modified = "lastmodifieddate" if obj == "contacts" else "hs_lastmodifieddate"
+    ids, after, totals = [], None, set()
+    while True:
+        answer = served.http.post(f"{served.url}/crm/v3/objects/{obj}/search", headers=AUTH, json={
+            "filterGroups": [{"filters": list(filters)}], "limit": limit, "properties": ["email"],
+            "sorts": [{"propertyName": modified, "direction": "ASCENDING"}], **({"after": after} if after else {})})
+        assert answer.status_code == 200, answer.text
+        ids += [r["id"] for r in answer.json()["results"]]
+        totals.add(answer.json()["total"])
+        after = answer.json().get("paging", {}).get("next", {}).get("after")
+        if after is None:
+            assert len(totals) == 1
+            return ids, totals.pop()
+
+
+def _tied_contacts(store: SandboxStore) -> None:
+    """60 contacts, three to a minute, so ties on the change time are broken by id."""
+    rows = []
+    for n in range(60, 0, -1):
+        moment = BASE + timedelta(minutes=n // 3)
+        record_id = str(hubspot_data.ID_BASE["contacts"] + n)
+        rows.append((record_id, moment, hubspot_data.hubspot_record("contacts", record_id, moment, moment, {
+            "email": f"c{n}@example.com"})))
+    store.put_many("hubspot", "contacts", rows)
+
+
+def test_an_incremental_search_answers_what_a_filtered_scan_answers(tmp_path: Path) -> None:
+    # A range on the change property sorted by it is answered off the change index; an extra
+    # filter every record passes sends the same query down the scanning path to compare with.
+    millis = lambda minutes: str(int((BASE + timedelta(minutes=minutes)).timestamp() * 1000))  # noqa: E731
+    every = {"propertyName": "email", "operator": "HAS_PROPERTY"}
+    modified = "lastmodifieddate"
+    queries = [
+        [{"propertyName": modified, "operator": "GT", "value": millis(4)}],
+        [{"propertyName": modified, "operator": "GTE", "value": millis(4)}],
+        [{"propertyName": modified, "operator": "GTE", "value": hubspot_data.ts(BASE + timedelta(minutes=7))}],
+        [{"propertyName": modified, "operator": "LT", "value": millis(3)}],
+        [{"propertyName": modified, "operator": "LTE", "value": millis(3)}],
+        [{"propertyName": modified, "operator": "EQ", "value": millis(10)}],
+        [{"propertyName": modified, "operator": "BETWEEN", "value": millis(5), "highValue": millis(9)}],
+        [{"propertyName": modified, "operator": "GT", "value": millis(2)},
+         {"propertyName": modified, "operator": "LT", "value": millis(15)}],
+        [{"propertyName": modified, "operator": "GTE", "value": millis(30)}],
+        [{"propertyName": modified, "operator": "GTE", "value": "not a time"}],
+    ]
+    with serve(tmp_path, hubspot.register, _tied_contacts) as served:
+        for filters in queries:
+            indexed = _incremental(served, "contacts", *filters, limit=7)
+            assert indexed == _incremental(served, "contacts", *filters, every, limit=7), filters
+        ids, total = _incremental(served, "contacts", *queries[0], limit=7)
+        assert total == 46 and ids == sorted(ids, key=int)  # contacts 15..60, ties by id
+        assert ids[:3] == [str(hubspot_data.ID_BASE["contacts"] + n) for n in (15, 16, 17)]
+
+
+def test_an_incremental_search_follows_updates_upserts_and_archives(tmp_path: Path) -> None:
+    since = {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(int(BASE.timestamp() * 1000))}
+    with serve(tmp_path, hubspot.register, _contacts(20)) as served:
+        store, contacts = served.ctx.store, served.url + "/crm/v3/objects/contacts"
+        ids, total = _incremental(served, "contacts", since)
+        assert total == 20
+        third = ids[2]
+        patched = served.http.patch(f"{contacts}/{third}", headers=AUTH, json={"properties": {"jobtitle": "CFO"}})
+        assert patched.status_code == 200
+        ids, total = _incremental(served, "contacts", since)
+        assert total == 20 and ids[-1] == third and third not in ids[:-1]
+        upserted = served.http.post(f"{contacts}/batch/upsert", headers=AUTH, json={"inputs": [
+            {"idProperty": "email", "id": "new@example.com", "properties": {"firstname": "New"}},
+            {"idProperty": "email", "id": "c5@example.com", "properties": {"firstname": "Five"}}]}).json()
+        new_id, fifth = (r["id"] for r in upserted["results"])
+        ids, total = _incremental(served, "contacts", since)
+        assert total == 21 and set(ids[-2:]) == {new_id, fifth} and ids[-3] == third
+        body = store.get("hubspot", "contacts", third)
+        hubspot_data.archive(body, store.now())
+        store.soft_delete("hubspot", "contacts", third, body, store.now())  # as the control API archives
+        ids, total = _incremental(served, "contacts", since)
+        assert total == 20 and third not in ids
+
+
+def test_each_page_of_an_incremental_search_reads_only_its_own_records(tmp_path: Path, monkeypatch) -> None:
+    since = {"propertyName": "lastmodifieddate", "operator": "GTE", "value": "0"}
+    with serve(tmp_path, hubspot.register, _contacts(450)) as served:
+        store, read = served.ctx.store, []
+        scan = store.scan
+        monkeypatch.setattr(store, "scan", lambda *a, **k: read.append(len(found := scan(*a, **k))) or found)
+        ids, total = _incremental(served, "contacts", since, limit=100)
+        assert total == 450 and len(ids) == 450 and len(set(ids)) == 450
+        assert max(read) <= 100  # not the 450 matches, page after page
+
+
 def test_search_has_its_own_per_second_limit_without_the_standard_headers(tmp_path: Path) -> None:
     with serve(tmp_path, hubspot.register, _contacts(3)) as served:
         served.ctx.store.kv_set(hubspot.SEARCH_KEY, 2)
