@@ -14,8 +14,9 @@ from dagster import Definitions, EnvVar, definitions, in_process_executor, load_
 
 from ps_pipelines.defs.transform.automation import wait_for_upstream_runs
 from ps_pipelines.defs.writeback.alerts import AlertingResource
-from ps_pipelines.estate import DEFAULT_ESTATE, Estate
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
 from ps_pipelines.ingest.catalog import estate_assets
+from ps_pipelines.lib.processes import inherited_by_children
 from ps_pipelines.resources import (
     DEFAULT_SANDBOX_URL,
     DEFAULT_WAREHOUSE_PATH,
@@ -55,7 +56,9 @@ def build_definitions(
     """The definitions of ``estate`` (by default the one in ``PS_ESTATE``, read now, or the
     default estate): only its platforms' raw assets are in the graph."""
     estate = estate or Estate.from_env()
-    folder = load_from_defs_folder(path_within_project=Path(__file__).parent)
+    # The folder's dbt definitions read the estate from PS_ESTATE (a folder takes no arguments).
+    with inherited_by_children(ESTATE_ENV, str(estate)):
+        folder = load_from_defs_folder(path_within_project=Path(__file__).parent)
     return Definitions.merge(
         assembled(folder, estate),
         Definitions(

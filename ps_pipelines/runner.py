@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
 from ps_pipelines.defs.automation.jobs import REFRESH_ALL
-from ps_pipelines.estate import DEFAULT_ESTATE, Estate
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
+from ps_pipelines.lib.processes import inherited_by_children
 from ps_pipelines.lib.progress import entity_table
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
@@ -84,21 +83,6 @@ def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
 MAX_READ_BACK_PASSES = 3
 
 
-@contextlib.contextmanager
-def _inherited_by_children(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable for the processes started inside (this process's own
-    environment is theirs), and put back what was there."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
 def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, log: RunLog,
                   keys: set[AssetKey] | None, run_config: dict, label: str,
                   rebuild_all: bool = False) -> ExecuteInProcessResult:
@@ -112,7 +96,7 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
     run_id = guard.run_id = str(uuid.uuid4())
     log.detail(f"{label}: {job.name}" + (f", {len(keys)} assets" if keys is not None else "") + f", run {run_id}")
     logged_job, logger_config = log.with_loggers(job)
-    with _inherited_by_children(RUN_ID_ENV, run_id), log.run(keys or job.asset_layer.executable_asset_keys):
+    with inherited_by_children(RUN_ID_ENV, run_id), log.run(keys or job.asset_layer.executable_asset_keys):
         return logged_job.execute_in_process(
             instance=instance, asset_selection=sorted(keys) if keys is not None else None,
             run_config={**run_config, **logger_config}, raise_on_error=False, run_id=run_id,
@@ -178,8 +162,10 @@ def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH
     log = RunLog(log_path(home), verbose=verbose)
     log.say(f"log: {log.path}")
     try:
-        return _run_main_job(log, home=home, scale=scale, seed=seed, job_name=job_name, full_refresh=full_refresh,
-                             sandbox_url=sandbox_url, estate=estate)
+        # Every dbt process of the run (builds, docs) parses with the run's estate.
+        with inherited_by_children(ESTATE_ENV, str(estate)):
+            return _run_main_job(log, home=home, scale=scale, seed=seed, job_name=job_name,
+                                 full_refresh=full_refresh, sandbox_url=sandbox_url, estate=estate)
     finally:
         log.say(f"full log: {log.path}")
         log.close()
@@ -190,11 +176,12 @@ def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name:
     from ps_pipelines.dagster_home import prepare_dagster_home
     from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.local_sandbox import SandboxProcess
-    from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
+    from ps_pipelines.transform.project import DOCS_TARGET_PATH, estate_project, prepare_manifest
 
     prepare_dagster_home(home)
     with log.capturing():
-        prepare_manifest()  # parse now if a model changed: loading the definitions reads the manifest
+        # Parse now if a model changed: loading the definitions reads the manifest.
+        prepare_manifest(estate_project(estate), estate)
     from ps_pipelines.definitions import build_definitions
 
     warehouse_path = str((home / "warehouse.duckdb").resolve())

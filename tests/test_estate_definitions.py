@@ -47,3 +47,16 @@ def test_ps_estate_is_read_when_the_definitions_are_built(monkeypatch: pytest.Mo
     assert _raw_platforms(build_definitions("production")) == {"salesforce", "kantata", "certinia", "workday",
                                                                "netsuite"}
     Definitions.validate_loadable(build_definitions("production"))  # the Certinia org's settings are EnvVars
+
+
+def test_a_declaring_estates_dbt_graph_stages_its_platforms_from_their_raw_assets() -> None:
+    """A manifest of the estate's own (its own target folder): HubSpot and Certinia staging are
+    dbt assets fed by their raw assets; the default graph has neither."""
+    graph = build_definitions("local", estate=Estate.parse("hubspot,certinia,workday,netsuite")).resolve_asset_graph()
+    companies, timecards = AssetKey(["staging", "stg_hubspot__companies"]), AssetKey(["staging",
+                                                                                      "stg_certinia__timecards"])
+    assert graph.get(companies).parent_keys == {AssetKey(["raw", "hubspot", "companies"])}
+    assert graph.get(timecards).parent_keys == {AssetKey(["raw", "certinia", "timecards"])}
+    default = build_definitions("local").resolve_asset_graph()
+    assert not {key for key in default.get_all_asset_keys() if "hubspot" in key.to_user_string()}
+    assert not {key for key in default.get_all_asset_keys() if "certinia" in key.to_user_string()}
