@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ps_pipelines.lib.contracts import certinia, hubspot, kantata, salesforce
+from ps_pipelines.lib.contracts import certinia, hubspot, kantata, netsuite, salesforce
 from ps_pipelines.lib.ingestion import ingest_entity
 from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.salesforce import SalesforceClient
@@ -47,11 +47,13 @@ def built(certinia_sandbox: RunningSandbox, tmp_path: Path) -> Iterator[duckdb.D
     results = dbt_or_fail(["build", "--select", "staging.hubspot", "staging.certinia", *vars_],
                           warehouse.path, tmp_path)
     assert {r["status"] for r in results["results"]} <= {"success", "pass"}, results["results"]
-    # The default estate's staging on empty raw tables: only its columns are compared.
+    # The default estate's staging on empty raw tables (its columns are compared), and the CRM
+    # side of customer identity, which unions the declared CRMs.
     with warehouse.connect() as con:
-        for contract in (*salesforce.ALL, *kantata.ALL):
+        for contract in (*salesforce.ALL, *kantata.ALL, *netsuite.ALL):
             ensure_raw_table(con, contract)
-    dbt_or_fail(["run", "--select", "staging.salesforce", "staging.kantata", *vars_], warehouse.path, tmp_path)
+    dbt_or_fail(["build", "--select", "staging.salesforce", "staging.kantata", "staging.netsuite", "int_crm_accounts",
+                 "int_customer_identity", *vars_], warehouse.path, tmp_path)
     con = duckdb.connect(str(warehouse.path), read_only=True)
     try:
         yield con
@@ -109,3 +111,14 @@ def test_the_default_estate_leaves_hubspot_and_certinia_out_of_the_dbt_graph(tmp
     sources = {source["source_name"] for source in manifest["sources"].values()}
     assert "stg_salesforce__accounts" in names and not {n for n in names if n.startswith(("stg_hubspot", "stg_cert"))}
     assert "hubspot" not in sources and "certinia" not in sources
+
+
+def test_hubspot_companies_are_customers_of_their_own_crm(built: duckdb.DuckDBPyConnection) -> None:
+    companies = built.execute("SELECT count(*) FROM staging.stg_hubspot__companies").fetchone()[0]
+    identity = built.execute("""
+        SELECT count(*), count(DISTINCT customer_key), bool_and(match_method = 'crm_only'),
+               bool_and(crm_account_id = source_record_id)
+        FROM intermediate.int_customer_identity WHERE source_system = 'hubspot'""").fetchone()
+    assert identity == (companies, companies, True, True)
+    assert built.execute("SELECT DISTINCT crm_platform FROM intermediate.int_crm_accounts").fetchall() == [
+        ("hubspot",)], "Salesforce's raw tables are empty in this estate"
