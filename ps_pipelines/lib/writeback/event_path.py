@@ -36,7 +36,13 @@ from ps_pipelines.lib.sources.base import SourceClient
 from ps_pipelines.lib.warehouse.lock import WarehouseBusyError, exclusive_lock
 from ps_pipelines.lib.warehouse.warehouse import Warehouse, ensure_raw_table
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
-from ps_pipelines.lib.writeback.event_plan import ACTIVATION_MODEL, BILLING_MODEL, EventPlan, load_or_compile
+from ps_pipelines.lib.writeback.event_plan import (
+    ACTIVATION_MODEL,
+    BILLING_MODEL,
+    EventPlan,
+    load_or_compile,
+    stored_plan,
+)
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
 from ps_pipelines.lib.writeback.ledger_store import (
     LedgerStore,
@@ -90,12 +96,18 @@ class EventStore:
         return Warehouse(self.path)
 
     def plan(self) -> EventPlan:
-        """The compiled plan (compiled now if the dbt project changed: ~15 s, once)."""
+        """The compiled plan (compiled now if the dbt project changed: ~15 s, once). Each op of
+        an event run asks for it, so the usual answer, the stored plan, touches no table."""
+        lock = self.path.with_name(self.path.name + ".lock")
+        with exclusive_lock(lock):
+            plan = stored_plan(self.path, self.plan_dir)
+        if plan is not None:
+            return plan
         with self.warehouse().connect() as con:  # the raw tables first: dbt's macros look them up
             for contract in ALL_CONTRACTS:
                 ensure_raw_table(con, contract)
         # dbt opens the file itself: compile under the store's lock, with no connection open.
-        with exclusive_lock(self.path.with_name(self.path.name + ".lock")):
+        with exclusive_lock(lock):
             return load_or_compile(self.path, self.plan_dir)
 
 

@@ -29,6 +29,7 @@ ACTIVATION_MODEL = "erp_project_activation_requests"
 BILLING_MODEL = "erp_billing_transactions"
 OUTBOUND_MODELS = (ACTIVATION_MODEL, BILLING_MODEL)
 PLAN_VERSION = 1
+PLAN_FILE = "event_plan.json"
 # What dbt reads to compile: a change to any of them makes a new plan.
 _PLAN_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds")
 
@@ -98,21 +99,31 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
+def stored_plan(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJECT_DIR) -> EventPlan | None:
+    """The stored plan when it was compiled from the project as it is and ``database`` has its
+    seeds; None when it must be compiled again. The caller holds ``database``'s lock."""
+    stored = plan_dir / PLAN_FILE
+    if not stored.exists():
+        return None
+    data = json.loads(stored.read_text())
+    if data.get("version") != PLAN_VERSION or data.get("fingerprint") != project_fingerprint(project_dir):
+        return None
+    plan = EventPlan.from_json(data)
+    return plan if _has_relations(database, plan.seeds) else None
+
+
 def load_or_compile(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJECT_DIR) -> EventPlan:
     """The plan for ``database``, compiled (and the seeds loaded) when the project changed since
     the stored plan, or the database lacks a seed.
 
     The caller holds ``database``'s lock and has no connection open to it: dbt opens the file."""
+    plan = stored_plan(database, plan_dir, project_dir)
+    if plan is not None:
+        return plan
     fingerprint = project_fingerprint(project_dir)
-    stored = plan_dir / "event_plan.json"
-    if stored.exists():
-        data = json.loads(stored.read_text())
-        if data.get("version") == PLAN_VERSION and data.get("fingerprint") == fingerprint:
-            plan = EventPlan.from_json(data)
-            if _has_relations(database, plan.seeds):
-                return plan
     plan = build_plan(compile_manifest(database, plan_dir / "dbt_target", project_dir), fingerprint)
     plan_dir.mkdir(parents=True, exist_ok=True)
+    stored = plan_dir / PLAN_FILE
     temporary = stored.with_suffix(".tmp")
     temporary.write_text(json.dumps(plan.to_json()))
     temporary.replace(stored)
