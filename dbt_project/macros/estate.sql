@@ -11,3 +11,57 @@
 {% macro ps_declares(platform) -%}
   {{ return(platform in ps_estate()) }}
 {%- endmacro %}
+
+{#- The platforms that can fill `role` (crm, psa), as ps_pipelines/estate.py has them. -#}
+{% macro ps_role_platforms(role) -%}
+  {{ return({'crm': ['salesforce', 'hubspot'], 'psa': ['kantata', 'certinia']}[role]) }}
+{%- endmacro %}
+
+{#- The role's platforms as a SQL list, for `source_system in {{ ps_role_in('crm') }}`. -#}
+{% macro ps_role_in(role) -%}
+  ({% for platform in ps_role_platforms(role) %}'{{ platform }}'{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{#- One role's records from every platform of the estate that fills it: `members` is a list
+    of (platform, staging model); the declared ones are unioned, each row labelled with its
+    platform in `platform_column`. The columns are the union model's documented columns (its
+    YAML), so every member must carry them (staging of a second platform has the first's
+    columns, extra ones after them). With no declared member (e.g. Salesforce contracts in a
+    HubSpot-only estate) the result is empty, typed by the columns' data_type. -#}
+{% macro ps_estate_union(platform_column, members) -%}
+  {%- set declared = [] -%}
+  {%- for platform, relation in members -%}
+    {%- if ps_declares(platform) %}{% do declared.append((platform, relation)) %}{% endif -%}
+  {%- endfor -%}
+  {%- set columns = model.columns.values() | list -%}
+  {%- set shared = columns | map(attribute='name') | reject('equalto', platform_column) | list -%}
+  {%- if declared %}
+    {%- for platform, relation in declared %}
+select
+    cast('{{ platform }}' as {{ ps_type('string') }}) as {{ platform_column }},
+    {{ shared | join(',\n    ') }}
+from {{ ref(relation) }}
+      {%- if not loop.last %}
+union all
+      {%- endif %}
+    {%- endfor %}
+  {%- else %}
+select
+    {%- for column in columns %}
+    cast(null as {{ column.data_type }}) as {{ column.name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+where false
+  {%- endif %}
+{%- endmacro %}
+
+{#- The role's platforms the estate declares, in declaration order (the first PSA is where a
+    won deal's new project is created). -#}
+{% macro ps_role_declared(role) -%}
+  {{ return(ps_estate() | select('in', ps_role_platforms(role)) | list) }}
+{%- endmacro %}
+
+{#- The CRMs that keep contracts as records of their own (a HubSpot deal carries its terms
+    itself: HubSpot has no contract object), as a SQL list. -#}
+{% macro ps_crms_with_contracts() -%}
+  ('salesforce')
+{%- endmacro %}

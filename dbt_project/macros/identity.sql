@@ -69,9 +69,9 @@
 
     left / right: dicts with system (the source_system label), relation, id (its id column),
     column (the output column holding that system's id) and unmatched (the match_method of
-    a record with no partner). left may name a system_column instead of a system: the label
-    of each left record, when the left side unions several platforms (an estate's CRMs); the
-    key hashes the same label either way, so a one-platform estate's keys do not change.
+    a record with no partner). Either side may name a system_column instead of a system: the
+    label of each record, when that side unions several platforms (an estate's CRMs or PSAs);
+    the key hashes the same label either way, so a one-platform estate's keys do not change.
     pairs / duplicates: from mutual_best_pairs / duplicate_matches.
     Returns: <key_column>, source_system, source_record_id, <left.column>, <right.column>,
     match_method, match_confidence, is_primary_record. -#}
@@ -79,6 +79,7 @@
     {%- set system_column = left.get('system_column') -%}
     {%- set left_system = 'l.' ~ system_column if system_column else "'" ~ left.system ~ "'" -%}
     {%- set matched_system = 'matched_left.' ~ system_column if system_column else "'" ~ left.system ~ "'" -%}
+    {%- set right_system = 'r.' ~ right.system_column if right.get('system_column') else "'" ~ right.system ~ "'" -%}
     select
         {{ surrogate_key([left_system, 'l.' ~ left.id]) }} as {{ key_column }},
         {{ left_system }} as source_system,
@@ -97,9 +98,9 @@
         case
             when matched.{{ left.id }} is not null
                 then {{ surrogate_key([matched_system, 'matched.' ~ left.id]) }}
-            else {{ surrogate_key(["'" ~ right.system ~ "'", 'r.' ~ right.id]) }}
+            else {{ surrogate_key([right_system, 'r.' ~ right.id]) }}
         end as {{ key_column }},
-        '{{ right.system }}' as source_system,
+        {{ right_system }} as source_system,
         r.{{ right.id }} as source_record_id,
         matched.{{ left.id }} as {{ left.column }},
         r.{{ right.id }} as {{ right.column }},
