@@ -6,6 +6,8 @@ import pytest
 from dagster import AssetKey, Definitions
 
 from ps_pipelines.definitions import build_definitions
+from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY
+from ps_pipelines.defs.writeback.jobs import read_back_selection
 from ps_pipelines.estate import ESTATE_ENV, Estate
 from ps_pipelines.ingest.catalog import estate_ingest_assets, ingest_assets
 from ps_pipelines.runner import _op_config
@@ -26,6 +28,15 @@ def test_the_default_graph_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None
     assert raw == {asset.key for asset in ingest_assets}
     assert {asset.key for asset in estate_ingest_assets()} == raw
     assert "hubspot" not in defs.resources
+    assert _activation_targets(defs) == {"netsuite", "kantata", "salesforce"}
+
+
+def _activation_targets(defs: Definitions) -> set[str]:
+    """The target systems the activation posting (and its duplicate check) connect to."""
+    posting = defs.resolve_assets_def(ACTIVATIONS_KEY)
+    [check] = [c for c in defs.asset_checks or () if any(k.asset_key == ACTIVATIONS_KEY for k in c.check_keys)]
+    assert posting.required_resource_keys - {"io_manager"} == check.required_resource_keys - {"io_manager"}
+    return set(posting.required_resource_keys) - {"io_manager", "warehouse"}
 
 
 def test_a_hubspot_and_certinia_estate_ingests_those_and_not_salesforce_or_kantata() -> None:
@@ -33,6 +44,13 @@ def test_a_hubspot_and_certinia_estate_ingests_those_and_not_salesforce_or_kanta
     defs = build_definitions("local", estate=estate)
     assert _raw_platforms(defs) == {"hubspot", "certinia", "workday", "netsuite"}
     assert {"hubspot", "certinia"} <= set(defs.resources)
+    # Its activations go to the estate's CRM and PSA: the posting needs no Salesforce or Kantata.
+    assert _activation_targets(defs) == {"netsuite", "certinia", "hubspot"}
+    # ... and what they write is read back from there.
+    read_back = {key.to_user_string() for key in read_back_selection().resolve(defs.resolve_asset_graph())
+                 if key.path[0] == "raw"}
+    assert {"raw/hubspot/deals", "raw/certinia/projects", "raw/netsuite/projects"} <= read_back
+    assert not any(key.split("/")[1] in ("salesforce", "kantata") for key in read_back)
     ingest = defs.resolve_job_def("ingest_all").asset_layer.executable_asset_keys
     assert AssetKey(["raw", "hubspot", "deals"]) in ingest and AssetKey(["raw", "certinia", "timecards"]) in ingest
     assert not any(key.path[1] in ("salesforce", "kantata") for key in ingest)

@@ -13,6 +13,9 @@ Wire rules (developers.hubspot.com):
   result in a 400 error" (search-the-crm, "Limitations"): at the cap a new query starts from the
   last modification time seen, skipping the records at that time already read.
 * Deletes: archived records are listed only with ``archived=true``; search never finds them.
+* Writes (the write-back): ``PATCH /crm/v3/objects/{type}/{id}`` with ``{"properties": {...}}``
+  sets only the properties named (api-reference/crm-deals-v3/basic/patch-crm-v3-objects-0-3-dealId);
+  absolute values, so repeating it is harmless.
 * Limits: a per-token burst of requests per 10 seconds (190 for private apps on Professional and
   Enterprise, changelog "Increasing our API limits") and the search endpoints' own per-second
   limit (5 per second, search-the-crm "Limitations"). Both are paced client-side; a 429
@@ -22,9 +25,10 @@ Wire rules (developers.hubspot.com):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -107,6 +111,20 @@ class HubSpotClient:
 
     def stats(self) -> dict[str, int]:
         return {**self.client.stats(), "search_queries": self._search_queries}
+
+    # -- writeback -------------------------------------------------------------------------
+    def update(self, object_type: str, record_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """Set ``properties`` on one record; returns the record as HubSpot answers it."""
+        path = f"/crm/v3/objects/{object_type}/{quote(record_id, safe='')}"
+        _, body = self.client.json_request("PATCH", path, json={"properties": dict(properties)},
+                                           record_id=record_id, required_keys=("id",))
+        return body
+
+    def get(self, object_type: str, record_id: str, properties: Sequence[str]) -> dict[str, Any]:
+        """One record with the named ``properties`` (unset ones as null)."""
+        path = f"/crm/v3/objects/{object_type}/{quote(record_id, safe='')}"
+        return self.client.get_json(path, params={"properties": ",".join(properties)}, record_id=record_id,
+                                    required_keys=("id", "properties"))
 
     def _read_limit_headers(self, response: requests.Response) -> None:
         """The burst limit's headers (every answer but search's): how much of the window is left,
