@@ -220,16 +220,20 @@ class _HubSpotGenerator:
         amount = self.line_items(rng, deal_id, lines, market.currency, start, created)
         self.add("deals", hubspot_record("deals", deal_id, created, updated, self._deal_properties(
             f"{company.split()[0]} {'Managed Services' if recurring else 'Implementation'}", amount, close,
-            "default", stage, "newbusiness", market.currency, rng.choice(owners))))
+            "default", stage, "newbusiness", market, rng.choice(owners), recurring)))
         self.link("deals", deal_id, "companies", company_id, created)
         if stage == "closedwon" and recurring:
             self.renewal(rng, deal_id, company_id, company, market, owners, lines, start)
 
     @staticmethod
     def _deal_properties(name: str, amount: float, close: datetime, pipeline: str, stage: str, deal_type: str,
-                         currency: str, owner: str) -> dict[str, Any]:
+                         market: Any, owner: str, recurring: bool) -> dict[str, Any]:
+        # The terms a Salesforce firm keeps on its contract: the market's entity and tax code;
+        # managed services are billed a fixed fee per period, implementations on time.
         return {"dealname": name, "amount": _money(amount), "closedate": ts(close), "pipeline": pipeline,
-                "dealstage": stage, "dealtype": deal_type, "deal_currency_code": currency,
+                "dealstage": stage, "dealtype": deal_type, "deal_currency_code": market.currency,
+                "ps_legal_entity": market.subsidiary.name, "ps_tax_code": market.tax_code,
+                "ps_billing_model": "Fixed Fee" if recurring else "Time and Materials",
                 "hubspot_owner_id": owner, "hs_is_closed": str(stage in _CLOSED_STAGES).lower(),
                 "hs_is_closed_won": str(stage in catalog.WON_STAGES).lower(),
                 "hs_deal_stage_probability": str(_STAGE_PROBABILITY[stage])}
@@ -275,7 +279,7 @@ class _HubSpotGenerator:
         renewal_id = self.next_id("deals")
         amount = self.line_items(rng, renewal_id, recurring, market.currency, term_end, created)
         properties = self._deal_properties(f"{company.split()[0]} Managed Services Renewal", amount, close,
-                                           "renewals", stage, "existingbusiness", market.currency, rng.choice(owners))
+                                           "renewals", stage, "existingbusiness", market, rng.choice(owners), True)
         properties["description"] = f"Renewal of deal {deal_id}"
         self.add("deals", hubspot_record("deals", renewal_id, created, updated, properties))
         self.link("deals", renewal_id, "companies", company_id, created)

@@ -119,6 +119,11 @@ DEALS = _object(
                                               description="Likelihood of closing of the stage, 0-1."),
         "ps_activation_status": c.text(description="Custom property [tenant]: where project activation of the won "
                                                    "deal stands, written back by the pipeline."),
+        "ps_legal_entity": c.text(description="Custom property [tenant]: the firm's contracting legal entity (a "
+                                              "NetSuite subsidiary name); HubSpot has no contract object."),
+        "ps_billing_model": c.text(description="Custom property [tenant]: how the work is billed (Time and "
+                                               "Materials, Fixed Fee, Milestone)."),
+        "ps_tax_code": c.text(description="Custom property [tenant]: the tax code the invoices carry."),
     },
     "HubSpot deals through their pipeline's stages; won deals start project activation.",
 )

@@ -3,7 +3,9 @@
     stages as Salesforce names them (Closed Won, Closed Lost), any other stage its HubSpot id;
     is_won and is_closed come from HubSpot's own stage metadata, probability from 0-1 to percent.
     account_id: HubSpot carries a deal's company as an association, not a property (null until
-    ingestion folds the primary company into the row). -#}
+    ingestion folds the primary company into the row). The terms a Salesforce firm keeps on its
+    contract (billing model, legal entity, tax code) are the deal's custom properties: HubSpot has
+    no contract object, so contract_id stays null. -#}
 {%- set src = source('hubspot', 'deals') -%}
 {%- set cols = ps_source_columns(src) -%}
 {%- set stage = ps_column_expr(cols, 'dealstage', 'string') -%}
@@ -26,9 +28,9 @@ select
     cast({{ ps_column_expr(cols, 'closedate', 'timestamp') }} as date) as close_date,
     {{ ps_column(cols, 'dealtype', 'opportunity_type', 'string') }},
     cast(null as {{ ps_type('string') }}) as contract_id,
-    cast(null as {{ ps_type('string') }}) as billing_model,
-    cast(null as {{ ps_type('string') }}) as legal_entity_name,
-    cast(null as {{ ps_type('string') }}) as tax_code,
+    {{ ps_column(cols, 'ps_billing_model', 'billing_model', 'string') }},
+    {{ ps_column(cols, 'ps_legal_entity', 'legal_entity_name', 'string') }},
+    {{ ps_column(cols, 'ps_tax_code', 'tax_code', 'string') }},
     {{ ps_column(cols, 'ps_external_id', 'erp_project_id', 'string') }},
     {{ ps_column(cols, 'ps_activation_status', 'activation_status', 'string') }},
     {{ ps_column(cols, 'createdate', 'created_at', 'timestamp') }},
