@@ -97,6 +97,14 @@ def association_body(from_obj: str, from_id: str, to_obj: str, to_ids: list[str]
             "updatedAt": ts(moment)}
 
 
+def primary_of(body: dict[str, Any]) -> str | None:
+    """The associated company labelled Primary: ``primary`` when the body names it (None: no
+    primary, as for a record associated only unlabeled), else the first, as generated records
+    have one company each."""
+    to_ids = body.get("to") or []
+    return body.get("primary", to_ids[0] if to_ids else None)
+
+
 def _money(value: float) -> str:
     return f"{value:.2f}"
 

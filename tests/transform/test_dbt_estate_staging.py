@@ -102,6 +102,19 @@ def test_hubspot_deals_read_as_opportunities(built: duckdb.DuckDBPyConnection) -
     assert built.execute("SELECT max(probability_pct) FROM staging.stg_hubspot__deals").fetchone()[0] == 100
 
 
+def test_hubspot_deals_have_their_company_and_line_items_their_deal(built: duckdb.DuckDBPyConnection) -> None:
+    """The associations ingestion folded into the raw rows: every generated deal has a company,
+    every line item a deal, each one that staging holds."""
+    deals = built.execute("""
+        SELECT count(*), count(d.account_id), count(c.account_id) FROM staging.stg_hubspot__deals d
+        LEFT JOIN staging.stg_hubspot__companies c ON c.account_id = d.account_id""").fetchone()
+    assert deals[0] == deals[1] == deals[2] > 0
+    lines = built.execute("""
+        SELECT count(*), count(l.deal_id), count(d.opportunity_id) FROM staging.stg_hubspot__line_items l
+        LEFT JOIN staging.stg_hubspot__deals d ON d.opportunity_id = l.deal_id""").fetchone()
+    assert lines[0] == lines[1] == lines[2] > 0
+
+
 def test_the_default_estate_leaves_hubspot_and_certinia_out_of_the_dbt_graph(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PS_ESTATE", raising=False)

@@ -2,10 +2,10 @@
     The columns of stg_salesforce__opportunities. stage_name: the default pipeline's closed
     stages as Salesforce names them (Closed Won, Closed Lost), any other stage its HubSpot id;
     is_won and is_closed come from HubSpot's own stage metadata, probability from 0-1 to percent.
-    account_id: HubSpot carries a deal's company as an association, not a property (null until
-    ingestion folds the primary company into the row). The terms a Salesforce firm keeps on its
-    contract (billing model, legal entity, tax code) are the deal's custom properties: HubSpot has
-    no contract object, so contract_id stays null. -#}
+    account_id: HubSpot carries a deal's company as an association, not a property; ingestion
+    folds the primary company's id into the raw row as company_id. The terms a Salesforce firm
+    keeps on its contract (billing model, legal entity, tax code) are the deal's custom
+    properties: HubSpot has no contract object, so contract_id stays null. -#}
 {%- set src = source('hubspot', 'deals') -%}
 {%- set cols = ps_source_columns(src) -%}
 {%- set stage = ps_column_expr(cols, 'dealstage', 'string') -%}
@@ -16,7 +16,7 @@ with latest as (
 
 select
     {{ ps_column(cols, 'id', 'opportunity_id', 'string') }},
-    cast(null as {{ ps_type('string') }}) as account_id,
+    {{ ps_column(cols, 'company_id', 'account_id', 'string') }},
     {{ ps_column(cols, 'dealname', 'opportunity_name', 'string') }},
     case {{ stage }} when 'closedwon' then 'Closed Won' when 'closedlost' then 'Closed Lost'
         else {{ stage }} end as stage_name,

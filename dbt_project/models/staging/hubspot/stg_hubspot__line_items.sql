@@ -1,7 +1,8 @@
 {#- Grain: one row per HubSpot line item (latest version); archived ones kept, flagged. A line
     item is a deal's priced product: a one-off service, or a recurring managed service with its
     billing frequency, term and start (HubSpot's term is an ISO 8601 period, e.g. P12M). No
-    Salesforce staging model plays this role (Salesforce contracts carry the terms instead). -#}
+    Salesforce staging model plays this role (Salesforce contracts carry the terms instead).
+    deal_id: the deal association, folded into the raw row by ingestion. -#}
 {%- set src = source('hubspot', 'line_items') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -11,6 +12,7 @@ with latest as (
 
 select
     {{ ps_column(cols, 'id', 'line_item_id', 'string') }},
+    {{ ps_column(cols, 'deal_id', 'deal_id', 'string') }},
     {{ ps_column(cols, 'name', 'line_item_name', 'string') }},
     {{ ps_column(cols, 'hs_product_id', 'product_id', 'string') }},
     {{ ps_column(cols, 'hs_sku', 'sku', 'string') }},
