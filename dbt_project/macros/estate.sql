@@ -65,3 +65,16 @@ where false
 {% macro ps_crms_with_contracts() -%}
   ('salesforce')
 {%- endmacro %}
+
+{#- The rate card a Certinia rate (pse__Rate_Card__c) belongs to in the canonical model: Certinia
+    keeps one record per role, scoped to an account, practice or region (or none: org-wide) and a
+    currency, and prices from those in effect on the day. The cards of one scope and currency are
+    one rate card here, e.g. certinia:org:USD, certinia:region:<id>:EUR. -#}
+{% macro certinia_rate_card_id(region_id, practice_id, account_id, currency_code) -%}
+    case
+        when {{ account_id }} is not null then 'certinia:account:' || {{ account_id }} || ':' || {{ currency_code }}
+        when {{ practice_id }} is not null then 'certinia:practice:' || {{ practice_id }} || ':' || {{ currency_code }}
+        when {{ region_id }} is not null then 'certinia:region:' || {{ region_id }} || ':' || {{ currency_code }}
+        else 'certinia:org:' || {{ currency_code }}
+    end
+{%- endmacro %}

@@ -4,7 +4,8 @@
     A role listed twice on one version keeps its last entry.
     Ranges are half-open: valid_from = the version's effective_from, valid_to = the day after
     effective_to (the day before the card's next version), 9999-12-31 for the latest.     A Certinia rate card (pse__Rate_Card__c) is one role's rate already (bill rate in money,
-    not cents), over its start and end dates: one row as it is. -#}
+    not cents), over its start and end dates: one row as it is, under the id of the cards of its
+    scope and currency (certinia_rate_card_id), which is what a Certinia project names. -#}
 {%- if ps_declares('kantata') %}
 with rate_cards as (
     select * from {{ ref('stg_kantata__rate_cards') }}
@@ -55,7 +56,7 @@ union all
 
 select
     {{ surrogate_key(['rate_card_version_id', 'trim(role_name)']) }} as rate_card_rate_key,
-    rate_card_id,
+    {{ certinia_rate_card_id('region_id', 'practice_id', 'account_id', 'currency_code') }} as rate_card_id,
     rate_card_version_id,
     rate_card_name,
     trim(role_name) as role,

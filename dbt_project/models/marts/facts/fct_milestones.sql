@@ -18,7 +18,9 @@ resolved as (
         projects.functional_currency_code,
         {{ to_firm_date('milestones.completed_at') }} as completion_date,
         coalesce(
-            lower(milestones.milestone_state) in ('completed', 'done', 'accepted'),
+            -- Kantata's completed states, and Certinia's Approved (pse__Milestone__c.pse__Status__c:
+            -- Planned, Open, Approved, Canceled; approval is what releases it for billing).
+            lower(milestones.milestone_state) in ('completed', 'done', 'accepted', 'approved'),
             false
         ) and milestones.completed_at is not null as is_completed
     from milestones

@@ -1,7 +1,7 @@
 {#- Grain: one row per Certinia milestone (pse__Milestone__c, latest version); deleted kept,
     flagged. The columns of stg_kantata__milestones: due_date is the target date; completed_at
-    the actual date (midnight UTC: Certinia keeps a date, not a time) once the milestone is
-    approved as complete. -#}
+    the start of the actual date in the firm's time zone (Certinia keeps a date, not a time: read
+    back with to_firm_date it is that same day) once the milestone is approved as complete. -#}
 {%- set src = source('certinia', 'milestones') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -18,7 +18,7 @@ select
     {{ ps_column(cols, 'pse__target_date__c', 'due_date', 'date') }},
     case when {{ ps_column_expr(cols, 'pse__status__c', 'string') }} = 'Approved'
               or coalesce({{ ps_column_expr(cols, 'pse__approved__c', 'boolean') }}, false)
-         then cast({{ ps_column_expr(cols, 'pse__actual_date__c', 'date') }} as {{ ps_type('timestamp') }})
+         then {{ from_firm_date(ps_column_expr(cols, 'pse__actual_date__c', 'date')) }}
     end as completed_at,
     {{ ps_decimal_column_expr(cols, 'pse__milestone_amount__c') }} as budget_amount,
     {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},

@@ -1,8 +1,11 @@
 {#- Grain: one row per Certinia project (pse__Proj__c, latest version); deleted kept, flagged.
     The columns of stg_kantata__projects, so int_project_identity can union the two PSAs:
     budget_amount is the project's bookings; status_key is Kantata's alone (null here);
-    is_archived: the project is no longer active; rate_card_id is null (Certinia picks rates
-    from rate cards by role, region and practice, not a card per project). -#}
+    is_archived: the project is no longer active. rate_card_id: Certinia has no card per project:
+    it prices a role from the rate cards in effect on the day, the narrowest that applies
+    (account, practice, region, else the org-wide one). The org-wide cards of the project's
+    currency are its rate card here (int_rate_card_rates gives them that id: certinia_rate_card_id);
+    narrower cards are staged but not yet matched. -#}
 {%- set src = source('certinia', 'projects') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -21,7 +24,8 @@ renamed as (
         cast(null as {{ ps_type('integer') }}) as status_key,
         {{ ps_column(cols, 'pse__stage__c', 'status_message', 'string') }},
         not coalesce({{ ps_column_expr(cols, 'pse__is_active__c', 'boolean') }}, true) as is_archived,
-        cast(null as {{ ps_type('string') }}) as rate_card_id,
+        {{ certinia_rate_card_id("null", "null", "null", ps_column_expr(cols, 'currencyisocode', 'string')) }}
+            as rate_card_id,
         {{ ps_column(cols, 'pse__opportunity__c', 'opportunity_id', 'string') }},
         {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
         {{ ps_column(cols, 'pse__account__c', 'account_id', 'string') }},
