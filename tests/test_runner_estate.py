@@ -38,7 +38,8 @@ def activated_deals(home: Path) -> dict[str, dict[str, str]]:
     """Per deal the activation posted for: the ERP job and PSA project ids, from the ledger."""
     with duckdb.connect(str(ledger_path_for(home / "warehouse.duckdb")), read_only=True) as con:
         rows = con.execute("SELECT target_system, record_type, external_id, target_id FROM ops.outbox "
-                           "WHERE flow = 'project_activation' AND state = 'posted'").fetchall()
+                           "WHERE flow = 'project_activation' AND state = 'posted' "
+                           "AND record_type <> 'customer'").fetchall()  # a customer is keyed by its company
     deals: dict[str, dict[str, str]] = {}
     for system, record, external_id, target_id in rows:
         deals.setdefault(external_id, {})[f"{system}:{record}"] = target_id
