@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ps_pipelines.estate import DEFAULT_ESTATE_TEXT, ESTATE_ENV, PLATFORM_ROLES, Estate, EstateError
 from ps_sandbox.cli import DEFAULT_PORT as DEFAULT_SANDBOX_PORT
 from ps_sandbox.cli import add_serve_arguments
 
@@ -26,11 +27,20 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estate(text: str) -> Estate:
+    """``--estate``, its error shown as argparse shows a bad value (with the usage)."""
+    try:
+        return Estate.parse(text)
+    except EstateError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def _run(args: argparse.Namespace) -> int:
     from ps_pipelines.runner import run_main_job
 
     code = run_main_job(home=Path(args.home), scale=args.scale, seed=args.seed, job_name=args.job,
-                        full_refresh=args.full_refresh, sandbox_url=args.sandbox_url, verbose=args.verbose)
+                        full_refresh=args.full_refresh, sandbox_url=args.sandbox_url, verbose=args.verbose,
+                        estate=args.estate or Estate.from_env())
     if code > 128:
         # Stopped by a signal, with the run ended and the sandbox stopped. Threads the
         # interrupted step left behind (an HTTP request waiting out its timeout and retries)
@@ -71,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="Show the whole stream (Dagster's events, dbt's output) on the console too, not only in "
                           "the log file under --home.")
+    run.add_argument("--estate", type=_estate, default=None,
+                     help=f"The platforms the firm runs, one per role or more, comma-separated (default: "
+                          f"${ESTATE_ENV}, else {DEFAULT_ESTATE_TEXT}); known: {', '.join(PLATFORM_ROLES)}.")
     run.set_defaults(handler=_run)
 
     dev = commands.add_parser("dev", help="Start the sandbox and the Dagster UI (dagster dev).")

@@ -14,11 +14,15 @@ from dagster import Definitions, EnvVar, definitions, in_process_executor, load_
 
 from ps_pipelines.defs.transform.automation import wait_for_upstream_runs
 from ps_pipelines.defs.writeback.alerts import AlertingResource
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
+from ps_pipelines.ingest.catalog import estate_assets
+from ps_pipelines.lib.processes import inherited_by_children
 from ps_pipelines.resources import (
     DEFAULT_SANDBOX_URL,
     DEFAULT_WAREHOUSE_PATH,
     Environment,
     build_resources,
+    estate_resources,
 )
 from ps_pipelines.transform.project import dbt_resource
 
@@ -30,11 +34,13 @@ def build_alerting(environment: Environment) -> AlertingResource:
     return AlertingResource()
 
 
-def assembled(folder: Definitions) -> Definitions:
-    """``folder`` with every automated asset waiting while anything above it is planned in an
-    unfinished run (a condition over the whole graph, so it is added once the graph is known)."""
+def assembled(folder: Definitions, estate: Estate = DEFAULT_ESTATE) -> Definitions:
+    """``folder`` with the raw assets of ``estate``'s platforms only, and every automated asset
+    waiting while anything above it is planned in an unfinished run (a condition over the whole
+    graph, so it is added once the graph is known)."""
     return Definitions(
-        assets=wait_for_upstream_runs(list(folder.assets or ())), asset_checks=folder.asset_checks,
+        assets=wait_for_upstream_runs(estate_assets(list(folder.assets or ()), estate)),
+        asset_checks=folder.asset_checks,
         jobs=folder.jobs, schedules=folder.schedules, sensors=folder.sensors,
         metadata=folder.metadata, component_tree=folder.component_tree,
     )
@@ -45,10 +51,16 @@ def build_definitions(
     *,
     sandbox_url: str = DEFAULT_SANDBOX_URL,
     warehouse_path: str = DEFAULT_WAREHOUSE_PATH,
+    estate: Estate | None = None,
 ) -> Definitions:
-    folder = load_from_defs_folder(path_within_project=Path(__file__).parent)
+    """The definitions of ``estate`` (by default the one in ``PS_ESTATE``, read now, or the
+    default estate): only its platforms' raw assets are in the graph."""
+    estate = estate or Estate.from_env()
+    # The folder's dbt definitions read the estate from PS_ESTATE (a folder takes no arguments).
+    with inherited_by_children(ESTATE_ENV, str(estate)):
+        folder = load_from_defs_folder(path_within_project=Path(__file__).parent)
     return Definitions.merge(
-        assembled(folder),
+        assembled(folder, estate),
         Definitions(
             # Every run executes in one process, wherever it is launched (UI, schedule, sensor, CLI):
             # each step that writes the warehouse holds the one-slot pool, so steps run one after
@@ -56,6 +68,7 @@ def build_definitions(
             executor=in_process_executor,
             resources={
                 **build_resources(environment, sandbox_url=sandbox_url, warehouse_path=warehouse_path),
+                **estate_resources(estate, environment, sandbox_url=sandbox_url),
                 "dbt": dbt_resource(),
                 "alerting": build_alerting(environment),
             },

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from ps_pipelines.estate import Estate
 from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
@@ -204,6 +205,28 @@ def hubspot_resources(environment: Environment = "local", *,
     from ps_sandbox.context import DEFAULT_CREDENTIALS as creds
 
     return {"hubspot": HubSpotResource(base_url=sandbox_url, access_token=creds["hubspot"]["token"])}
+
+
+def certinia_resources(environment: Environment = "local") -> dict[str, ConfigurableResource]:
+    """The Certinia org in production (locally the sandbox's one org, already in the defaults):
+    its own URL and connected app, read through ``EnvVar`` at run time."""
+    if environment != "production":
+        return {}
+    return {"certinia": CertiniaResource(base_url=EnvVar("CERTINIA_BASE_URL"),
+                                         client_id=EnvVar("CERTINIA_CLIENT_ID"),
+                                         client_secret=EnvVar("CERTINIA_CLIENT_SECRET"))}
+
+
+def estate_resources(estate: Estate, environment: Environment = "local", *,
+                     sandbox_url: str = DEFAULT_SANDBOX_URL) -> dict[str, ConfigurableResource]:
+    """The connections of the declared-only platforms ``estate`` names (the default estate's are
+    always in ``build_resources``: write-back and read-back use them)."""
+    resources: dict[str, ConfigurableResource] = {}
+    if estate.declares("hubspot"):
+        resources.update(hubspot_resources(environment, sandbox_url=sandbox_url))
+    if estate.declares("certinia"):
+        resources.update(certinia_resources(environment))
+    return resources
 
 
 def build_resources(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 
 from ps_pipelines.defs.automation.jobs import REFRESH_ALL
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
+from ps_pipelines.lib.processes import inherited_by_children
 from ps_pipelines.lib.progress import entity_table
 from ps_pipelines.lib.warehouse.publish import default_analytics_path, format_publication
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
@@ -23,14 +23,14 @@ from ps_pipelines.run_log import RunLog, log_path, stage_of
 from ps_pipelines.waves import WavePlan, run_in_waves
 
 
-def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None) -> dict:
-    """Run config of ``--full-refresh``: every ingestion asset among ``keys`` (all when None)
-    ignores its high-water mark (config for an op outside the run would be an error)."""
-    from ps_pipelines.ingest.catalog import ingest_assets
+def _op_config(full_refresh: bool, keys: set[AssetKey] | None = None, estate: Estate = DEFAULT_ESTATE) -> dict:
+    """Run config of ``--full-refresh``: every ingestion asset of ``estate`` among ``keys`` (all
+    when None) ignores its high-water mark (config for an op outside the run would be an error)."""
+    from ps_pipelines.ingest.catalog import estate_ingest_assets
 
     if not full_refresh:
         return {}
-    return {"ops": {asset.op.name: {"config": {"full_refresh": True}} for asset in ingest_assets
+    return {"ops": {asset.op.name: {"config": {"full_refresh": True}} for asset in estate_ingest_assets(estate)
                     if keys is None or asset.key in keys}}
 
 
@@ -83,21 +83,6 @@ def format_writeback(warehouse: Warehouse, run_ids: list[str]) -> list[str]:
 MAX_READ_BACK_PASSES = 3
 
 
-@contextlib.contextmanager
-def _inherited_by_children(name: str, value: str) -> Iterator[None]:
-    """Set an environment variable for the processes started inside (this process's own
-    environment is theirs), and put back what was there."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
 def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard, log: RunLog,
                   keys: set[AssetKey] | None, run_config: dict, label: str,
                   rebuild_all: bool = False) -> ExecuteInProcessResult:
@@ -111,7 +96,7 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
     run_id = guard.run_id = str(uuid.uuid4())
     log.detail(f"{label}: {job.name}" + (f", {len(keys)} assets" if keys is not None else "") + f", run {run_id}")
     logged_job, logger_config = log.with_loggers(job)
-    with _inherited_by_children(RUN_ID_ENV, run_id), log.run(keys or job.asset_layer.executable_asset_keys):
+    with inherited_by_children(RUN_ID_ENV, run_id), log.run(keys or job.asset_layer.executable_asset_keys):
         return logged_job.execute_in_process(
             instance=instance, asset_selection=sorted(keys) if keys is not None else None,
             run_config={**run_config, **logger_config}, raise_on_error=False, run_id=run_id,
@@ -119,7 +104,7 @@ def _execute_pass(job: JobDefinition, instance: DagsterInstance, guard: RunGuard
 
 
 def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log: RunLog,
-             full_refresh: bool) -> list[ExecuteInProcessResult]:
+             full_refresh: bool, estate: Estate = DEFAULT_ESTATE) -> list[ExecuteInProcessResult]:
     """The main job. Pass 1 ingests every raw table, rebuilds what changed and posts; each
     read-back pass ingests the tables the pass before it wrote to, rebuilds what that changed
     and posts what became due, until a pass posts nothing; then publishing, if a mart changed.
@@ -127,7 +112,7 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log:
     from ps_pipelines.defs.transform.publish import DBT_DOCS_KEY, PUBLISHED_MARTS_KEY
     from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, DEAD_LETTERS_KEY, INVOICES_KEY
     from ps_pipelines.defs.writeback.read_back import written_record_types
-    from ps_pipelines.ingest.catalog import ingest_assets
+    from ps_pipelines.ingest.catalog import estate_ingest_assets
     from ps_pipelines.ingest.factory import raw_asset_key
     from ps_pipelines.lib.contracts import CONTRACTS_BY_KEY
 
@@ -144,15 +129,15 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log:
                         rebuild_all=rebuild_all)
 
     def execute(keys: set[AssetKey], label: str) -> str:
-        results.append(_execute_pass(refresh_all, instance, guard, log, keys, _op_config(full_refresh, keys), label,
-                                     rebuild_all=full_refresh))
+        results.append(_execute_pass(refresh_all, instance, guard, log, keys, _op_config(full_refresh, keys, estate),
+                                     label, rebuild_all=full_refresh))
         return results[-1].run_id
 
     def stage(wave_plan: WavePlan, label: str) -> list[str]:
         with stage_of(log, graph, label, wave_plan.keys):
             return run_in_waves(wave_plan, instance, execute, label, on_up_to_date=log.up_to_date)[0]
 
-    raw = {asset.key for asset in ingest_assets}
+    raw = {asset.key for asset in estate_ingest_assets(estate)}
     run_ids = stage(plan(everything - publishing, raw, full_refresh), "pass 1")
     for number in range(2, MAX_READ_BACK_PASSES + 2):
         written = sorted({kind for run_id in run_ids for kind in written_record_types(instance, run_id)})
@@ -169,36 +154,42 @@ def converge(defs: Definitions, instance: DagsterInstance, guard: RunGuard, log:
 
 
 def run_main_job(*, home: Path, scale: float, seed: int, job_name: str = REFRESH_ALL,
-                 full_refresh: bool = False, sandbox_url: str | None = None, verbose: bool = False) -> int:
-    """The main job (or ``job_name``) with its summary; the whole stream goes to a log file under
-    ``home`` (named at the start and at the end), and to the console only when ``verbose``."""
+                 full_refresh: bool = False, sandbox_url: str | None = None, verbose: bool = False,
+                 estate: Estate = DEFAULT_ESTATE) -> int:
+    """The main job (or ``job_name``) of ``estate`` with its summary; the whole stream goes to a log
+    file under ``home`` (named at the start and at the end), and to the console only when ``verbose``."""
     home.mkdir(parents=True, exist_ok=True)
     log = RunLog(log_path(home), verbose=verbose)
     log.say(f"log: {log.path}")
     try:
-        return _run_main_job(log, home=home, scale=scale, seed=seed, job_name=job_name, full_refresh=full_refresh,
-                             sandbox_url=sandbox_url)
+        # Every dbt process of the run (builds, docs) parses with the run's estate.
+        with inherited_by_children(ESTATE_ENV, str(estate)):
+            return _run_main_job(log, home=home, scale=scale, seed=seed, job_name=job_name,
+                                 full_refresh=full_refresh, sandbox_url=sandbox_url, estate=estate)
     finally:
         log.say(f"full log: {log.path}")
         log.close()
 
 
 def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name: str, full_refresh: bool,
-                  sandbox_url: str | None) -> int:
+                  sandbox_url: str | None, estate: Estate) -> int:
     from ps_pipelines.dagster_home import prepare_dagster_home
     from ps_pipelines.defs.automation.dead_runs import free_dead_runs
     from ps_pipelines.local_sandbox import SandboxProcess
-    from ps_pipelines.transform.project import DOCS_TARGET_PATH, prepare_manifest
+    from ps_pipelines.transform.project import DOCS_TARGET_PATH, estate_project, prepare_manifest
 
     prepare_dagster_home(home)
     with log.capturing():
-        prepare_manifest()  # parse now if a model changed: loading the definitions reads the manifest
+        # Parse now if a model changed: loading the definitions reads the manifest.
+        prepare_manifest(estate_project(estate), estate)
     from ps_pipelines.definitions import build_definitions
 
     warehouse_path = str((home / "warehouse.duckdb").resolve())
-    state = home / f"sandbox-scale{scale:g}-seed{seed}.sqlite"
-    sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(state, scale=scale, seed=seed,
-                                                                          output=log.file)
+    packages = estate.salesforce_packages()
+    # The org's packages change the generated data: a state file per set of them.
+    state = home / f"sandbox-scale{scale:g}-seed{seed}{''.join(f'-{p}' for p in packages)}.sqlite"
+    sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(
+        state, scale=scale, seed=seed, output=log.file, salesforce_packages=packages)
     with DagsterInstance.get() as instance:
         # A run killed earlier keeps its pool slot until someone ends it: this run would wait forever.
         for freed in free_dead_runs(instance):
@@ -208,16 +199,18 @@ def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name:
                 with sandbox as running:
                     url = sandbox_url or running.url
                     log.say(f"sandbox: {url}  warehouse: {warehouse_path}")
-                    defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path)
+                    log.detail(f"estate: {estate}")
+                    defs = build_definitions("local", sandbox_url=url, warehouse_path=warehouse_path, estate=estate)
                     started = time.perf_counter()
                     if job_name == REFRESH_ALL:
-                        results = converge(defs, instance, guard, log, full_refresh)
+                        results = converge(defs, instance, guard, log, full_refresh, estate)
                     else:
                         job = defs.resolve_job_def(job_name)
                         with stage_of(log, defs.resolve_asset_graph(), job_name,
                                     job.asset_layer.executable_asset_keys):
-                            results = [_execute_pass(job, instance, guard, log, None, _op_config(full_refresh),
-                                                     job_name, rebuild_all=full_refresh)]
+                            config = _op_config(full_refresh, None, estate)
+                            results = [_execute_pass(job, instance, guard, log, None, config, job_name,
+                                                     rebuild_all=full_refresh)]
                     elapsed = time.perf_counter() - started
             except KeyboardInterrupt:
                 if guard.stopped_by is None:

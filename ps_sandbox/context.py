@@ -48,6 +48,9 @@ class SandboxConfig:
     # Managed packages installed in the Salesforce org: ("certinia",) adds Certinia PSA's pse__
     # objects (the firm runs Certinia as its PSA) to the org and to the generated data.
     salesforce_packages: tuple[str, ...] = ()
+    # The deliberately bad rows that give the quarantine work (ps_sandbox.generate); off, the
+    # same data without them, e.g. to compare two estates' figures on clean records.
+    bad_rows: bool = True
     netsuite_concurrency_limit: int = 5
     # Per access token; Kantata publishes no figure, so this is a configurable default (0 = off).
     kantata_requests_per_minute: int = 1200

@@ -610,8 +610,10 @@ class _Sink:
 
 
 class _Generator:
-    def __init__(self, store: SandboxStore, seed: int, scale: float, certinia: bool = False) -> None:
+    def __init__(self, store: SandboxStore, seed: int, scale: float, certinia: bool = False,
+                 bad_rows: bool = True) -> None:
         self.seed, self.scale = seed, scale
+        self.bad_rows = bad_rows
         self.sink = _Sink(store)
         self.certinia = None
         if certinia:  # imported only here: the Certinia writer builds on this module
@@ -927,6 +929,7 @@ class _Generator:
         rng = self.rng("crm-write")
         contacts = [account for account in self.accounts for _ in range(rng.randint(1, 3))]
         malformed = set(rng.sample(range(len(contacts)), bad_row_count(len(contacts))))
+        malformed = malformed if self.bad_rows else set()  # drawn either way: the other draws stay the same
         for account in self.accounts:
             self._write_account(rng, account)
             for deal in account.deals:
@@ -1281,6 +1284,7 @@ class _Activity:
         self.only_old_bad = old > 0
         eligible = old if old else time_entry_count(gen.scale)
         self.bad = set(gen.rng("bad-rows").sample(range(eligible), bad_row_count(time_entry_count(gen.scale))))
+        self.bad = self.bad if gen.bad_rows else set()  # drawn either way: the other draws stay the same
         self.eligible_index = 0
         self.base_day = HISTORY_START.date().toordinal() - 7
         self.base_moment = _midnight(date.fromordinal(self.base_day))
@@ -1586,11 +1590,12 @@ def record_counts(store: SandboxStore) -> dict[str, int]:
 
 
 def populate(store: SandboxStore, *, seed: int, scale: float,
-             salesforce_packages: tuple[str, ...] = ()) -> dict[str, int]:
+             salesforce_packages: tuple[str, ...] = (), bad_rows: bool = True) -> dict[str, int]:
     """Generate every platform's data into ``store``; returns counts per ``platform.object``.
 
     ``salesforce_packages`` names the managed packages the firm's Salesforce org runs: with
     ``"certinia"`` the org also holds Certinia PSA's records (``ps_sandbox.certinia_data``).
+    ``bad_rows=False`` leaves out the deliberately bad rows (everything else is the same data).
     """
     if scale <= 0:
         raise ValueError("scale must be positive")
@@ -1598,7 +1603,7 @@ def populate(store: SandboxStore, *, seed: int, scale: float,
     # nothing generated here forms a cycle, so collection is pure overhead.
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    generator = _Generator(store, seed, scale, certinia="certinia" in salesforce_packages)
+    generator = _Generator(store, seed, scale, certinia="certinia" in salesforce_packages, bad_rows=bad_rows)
     try:
         counts = generator.run()
         # Imported here: the HubSpot generator builds on this module's reference data and sink.

@@ -97,6 +97,14 @@ def association_body(from_obj: str, from_id: str, to_obj: str, to_ids: list[str]
             "updatedAt": ts(moment)}
 
 
+def primary_of(body: dict[str, Any]) -> str | None:
+    """The associated company labelled Primary: ``primary`` when the body names it (None: no
+    primary, as for a record associated only unlabeled), else the first, as generated records
+    have one company each."""
+    to_ids = body.get("to") or []
+    return body.get("primary", to_ids[0] if to_ids else None)
+
+
 def _money(value: float) -> str:
     return f"{value:.2f}"
 
@@ -220,16 +228,20 @@ class _HubSpotGenerator:
         amount = self.line_items(rng, deal_id, lines, market.currency, start, created)
         self.add("deals", hubspot_record("deals", deal_id, created, updated, self._deal_properties(
             f"{company.split()[0]} {'Managed Services' if recurring else 'Implementation'}", amount, close,
-            "default", stage, "newbusiness", market.currency, rng.choice(owners))))
+            "default", stage, "newbusiness", market, rng.choice(owners), recurring)))
         self.link("deals", deal_id, "companies", company_id, created)
         if stage == "closedwon" and recurring:
             self.renewal(rng, deal_id, company_id, company, market, owners, lines, start)
 
     @staticmethod
     def _deal_properties(name: str, amount: float, close: datetime, pipeline: str, stage: str, deal_type: str,
-                         currency: str, owner: str) -> dict[str, Any]:
+                         market: Any, owner: str, recurring: bool) -> dict[str, Any]:
+        # The terms a Salesforce firm keeps on its contract: the market's entity and tax code;
+        # managed services are billed a fixed fee per period, implementations on time.
         return {"dealname": name, "amount": _money(amount), "closedate": ts(close), "pipeline": pipeline,
-                "dealstage": stage, "dealtype": deal_type, "deal_currency_code": currency,
+                "dealstage": stage, "dealtype": deal_type, "deal_currency_code": market.currency,
+                "ps_legal_entity": market.subsidiary.name, "ps_tax_code": market.tax_code,
+                "ps_billing_model": "Fixed Fee" if recurring else "Time and Materials",
                 "hubspot_owner_id": owner, "hs_is_closed": str(stage in _CLOSED_STAGES).lower(),
                 "hs_is_closed_won": str(stage in catalog.WON_STAGES).lower(),
                 "hs_deal_stage_probability": str(_STAGE_PROBABILITY[stage])}
@@ -275,7 +287,7 @@ class _HubSpotGenerator:
         renewal_id = self.next_id("deals")
         amount = self.line_items(rng, renewal_id, recurring, market.currency, term_end, created)
         properties = self._deal_properties(f"{company.split()[0]} Managed Services Renewal", amount, close,
-                                           "renewals", stage, "existingbusiness", market.currency, rng.choice(owners))
+                                           "renewals", stage, "existingbusiness", market, rng.choice(owners), True)
         properties["description"] = f"Renewal of deal {deal_id}"
         self.add("deals", hubspot_record("deals", renewal_id, created, updated, properties))
         self.link("deals", renewal_id, "companies", company_id, created)

@@ -39,6 +39,12 @@
   cast(({{ timestamp_expr }}) at time zone '{{ var("firm_timezone") }}' as date)
 {%- endmacro %}
 
+{#- The instant the firm's calendar day `date_expr` starts (var firm_timezone): a source that
+    keeps a date, not a time, read back by to_firm_date as that same day. -#}
+{% macro from_firm_date(date_expr) -%}
+  (cast({{ date_expr }} as timestamp) at time zone '{{ var("firm_timezone") }}')
+{%- endmacro %}
+
 {#- The as_of_date var as a SQL date literal. -#}
 {% macro as_of_date() -%}
   cast('{{ var("as_of_date") }}' as date)

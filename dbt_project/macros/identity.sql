@@ -69,13 +69,20 @@
 
     left / right: dicts with system (the source_system label), relation, id (its id column),
     column (the output column holding that system's id) and unmatched (the match_method of
-    a record with no partner). pairs / duplicates: from mutual_best_pairs / duplicate_matches.
+    a record with no partner). Either side may name a system_column instead of a system: the
+    label of each record, when that side unions several platforms (an estate's CRMs or PSAs);
+    the key hashes the same label either way, so a one-platform estate's keys do not change.
+    pairs / duplicates: from mutual_best_pairs / duplicate_matches.
     Returns: <key_column>, source_system, source_record_id, <left.column>, <right.column>,
     match_method, match_confidence, is_primary_record. -#}
 {% macro identity_bridge(key_column, left, right, pairs, duplicates) -%}
+    {%- set system_column = left.get('system_column') -%}
+    {%- set left_system = 'l.' ~ system_column if system_column else "'" ~ left.system ~ "'" -%}
+    {%- set matched_system = 'matched_left.' ~ system_column if system_column else "'" ~ left.system ~ "'" -%}
+    {%- set right_system = 'r.' ~ right.system_column if right.get('system_column') else "'" ~ right.system ~ "'" -%}
     select
-        {{ surrogate_key(["'" ~ left.system ~ "'", 'l.' ~ left.id]) }} as {{ key_column }},
-        '{{ left.system }}' as source_system,
+        {{ surrogate_key([left_system, 'l.' ~ left.id]) }} as {{ key_column }},
+        {{ left_system }} as source_system,
         l.{{ left.id }} as source_record_id,
         l.{{ left.id }} as {{ left.column }},
         p.{{ right.id }} as {{ right.column }},
@@ -90,10 +97,10 @@
     select
         case
             when matched.{{ left.id }} is not null
-                then {{ surrogate_key(["'" ~ left.system ~ "'", 'matched.' ~ left.id]) }}
-            else {{ surrogate_key(["'" ~ right.system ~ "'", 'r.' ~ right.id]) }}
+                then {{ surrogate_key([matched_system, 'matched.' ~ left.id]) }}
+            else {{ surrogate_key([right_system, 'r.' ~ right.id]) }}
         end as {{ key_column }},
-        '{{ right.system }}' as source_system,
+        {{ right_system }} as source_system,
         r.{{ right.id }} as source_record_id,
         matched.{{ left.id }} as {{ left.column }},
         r.{{ right.id }} as {{ right.column }},
@@ -108,4 +115,7 @@
         select {{ left.id }}, {{ right.id }}, match_method, match_confidence, false
         from {{ duplicates }}
     ) as matched on matched.{{ right.id }} = r.{{ right.id }}
+    {%- if system_column %}
+    left join {{ left.relation }} as matched_left on matched_left.{{ left.id }} = matched.{{ left.id }}
+    {%- endif %}
 {%- endmacro %}

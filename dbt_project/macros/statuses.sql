@@ -57,3 +57,23 @@
 {% macro kantata_approved_at(submission_status, resolution_at) -%}
   case when {{ submission_status }} = 'approved' then {{ resolution_at }} end
 {%- endmacro %}
+
+{#- Certinia project stage (a picklist the firm configures: Draft, Planned, In Progress,
+    Completed, ...): the label first, then the package's planning stages, else 'unknown'. -#}
+{% macro certinia_project_status(stage) -%}
+  coalesce(
+    {{ project_status_from_label(stage) }},
+    case when lower({{ stage }}) in ('draft', 'planned') then 'not_started' else 'unknown' end
+  )
+{%- endmacro %}
+
+{#- Approval of a Certinia timecard or expense onto Kantata's statuses: the Approved flag or
+    status, else the status picklist (Saved and Draft are drafts). -#}
+{% macro certinia_approval_status(status, approved) -%}
+  case
+    when coalesce({{ approved }}, false) or {{ status }} = 'Approved' then 'approved'
+    when {{ status }} = 'Submitted' then 'submitted'
+    when {{ status }} = 'Rejected' then 'rejected'
+    else 'draft'
+  end
+{%- endmacro %}

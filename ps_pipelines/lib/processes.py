@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psutil
@@ -163,3 +164,18 @@ def processes_with_env(name: str, value: str) -> list[psutil.Process]:
             if process.pid != os.getpid() and process.environ().get(name) == value:
                 found.append(process)
     return found
+
+
+@contextlib.contextmanager
+def inherited_by_children(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable for the processes started inside (this process's own
+    environment is theirs), and put back what was there."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous

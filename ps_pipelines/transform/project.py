@@ -28,6 +28,7 @@ from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
 
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
 from ps_pipelines.lib import dbt_project as dbt_paths
 from ps_pipelines.lib.dbt_project import DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
 from ps_pipelines.lib.warehouse.lock import exclusive_lock
@@ -87,15 +88,25 @@ def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
     return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime(project)
 
 
-def prepare_manifest(project: DbtProject = dbt_project) -> Path:
-    """Parse the dbt project when a model, macro or config changed since the last parse.
+def estate_project(estate: Estate = DEFAULT_ESTATE) -> DbtProject:
+    """The dbt project as ``estate`` sees it: the shared ``target/`` for the default estate, a
+    target folder of its own for any other (its manifest enables the platforms it declares)."""
+    if estate == DEFAULT_ESTATE:
+        return dbt_project
+    return DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=DBT_TARGET,
+                      target_path=Path("target") / f"estate-{'-'.join(estate.platforms)}")
+
+
+def prepare_manifest(project: DbtProject = dbt_project, estate: Estate = DEFAULT_ESTATE) -> Path:
+    """Parse the dbt project for ``estate`` when a model, macro or config changed since the last
+    parse (``estate`` pinned like the profile: the caller's PS_ESTATE must not decide).
 
     The lock makes concurrent processes (two runs, test workers) parse once, one at a time.
     """
     target = project.project_dir / project.target_path
     with exclusive_lock(target / ".prepare.lock"):
         if manifest_is_stale(project):
-            with dbt_env(PARSE_PROFILE_ENV):
+            with dbt_env({**PARSE_PROFILE_ENV, ESTATE_ENV: str(estate)}):
                 invocation = dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path)
             invocation.wait()
     return project.manifest_path

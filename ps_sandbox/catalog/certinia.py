@@ -18,6 +18,17 @@ Last Date); and the field pages of the PSA help (help.certinia.com/main/2025.1/C
 Features/...: Timecard Fields, Milestone Fields, Rate Card Fields, PSA Resource Fields). As with
 the standard objects, each object holds a realistic subset of its fields.
 
+The firm's own field on Project (a subscriber's custom field on a package object carries no
+namespace): ``CRM_Deal_Id__c``, text(40) with the External ID and Unique attributes, holding the
+CRM deal the project was activated for. Salesforce's "Custom Field Attributes" (help.salesforce.com,
+id=sf.custom_field_attributes.htm: "External ID ... the field can be used ... as a key in upsert")
+and the REST API's "Insert or Update (Upsert) a Record Using an External ID"
+(developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api/dome_upsert.htm) make such a field
+the key of ``PATCH /sobjects/pse__Proj__c/CRM_Deal_Id__c/<deal id>``: the write-back's create
+is an upsert, so a retry after a lost answer updates the project instead of making a second one.
+A HubSpot deal has no Salesforce record ``pse__Opportunity__c`` could name; this field works for
+either CRM.
+
 Picklist values are the org's to edit in Setup; the ones here are the package's shipped values
 where the data dictionary lists them, and the firm's own role names for ``Resource Role``. Key
 prefixes of custom objects are assigned per org when the package is installed: these are this
@@ -34,6 +45,7 @@ from ps_sandbox.catalog.salesforce import (
     SObjectSpec,
     _area,
     _currency_iso_code,
+    _custom,
     _owner,
     _pick,
     _read_only,
@@ -44,6 +56,7 @@ from ps_sandbox.catalog.salesforce import (
 
 PACKAGE = "certinia"
 NAMESPACE = "pse__"
+DEAL_ID_FIELD = "CRM_Deal_Id__c"  # the firm's external-id field on Project (module docstring)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # The firm's resource roles (the Resource Role picklist is edited per org; Certinia ships
 # Consultant, Project Manager, ... as examples).
@@ -96,10 +109,12 @@ def _lookup(name: str, label: str, target: str, **kw: Any) -> FieldSpec:
 
 
 def _object(name: str, label: str, plural: str, prefix: str, fields: tuple[FieldSpec, ...],
-            name_field: FieldSpec, owned: bool = True) -> SObjectSpec:
-    """A package object: system fields, its Name, owner (unless master-detail) and currency."""
+            name_field: FieldSpec, owned: bool = True, tenant: tuple[FieldSpec, ...] = ()) -> SObjectSpec:
+    """A package object: system fields, its Name, owner (unless master-detail) and currency,
+    then the package's fields and the firm's own (``tenant``, not namespaced)."""
     standard = (*_system_fields(), name_field, *((_owner(),) if owned else ()), _currency_iso_code())
-    return SObjectSpec(NAMESPACE + name, label, plural, prefix, (*standard, *(_pse(f) for f in fields)), custom=True)
+    return SObjectSpec(NAMESPACE + name, label, plural, prefix,
+                       (*standard, *(_pse(f) for f in fields), *(_custom(f) for f in tenant)), custom=True)
 
 
 def _auto_number(label: str) -> FieldSpec:
@@ -143,7 +158,8 @@ PROJECT = _object("Proj__c", "Project", "Projects", "aA3", (
     _money("Billings__c", "Billings"),
     _number("Planned_Hours__c", "Planned Hours"),
     _area("Description__c", "Description", 255),
-), _text("Name", "Project Name", 80, nillable=False))
+), _text("Name", "Project Name", 80, nillable=False),
+    tenant=(_text(DEAL_ID_FIELD, "CRM Deal ID", 40, external_id=True, unique=True),))
 
 MILESTONE = _object("Milestone__c", "Milestone", "Milestones", "aA4", (
     _lookup("Project__c", "Project", "Proj__c", nillable=False),  # master-detail: the project owns it

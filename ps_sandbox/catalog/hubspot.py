@@ -24,8 +24,19 @@ Sources:
   primary 1; company to contact 280, primary 2).
 
 [TENANT] marks the firm's own custom properties (a real portal carries them as custom
-properties): ``ps_external_id`` (a unique-value property, the write-back's ``idProperty``) and
-``ps_activation_status`` (the write-back sets it on a won deal).
+properties): ``ps_external_id`` (a unique-value property, the write-back's ``idProperty``; on a
+deal, the ERP project the activation created), ``ps_legal_entity``, ``ps_billing_model`` and
+``ps_tax_code`` (the deal's contracting entity, billing model and tax code: what a Salesforce org
+keeps in its Legal_Entity__c, Billing_Model__c and Tax_Code__c fields; HubSpot has no contract
+object, so a firm selling from HubSpot keeps the terms on the deal) and ``ps_activation_status`` (the write-back sets it
+on a won deal: ``Complete`` or ``Needs attention: <rules>``, free text, so a single-line text
+property, ``type: string``, ``fieldType: text``; an enumeration only takes its options' values).
+Custom properties are defined through the properties API (developers.hubspot.com/docs/
+api-reference/latest/crm/properties/guide: ``POST /crm/v3/properties/{objectType}`` with
+``name``, ``label``, ``type``, ``fieldType``, ``groupName`` and, for unique values,
+``hasUniqueValue``) and written like any other property: ``PATCH /crm/v3/objects/deals/{dealId}``
+with ``{"properties": {...}}`` (developers.hubspot.com/docs/api-reference/crm-deals-v3/basic/
+patch-crm-v3-objects-0-3-dealId).
 """
 
 from __future__ import annotations
@@ -76,7 +87,8 @@ OBJECTS: dict[str, HubSpotObject] = {obj.name: obj for obj in (
             {"dealname": STRING, "amount": NUMBER, "closedate": DATETIME, "pipeline": ENUM, "dealstage": ENUM,
              "dealtype": ENUM, "deal_currency_code": ENUM, "hubspot_owner_id": ENUM, "description": STRING,
              "hs_is_closed": BOOL, "hs_is_closed_won": BOOL, "hs_deal_stage_probability": NUMBER,
-             "ps_activation_status": ENUM}),
+             "ps_activation_status": STRING, "ps_legal_entity": STRING, "ps_billing_model": ENUM,
+             "ps_tax_code": STRING}),
     _object("line_items", "0-8", "hs_lastmodifieddate",
             ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_product_id", "name", "price",
              "quantity"),

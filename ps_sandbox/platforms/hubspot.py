@@ -21,6 +21,11 @@ Wire rules, each from HubSpot's developer documentation:
   records identified by a unique property value as specified by the idProperty";
   developers.hubspot.com/docs/api-reference/latest/crm/objects/objects/batch/upsert-objects),
   at most 100 inputs; single ``POST`` create (201) and ``PATCH`` update.
+* Associations v4 batch read ([ASSOC_BATCH]: developers.hubspot.com/docs/api-reference/legacy/crm/
+  associations/associate-records/batch/get-associations; the 1,000-input limit from the changelog
+  "Bug Fix: Batch Read Limit for HubSpot Associations API"): ``results[]`` of ``{from: {id}, to:
+  [{toObjectId, associationTypes: [{category, typeId, label}]}], paging?}``; a record's pair with
+  its primary company carries the Primary type beside the unlabeled one (catalog [ASSOC]).
 * Rate limits (developers.hubspot.com/docs/api/usage-details and the changelog "Increasing our
   API limits": private apps on Professional/Enterprise get "190 requests per 10 seconds"): a
   per-token 10-second burst answered with ``X-HubSpot-RateLimit-Max``, ``-Remaining`` and
@@ -59,6 +64,7 @@ SEARCH_DEFAULT, SEARCH_MAX, SEARCH_CAP = 10, 200, 10_000
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 BATCH_MAX = 100
 ASSOC_DEFAULT = ASSOC_MAX = 500  # associations v4 pages
+ASSOC_BATCH_MAX = 1_000  # [ASSOC_BATCH] inputs of one batch read
 OWNERS_DEFAULT, OWNERS_MAX = 100, 500
 BURST_KEY, SEARCH_KEY = "hubspot_requests_per_10_seconds", "hubspot_search_requests_per_second"
 BURST_WINDOW_MS = 10_000
@@ -570,13 +576,25 @@ class _HubSpot:
         return _batch_answer(results, started, self.store.now(), [])
 
     # -- associations v4 ------------------------------------------------------------------------
+    def _association(self, from_obj: str, from_id: str, to_obj: str) -> dict[str, Any]:
+        found = self.store.get(PLATFORM, data.ASSOCIATIONS, data.association_id(from_obj, from_id, to_obj))
+        return found or {}
+
+    def _is_primary(self, from_obj: str, from_id: str, to_obj: str, to_id: str, record: Mapping[str, Any]) -> bool:
+        """Whether the pair carries the Primary label. It names a record's primary company, so it
+        is held by the side associated to companies; from a company, the other side holds it."""
+        if to_obj == "companies":
+            return data.primary_of(record) == to_id
+        return data.primary_of(self._association(to_obj, to_id, from_obj)) == from_id
+
     def _associated(self, from_obj: str, from_id: str, to_obj: str) -> list[dict[str, Any]]:
-        record = self.store.get(PLATFORM, data.ASSOCIATIONS, data.association_id(from_obj, from_id, to_obj))
+        record = self._association(from_obj, from_id, to_obj)
         types = catalog.ASSOCIATION_TYPES.get((from_obj, to_obj), ())
         out = []
-        for index, to_id in enumerate((record or {}).get("to", [])):
-            # The primary label: a deal's or contact's first company; each deal/contact has one company.
-            labelled = [t for t in types if t[1] is None or index == 0 or from_obj == "companies"]
+        for to_id in record.get("to", []):
+            primary = any(label for _, label in types) and self._is_primary(from_obj, from_id, to_obj, to_id, record)
+            # [ASSOC] the unlabeled type always; the Primary type beside it on the primary pair.
+            labelled = [t for t in types if t[1] is None or primary]
             out.append({"toObjectId": int(to_id), "associationTypes": [
                 {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label} for type_id, label in labelled]})
         return out
@@ -585,7 +603,7 @@ class _HubSpot:
         from_obj = _object(request.params["object_type"]).name
         to_obj = _object(request.params["to_object_type"]).name
         limit = _bounded(request.query.get("limit"), "limit", ASSOC_DEFAULT, ASSOC_MAX, clamp=True)
-        offset = int(request.query.get("after") or 0) if (request.query.get("after") or "0").isdigit() else 0
+        offset = _offset(request.query.get("after"))
         found = self._associated(from_obj, request.params["object_id"], to_obj)
         body: dict[str, Any] = {"results": found[offset:offset + limit]}
         if offset + limit < len(found):
@@ -593,14 +611,23 @@ class _HubSpot:
         return json_response(body)
 
     def associations_batch(self, request: Request) -> Response:
+        """[ASSOC_BATCH] at most 1,000 inputs; each input's associations paged, its ``after``
+        ("can be added alongside the 'id' to retrieve the next page of associations from that
+        objectId") answered per result as ``paging.next.after``, present only when more remain."""
         from_obj = _object(request.params["from_object_type"]).name
         to_obj = _object(request.params["to_object_type"]).name
         started = self.store.now()
         results = []
-        for item in _batch_inputs(request, limit=1000):
-            found = self._associated(from_obj, str(item.get("id")), to_obj)
-            if found:
-                results.append({"from": {"id": str(item.get("id"))}, "to": found})
+        for item in _batch_inputs(request, limit=ASSOC_BATCH_MAX):
+            from_id = str(item.get("id"))
+            offset = _offset(item.get("after"))
+            found = self._associated(from_obj, from_id, to_obj)
+            if not found[offset:]:
+                continue
+            result: dict[str, Any] = {"from": {"id": from_id}, "to": found[offset:offset + ASSOC_MAX]}
+            if offset + ASSOC_MAX < len(found):
+                result["paging"] = {"next": {"after": str(offset + ASSOC_MAX)}}
+            results.append(result)
         return _batch_answer(results, started, self.store.now(), [])
 
     # -- owners and pipelines -------------------------------------------------------------------
@@ -638,6 +665,12 @@ class _HubSpot:
 
     def stages(self, request: Request) -> Response:
         return json_response({"results": self.pipeline(request).body["stages"]})
+
+
+def _offset(after: Any) -> int:
+    """An associations ``after`` cursor: the sandbox's are offsets (HubSpot's are opaque)."""
+    text = str(after or "0")
+    return int(text) if text.isdigit() else 0
 
 
 def _json_object(request: Request) -> dict[str, Any]:

@@ -4,6 +4,7 @@ ingest into DuckDB with a quarantined row; and the HubSpot raw assets outside th
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.contracts.validate import validate_records
 from ps_pipelines.lib.ingestion import IngestOptions, ingest_entity
 from ps_pipelines.lib.sources.base import parse_timestamp
-from ps_pipelines.lib.sources.hubspot import SEARCH_CAP, HubSpotClient
+from ps_pipelines.lib.sources.hubspot import SEARCH_CAP, SEARCH_MAX, HubSpotClient
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_sandbox import hubspot_data
 from ps_sandbox.context import DEFAULT_CREDENTIALS
@@ -166,7 +167,8 @@ def test_search_calls_are_paced_under_the_search_limit(sandbox: RunningSandbox) 
     records = read(client, hubspot.LINE_ITEMS, since=parse_timestamp(touched["updated_at"]))
     assert len(records) == 16
     stats = client.stats()
-    assert stats["requests"] == 8 and stats["throttled"] == 0
+    # Eight search pages, each followed by its line items' deal associations (a batch read).
+    assert stats["requests"] == 16 and stats["association_reads"] == 8 and stats["throttled"] == 0
     assert sandbox.control("GET", "limits")["hubspot_search_requests_per_second"] == 5
 
 
@@ -228,4 +230,87 @@ def test_hubspot_assets_are_built_apart_from_the_default_graph() -> None:
                                                                                                strict=True))
     assert all(c in EVERY_CONTRACT for c in hubspot.ALL)
     default_keys = {key for asset in ingest_assets for key in asset.keys}
-    assert not keys & default_keys and "crm_hubspot" not in INGEST_GROUPS  # only a declared estate adds HubSpot
+    # Only a declared estate adds HubSpot's assets; its group is one ingest_all may select.
+    assert not keys & default_keys and "crm_hubspot" in INGEST_GROUPS
+
+
+# -- associations folded into rows ------------------------------------------------------------
+
+
+def stored_targets(sandbox: RunningSandbox, from_obj: str, to_obj: str) -> dict[str, list[str]]:
+    """Each record's associated ids as the sandbox stores them (generated: one company per deal,
+    one deal per line item)."""
+    return {body["from"]: list(body["to"]) for body in sandbox.ctx.store.scan("hubspot", hubspot_data.ASSOCIATIONS)
+            if (body["fromObjectType"], body["toObjectType"]) == (from_obj, to_obj)}
+
+
+def associate(sandbox: RunningSandbox, deal_id: str, companies: list[str], **primary: str | None) -> None:
+    """Set a deal's companies; ``primary=`` names the one labelled Primary (None: no Primary)."""
+    body = {**hubspot_data.association_body("deals", deal_id, "companies", companies, sandbox.ctx.store.now()),
+            **primary}
+    sandbox.ctx.store.put("hubspot", hubspot_data.ASSOCIATIONS,
+                          hubspot_data.association_id("deals", deal_id, "companies"), body, sandbox.ctx.store.now())
+
+
+def loaded(warehouse: Warehouse, table: str, column: str) -> dict[str, str | None]:
+    with warehouse.connect() as con:
+        return dict(con.execute(f"SELECT id, {column} FROM raw_hubspot.{table}").fetchall())
+
+
+def test_full_and_incremental_ingests_fold_each_deals_primary_company(sandbox: RunningSandbox, tmp_path) -> None:
+    """The Primary-labelled company wins over the first listed; without a Primary label the first
+    is taken; a deal without a company loads with a null company_id. One batch read per page."""
+    deals, companies = live_ids(sandbox, "deals"), live_ids(sandbox, "companies")
+    stored = stored_targets(sandbox, "deals", "companies")
+    expected: dict[str, str | None] = {deal: to[0] for deal, to in stored.items()}
+    assert set(expected) == set(deals)
+    associate(sandbox, deals[0], [companies[0], companies[1]], primary=companies[1])
+    associate(sandbox, deals[1], [companies[2], companies[0]], primary=None)
+    associate(sandbox, deals[2], [])
+    expected.update({deals[0]: companies[1], deals[1]: companies[2], deals[2]: None})
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+
+    client = make_client(sandbox)
+    full = ingest_entity(client, warehouse, hubspot.DEALS, "run-1")
+    assert (full.mode, full.fetched, full.quarantined) == ("full", len(deals), 0)
+    assert loaded(warehouse, "deals", "company_id") == expected
+    assert client.stats()["association_reads"] == math.ceil(len(deals) / 3)  # one per list page of 3
+
+    touched = sandbox.control("POST", "events/touch", {"platform": "hubspot", "object": "deals", "count": 4})
+    moved = touched["ids"][0]
+    associate(sandbox, moved, [companies[3], companies[4]], primary=companies[4])
+    expected[moved] = companies[4]
+    client = make_client(sandbox, search_page_size=2)
+    second = ingest_entity(client, warehouse, hubspot.DEALS, "run-2")
+    assert second.mode == "incremental" and set(touched["ids"]) <= set(loaded(warehouse, "deals", "company_id"))
+    assert loaded(warehouse, "deals", "company_id") == expected
+    assert client.stats()["association_reads"] == math.ceil(second.fetched / 2)  # one per search page of 2
+
+
+def test_full_and_incremental_ingests_fold_each_line_items_deal(sandbox: RunningSandbox, tmp_path) -> None:
+    expected = {line: to[0] for line, to in stored_targets(sandbox, "line_items", "deals").items()}
+    assert set(expected) == set(live_ids(sandbox, "line_items"))
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    client = make_client(sandbox, page_size=50)
+    full = ingest_entity(client, warehouse, hubspot.LINE_ITEMS, "run-1")
+    assert loaded(warehouse, "line_items", "deal_id") == expected
+    assert client.stats()["association_reads"] == math.ceil(full.fetched / 50)
+
+    sandbox.control("POST", "events/touch", {"platform": "hubspot", "object": "line_items", "count": 5})
+    client = make_client(sandbox)
+    second = ingest_entity(client, warehouse, hubspot.LINE_ITEMS, "run-2")
+    assert second.mode == "incremental" and second.fetched >= 5
+    assert loaded(warehouse, "line_items", "deal_id") == expected
+    assert client.stats()["association_reads"] == math.ceil(second.fetched / SEARCH_MAX)
+
+
+def test_a_primary_company_past_the_first_page_of_associations_is_found(sandbox: RunningSandbox) -> None:
+    """A batch read answers at most a page of one record's associations; the client asks again
+    with that record's ``after`` until the Primary one turns up."""
+    deal = live_ids(sandbox, "deals")[0]
+    many = [str(hubspot_data.ID_BASE["companies"] + 900_000 + n) for n in range(600)]
+    associate(sandbox, deal, many, primary=many[550])
+    client = make_client(sandbox)
+    [record] = read(client, hubspot.DEALS, ids=[deal])
+    assert record["company_id"] == many[550]
+    assert client.stats()["association_reads"] == 2

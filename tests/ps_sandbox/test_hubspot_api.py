@@ -341,6 +341,47 @@ def test_associations_v4_link_deals_companies_line_items_and_contacts_both_ways(
     assert contacts[0]["from"]["id"] == company_id and contacts[0]["to"]
 
 
+def test_batch_read_labels_the_primary_company_and_pages_each_inputs_associations(sandbox) -> None:
+    """[ASSOC_BATCH]: the Primary type sits beside the unlabeled one on the deal's primary company,
+    seen from either side; one input's associations past a page come with its own ``after``."""
+    url, ctx = sandbox
+    deal = ctx.store.scan("hubspot", "deals", order="id")[-1]["id"]
+    first, second = (row["id"] for row in ctx.store.scan("hubspot", "companies", order="id", limit=2))
+    key = hubspot_data.association_id("deals", deal, "companies")
+    back_key = hubspot_data.association_id("companies", second, "deals")
+    saved = {k: ctx.store.get("hubspot", hubspot_data.ASSOCIATIONS, k) for k in (key, back_key)}
+    many = [str(hubspot_data.ID_BASE["companies"] + 800_000 + n) for n in range(hubspot.ASSOC_MAX + 20)]
+    path = "/crm/v4/associations/deals/companies/batch/read"
+
+    def put(to_ids: list[str], primary: str) -> None:
+        body = hubspot_data.association_body("deals", deal, "companies", to_ids, ctx.store.now())
+        body["primary"] = primary
+        ctx.store.put("hubspot", hubspot_data.ASSOCIATIONS, key, body, ctx.store.now())
+
+    try:
+        put([first, second], second)
+        back_body = {**saved[back_key], "to": [*saved[back_key]["to"], deal]}  # associations go both ways
+        ctx.store.put("hubspot", hubspot_data.ASSOCIATIONS, back_key, back_body, ctx.store.now())
+        [result] = _post(url, path, {"inputs": [{"id": deal}]}).json()["results"]
+        labels = {str(t["toObjectId"]): {k["typeId"] for k in t["associationTypes"]} for t in result["to"]}
+        assert labels == {first: {341}, second: {341, 5}} and "paging" not in result
+        back = _get(url, f"/crm/v4/objects/companies/{second}/associations/deals").json()["results"]
+        assert {k["typeId"] for r in back if str(r["toObjectId"]) == deal for k in r["associationTypes"]} == {342, 6}
+
+        put(many, many[-1])
+        [page] = _post(url, path, {"inputs": [{"id": deal}]}).json()["results"]
+        assert [str(t["toObjectId"]) for t in page["to"]] == many[:hubspot.ASSOC_MAX]
+        after = page["paging"]["next"]["after"]
+        [rest] = _post(url, path, {"inputs": [{"id": deal, "after": after}]}).json()["results"]
+        assert [str(t["toObjectId"]) for t in rest["to"]] == many[hubspot.ASSOC_MAX:] and "paging" not in rest
+        assert {k["typeId"] for k in rest["to"][-1]["associationTypes"]} == {341, 5}
+        too_many = [{"id": str(n)} for n in range(hubspot.ASSOC_BATCH_MAX + 1)]
+        assert _post(url, path, {"inputs": too_many}).status_code == 400
+    finally:
+        for k, body in saved.items():
+            ctx.store.put("hubspot", hubspot_data.ASSOCIATIONS, k, body, ctx.store.now())
+
+
 # -- writes -------------------------------------------------------------------------------------
 
 

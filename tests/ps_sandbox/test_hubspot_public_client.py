@@ -8,6 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
 from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInputUpsert, SimplePublicObjectBatchInputUpsert
 from hubspot.crm.deals import ApiException, Filter, FilterGroup, PublicObjectSearchRequest
 
@@ -74,6 +78,16 @@ def test_associations_owners_and_pipelines_deserialize(portal) -> None:
     assert client.crm.owners.owners_api.get_page().results[0].email
     stages = {p.id: p for p in client.crm.pipelines.pipelines_api.get_all("deals").results}["default"].stages
     assert "closedwon" in {stage.id for stage in stages}
+
+
+def test_association_batch_read_deserializes(portal) -> None:
+    client, ctx = portal
+    deal_ids = [row["id"] for row in ctx.store.scan("hubspot", "deals", order="id", limit=3)]
+    request = BatchInputPublicFetchAssociationsBatchRequest(
+        inputs=[PublicFetchAssociationsBatchRequest(id=deal_id) for deal_id in deal_ids])
+    answer = client.crm.associations.v4.batch_api.get_page("deals", "companies", request)
+    assert sorted(result._from.id for result in answer.results) == sorted(deal_ids)
+    assert all({5, 341} == {kind.type_id for kind in result.to[0].association_types} for result in answer.results)
 
 
 def test_a_wrong_token_raises_the_clients_401(portal) -> None:

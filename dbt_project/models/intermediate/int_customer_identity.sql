@@ -1,5 +1,6 @@
-{#- Grain: one row per source customer record, i.e. every Salesforce Account and every NetSuite
-    customer, with the customer_key of the real customer it belongs to.
+{#- Grain: one row per source customer record, i.e. every CRM account (Salesforce Accounts,
+    HubSpot companies: int_crm_accounts, source_system the CRM) and every NetSuite customer,
+    with the customer_key of the real customer it belongs to.
 
     Every CRM account is a customer of its own (CRM is the customer master). An ERP customer
     joins the account it matches, first rule that applies (DECISIONLOG.md, "Identity matching"):
@@ -15,9 +16,10 @@
 with accounts as (
     select
         account_id,
+        crm_platform,
         erp_customer_id,
         {{ normalize_name('account_name') }} as name_key
-    from {{ ref('stg_salesforce__accounts') }}
+    from {{ ref('int_crm_accounts') }}
     where account_id is not null
 ),
 
@@ -76,7 +78,7 @@ duplicate_customers as (
 identity_records as (
     {{ identity_bridge(
         'customer_key',
-        left={'system': 'salesforce', 'relation': 'accounts', 'id': 'account_id',
+        left={'system_column': 'crm_platform', 'relation': 'accounts', 'id': 'account_id',
               'column': 'crm_account_id', 'unmatched': 'crm_only'},
         right={'system': 'netsuite', 'relation': 'customers', 'id': 'customer_id',
                'column': 'erp_customer_id', 'unmatched': 'erp_only'},

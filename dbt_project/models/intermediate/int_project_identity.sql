@@ -1,5 +1,6 @@
-{#- Grain: one row per source project record, i.e. every Kantata workspace and every NetSuite
-    project (job), with the project_key of the delivery project it belongs to.
+{#- Grain: one row per source project record, i.e. every PSA project of the estate's PSAs
+    (Kantata workspaces, Certinia projects: int_psa_projects, source_system the PSA) and every
+    NetSuite project (job), with the project_key of the delivery project it belongs to.
 
     Every PSA workspace is a project of its own (PSA is where delivery happens). An ERP job
     joins the workspace it matches, first rule that applies (DECISIONLOG.md):
@@ -11,8 +12,8 @@
     customer_key (same on every record of a project) comes from the opportunity's CRM account
     when there is one, else from the ERP job's parent customer (int_customer_identity). -#}
 with psa_projects as (
-    select project_id, opportunity_id
-    from {{ ref('stg_kantata__projects') }}
+    select project_id, opportunity_id, psa_platform
+    from {{ ref('int_psa_projects') }}
     where project_id is not null
 ),
 
@@ -23,8 +24,8 @@ erp_projects as (
 ),
 
 opportunities as (
-    select opportunity_id, account_id, erp_project_id
-    from {{ ref('stg_salesforce__opportunities') }}
+    select opportunity_id, account_id, erp_project_id, crm_platform
+    from {{ ref('int_crm_opportunities') }}
     where opportunity_id is not null
 ),
 
@@ -61,8 +62,8 @@ duplicate_erp_projects as (
 
 psa_records as (
     select
-        {{ surrogate_key(["'kantata'", 'psa.project_id']) }} as project_key,
-        'kantata' as source_system,
+        {{ surrogate_key(['psa.psa_platform', 'psa.project_id']) }} as project_key,
+        psa.psa_platform as source_system,
         psa.project_id as source_record_id,
         psa.project_id as psa_project_id,
         p.erp_project_id,
@@ -87,7 +88,7 @@ erp_records as (
     select
         case
             when matched.psa_project_id is not null
-                then {{ surrogate_key(["'kantata'", 'matched.psa_project_id']) }}
+                then {{ surrogate_key(['psa.psa_platform', 'matched.psa_project_id']) }}
             else {{ surrogate_key(["'netsuite'", 'erp.project_id']) }}
         end as project_key,
         'netsuite' as source_system,
@@ -120,7 +121,7 @@ project_customers as (
     from records
     left join opportunities as opp on opp.opportunity_id = records.crm_opportunity_id
     left join customer_identity as crm_customer
-        on crm_customer.source_system = 'salesforce' and crm_customer.source_record_id = opp.account_id
+        on crm_customer.source_system = opp.crm_platform and crm_customer.source_record_id = opp.account_id
     left join erp_projects as erp on erp.project_id = records.erp_project_id
     left join customer_identity as erp_customer
         on erp_customer.source_system = 'netsuite' and erp_customer.source_record_id = erp.customer_id

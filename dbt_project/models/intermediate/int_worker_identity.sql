@@ -1,4 +1,5 @@
-{#- Grain: one row per source person record, i.e. every Workday worker and every Kantata user,
+{#- Grain: one row per source person record, i.e. every Workday worker and every PSA user
+    (Kantata users, Certinia resources: int_psa_users, source_system the PSA),
     with the worker_key of the person it belongs to.
 
     Every Workday worker is a person of its own (HR is the people master). A Kantata user joins
@@ -16,8 +17,8 @@ with workers as (
 ),
 
 users as (
-    select user_id, email_normalized, {{ normalize_name('full_name') }} as name_key
-    from {{ ref('stg_kantata__users') }}
+    select user_id, psa_platform, email_normalized, {{ normalize_name('full_name') }} as name_key
+    from {{ ref('int_psa_users') }}
     where user_id is not null
 ),
 
@@ -68,7 +69,7 @@ identity_records as (
         'worker_key',
         left={'system': 'workday', 'relation': 'workers', 'id': 'worker_id',
               'column': 'workday_worker_id', 'unmatched': 'hr_only'},
-        right={'system': 'kantata', 'relation': 'users', 'id': 'user_id',
+        right={'system_column': 'psa_platform', 'relation': 'users', 'id': 'user_id',
                'column': 'kantata_user_id', 'unmatched': 'psa_only'},
         pairs='primary_pairs',
         duplicates='duplicate_users',

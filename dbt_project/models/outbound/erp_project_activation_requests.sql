@@ -27,18 +27,21 @@ with won as (
 ),
 
 accounts as (
-    select account_id, account_name, is_deleted, is_quarantined, quarantine_rule
-    from {{ ref('stg_salesforce__accounts') }}
+    select crm_platform, account_id, account_name, is_deleted, is_quarantined, quarantine_rule
+    from {{ ref('int_crm_accounts') }}
 ),
 
 crm_contracts as (
-    select contract_id, is_quarantined, quarantine_rule
-    from {{ ref('stg_salesforce__contracts') }}
+    select crm_platform, contract_id, is_quarantined, quarantine_rule
+    from {{ ref('int_crm_contracts') }}
 ),
 
 requests as (
     select
         won.opportunity_id,
+        won.crm_platform,
+        -- A project not yet in a PSA is created in the estate's first declared PSA.
+        coalesce(projects.psa_platform, '{{ ps_role_declared('psa')[0] }}') as psa_platform,
         won.opportunity_name,
         won.crm_account_id,
         accounts.account_name,
@@ -72,8 +75,9 @@ requests as (
         crm_contracts.is_quarantined as is_contract_quarantined,
         crm_contracts.quarantine_rule as contract_quarantine_rule
     from won
-    left join accounts on accounts.account_id = won.crm_account_id
-    left join crm_contracts on crm_contracts.contract_id = won.crm_contract_id
+    left join accounts on accounts.crm_platform = won.crm_platform and accounts.account_id = won.crm_account_id
+    left join crm_contracts
+        on crm_contracts.crm_platform = won.crm_platform and crm_contracts.contract_id = won.crm_contract_id
     left join {{ ref('dim_customer') }} as customers on customers.customer_key = won.customer_key
     left join {{ ref('dim_project') }} as projects on projects.project_key = won.project_key
     left join {{ ref('dim_contract') }} as contracts on contracts.contract_key = won.contract_key
@@ -96,6 +100,8 @@ validated as (
     select
         cast({{ dbt.concat(["'psp:act:'", 'opportunity_id']) }} as {{ ps_type('string') }}) as activation_request_id,
         opportunity_id,
+        crm_platform,
+        psa_platform,
         opportunity_id as project_external_id,
         crm_account_id as customer_external_id,
         customer_key,
@@ -122,7 +128,8 @@ validated as (
         needs_crm_update,
         cast({{ ps_failed_checks([
             ('account', 'crm_account_id is null or account_name is null or coalesce(is_account_deleted, false)'),
-            ('contract', 'crm_contract_id is null or coalesce(is_contract_deleted, false)'),
+            ('contract', 'crm_platform in ' ~ ps_crms_with_contracts()
+                         ~ ' and (crm_contract_id is null or coalesce(is_contract_deleted, false))'),
             ('legal_entity', 'erp_subsidiary_id is null'),
             ('currency', 'erp_currency_id is null'),
             ('billing_model', "billing_model is null or billing_model not in ('Time and Materials', 'Fixed Fee', 'Milestone')"),

@@ -13,7 +13,9 @@ from ps_pipelines.lib.contracts import hubspot
 GROUP = "crm_hubspot"
 SOURCE = ("HubSpot CRM API v3: `GET /crm/v3/objects/{object}` (full reads, `after` cursor), "
           "`POST /crm/v3/objects/{object}/search` on the last-modified property (incremental reads), "
-          "`archived=true` listing (deletes); owners from `GET /crm/v3/owners`")
+          "`archived=true` listing (deletes); owners from `GET /crm/v3/owners`; a deal's primary company and "
+          "a line item's deal from `POST /crm/v4/associations/{{fromObjectType}}/{{toObjectType}}/batch/read`, "
+          "one per page")
 
 
 def build_hubspot_assets() -> list[AssetsDefinition]:

@@ -27,10 +27,11 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from dagster_dbt.dbt_project import using_dagster_dev
 
 from ps_pipelines.defs.transform.automation import rebuild_when_upstream_data_changes
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.warehouse.publish import MartTable, writer_lock
 from ps_pipelines.resources import WAREHOUSE_PATH_ENV, WarehouseResource
-from ps_pipelines.transform.project import dbt_env, dbt_project, prepare_manifest
+from ps_pipelines.transform.project import dbt_env, dbt_project, estate_project, prepare_manifest
 
 DBT_OWNER = "team:analytics-engineering"
 PUBLISHED_SCHEMA = "marts"
@@ -172,7 +173,7 @@ def step_tests(context: AssetExecutionContext, manifest: Mapping[str, Any]) -> l
 
 
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
-                  manifest: Mapping[str, Any]) -> Iterator:
+                  manifest: Mapping[str, Any], estate: Estate = DEFAULT_ESTATE) -> Iterator:
     """``dbt build`` of the step's models and their tests, while holding the warehouse lock, so
     an ingestion in another process queues instead of colliding with dbt's DuckDB connection.
     (Which models a run builds is decided when it is planned: ``ps_pipelines/waves.py``.)
@@ -185,8 +186,8 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
     store = warehouse.warehouse()
     path = store.path.resolve()
     with writer_lock(store):
-        invocation = start_dbt(dbt, args, path, env={INDIRECT_SELECTION_ENV: "empty"}, context=context,
-                               raise_on_error=False)
+        invocation = start_dbt(dbt, args, path, env={INDIRECT_SELECTION_ENV: "empty", ESTATE_ENV: str(estate)},
+                               context=context, raise_on_error=False)
         events = list(invocation.stream())
         nodes = invocation.manifest["nodes"]
         counts = _row_counts(path, [nodes[uid] for uid in map(_unique_id, events) if uid in nodes])
@@ -195,14 +196,14 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
         raise invocation.get_error() or RuntimeError("dbt build failed")
 
 
-def load_manifest(project: DbtProject = dbt_project) -> Mapping[str, Any]:
-    """The parsed dbt manifest, read when the definitions load (never at import).
+def load_manifest(project: DbtProject = dbt_project, estate: Estate = DEFAULT_ESTATE) -> Mapping[str, Any]:
+    """The parsed dbt manifest of ``estate``, read when the definitions load (never at import).
 
-    Parsed first when it is missing (a fresh clone) or, under ``dagster dev``, when a model,
-    macro or config changed since the last parse.
+    Parsed first when it is missing (a fresh clone, an estate's first run) or, under
+    ``dagster dev``, when a model, macro or config changed since the last parse.
     """
     if using_dagster_dev() or not project.manifest_path.exists():
-        prepare_manifest(project)
+        prepare_manifest(project, estate)
     return json.loads(project.manifest_path.read_text())
 
 
@@ -217,13 +218,13 @@ DBT_STAGES = (
 )
 
 
-def build_dbt_models(manifest: Mapping[str, Any]) -> list[AssetsDefinition]:
-    """The dbt models (and seeds, and their tests as checks), one multi-asset per stage."""
+def build_dbt_models(manifest: Mapping[str, Any], estate: Estate = DEFAULT_ESTATE) -> list[AssetsDefinition]:
+    """The dbt models (and seeds, and their tests as checks) of ``estate``, one multi-asset per stage."""
 
     def stage(name: str, select: str, exclude: str) -> AssetsDefinition:
         @dbt_assets(
             manifest=manifest,
-            project=dbt_project,
+            project=estate_project(estate),
             dagster_dbt_translator=translator,
             pool=WAREHOUSE_POOL,
             name=name,
@@ -231,7 +232,7 @@ def build_dbt_models(manifest: Mapping[str, Any]) -> list[AssetsDefinition]:
             exclude=exclude or None,
         )
         def dbt_stage(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator:
-            yield from run_dbt_build(context, dbt, warehouse, manifest)
+            yield from run_dbt_build(context, dbt, warehouse, manifest, estate)
 
         return dbt_stage
 

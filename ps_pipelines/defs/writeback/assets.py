@@ -10,14 +10,17 @@ the warehouse's mirror may lag the event path's postings.
 """
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
+    AssetsDefinition,
     DataVersion,
     MaterializeResult,
     MetadataValue,
@@ -26,6 +29,7 @@ from dagster import (
 )
 
 from ps_pipelines.defs.writeback.config import BillingConfig, PostingConfig
+from ps_pipelines.estate import DEFAULT_ESTATE, Estate
 from ps_pipelines.lib.dbt_project import dbt_var
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
 from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
@@ -42,7 +46,7 @@ from ps_pipelines.lib.writeback.poster import PostSummary
 from ps_pipelines.lib.writeback.readback import attempted_record_types
 from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Targets
-from ps_pipelines.resources import KantataResource, NetSuiteResource, SalesforceResource, WarehouseResource
+from ps_pipelines.resources import NetSuiteResource, WarehouseResource
 
 WRITEBACK_GROUP = "writeback"
 # Each posting sits in the Dagster group of its flow, with the outbound model it posts and the
@@ -105,28 +109,6 @@ def _result(context: AssetExecutionContext, summary: PostSummary, written: list[
 
 
 @asset(
-    key=ACTIVATIONS_KEY,
-    deps=[ACTIVATION_REQUESTS_KEY],
-    group_name=ACTIVATION_GROUP,
-    owners=[WRITEBACK_OWNER],
-    kinds={"netsuite", "kantata", "salesforce"},
-    pool=WAREHOUSE_POOL,
-    description="Won deals set up downstream: the ERP customer and project (NetSuite upsert by external id), "
-                "the PSA workspace when missing, and the ERP project id and activation status written back to "
-                "the CRM opportunity. A deal that fails validation waits in the ledger as `invalid` with its "
-                "reasons (and its CRM status says so) until its data changes.",
-)
-def erp_project_activations(context: AssetExecutionContext, config: PostingConfig, warehouse: WarehouseResource,
-                            netsuite: NetSuiteResource, kantata: KantataResource,
-                            salesforce: SalesforceResource) -> MaterializeResult:
-    targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
-    with warehouse.warehouse().connect() as con, posting_ledger(con, warehouse.ledger()) as ledger:
-        summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings(), ledger=ledger)
-        written, version = attempted_record_types(ledger, context.run_id), ledger_version(ledger, ACTIVATION_FLOW)
-    return _result(context, summary, written, version)
-
-
-@asset(
     key=INVOICES_KEY,
     deps=[BILLING_TRANSACTIONS_KEY],
     group_name=BILLING_GROUP,
@@ -179,35 +161,84 @@ def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: Warehous
     )
 
 
-@asset_check(
-    asset=ACTIVATIONS_KEY,
-    name=DUPLICATES_CHECK,
-    description="No platform record carries a deal's reference besides the one the ledger posted (e.g. two Kantata "
-                "workspaces for one deal: a create that landed after a rerun had created its own). Each one found "
-                "is resolved by policy: the ledger's record is kept, the other is flagged in the platform (a "
-                "workspace is marked and archived, never deleted) and recorded in `ops.duplicate_records`. Fails "
-                "(warning) when it found new ones, (error) when one could not be resolved.",
-)
-def no_duplicate_records(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
-                         netsuite: NetSuiteResource, kantata: KantataResource,
-                         salesforce: SalesforceResource) -> AssetCheckResult:
-    targets = Targets(netsuite=netsuite.client(), kantata=kantata.client(), salesforce=salesforce.client())
-    with warehouse.ledger().connect() as ledger:
-        sweep = sweep_duplicates(ledger, targets, run_id=context.op_execution_context.run_id, now=datetime.now(UTC))
-    if not sweep.passed:
-        context.log.error(f"duplicate records: {sweep.describe()}")
-    severity = AssetCheckSeverity.ERROR if (sweep.unresolved or sweep.unconfirmed) else AssetCheckSeverity.WARN
-    return AssetCheckResult(
-        passed=sweep.passed,
-        severity=severity,
-        description=sweep.describe(),
-        metadata={
-            "checked": sweep.checked,
-            "new_duplicates": len(sweep.new),
-            "duplicates": MetadataValue.json(sweep.as_metadata()["duplicates"]),
-            "unconfirmed": MetadataValue.json(sweep.unconfirmed),
-        },
+# -- project activation: its targets are the estate's ------------------------------------------
+# Dagster kinds shown for a target system (Certinia is a Salesforce org); an asset shows at most three.
+_KINDS = {"certinia": "salesforce"}
+_MAX_KINDS = 3
+
+
+def activation_systems(estate: Estate) -> tuple[str, ...]:
+    """The activation's target systems in ``estate``: the ERP, its PSA(s) and CRM(s). Each is a
+    resource key and a ``Targets`` field; a row's own ``psa_platform``/``crm_platform`` picks
+    among them, so a firm mid-migration (two PSAs) posts to both."""
+    return ("netsuite", *estate.for_role("psa"), *estate.for_role("crm"))
+
+
+def activation_targets(resources: Any, systems: tuple[str, ...]) -> Targets:
+    return Targets(**{system: getattr(resources, system).client() for system in systems})
+
+
+def build_activation_posting(estate: Estate = DEFAULT_ESTATE) -> tuple[AssetsDefinition, AssetChecksDefinition]:
+    """The activation posting and its duplicate check, on ``estate``'s target systems (resources
+    of the same names; the default estate's are netsuite, kantata and salesforce)."""
+    systems = activation_systems(estate)
+    kinds = list(dict.fromkeys(_KINDS.get(system, system) for system in systems))[:_MAX_KINDS]
+
+    @asset(
+        key=ACTIVATIONS_KEY,
+        deps=[ACTIVATION_REQUESTS_KEY],
+        group_name=ACTIVATION_GROUP,
+        owners=[WRITEBACK_OWNER],
+        kinds=set(kinds),
+        pool=WAREHOUSE_POOL,
+        required_resource_keys={"warehouse", *systems},
+        description="Won deals set up downstream: the ERP customer and project (NetSuite upsert by external id), "
+                    "the PSA project when missing (a Kantata workspace, or a Certinia project upserted by its "
+                    "deal id), and the ERP project id and activation status written back to the CRM (Salesforce "
+                    "opportunity or HubSpot deal), each deal on the platforms its request row names. A deal that "
+                    "fails validation waits in the ledger as `invalid` with its reasons (and its CRM status says "
+                    "so) until its data changes.",
     )
+    def erp_project_activations(context: AssetExecutionContext, config: PostingConfig) -> MaterializeResult:
+        targets = activation_targets(context.resources, systems)
+        warehouse: WarehouseResource = context.resources.warehouse
+        with warehouse.warehouse().connect() as con, posting_ledger(con, warehouse.ledger()) as ledger:
+            summary = run_activation(con, targets, run_id=context.run_id, settings=config.settings(), ledger=ledger)
+            written, version = attempted_record_types(ledger, context.run_id), ledger_version(ledger, ACTIVATION_FLOW)
+        return _result(context, summary, written, version)
+
+    @asset_check(
+        asset=ACTIVATIONS_KEY,
+        name=DUPLICATES_CHECK,
+        required_resource_keys={"warehouse", *systems},
+        description="No platform record carries a deal's reference besides the one the ledger posted (e.g. two "
+                    "Kantata workspaces for one deal: a create that landed after a rerun had created its own; a "
+                    "Certinia project is upserted by its unique deal id field, so it cannot have one). Each one "
+                    "found is resolved by policy: the ledger's record is kept, the other is flagged in the platform "
+                    "(a workspace is marked and archived, never deleted) and recorded in `ops.duplicate_records`. "
+                    "Fails (warning) when it found new ones, (error) when one could not be resolved.",
+    )
+    def no_duplicate_records(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        targets = activation_targets(context.resources, systems)
+        with context.resources.warehouse.ledger().connect() as ledger:
+            sweep = sweep_duplicates(ledger, targets, run_id=context.op_execution_context.run_id,
+                                     now=datetime.now(UTC))
+        if not sweep.passed:
+            context.log.error(f"duplicate records: {sweep.describe()}")
+        severity = AssetCheckSeverity.ERROR if (sweep.unresolved or sweep.unconfirmed) else AssetCheckSeverity.WARN
+        return AssetCheckResult(
+            passed=sweep.passed,
+            severity=severity,
+            description=sweep.describe(),
+            metadata={
+                "checked": sweep.checked,
+                "new_duplicates": len(sweep.new),
+                "duplicates": MetadataValue.json(sweep.as_metadata()["duplicates"]),
+                "unconfirmed": MetadataValue.json(sweep.unconfirmed),
+            },
+        )
+
+    return erp_project_activations, no_duplicate_records
 
 
 @asset(

@@ -66,8 +66,13 @@ replay_dead_letters_job = define_asset_job(
 def read_back_selection(entity_keys: Iterable[str] = ALL_WRITTEN_ENTITIES) -> AssetSelection:
     """The raw tables that postings landed in (``entity_keys``, contract keys) and everything
     downstream of them: the models rebuilt on what the platforms now hold, any posting that
-    became due because of it, and the published marts."""
-    return AssetSelection.assets(*(raw_asset_key(CONTRACTS_BY_KEY[key]) for key in entity_keys)).downstream()
+    became due because of it, and the published marts.
+
+    Selected by key prefix (the full key), which selects nothing for a raw table the graph lacks:
+    the estate decides which platforms are ingested, and the write-back posts only to those
+    (a default estate has no HubSpot deals to read back, a HubSpot one no Salesforce opportunities).
+    """
+    return AssetSelection.key_prefixes(*(raw_asset_key(CONTRACTS_BY_KEY[key]).path for key in entity_keys)).downstream()
 
 
 refresh_after_posting_job = define_asset_job(

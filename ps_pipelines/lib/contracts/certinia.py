@@ -18,6 +18,10 @@ from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.contracts.salesforce import sobject_contract
 
 PLATFORM = "certinia"
+# The firm's External ID + Unique text field on pse__Proj__c holding the CRM deal a project was
+# activated for (ps_sandbox.catalog.certinia): the write-back upserts projects by it. Not in the
+# ingestion contract: an org that activates elsewhere need not have it.
+DEAL_ID_FIELD = "CRM_Deal_Id__c"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 TIMECARD_STATUSES = ("Saved", "Submitted", "Approved", "Rejected")
 EXPENSE_STATUSES = ("Draft", "Submitted", "Approved", "Rejected")

@@ -9,11 +9,16 @@ The change column is the object's last-modified property, the one HubSpot's sear
 sorts on: ``hs_lastmodifieddate``, except contacts, whose property is ``lastmodifieddate``
 (the search guide's default contact properties). Owners are not CRM objects: the owners API
 answers flat records whose change time is ``updatedAt``.
+
+A deal's company and a line item's deal are associations, not properties: ingestion reads them
+with the associations v4 batch read and folds one associated id into the row (``ASSOCIATIONS``):
+``company_id`` on a deal (its primary company), ``deal_id`` on a line item.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandera.pandas as pa
@@ -37,7 +42,30 @@ def flatten_object(record: Mapping[str, Any]) -> Record:
     return {**flatten_record(envelope), **{name.lower(): value for name, value in properties.items()}}
 
 
-def _object(entity: str, modified: str, cols: dict[str, pa.Column], description: str) -> EntityContract:
+@dataclass(frozen=True)
+class Association:
+    """Records of ``to_object`` associated with the entity's record, folded into its row as
+    ``column``: the one labelled with HubSpot's Primary association type ``primary_type_id``
+    (category HUBSPOT_DEFINED), else the first listed; null when there is none."""
+
+    to_object: str
+    column: str
+    description: str
+    primary_type_id: int | None = None
+
+
+# Primary deal-to-company type 5 (associations v4 guide, "HubSpot defined association types":
+# developers.hubspot.com/docs/api-reference/latest/crm/associations/associate-records/guide). A
+# line item belongs to one deal, so line items have no primary type to look for.
+DEAL_COMPANY = Association("companies", "company_id", "Id of the deal's primary company (the association labelled "
+                                                      "Primary, else the first associated company); null when the "
+                                                      "deal has no company.", primary_type_id=5)
+LINE_ITEM_DEAL = Association("deals", "deal_id", "Id of the deal the line item belongs to (its deal association); "
+                                                 "null when it is on no deal.")
+
+
+def _object(entity: str, modified: str, cols: dict[str, pa.Column], description: str,
+            association: Association | None = None) -> EntityContract:
     common = {
         "ps_external_id": c.text(description="Custom unique property [tenant]: the firm's external id, the "
                                              "idProperty the write-back upserts by."),
@@ -50,12 +78,14 @@ def _object(entity: str, modified: str, cols: dict[str, pa.Column], description:
                                        "archived records are loaded as deletes."),
     }
     record_id = c.identifier("HubSpot record id (hs_object_id), numeric text.")
+    # Not a property: read from the associations API, so never asked for by name.
+    associated = {association.column: c.text(description=association.description)} if association else {}
     return EntityContract(
         platform=PLATFORM,
         entity=entity,
         id_columns=("id",),
         change_column=modified,
-        schema=c.schema(f"hubspot.{entity}", {"id": record_id, **cols, **common}),
+        schema=c.schema(f"hubspot.{entity}", {"id": record_id, **cols, **associated, **common}),
         description=description,
         source_object=entity,
         # The properties asked for by name (the API answers only a default few otherwise).
@@ -119,8 +149,14 @@ DEALS = _object(
                                               description="Likelihood of closing of the stage, 0-1."),
         "ps_activation_status": c.text(description="Custom property [tenant]: where project activation of the won "
                                                    "deal stands, written back by the pipeline."),
+        "ps_legal_entity": c.text(description="Custom property [tenant]: the firm's contracting legal entity (a "
+                                              "NetSuite subsidiary name); HubSpot has no contract object."),
+        "ps_billing_model": c.text(description="Custom property [tenant]: how the work is billed (Time and "
+                                               "Materials, Fixed Fee, Milestone)."),
+        "ps_tax_code": c.text(description="Custom property [tenant]: the tax code the invoices carry."),
     },
     "HubSpot deals through their pipeline's stages; won deals start project activation.",
+    DEAL_COMPANY,
 )
 
 LINE_ITEMS = _object(
@@ -144,6 +180,7 @@ LINE_ITEMS = _object(
             min_value=0, description="Number of billing periods in the term."),
     },
     "HubSpot line items of deals: one-off services and recurring managed services (frequency, term, start).",
+    LINE_ITEM_DEAL,
 )
 
 PRODUCTS = _object(
@@ -184,3 +221,5 @@ OWNERS = EntityContract(
 )
 
 ALL = (COMPANIES, CONTACTS, DEALS, LINE_ITEMS, PRODUCTS, OWNERS)
+# The association each entity's rows carry, by source object.
+ASSOCIATIONS: dict[str, Association] = {DEALS.source_object: DEAL_COMPANY, LINE_ITEMS.source_object: LINE_ITEM_DEAL}

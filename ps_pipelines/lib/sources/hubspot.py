@@ -13,6 +13,18 @@ Wire rules (developers.hubspot.com):
   result in a 400 error" (search-the-crm, "Limitations"): at the cap a new query starts from the
   last modification time seen, skipping the records at that time already read.
 * Deletes: archived records are listed only with ``archived=true``; search never finds them.
+* Associations (a deal's company, a line item's deal): read per page of records, full or
+  incremental alike, with one ``POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read``
+  (developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/batch/get-associations;
+  at most 1,000 ids, changelog "Bug Fix: Batch Read Limit for HubSpot Associations API"). Search
+  results carry no associations, so the v3 ``associations=`` parameter of the list endpoint
+  would serve full reads only; v4 also answers each pair's association types, which name the
+  Primary company (HUBSPOT_DEFINED, the contract's ``primary_type_id``). A record with more
+  associations than one answer holds is asked again with its ``paging.next.after``, until its
+  primary is found.
+* Writes (the write-back): ``PATCH /crm/v3/objects/{type}/{id}`` with ``{"properties": {...}}``
+  sets only the properties named (api-reference/crm-deals-v3/basic/patch-crm-v3-objects-0-3-dealId);
+  absolute values, so repeating it is harmless.
 * Limits: a per-token burst of requests per 10 seconds (190 for private apps on Professional and
   Enterprise, changelog "Increasing our API limits") and the search endpoints' own per-second
   limit (5 per second, search-the-crm "Limitations"). Both are paced client-side; a 429
@@ -22,13 +34,15 @@ Wire rules (developers.hubspot.com):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
 from ps_pipelines.lib.contracts.base import EntityContract
+from ps_pipelines.lib.contracts.hubspot import ASSOCIATIONS, Association
 from ps_pipelines.lib.http import ApiClient, StaticBearer, TokenBucket
 from ps_pipelines.lib.sources.base import Page, as_utc, chunked, parse_timestamp
 
@@ -38,6 +52,7 @@ SEARCH_CAP = 10_000
 OWNERS_MAX = 500
 # "IN" filters take at most 100 values (search-the-crm, "Filter search results").
 IDS_PER_SEARCH = 100
+ASSOCIATION_READ_MAX = 1_000
 REQUESTS_PER_SECOND = 19.0  # 190 per 10 seconds
 SEARCH_REQUESTS_PER_SECOND = 4.0  # under the documented 5, so a clock skew never trips it
 
@@ -77,12 +92,18 @@ class HubSpotClient:
         # against their own per-second limit: paced here, in real time.
         self._search_pace = TokenBucket(search_requests_per_second, capacity=1.0, sleep=time.sleep)
         self._search_queries = 0
+        self._association_reads = 0
         self.client.response_hooks.append(self._read_limit_headers)
 
     # -- protocol --------------------------------------------------------------------------
     def extract(
         self, contract: EntityContract, *, since: datetime | None, ids: Sequence[str] | None = None
     ) -> Iterator[Page]:
+        association = ASSOCIATIONS.get(contract.source_object)
+        for page in self._pages(contract, since, ids):
+            yield page if association is None else self._fold(contract.source_object, association, page)
+
+    def _pages(self, contract: EntityContract, since: datetime | None, ids: Sequence[str] | None) -> Iterator[Page]:
         if contract.source_object == "owners":
             yield from self._owners(contract, since)
             return
@@ -106,7 +127,22 @@ class HubSpotClient:
                     yield str(record["id"]), moment
 
     def stats(self) -> dict[str, int]:
-        return {**self.client.stats(), "search_queries": self._search_queries}
+        return {**self.client.stats(), "search_queries": self._search_queries,
+                "association_reads": self._association_reads}
+
+    # -- writeback -------------------------------------------------------------------------
+    def update(self, object_type: str, record_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """Set ``properties`` on one record; returns the record as HubSpot answers it."""
+        path = f"/crm/v3/objects/{object_type}/{quote(record_id, safe='')}"
+        _, body = self.client.json_request("PATCH", path, json={"properties": dict(properties)},
+                                           record_id=record_id, required_keys=("id",))
+        return body
+
+    def get(self, object_type: str, record_id: str, properties: Sequence[str]) -> dict[str, Any]:
+        """One record with the named ``properties`` (unset ones as null)."""
+        path = f"/crm/v3/objects/{object_type}/{quote(record_id, safe='')}"
+        return self.client.get_json(path, params={"properties": ",".join(properties)}, record_id=record_id,
+                                    required_keys=("id", "properties"))
 
     def _read_limit_headers(self, response: requests.Response) -> None:
         """The burst limit's headers (every answer but search's): how much of the window is left,
@@ -206,6 +242,49 @@ class HubSpotClient:
             yield answer["results"] or [], at_cap
             if after is None or at_cap:
                 return
+
+    # -- associations ------------------------------------------------------------------------
+    def _fold(self, from_object: str, association: Association, page: Page) -> Page:
+        """The page's records, each with the id its association names under ``association.column``."""
+        chosen = self._associated(from_object, association, [str(record["id"]) for record in page])
+        return [{**record, association.column: chosen.get(str(record["id"]))} for record in page]
+
+    def _associated(self, from_object: str, association: Association, ids: list[str]) -> dict[str, str]:
+        """Record id -> the associated id: the Primary-labelled one, else the first answered."""
+        path = f"/crm/v4/associations/{from_object}/{association.to_object}/batch/read"
+        chosen: dict[str, str] = {}
+        pending: dict[str, str | None] = dict.fromkeys(ids)  # id -> its next page's cursor
+        while pending:
+            asked, pending = pending, {}
+            for chunk in chunked(list(asked.items()), ASSOCIATION_READ_MAX):
+                self._association_reads += 1
+                answer = self.client.post_json(
+                    path, json={"inputs": [{"id": i, **({"after": after} if after else {})} for i, after in chunk]},
+                    idempotent=True,  # a batch read only reads
+                    required_keys=("results",))
+                for result in answer["results"]:
+                    record_id = str(result["from"]["id"])
+                    primary = _pick(result.get("to") or [], association.primary_type_id)
+                    if primary is not None:
+                        chosen[record_id] = primary
+                    elif result.get("to"):
+                        chosen.setdefault(record_id, str(result["to"][0]["toObjectId"]))
+                    after = _next_after(result)
+                    # Only a primary on a later page could change the choice.
+                    if after and primary is None and association.primary_type_id is not None:
+                        pending[record_id] = after
+        return chosen
+
+
+def _pick(targets: list[dict[str, Any]], primary_type_id: int | None) -> str | None:
+    """The id of the target labelled with the HUBSPOT_DEFINED Primary type, if any."""
+    if primary_type_id is None:
+        return None
+    for target in targets:
+        for kind in target.get("associationTypes") or []:
+            if kind.get("category") == "HUBSPOT_DEFINED" and kind.get("typeId") == primary_type_id:
+                return str(target["toObjectId"])
+    return None
 
 
 def _next_after(body: dict[str, Any]) -> str | None:

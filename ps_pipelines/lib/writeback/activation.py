@@ -12,10 +12,24 @@ before it, so a failed step holds back the deal's later steps):
 A deal failing its contract sends only step 4, with ``Activation_Status__c`` = ``Needs
 attention: <rules>`` so sales ops sees the problem in the CRM; its other steps wait in the
 ledger as ``invalid`` and are sent once the fixed data arrives.
+
+Steps 3 and 4 go to the deal's own PSA and CRM, named by the request row's ``psa_platform`` and
+``crm_platform`` (salesforce/kantata when the outbound model predates them, so the default
+estate's keys and payloads never change). Each platform is an adapter (``PSA_TARGETS``,
+``CRM_TARGETS``) of the same steps:
+
+- Certinia: ``certinia:project:<deal id>``, a ``pse__Proj__c`` upserted by the deal id in its
+  external-id field (``contracts.certinia.DEAL_ID_FIELD``), so a create whose answer was lost
+  is found, not repeated, by the retry; linked to the opportunity and account when the CRM is
+  Salesforce (the package's own lookups);
+- HubSpot: ``hubspot:deal:<deal id>``, the deal's ``ps_external_id`` (ERP project id) and
+  ``ps_activation_status`` properties.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -30,21 +44,27 @@ ACTIVATION_FLOW = "project_activation"
 STATUS_COMPLETE = "Complete"
 NEEDS_ATTENTION = "Needs attention: "
 STATUS_MAX_LENGTH = 255  # a Salesforce text field
+DEFAULT_CRM, DEFAULT_PSA = "salesforce", "kantata"
+CERTINIA_NAME_MAX = 80  # pse__Proj__c Name is a text(80)
 
 _ACTIVATION_SELECT = """
     SELECT opportunity_id, customer_external_id, company_name, project_name, ns_subsidiary_id, legal_entity_name,
            currency_code, ns_currency_id, billing_model, tax_code, CAST(start_date AS VARCHAR) AS start_date,
            CAST(end_date AS VARCHAR) AS end_date, existing_ns_customer_id, existing_ns_job_id,
            existing_psa_project_id, crm_activation_status, needs_erp_customer, needs_erp_project,
-           needs_psa_workspace, needs_crm_update, validation_errors, {validation_detail} AS validation_detail
+           needs_psa_workspace, needs_crm_update, validation_errors, {validation_detail} AS validation_detail,
+           coalesce({crm_platform}, '{default_crm}') AS crm_platform,
+           coalesce({psa_platform}, '{default_psa}') AS psa_platform
     FROM {table}
     ORDER BY opportunity_id
 """
 
 
 def read_activation_requests(con: duckdb.DuckDBPyConnection, table: str = ACTIVATION_TABLE) -> pd.DataFrame:
-    detail = optional_column(con, table, "validation_detail")
-    return con.execute(_ACTIVATION_SELECT.format(table=table, validation_detail=detail)).df()
+    optional = ("validation_detail", "crm_platform", "psa_platform")
+    columns = {name: optional_column(con, table, name) for name in optional}
+    sql = _ACTIVATION_SELECT.format(table=table, default_crm=DEFAULT_CRM, default_psa=DEFAULT_PSA, **columns)
+    return con.execute(sql).df()
 
 
 def _text(value: Any) -> str | None:
@@ -58,12 +78,41 @@ def _id_ref(value: Any) -> dict[str, Any] | None:
     return None if text is None else {"id": text}
 
 
+@dataclass(frozen=True)
+class CrmTarget:
+    """Where a CRM keeps a deal's activation: the record and its two fields."""
+
+    system: str
+    record_type: str
+    project_field: str  # the ERP project id
+    status_field: str  # Complete, or Needs attention: <rules>
+
+
+@dataclass(frozen=True)
+class PsaTarget:
+    """The PSA record a deal's delivery lives in, and how its payload is built."""
+
+    system: str
+    record_type: str
+    payload: Callable[[_Deal], dict[str, Any]]
+
+
+def _adapter(targets: dict[str, Any], row: pd.Series, column: str, default: str) -> Any:
+    name = _text(row.get(column)) or default
+    if name not in targets:
+        raise ValueError(f"{column} {name!r} of opportunity {row['opportunity_id']} has no activation adapter; "
+                         f"known: {', '.join(targets)}")
+    return targets[name]
+
+
 class _Deal:
     """One request row, with the ledger keys and payloads of its steps."""
 
     def __init__(self, row: pd.Series, problems: list[str]) -> None:
         self.row = row
         self.problems = problems
+        self.crm: CrmTarget = _adapter(CRM_TARGETS, row, "crm_platform", DEFAULT_CRM)
+        self.psa: PsaTarget = _adapter(PSA_TARGETS, row, "psa_platform", DEFAULT_PSA)
         self.opportunity = str(row["opportunity_id"])
         account = _text(row["customer_external_id"])
         self.customer_key = outbox_key("netsuite", "customer", account) if account else None
@@ -95,11 +144,23 @@ class _Deal:
                 "start_date": _text(self.row["start_date"]), "due_date": _text(self.row["end_date"]),
                 "external_reference": OPPORTUNITY_REFERENCE.for_opportunity(self.opportunity)}
 
+    def certinia_project(self) -> dict[str, Any]:
+        # The deal id travels in the upsert's URL (DEAL_ID_FIELD); the package's own lookups
+        # name the opportunity and account only when they are records of the same org.
+        name = _text(self.row["project_name"])
+        project = {"Name": name[:CERTINIA_NAME_MAX] if name else None,
+                   "CurrencyIsoCode": _text(self.row["currency_code"]),
+                   "pse__Start_Date__c": _text(self.row["start_date"]), "pse__End_Date__c": _text(self.row["end_date"]),
+                   "pse__Is_Active__c": True}
+        if self.crm.system == "salesforce":
+            project.update(pse__Opportunity__c=self.opportunity, pse__Account__c=self.account)
+        return project
+
     def crm_update(self) -> dict[str, Any]:
         if self.problems:
             status = NEEDS_ATTENTION + ", ".join(rule_names(self.problems))
-            return {"Activation_Status__c": status[:STATUS_MAX_LENGTH]}
-        return {"ERP_Project_Id__c": ref(self.job_key), "Activation_Status__c": STATUS_COMPLETE}
+            return {self.crm.status_field: status[:STATUS_MAX_LENGTH]}
+        return {self.crm.project_field: ref(self.job_key), self.crm.status_field: STATUS_COMPLETE}
 
     def steps(self) -> list[OutboxItem]:
         wanted: list[tuple[str, str, str, dict[str, Any], list[str]]] = []
@@ -109,7 +170,7 @@ class _Deal:
             wanted.append(("netsuite", "job", self.opportunity, self.job(),
                            [self.customer_key] if self.customer_key else []))
         if bool(self.row["needs_psa_workspace"]):
-            wanted.append(("kantata", "workspace", self.opportunity, self.workspace(), []))
+            wanted.append((self.psa.system, self.psa.record_type, self.opportunity, self.psa.payload(self), []))
         items, before = [], []
         for system, record, external_id, payload, refs in wanted:
             item = OutboxItem(flow=ACTIVATION_FLOW, target_system=system, record_type=record,
@@ -119,10 +180,22 @@ class _Deal:
             before.append(item.key)
         # The CRM hears about a problem at once; otherwise it is told last, once the ERP project exists.
         crm_refs = [] if self.problems else _unique([*before, self.job_key])
-        items.append(OutboxItem(flow=ACTIVATION_FLOW, target_system="salesforce", record_type="opportunity",
+        items.append(OutboxItem(flow=ACTIVATION_FLOW, target_system=self.crm.system, record_type=self.crm.record_type,
                                 external_id=self.opportunity, payload=self.crm_update(), depends_on=crm_refs,
                                 known_refs=self.known_refs()))
         return items
+
+
+CRM_TARGETS: dict[str, CrmTarget] = {
+    "salesforce": CrmTarget("salesforce", "opportunity", "ERP_Project_Id__c", "Activation_Status__c"),
+    # The firm's custom deal properties (ps_sandbox.catalog.hubspot [TENANT]); ps_external_id is
+    # what stg_hubspot__deals reads as the deal's ERP project id.
+    "hubspot": CrmTarget("hubspot", "deal", "ps_external_id", "ps_activation_status"),
+}
+PSA_TARGETS: dict[str, PsaTarget] = {
+    "kantata": PsaTarget("kantata", "workspace", _Deal.workspace),
+    "certinia": PsaTarget("certinia", "project", _Deal.certinia_project),
+}
 
 
 def _unique(keys: list[str]) -> list[str]:

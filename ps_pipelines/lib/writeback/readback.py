@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from ps_pipelines.lib.contracts import kantata, netsuite, salesforce
+from ps_pipelines.lib.contracts import certinia, hubspot, kantata, netsuite, salesforce
 
 # (target system, record type) of a ledger row -> the contract keys of the raw tables its
 # write lands in. Every sender must appear here (tests check it), or a new kind of posting
@@ -23,6 +23,8 @@ WRITTEN_ENTITIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("netsuite", "invoice"): (netsuite.INVOICES.key, netsuite.INVOICE_LINES.key),
     ("kantata", "workspace"): (kantata.PROJECTS.key,),
     ("salesforce", "opportunity"): (salesforce.OPPORTUNITIES.key,),
+    ("hubspot", "deal"): (hubspot.DEALS.key,),
+    ("certinia", "project"): (certinia.PROJECTS.key,),
 }
 
 

@@ -2,7 +2,9 @@
 
 Every sender is safe to repeat after a crash:
 - NetSuite customer, job and invoice: ``PUT /record/v1/<type>/eid:<externalId>`` (upsert);
-- Salesforce opportunity: ``PATCH`` of absolute field values;
+- Salesforce opportunity, HubSpot deal: ``PATCH`` of absolute field/property values;
+- Certinia project: ``PATCH /sobjects/pse__Proj__c/<DEAL_ID_FIELD>/<deal id>`` (upsert by the
+  firm's unique external-id field): a retry after a lost answer finds the project it made;
 - Kantata workspace: a create is a ``POST`` with no idempotency key on the platform side.
 
 A sender of the last kind declares it in the registry (``create_without_key``) with a lookup
@@ -11,8 +13,8 @@ then the registry's, not the sender's: the poster gives each such create a lease
 while an earlier attempt's lease runs (its create may still land), ``send`` looks the record
 up again before creating whenever an earlier attempt exists and adopts what it finds, and
 the create is never sent past the point where it could land after its lease
-(``send_deadline``). Dynamics 365 records made by POST, HubSpot objects without a unique
-property and Certinia projects would be registered the same way.
+(``send_deadline``). Dynamics 365 records made by POST and HubSpot objects without a unique
+property would be registered the same way.
 
 Senders never touch the ledger: they return an ``Outcome`` and the poster's single writer
 thread records it.
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 
+from ps_pipelines.lib.contracts.certinia import DEAL_ID_FIELD
+from ps_pipelines.lib.contracts.certinia import PROJECTS as CERTINIA_PROJECTS
 from ps_pipelines.lib.http import (
     ApiClient,
     ApiError,
@@ -38,6 +42,7 @@ from ps_pipelines.lib.http import (
     send_deadline,
 )
 from ps_pipelines.lib.http.errors import scrub_text
+from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
 from ps_pipelines.lib.sources.salesforce import SalesforceClient
@@ -54,6 +59,9 @@ class Targets:
     netsuite: NetSuiteClient | None = None
     kantata: KantataClient | None = None
     salesforce: SalesforceClient | None = None
+    hubspot: HubSpotClient | None = None
+    # The org running Certinia PSA: a Salesforce connection (often to the CRM's own org).
+    certinia: SalesforceClient | None = None
 
     def client(self, system: str) -> Any:
         client = getattr(self, system, None)
@@ -68,7 +76,8 @@ class Targets:
     def stats(self) -> dict[str, int]:
         """Requests, retries and 429s summed over the configured clients."""
         totals = {"requests": 0, "retries": 0, "throttled": 0}
-        for client in (self.netsuite, self.kantata, self.salesforce):
+        for system in fields(self):
+            client = getattr(self, system.name)
             if client is not None:
                 stats = client.stats()
                 for name in totals:
@@ -171,6 +180,17 @@ def _salesforce_opportunity(targets: Targets, row: OutboxRow, body: dict[str, An
     return row.external_id
 
 
+def _hubspot_deal(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
+    client: HubSpotClient = targets.client("hubspot")
+    client.update("deals", row.external_id, body)
+    return row.external_id
+
+
+def _certinia_project(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
+    client: SalesforceClient = targets.client("certinia")
+    return str(client.upsert(CERTINIA_PROJECTS.source_object, DEAL_ID_FIELD, row.external_id, body)["id"])
+
+
 # -- Kantata workspaces -------------------------------------------------------------------------
 def _workspace_order(record: Mapping[str, Any]) -> tuple[bool, int, str]:
     # A live workspace before an archived one, then the oldest (ids grow).
@@ -263,6 +283,8 @@ SENDERS: dict[tuple[str, str], Sender] = {
     ("kantata", "workspace"): Sender(_kantata_workspace, create_without_key=True, find=_find_kantata_workspace,
                                      find_all=_kantata_workspaces, flag_duplicate=flag_duplicate_workspace),
     ("salesforce", "opportunity"): Sender(_salesforce_opportunity),
+    ("hubspot", "deal"): Sender(_hubspot_deal),
+    ("certinia", "project"): Sender(_certinia_project),
 }
 
 

@@ -20,9 +20,8 @@ from ps_pipelines.defs.writeback.assets import (
     ACTIVATIONS_KEY,
     DUPLICATES_CHECK,
     PostingConfig,
+    build_activation_posting,
     dead_letters,
-    erp_project_activations,
-    no_duplicate_records,
 )
 from ps_pipelines.defs.writeback.jobs import posting_selection
 from ps_pipelines.lib.contracts.kantata import OPPORTUNITY_REFERENCE
@@ -36,6 +35,8 @@ from tests.lib.writeback.conftest import make_targets, workspaces_for, write_out
 from tests.lib.writeback.test_activation import won_deal
 
 RESOURCE_KEYS = ("warehouse", "netsuite", "kantata", "salesforce")
+# The default estate's posting and check (netsuite, kantata, salesforce).
+erp_project_activations, no_duplicate_records = build_activation_posting()
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_a_create_waiting_for_its_lease_is_counted_by_the_posting_and_listed_as_
         with pytest.raises(Crash):  # the workspace was created; the run died before recording it
             run_activation(con, targets, run_id="killed-run", after_call=_crash_after_workspace, ledger=ledger)
 
-    posting = erp_project_activations(build_asset_context(), PostingConfig(), **resources)
+    posting = erp_project_activations(build_asset_context(resources=resources), PostingConfig())
     with resources["warehouse"].warehouse().connect() as con, store.connect() as ledger:
         assert mirrored(con) == mirrored(ledger) != []  # the posting left dbt the ledger as it is
     metadata = values(posting.metadata)

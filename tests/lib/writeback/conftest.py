@@ -12,8 +12,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from ps_pipelines.lib.contracts.certinia import DEAL_ID_FIELD
 from ps_pipelines.lib.contracts.kantata import PROJECTS
 from ps_pipelines.lib.sources import KantataClient, NetSuiteClient, SalesforceClient
+from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback import PostSettings, Targets
 from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
@@ -31,20 +33,28 @@ NO_BACKOFF = PostSettings(retry_backoff_seconds=0.0)
 def make_targets(url: str, *, kantata: dict[str, Any] | None = None, **client_kw: Any) -> Targets:
     """Clients of the sandbox at ``url``; ``kantata`` overrides options of the PSA client only."""
     options = {**FAST_RETRIES, "sleep": lambda _: None, **client_kw}
+    salesforce = (DEFAULT_CREDENTIALS["salesforce"]["client_id"], DEFAULT_CREDENTIALS["salesforce"]["client_secret"])
     return Targets(
         netsuite=NetSuiteClient(url, **DEFAULT_CREDENTIALS["netsuite"], **options),
         kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **{**options, **(kantata or {})}),
-        salesforce=SalesforceClient(url, DEFAULT_CREDENTIALS["salesforce"]["client_id"],
-                                    DEFAULT_CREDENTIALS["salesforce"]["client_secret"], **options),
+        salesforce=SalesforceClient(url, *salesforce, **options),
+        hubspot=HubSpotClient(url, DEFAULT_CREDENTIALS["hubspot"]["token"], **options),
+        # The sandbox's one org runs Certinia when started with it (the certinia_sandbox fixture).
+        certinia=SalesforceClient(url, *salesforce, **options),
     )
+
+
+def close_targets(targets: Targets) -> None:
+    for client in (targets.netsuite, targets.kantata, targets.salesforce, targets.hubspot, targets.certinia):
+        if client is not None:
+            client.client.close()
 
 
 @pytest.fixture
 def targets(sandbox: RunningSandbox) -> Iterator[Targets]:
     built = make_targets(sandbox.url)
     yield built
-    for client in (built.netsuite, built.kantata, built.salesforce):
-        client.client.close()
+    close_targets(built)
 
 
 @pytest.fixture
@@ -141,6 +151,38 @@ def won_deal(sandbox: RunningSandbox, **overrides: Any) -> pd.DataFrame:
         "needs_erp_project": True, "needs_psa_workspace": True, "needs_crm_update": True, "validation_errors": None,
     }
     return pd.DataFrame([{**row, **overrides}])
+
+
+def won_hubspot_deal(sandbox: RunningSandbox, **overrides: Any) -> pd.DataFrame:
+    """Win the next open HubSpot deal and describe it as the outbound activation model would for
+    a hubspot + certinia estate: the deal id as the opportunity, its primary company as the
+    account, everything still to be set up."""
+    won = sandbox.control("POST", "events/hubspot-deal-won", json={})
+    store = sandbox.ctx.store
+    deal = store.get("hubspot", "deals", won["deal_id"])["properties"]
+    [company_id] = store.get("hubspot", "associations", f"deals:{won['deal_id']}:companies")["to"][:1]
+    company = store.get("hubspot", "companies", company_id)["properties"]
+    currencies = {row["symbol"]: row["id"] for row in store.scan("netsuite", "currency")}
+    currency = deal.get("deal_currency_code") or "USD"
+    subsidiaries = store.scan("netsuite", "subsidiary", order="id")
+    subsidiary = next((s for s in subsidiaries if s["currency"] == currencies.get(currency)), subsidiaries[0])
+    row = {
+        "opportunity_id": won["deal_id"], "customer_external_id": company_id, "company_name": company["name"],
+        "project_name": deal["dealname"], "ns_subsidiary_id": subsidiary["id"], "legal_entity_name": subsidiary["name"],
+        "currency_code": currency, "ns_currency_id": currencies.get(currency), "billing_model": "Time and Materials",
+        "tax_code": "STANDARD", "start_date": deal["closedate"][:10], "end_date": None,
+        "existing_ns_customer_id": None, "existing_ns_job_id": None, "existing_psa_project_id": None,
+        "crm_activation_status": deal.get("ps_activation_status"), "needs_erp_customer": True,
+        "needs_erp_project": True, "needs_psa_workspace": True, "needs_crm_update": True, "validation_errors": None,
+        "crm_platform": "hubspot", "psa_platform": "certinia",
+    }
+    return pd.DataFrame([{**row, **overrides}])
+
+
+def certinia_projects_of(sandbox: RunningSandbox, deal_id: str) -> list[dict[str, Any]]:
+    """The Certinia projects whose deal id field names ``deal_id``."""
+    return [project for project in sandbox.ctx.store.scan("salesforce", "pse__Proj__c")
+            if project.get(DEAL_ID_FIELD) == deal_id]
 
 
 def write_outbound(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:

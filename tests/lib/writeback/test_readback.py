@@ -22,5 +22,5 @@ def test_entities_to_read_back_covers_each_kind_of_write_once() -> None:
 
 
 def test_an_unknown_kind_of_write_is_an_error_not_a_silent_gap() -> None:
-    with pytest.raises(ValueError, match="hubspot:deal"):
-        entities_to_read_back(["hubspot:deal"])
+    with pytest.raises(ValueError, match="dynamics:opportunity"):
+        entities_to_read_back(["dynamics:opportunity"])

@@ -1,16 +1,16 @@
-{#- Grain: one row per Salesforce Contract (the CRM holds the commercial agreement).
+{#- Grain: one row per CRM contract (int_crm_contracts: Salesforce Contracts; the CRM holds the commercial agreement).
     Legal entity resolves the contract's Legal_Entity__c name to dim_legal_entity. The value
     is converted at the contract's start date (as_of_date when it has none) to the reporting
     currency and to the legal entity's functional currency, with the rate and rate date used. -#}
 with contracts as (
-    select * from {{ ref('stg_salesforce__contracts') }}
+    select * from {{ ref('int_crm_contracts') }}
     where contract_id is not null
 ),
 
 customer_identity as (
-    select source_record_id as account_id, customer_key
+    select source_record_id as account_id, source_system as crm_platform, customer_key
     from {{ ref('int_customer_identity') }}
-    where source_system = 'salesforce'
+    where source_system in {{ ps_role_in('crm') }}
 ),
 
 legal_entities as (
@@ -36,7 +36,8 @@ enriched as (
                               ps_type('integer')) }}
         end as payment_terms_days
     from contracts
-    left join customer_identity on customer_identity.account_id = contracts.account_id
+    left join customer_identity
+        on customer_identity.crm_platform = contracts.crm_platform and customer_identity.account_id = contracts.account_id
     left join legal_entities on legal_entities.legal_entity_name_key = lower(trim(contracts.legal_entity_name))
 )
 

@@ -1,4 +1,4 @@
-{#- Grain: one row per real customer (customer_key): every Salesforce Account (deleted ones
+{#- Grain: one row per real customer (customer_key): every CRM account (deleted ones
     flagged) and every NetSuite customer no account matches (int_customer_identity).
     Authority per attribute (DECISIONLOG.md): name, industry, type, country and owner from the
     CRM; currency, legal entity and active status from the ERP when the customer exists there
@@ -11,13 +11,14 @@ with identity as (
 customers as (
     select
         customer_key,
-        max(case when source_system = 'salesforce' then source_record_id end) as crm_account_id,
+        max(case when source_system in {{ ps_role_in('crm') }} then source_record_id end) as crm_account_id,
+        max(case when source_system in {{ ps_role_in('crm') }} then source_system end) as crm_platform,
         max(case when source_system = 'netsuite' and is_primary_record then source_record_id end)
             as erp_customer_id,
         cast(sum(case when source_system = 'netsuite' then 1 else 0 end) as {{ ps_type('integer') }})
             as erp_customer_record_count,
         coalesce(
-            max(case when source_system = 'salesforce' then match_method end),
+            max(case when source_system in {{ ps_role_in('crm') }} then match_method end),
             max(case when source_system = 'netsuite' then match_method end)
         ) as match_method,
         max(case when is_primary_record then match_confidence end) as match_confidence
@@ -26,7 +27,7 @@ customers as (
 ),
 
 accounts as (
-    select * from {{ ref('stg_salesforce__accounts') }}
+    select * from {{ ref('int_crm_accounts') }}
 ),
 
 erp_customers as (
@@ -75,7 +76,8 @@ joined as (
         coalesce(project_counts.psa_project_count, 0) as psa_project_count,
         coalesce(project_counts.erp_project_count, 0) as erp_project_count
     from customers
-    left join accounts on accounts.account_id = customers.crm_account_id
+    left join accounts
+        on accounts.crm_platform = customers.crm_platform and accounts.account_id = customers.crm_account_id
     left join erp_customers on erp_customers.customer_id = customers.erp_customer_id
     left join currency_refs as erp_currency on erp_currency.currency_ref = erp_customers.currency_ref
     left join legal_entities as erp_legal_entity on erp_legal_entity.erp_subsidiary_id = erp_customers.subsidiary_id
@@ -87,6 +89,7 @@ joined as (
 select
     customer_key,
     crm_account_id,
+    crm_platform,
     erp_customer_id,
     erp_customer_number,
     erp_customer_record_count,
@@ -98,13 +101,13 @@ select
     psa_project_count,
     erp_project_count,
     coalesce(crm_customer_name, erp_customer_name) as customer_name,
-    case when crm_customer_name is not null then 'salesforce' else 'netsuite' end as customer_name_source_system,
+    case when crm_customer_name is not null then crm_platform else 'netsuite' end as customer_name_source_system,
     crm_customer_name,
     erp_customer_name,
     coalesce(erp_currency_code, crm_currency_code) as currency_code,
     case
         when erp_currency_code is not null then 'netsuite'
-        when crm_currency_code is not null then 'salesforce'
+        when crm_currency_code is not null then crm_platform
     end as currency_source_system,
     crm_currency_code,
     erp_currency_code,
@@ -112,7 +115,7 @@ select
     coalesce(erp_legal_entity_name, crm_legal_entity_name) as legal_entity_name,
     case
         when erp_legal_entity_name is not null then 'netsuite'
-        when crm_legal_entity_name is not null then 'salesforce'
+        when crm_legal_entity_name is not null then crm_platform
     end as legal_entity_source_system,
     crm_legal_entity_name,
     erp_legal_entity_name,

@@ -1,4 +1,5 @@
-{#- Grain: one row per delivery project (project_key): a Kantata workspace with its matched
+{#- Grain: one row per delivery project (project_key): a PSA project (Kantata workspace,
+    Certinia project) with its matched
     NetSuite job, or a NetSuite job no workspace matches (int_project_identity).
     Authority per attribute (DECISIONLOG.md): name, dates, status, budget and rate card from
     the PSA; billing model from the CRM contract, else the opportunity; billing currency and
@@ -11,17 +12,18 @@ with identity as (
 projects as (
     select
         project_key,
-        max(case when source_system = 'kantata' then source_record_id end) as psa_project_id,
+        max(case when source_system in {{ ps_role_in('psa') }} then source_record_id end) as psa_project_id,
+        max(case when source_system in {{ ps_role_in('psa') }} then source_system end) as psa_platform,
         max(case when source_system = 'netsuite' and is_primary_record then source_record_id end)
             as erp_project_id,
         cast(sum(case when source_system = 'netsuite' then 1 else 0 end) as {{ ps_type('integer') }})
             as erp_project_record_count,
         coalesce(
-            max(case when source_system = 'kantata' then crm_opportunity_id end),
+            max(case when source_system in {{ ps_role_in('psa') }} then crm_opportunity_id end),
             max(case when source_system = 'netsuite' and is_primary_record then crm_opportunity_id end)
         ) as crm_opportunity_id,
         coalesce(
-            max(case when source_system = 'kantata' then match_method end),
+            max(case when source_system in {{ ps_role_in('psa') }} then match_method end),
             max(case when source_system = 'netsuite' and is_primary_record then match_method end)
         ) as match_method,
         max(case when is_primary_record then match_confidence end) as match_confidence,
@@ -32,7 +34,7 @@ projects as (
 ),
 
 psa as (
-    select * from {{ ref('stg_kantata__projects') }}
+    select * from {{ ref('int_psa_projects') }}
 ),
 
 erp as (
@@ -40,7 +42,7 @@ erp as (
 ),
 
 opportunities as (
-    select * from {{ ref('stg_salesforce__opportunities') }}
+    select * from {{ ref('int_crm_opportunities') }}
 ),
 
 -- The opportunity's contract: the one it names, else the latest contract naming it.
@@ -59,7 +61,7 @@ opportunity_contracts as (
                     contracts.contract_id desc
             ) as contract_rank
         from opportunities
-        inner join {{ ref('stg_salesforce__contracts') }} as contracts
+        inner join {{ ref('int_crm_contracts') }} as contracts
             on contracts.contract_id = opportunities.contract_id
             or contracts.opportunity_id = opportunities.opportunity_id
     ) as ranked
@@ -104,6 +106,7 @@ joined as (
         erp_legal_entity.legal_entity_name as erp_legal_entity_name,
         opportunities.opportunity_id as matched_opportunity_id,
         opportunities.opportunity_name,
+        opportunities.crm_platform,
         opportunities.account_id as crm_account_id,
         opportunities.stage_name as opportunity_stage_name,
         opportunities.is_won as is_opportunity_won,
@@ -120,7 +123,7 @@ joined as (
         contracts.legal_entity_name as contract_legal_entity_name,
         opportunity_legal_entity.legal_entity_key as opportunity_legal_entity_key
     from projects
-    left join psa on psa.project_id = projects.psa_project_id
+    left join psa on psa.psa_platform = projects.psa_platform and psa.project_id = projects.psa_project_id
     left join erp on erp.project_id = projects.erp_project_id
     left join currency_refs as erp_currency on erp_currency.currency_ref = erp.currency_ref
     left join legal_entities as erp_legal_entity on erp_legal_entity.erp_subsidiary_id = erp.subsidiary_id
@@ -134,6 +137,7 @@ joined as (
 select
     project_key,
     psa_project_id,
+    cast(psa_platform as {{ ps_type('string') }}) as psa_platform,
     erp_project_id,
     erp_project_number,
     erp_project_record_count,
@@ -150,7 +154,7 @@ select
     matched_opportunity_id is not null as has_crm_opportunity,
     coalesce(psa_project_name, erp_project_name, opportunity_name) as project_name,
     case
-        when psa_project_id is not null then 'kantata'
+        when psa_project_id is not null then psa_platform
         when erp_project_id is not null then 'netsuite'
     end as project_name_source_system,
     coalesce(psa_project_status, {{ erp_project_status('erp_entity_status') }}) as project_status,
@@ -159,16 +163,16 @@ select
     coalesce(is_archived, false) as is_archived,
     coalesce(contract_billing_model, opportunity_billing_model) as billing_model,
     case
-        when contract_billing_model is not null then 'salesforce_contract'
-        when opportunity_billing_model is not null then 'salesforce_opportunity'
+        when contract_billing_model is not null then crm_platform || '_contract'
+        when opportunity_billing_model is not null then crm_platform || '_opportunity'
     end as billing_model_source,
     coalesce(erp_currency_code, contract_currency_code, opportunity_currency_code, psa_currency_code)
         as currency_code,
     case
         when erp_currency_code is not null then 'netsuite'
-        when contract_currency_code is not null then 'salesforce_contract'
-        when opportunity_currency_code is not null then 'salesforce_opportunity'
-        when psa_currency_code is not null then 'kantata'
+        when contract_currency_code is not null then crm_platform || '_contract'
+        when opportunity_currency_code is not null then crm_platform || '_opportunity'
+        when psa_currency_code is not null then psa_platform
     end as currency_source_system,
     psa_currency_code,
     erp_currency_code,
@@ -179,8 +183,8 @@ select
         as legal_entity_name,
     case
         when erp_legal_entity_name is not null then 'netsuite'
-        when contract_legal_entity_name is not null then 'salesforce_contract'
-        when opportunity_legal_entity_name is not null then 'salesforce_opportunity'
+        when contract_legal_entity_name is not null then crm_platform || '_contract'
+        when opportunity_legal_entity_name is not null then crm_platform || '_opportunity'
     end as legal_entity_source_system,
     rate_card_id,
     psa_budget_amount as budget_amount,

@@ -8,7 +8,7 @@
     Before a worker's first job-history row the attributes fall back to the Workday worker
     snapshot (employment status from isActive; cost center and FTE are only in the job
     history: Workday's worker resource has neither). region is the region of the worker's
-    current location (seed work_location_countries). People known only to Kantata (psa_only) get a
+    current location (seed work_location_countries). People known only to the PSA (psa_only) get a
     single open version from the PSA user record, so every time entry finds its person.
     Deleted Workday rows do not start versions; people gone from Workday are flagged. -#}
 with identity as (
@@ -19,13 +19,15 @@ people as (
     select
         worker_key,
         max(case when source_system = 'workday' then source_record_id end) as workday_worker_id,
-        max(case when source_system = 'kantata' and is_primary_record then source_record_id end)
+        max(case when source_system in {{ ps_role_in('psa') }} and is_primary_record then source_record_id end)
             as kantata_user_id,
-        cast(sum(case when source_system = 'kantata' then 1 else 0 end) as {{ ps_type('integer') }})
+        max(case when source_system in {{ ps_role_in('psa') }} and is_primary_record then source_system end)
+            as psa_platform,
+        cast(sum(case when source_system in {{ ps_role_in('psa') }} then 1 else 0 end) as {{ ps_type('integer') }})
             as kantata_user_count,
         coalesce(
             max(case when source_system = 'workday' then match_method end),
-            max(case when source_system = 'kantata' then match_method end)
+            max(case when source_system in {{ ps_role_in('psa') }} then match_method end)
         ) as match_method,
         max(case when is_primary_record then match_confidence end) as match_confidence
     from identity
@@ -37,7 +39,7 @@ workers as (
 ),
 
 users as (
-    select * from {{ ref('stg_kantata__users') }}
+    select * from {{ ref('int_psa_users') }}
 ),
 
 job_history as (
@@ -132,12 +134,12 @@ psa_only_history as (
         cast(null as {{ ps_type('string') }}) as location,
         cast(null as {{ ps_type('number') }}) as fte,
         cast(null as {{ ps_type('string') }}) as employment_status,
-        'kantata_user' as attributes_source,
+        users.psa_platform || '_user' as attributes_source,
         cast(null as {{ ps_type('money') }}) as hourly_cost_rate,
         cast(null as {{ ps_type('string') }}) as cost_rate_currency_code,
         cast(null as date) as cost_rate_effective_date
     from people
-    inner join users on users.user_id = people.kantata_user_id
+    inner join users on users.psa_platform = people.psa_platform and users.user_id = people.kantata_user_id
     where people.workday_worker_id is null
 ),
 
@@ -180,6 +182,6 @@ select
 from history
 inner join people on people.worker_key = history.worker_key
 left join workers on workers.worker_id = people.workday_worker_id
-left join users on users.user_id = people.kantata_user_id
+left join users on users.psa_platform = people.psa_platform and users.user_id = people.kantata_user_id
 left join {{ ref('work_location_countries') }} as locations
     on lower(locations.location) = lower(workers.location)

@@ -4,7 +4,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
-{#- Grain: one row per Kantata expense (expense_id); deleted expenses kept, flagged.
+{#- Grain: one row per PSA expense (expense_id: Kantata or Certinia); deleted expenses kept, flagged.
     amount is in the currency the expense was incurred in (currency_code); it is converted to
     the reporting currency and to the project legal entity's functional currency with
     dim_currency_rates_daily on the expense date. Billable approved expenses are re-billed at
@@ -15,7 +15,7 @@
 {%- set unresolved = "project_key is null or exchange_rate_to_reporting is null or is_quarantined is null" %}
 
 with expenses as (
-    {{ incremental_source('stg_kantata__expenses', 'expense_id', reprocess_when=unresolved) }}
+    {{ incremental_source('int_psa_expenses', 'expense_id', reprocess_when=unresolved) }}
 ),
 
 resolved as (
@@ -26,8 +26,8 @@ resolved as (
         projects.functional_currency_code,
         {{ ps_fact_rate_columns() }}
     from expenses
-    {{ ps_join_kantata_worker('user_workers', 'expenses.user_id') }}
-    {{ ps_join_project_context('projects', 'expenses.project_id') }}
+    {{ ps_join_psa_worker('user_workers', 'expenses.user_id', 'expenses.psa_platform') }}
+    {{ ps_join_project_context('projects', 'expenses.project_id', 'expenses.psa_platform') }}
     {{ ps_join_fact_rates('expenses.currency_code', 'projects.functional_currency_code', 'expenses.expense_date') }}
 )
 

@@ -1,11 +1,11 @@
-{#- Grain: one row per Kantata milestone (story of type milestone, milestone_id); deleted ones
+{#- Grain: one row per PSA milestone (a Kantata story of type milestone, or a Certinia milestone; milestone_id); deleted ones
     kept, flagged. amount is the milestone's budget: on fixed-fee and milestone contracts the
     fee billed when it is completed (is_billing_milestone), in the workspace's currency.
     completion_date is the firm's day of completed_at; amounts convert at the completion date
     (the due date while open). Small (a few per project): rebuilt in full every run. -#}
 with milestones as (
     select *
-    from {{ ref('stg_kantata__milestones') }}
+    from {{ ref('int_psa_milestones') }}
     where milestone_id is not null
       and lower(story_type) = 'milestone'
 ),
@@ -18,11 +18,13 @@ resolved as (
         projects.functional_currency_code,
         {{ to_firm_date('milestones.completed_at') }} as completion_date,
         coalesce(
-            lower(milestones.milestone_state) in ('completed', 'done', 'accepted'),
+            -- Kantata's completed states, and Certinia's Approved (pse__Milestone__c.pse__Status__c:
+            -- Planned, Open, Approved, Canceled; approval is what releases it for billing).
+            lower(milestones.milestone_state) in ('completed', 'done', 'accepted', 'approved'),
             false
         ) and milestones.completed_at is not null as is_completed
     from milestones
-    {{ ps_join_project_context('projects', 'milestones.project_id') }}
+    {{ ps_join_project_context('projects', 'milestones.project_id', 'milestones.psa_platform') }}
 ),
 
 with_rates as (

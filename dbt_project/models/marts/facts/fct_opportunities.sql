@@ -1,20 +1,20 @@
-{#- Grain: one row per Salesforce Opportunity (opportunity_id); deleted ones kept, flagged.
+{#- Grain: one row per CRM opportunity (opportunity_id: a Salesforce Opportunity or a HubSpot deal); deleted ones kept, flagged.
     The opportunity's contract is the one it names, else the latest contract naming it (the
     rule of dim_project). Commercial terms follow the contract, else the opportunity: billing
     model, currency, legal entity (resolved to dim_legal_entity by name) and tax code.
     amount converts at the close date to the reporting currency and to the legal entity's
     functional currency; weighted_amount = amount x probability. project_key is the delivery
-    project of the deal (its Kantata workspace, else its NetSuite job). -#}
+    project of the deal (its PSA project, else its NetSuite job). -#}
 with opportunities as (
     select *
-    from {{ ref('stg_salesforce__opportunities') }}
+    from {{ ref('int_crm_opportunities') }}
     where opportunity_id is not null
 ),
 
 account_customers as (
-    select source_record_id as account_id, customer_key
+    select source_record_id as account_id, source_system as crm_platform, customer_key
     from {{ ref('int_customer_identity') }}
-    where source_system = 'salesforce'
+    where source_system in {{ ps_role_in('crm') }}
 ),
 
 contracts as (
@@ -81,7 +81,9 @@ terms as (
         cast(coalesce(contracts.legal_entity_name, opportunities.legal_entity_name) as {{ ps_type('string') }}) as deal_legal_entity_name,
         cast(coalesce(contracts.legal_entity_key, opportunity_entity.legal_entity_key) as {{ ps_type('string') }}) as deal_legal_entity_key
     from opportunities
-    left join account_customers on account_customers.account_id = opportunities.account_id
+    left join account_customers
+        on account_customers.crm_platform = opportunities.crm_platform
+       and account_customers.account_id = opportunities.account_id
     left join deal_projects on deal_projects.crm_opportunity_id = opportunities.opportunity_id
     left join opportunity_contracts on opportunity_contracts.opportunity_id = opportunities.opportunity_id
     left join contracts on contracts.contract_key = opportunity_contracts.contract_key
@@ -102,6 +104,7 @@ with_rates as (
 
 select
     cast(opportunity_id as {{ ps_type('string') }}) as opportunity_id,
+    cast(crm_platform as {{ ps_type('string') }}) as crm_platform,
     opportunity_name,
     customer_key,
     cast(account_id as {{ ps_type('string') }}) as crm_account_id,

@@ -4,7 +4,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
-{#- Grain: one row per Kantata time entry (time_entry_id); deleted entries kept, flagged.
+{#- Grain: one row per PSA time entry (time_entry_id: a Kantata time entry, or a Certinia timecard day); deleted entries kept, flagged.
 
     Rates as of the work date (DECISIONLOG.md, "Rate resolution"):
       standard_bill_rate  the project's rate card row for the worker's role (dim_worker
@@ -31,7 +31,7 @@
 {%- endset %}
 
 with entries as (
-    {{ incremental_source('stg_kantata__time_entries', 'time_entry_id', reprocess_when=unresolved) }}
+    {{ incremental_source('int_psa_time_entries', 'time_entry_id', reprocess_when=unresolved) }}
 ),
 
 worker_versions as (
@@ -60,12 +60,12 @@ resolved as (
         card.currency_code as card_currency_code,
         projects.functional_currency_code
     from entries
-    {{ ps_join_kantata_worker('user_workers', 'entries.user_id') }}
+    {{ ps_join_psa_worker('user_workers', 'entries.user_id', 'entries.psa_platform') }}
     left join worker_versions
         on worker_versions.worker_key = user_workers.worker_key
        and worker_versions.valid_from <= entries.work_date
        and worker_versions.valid_to > entries.work_date
-    {{ ps_join_project_context('projects', 'entries.project_id') }}
+    {{ ps_join_project_context('projects', 'entries.project_id', 'entries.psa_platform') }}
     left join rate_card as card
         on card.rate_card_id = projects.rate_card_id
        and card.role = worker_versions.job_profile

@@ -17,7 +17,7 @@ with customers as (
 ),
 
 accounts as (
-    select account_id, is_deleted from {{ ref('stg_salesforce__accounts') }}
+    select crm_platform, account_id, is_deleted from {{ ref('int_crm_accounts') }}
 ),
 
 erp_customers as (
@@ -29,6 +29,7 @@ customer_values as (
         customers.customer_key,
         customers.customer_name,
         customers.crm_account_id,
+        customers.crm_platform,
         customers.erp_customer_id,
         customers.crm_customer_name,
         customers.erp_customer_name,
@@ -43,13 +44,14 @@ customer_values as (
             else 'active'
         end as erp_status
     from customers
-    left join accounts on accounts.account_id = customers.crm_account_id
+    left join accounts
+        on accounts.crm_platform = customers.crm_platform and accounts.account_id = customers.crm_account_id
     left join erp_customers on erp_customers.customer_id = customers.erp_customer_id
 ),
 
 customer_findings as (
     select customer_key, customer_name, crm_account_id, erp_customer_id, 'name' as drift_attribute,
-           crm_customer_name as crm_value, erp_customer_name as erp_value, 'salesforce' as authoritative_system
+           crm_customer_name as crm_value, erp_customer_name as erp_value, crm_platform as authoritative_system
     from customer_values
     where coalesce({{ normalize_name('crm_customer_name') }}, '') <> coalesce({{ normalize_name('erp_customer_name') }}, '')
 

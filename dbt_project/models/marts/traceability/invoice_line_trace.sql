@@ -84,6 +84,7 @@ traced as (
         contracts.contract_number,
         contracts.contract_status,
         contracts.payment_terms,
+        deals.opportunity_id as crm_deal_id,
         deals.opportunity_name,
         deals.close_date as deal_close_date,
         deals.stage_name as deal_stage_name,
@@ -166,7 +167,9 @@ select
     cast(contract_status as {{ ps_type('string') }}) as contract_status,
     cast(payment_terms as {{ ps_type('string') }}) as payment_terms,
     billing_model,
-    crm_opportunity_id,
+    -- The deal as the CRM knows it: a PSA project may name an opportunity the estate's CRM
+    -- does not hold (e.g. one of a CRM the firm has left), which the trace cannot show.
+    crm_deal_id as crm_opportunity_id,
     cast(opportunity_name as {{ ps_type('string') }}) as opportunity_name,
     deal_close_date,
     cast(deal_stage_name as {{ ps_type('string') }}) as deal_stage_name,
