@@ -39,7 +39,7 @@
     {%- for platform, relation in declared %}
 select
     cast('{{ platform }}' as {{ ps_type('string') }}) as {{ platform_column }},
-    {{ shared | join(',\n    ') }}
+    {{ shared | join(',\n    ') if shared else '*' }}
 from {{ ref(relation) }}
       {%- if not loop.last %}
 union all

@@ -69,7 +69,7 @@ PROJECTS = _contract(
      "pse__End_Date__c", "pse__Stage__c", "pse__Project_Status__c", "pse__Billing_Type__c",
      "pse__Project_Type__c", "pse__Is_Active__c", "pse__Is_Billable__c", "pse__Closed_for_Time_Entry__c",
      "pse__Closed_for_Expense_Entry__c", "pse__Allow_Timecards_Without_Assignment__c", "pse__Bookings__c",
-     "pse__Billings__c", "pse__Planned_Hours__c", "pse__Description__c"),
+     "pse__Billings__c", "pse__Planned_Hours__c", "pse__Description__c", DEAL_ID_FIELD),
     {
         "name": c.text(required=True, description="Project name."),
         "ownerid": c.text(description="Id of the user who owns the project record."),
@@ -96,6 +96,8 @@ PROJECTS = _contract(
         "pse__billings__c": c.number(description="Total billed on the project so far, in its currency."),
         "pse__planned_hours__c": c.number(min_value=0, description="Hours planned for the whole project."),
         "pse__description__c": c.text(description="Free-text description of the project."),
+        DEAL_ID_FIELD.lower(): c.text(description="The firm's External ID field: the CRM deal the activation "
+                                                  "created the project for (a HubSpot deal id, or an Opportunity Id)."),
     },
     "Certinia PSA projects (pse__Proj__c): delivery of a won opportunity, with its region, practice and "
     "billing type.",
