@@ -1,12 +1,14 @@
 """``ps-pipelines run --estate ...`` end to end on the estates other than the default (issue 13):
-a managed-services firm on HubSpot + Certinia + Workday + NetSuite, and a firm mid-acquisition
-that runs both CRMs. The main job exits 0 with every model and test green, the graph holds only
-the declared platforms, and every won deal it activates is in the ERP, the PSA and the CRM
-exactly once, read back from the sandbox's own APIs.
+a managed-services firm on HubSpot + Certinia + Workday + NetSuite, a firm mid-acquisition
+that runs both CRMs, and a consultancy on Salesforce + Certinia whose approved time is
+invoiced. The main job exits 0 with every model and test green, the graph holds only the
+declared platforms, and what it posts is in the ERP, the PSA and the CRM exactly once, read
+back from the sandbox's own APIs.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -14,11 +16,14 @@ import pytest
 
 from ps_pipelines.estate import Estate
 from ps_pipelines.lib.contracts.certinia import DEAL_ID_FIELD
+from ps_pipelines.lib.sources import NetSuiteClient
 from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
 from ps_pipelines.lib.writeback.ledger_store import ledger_path_for
 from ps_pipelines.runner import run_main_job
+from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import TEST_SCALE, TEST_SEED, RunningSandbox
 from tests.lib.writeback.conftest import certinia_projects_of, close_targets, make_targets, ns_records
+from tests.test_runner import erp_invoices
 
 
 @pytest.fixture
@@ -93,3 +98,29 @@ def test_an_estate_with_both_crms_runs_the_main_job(sandbox: RunningSandbox, hom
             == {"salesforce", "hubspot"}
         assert {p for (p,) in con.execute("SELECT DISTINCT crm_platform FROM marts.dim_customer "
                                           "WHERE crm_platform IS NOT NULL").fetchall()} == {"salesforce", "hubspot"}
+
+
+def test_a_certinia_estate_invoices_each_approved_timecard_day_once(
+    certinia_sandbox: RunningSandbox, home: Path
+) -> None:
+    estate = Estate.parse("salesforce,certinia,workday,netsuite")
+    assert run_main_job(home=home, scale=TEST_SCALE, seed=TEST_SEED, sandbox_url=certinia_sandbox.url,
+                        estate=estate) == 0
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        wanted = dict(con.execute("SELECT line_external_id, amount FROM outbound.erp_billing_transactions "
+                                  "WHERE is_invoice_valid").fetchall())
+        timecard_days = {d for (d,) in con.execute("SELECT time_entry_id FROM marts.fct_time_entries").fetchall()}
+    netsuite = NetSuiteClient(certinia_sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
+    try:
+        _, lines = erp_invoices(netsuite)
+    finally:
+        netsuite.client.close()
+    on_erp = [line.get("custcol_ps_line_key") for rows in lines.values() for line in rows]
+    # Approved Certinia time is invoiced: each wanted line once, at its amount, and the time
+    # lines are timecard days (<timecard id>:<day>).
+    assert wanted and all(on_erp.count(key) == 1 for key in wanted)
+    amounts = {line["custcol_ps_line_key"]: Decimal(str(line["foreignamount"]))
+               for rows in lines.values() for line in rows if line.get("custcol_ps_line_key") in wanted}
+    assert {key: abs(amount) for key, amount in amounts.items()} == {key: Decimal(str(a)) for key, a in wanted.items()}
+    time_lines = {key.removeprefix("psp:inl:time_entry:") for key in wanted if key.startswith("psp:inl:time_entry:")}
+    assert time_lines and time_lines <= timecard_days
