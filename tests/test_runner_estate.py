@@ -34,9 +34,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def raw_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {schema for (schema,) in con.execute(
-        "SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_schema LIKE 'raw\\_%' ESCAPE '\\'"
-    ).fetchall()}
+    return values(con, "SELECT table_schema FROM information_schema.tables "
+                       "WHERE table_schema LIKE 'raw\\_%' ESCAPE '\\'")
+
+
+def run_estate(estate: str, sandbox: RunningSandbox, home: Path) -> duckdb.DuckDBPyConnection:
+    """The main job on ``estate`` against ``sandbox``, which must exit 0; its warehouse, read-only."""
+    assert run_main_job(home=home, scale=TEST_SCALE, seed=TEST_SEED, sandbox_url=sandbox.url,
+                        estate=Estate.parse(estate)) == 0
+    return duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+
+
+def values(con: duckdb.DuckDBPyConnection, sql: str) -> set:
+    """The first column of ``sql``'s rows, as a set."""
+    return {value for (value, *_) in con.execute(sql).fetchall()}
 
 
 def activated_deals(home: Path) -> dict[str, dict[str, str]]:
@@ -54,20 +65,16 @@ def activated_deals(home: Path) -> dict[str, dict[str, str]]:
 def test_a_hubspot_and_certinia_estate_runs_the_main_job_and_activates_each_won_deal_once(
     certinia_sandbox: RunningSandbox, home: Path
 ) -> None:
-    estate = Estate.parse("hubspot,certinia,workday,netsuite")
-    assert run_main_job(home=home, scale=TEST_SCALE, seed=TEST_SEED, sandbox_url=certinia_sandbox.url,
-                        estate=estate) == 0
-
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with run_estate("hubspot,certinia,workday,netsuite", certinia_sandbox, home) as con:
         # Only the declared platforms were ingested, and the canonical model reads them.
         assert raw_tables(con) == {"raw_hubspot", "raw_certinia", "raw_workday", "raw_netsuite"}
-        assert {p for (p,) in con.execute("SELECT DISTINCT crm_platform FROM marts.dim_customer "
-                                          "WHERE crm_platform IS NOT NULL").fetchall()} == {"hubspot"}
-        assert {p for (p,) in con.execute("SELECT DISTINCT psa_platform FROM marts.dim_project "
-                                          "WHERE psa_platform IS NOT NULL").fetchall()} == {"certinia"}
+        assert values(con, "SELECT crm_platform FROM marts.dim_customer WHERE crm_platform IS NOT NULL") \
+            == {"hubspot"}
+        assert values(con, "SELECT psa_platform FROM marts.dim_project WHERE psa_platform IS NOT NULL") \
+            == {"certinia"}
         [(timecard_days,)] = con.execute("SELECT count(*) FROM marts.fct_time_entries").fetchall()
-        won = {d for (d,) in con.execute("SELECT opportunity_id FROM marts.fct_opportunities "
-                                         "WHERE is_won AND crm_platform = 'hubspot'").fetchall()}
+        won = values(con, "SELECT opportunity_id FROM marts.fct_opportunities "
+                          "WHERE is_won AND crm_platform = 'hubspot'")
     assert timecard_days > 0 and won
 
     # Each won HubSpot deal the run activated: one NetSuite job, one Certinia project, and the
@@ -91,25 +98,19 @@ def test_a_hubspot_and_certinia_estate_runs_the_main_job_and_activates_each_won_
 
 
 def test_an_estate_with_both_crms_runs_the_main_job(sandbox: RunningSandbox, home: Path) -> None:
-    estate = Estate.parse("salesforce,hubspot,kantata,workday,netsuite")
-    assert run_main_job(home=home, scale=TEST_SCALE, seed=TEST_SEED, sandbox_url=sandbox.url, estate=estate) == 0
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        assert {p for (p,) in con.execute("SELECT DISTINCT crm_platform FROM marts.fct_opportunities").fetchall()} \
+    with run_estate("salesforce,hubspot,kantata,workday,netsuite", sandbox, home) as con:
+        assert values(con, "SELECT crm_platform FROM marts.fct_opportunities") == {"salesforce", "hubspot"}
+        assert values(con, "SELECT crm_platform FROM marts.dim_customer WHERE crm_platform IS NOT NULL") \
             == {"salesforce", "hubspot"}
-        assert {p for (p,) in con.execute("SELECT DISTINCT crm_platform FROM marts.dim_customer "
-                                          "WHERE crm_platform IS NOT NULL").fetchall()} == {"salesforce", "hubspot"}
 
 
 def test_a_certinia_estate_invoices_each_approved_timecard_day_once(
     certinia_sandbox: RunningSandbox, home: Path
 ) -> None:
-    estate = Estate.parse("salesforce,certinia,workday,netsuite")
-    assert run_main_job(home=home, scale=TEST_SCALE, seed=TEST_SEED, sandbox_url=certinia_sandbox.url,
-                        estate=estate) == 0
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with run_estate("salesforce,certinia,workday,netsuite", certinia_sandbox, home) as con:
         wanted = dict(con.execute("SELECT line_external_id, amount FROM outbound.erp_billing_transactions "
                                   "WHERE is_invoice_valid").fetchall())
-        timecard_days = {d for (d,) in con.execute("SELECT time_entry_id FROM marts.fct_time_entries").fetchall()}
+        timecard_days = values(con, "SELECT time_entry_id FROM marts.fct_time_entries")
     netsuite = NetSuiteClient(certinia_sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
     try:
         _, lines = erp_invoices(netsuite)
