@@ -103,12 +103,15 @@ def test_a_write_applied_but_unacknowledged_is_resent_as_the_same_invoice(
 
 
 def test_throttling_and_server_errors_end_in_success_without_duplicates(
-    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets
+    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection
 ) -> None:
     projects = ns_projects(sandbox, 3)
     write_outbound(con, BILLING_TABLE, pd.concat([billing_lines(p, workspace=f"70{i}") for i, p in
                                                   enumerate(projects)], ignore_index=True))
     faults = [{"kind": "429", "retry_after": 0}, {"kind": "503"}, {"kind": "500"}, {"kind": "429"}]
+    # Invoices post concurrently and share the fault queue, so on a busy machine every fault can
+    # land on one invoice: its client must outlast them all whichever invoice draws them.
+    targets = make_targets(sandbox.url, max_retries=len(faults))
     set_faults(sandbox, "netsuite", {"queue": faults, "path_contains": "/record/v1/invoice"})
     summary = run_billing(con, targets, run_id="r1")
     assert (summary.posted, summary.failed_retryable, summary.dead) == (3, 0, 0)
