@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 PLATFORM = "control"
 PREFIX = "/_sandbox"
 LIMIT_KEYS = ("salesforce_daily_api_limit", "netsuite_concurrency_limit", "kantata_requests_per_minute",
-              "workday_requests_per_minute", "hubspot_requests_per_10_seconds", "hubspot_search_requests_per_second")
+              "workday_requests_per_minute", "hubspot_requests_per_10_seconds", "hubspot_search_requests_per_second",
+              "d365_requests_per_5_minutes", "d365_concurrency_limit", "d365_token_ttl_seconds")
 _SF_CONTROL_SEQUENCE = "control_id_seq:salesforce"
 _SF_CONTROL_FIRST = 10_000_000  # far above any generated counter, so control ids never collide
 _FETCH_CHUNK = 500
