@@ -326,6 +326,13 @@ class D365Api:
 
     def _execute(self, method: str, resource: str, part: str | None, request: Request,
                  work: _Work | None) -> Response:
+        try:
+            return self._dispatch(method, resource, part, request, work)
+        except odata.ODataError as exc:
+            raise odata_error(400, str(exc)) from None
+
+    def _dispatch(self, method: str, resource: str, part: str | None, request: Request,
+                  work: _Work | None) -> Response:
         if not resource:
             return self.service_document(request)
         name, key_text = odata.split_resource(resource)
