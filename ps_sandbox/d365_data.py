@@ -267,3 +267,58 @@ def _date_or_none(text: str | None) -> str | None:
 
 def _without_none(body: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
+
+
+# -- business events ---------------------------------------------------------------------------------
+
+INVOICE_SEQUENCE_KEY = "d365_invoice_seq:{company}"
+FIRST_POSTED_NUMBER = 500_000  # above the derived invoices' numbers
+
+
+def post_free_text_invoices(store: SandboxStore, now: datetime, company: str | None = None,
+                            identifiers: list[int] | None = None) -> list[dict[str, Any]]:
+    """Post the unposted free-text invoices (of ``company``, or those ``identifiers``), as an
+    accountant does in the client: each gets its invoice number and ``IsPosted = Yes``, and its
+    customer invoice journal (``SalesInvoiceHeadersV2`` / ``SalesInvoiceLines``) is written, all in
+    one transaction. Returns the posted headers."""
+    ensure(store)
+    headers = [h for h in store.scan(PLATFORM, "FreeTextInvoiceHeaders", equals={"IsPosted": "No"}, order="id")
+               if (company is None or h["dataAreaId"] == company)
+               and (identifiers is None or h["InvoiceIdentifier"] in identifiers)]
+    sets = catalog.ENTITY_SETS
+    rows: list[tuple[str, str, str, datetime, dict[str, Any]]] = []
+    for header in headers:
+        number = _next_invoice_number(store, header["dataAreaId"])
+        lines = store.scan(PLATFORM, "FreeTextInvoiceLines", order="id",
+                           equals={"dataAreaId": header["dataAreaId"], "ParentRecId": header["InvoiceIdentifier"]})
+        total = sum((Decimal(str(line.get("TransactionCurrencyAmount", 0))) for line in lines), Decimal(0))
+        header.update(IsPosted="Yes", InvoiceId=number)
+        rows.append((PLATFORM, "FreeTextInvoiceHeaders", store_id(sets["FreeTextInvoiceHeaders"], header), now, header))
+        journal = _without_none({
+            "dataAreaId": header["dataAreaId"], "InvoiceNumber": number,
+            "InvoiceCustomerAccountNumber": header.get("InvoiceAccount") or header["CustomerAccount"],
+            "CurrencyCode": header.get("CurrencyCode"), "InvoiceDate": header.get("InvoiceDate"),
+            "CustomersOrderReference": header.get("CustomerReference"), "TotalInvoiceAmount": wire_decimal(total),
+            "TotalTaxAmount": 0, "TotalChargeAmount": 0})
+        rows.append((PLATFORM, "SalesInvoiceHeadersV2", store_id(sets["SalesInvoiceHeadersV2"], journal), now, journal))
+        for line in lines:
+            posted = _without_none({
+                "dataAreaId": header["dataAreaId"], "InvoiceNumber": number, "LineNumber": line["LineNumber"],
+                "ProductDescription": line.get("Description"), "InvoicedQuantity": line.get("Quantity"),
+                "SalesPrice": line.get("UnitPrice"), "LineAmount": line.get("TransactionCurrencyAmount"),
+                "CurrencyCode": header.get("CurrencyCode"), "InvoiceDate": header.get("InvoiceDate"),
+                "ProjectId": line.get("ProjectId")})
+            rows.append((PLATFORM, "SalesInvoiceLines", store_id(sets["SalesInvoiceLines"], posted), now, posted))
+    store.put_together(rows)
+    return headers
+
+
+def _next_invoice_number(store: SandboxStore, company: str) -> str:
+    key = INVOICE_SEQUENCE_KEY.format(company=company)
+    entity = catalog.ENTITY_SETS["SalesInvoiceHeadersV2"]
+    while True:  # never reuse a number the derived journal holds
+        value = int(store.kv_get(key, FIRST_POSTED_NUMBER)) + 1
+        store.kv_set(key, value)
+        number = f"FTI-{value:06d}"
+        if store.get(PLATFORM, entity.name, store_id(entity, {"dataAreaId": company, "InvoiceNumber": number})) is None:
+            return number

@@ -312,3 +312,44 @@ def test_injected_faults_answer_in_odata_shape_and_drop_after_write(sandbox: Run
         requests.post(f"{sandbox.url}/data/CustomersV3", headers=auth, json=new, timeout=30)
     found = read_all(sandbox, "CustomersV3", auth, **{"$filter": "CustomerAccount eq 'US-90009'"})
     assert [r["OrganizationName"] for r in found] == ["Lost Answer Ltd"]
+
+
+# -- business events ---------------------------------------------------------------------------------
+
+
+def test_posting_event_posts_free_text_invoices_into_the_journal(sandbox: RunningSandbox,
+                                                                 auth: dict[str, str]) -> None:
+    project = next(p for p in stored(sandbox, "Projects") if p["dataAreaId"] == DEFAULT_COMPANY)
+    header = {"CustomerAccount": project["CustomerAccount"], "ExternalInvoiceId": "psp:inv:test:post"}
+    created = requests.post(f"{sandbox.url}/data/FreeTextInvoiceHeaders", headers=auth, json=header, timeout=30)
+    assert created.status_code == 201
+    recid = created.json()["InvoiceIdentifier"]
+    line_url = f"{created.headers['Location']}/CustFreeTextInvoiceHeader"
+    for quantity, price in (("3.5", "210.00"), ("1", "99.99")):
+        line = {"Description": "Work", "Quantity": quantity, "UnitPrice": price, "ProjectId": project["ProjectID"]}
+        assert requests.post(line_url, headers=auth, json=line, timeout=30).status_code == 201
+
+    posted = sandbox.control("POST", "events/d365-post-invoices", {"invoice_identifiers": [recid]})["posted"]
+    assert [p["InvoiceIdentifier"] for p in posted] == [recid]
+    number = posted[0]["InvoiceId"]
+
+    key = f"FreeTextInvoiceHeaders(dataAreaId='{DEFAULT_COMPANY}',InvoiceIdentifier={recid})"
+    after = get(sandbox, key, auth).json()
+    assert (after["IsPosted"], after["InvoiceId"]) == ("Yes", number)
+    journal = read_all(sandbox, "SalesInvoiceHeadersV2", auth, **{"$filter": f"InvoiceNumber eq '{number}'"})
+    assert Decimal(str(journal[0]["TotalInvoiceAmount"])) == Decimal("735.00") + Decimal("99.99")
+    journal_lines = read_all(sandbox, "SalesInvoiceLines", auth, **{"$filter": f"InvoiceNumber eq '{number}'"})
+    assert sorted(Decimal(str(line["LineAmount"])) for line in journal_lines) == [Decimal("99.99"), Decimal("735.00")]
+
+    refused = requests.post(line_url, headers=auth, json={"Description": "Late", "UnitPrice": 1}, timeout=30)
+    assert refused.status_code == 400 and "posted" in refused.json()["error"]["innererror"]["message"]
+
+
+def test_touch_changes_values_of_entities_without_a_modified_timestamp(sandbox: RunningSandbox,
+                                                                      auth: dict[str, str]) -> None:
+    before = {r["CustomerAccount"]: r.get("PaymentTerms") for r in stored(sandbox, "CustomersV3")}
+    touched = sandbox.control("POST", "events/touch", {"platform": "d365", "object": "CustomersV3", "count": 2})
+    assert touched["touched"] == 2
+    after = {r["CustomerAccount"]: r["PaymentTerms"] for r in read_all(sandbox, "CustomersV3", auth,
+                                                                       **{"cross-company": "true"})}
+    assert sum(after[account] != (terms or "") for account, terms in before.items()) == 2
