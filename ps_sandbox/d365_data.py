@@ -63,6 +63,9 @@ def wire_decimal(value: Decimal | str | float) -> float | int:
 
 
 def _key_part(kind: str, value: Any) -> str:
+    if kind in (catalog.DATE, catalog.DATETIME):  # a key predicate's date-time or the stored text
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return wire_date(moment.date()) if kind == catalog.DATE else wire_datetime(moment)
     if kind in (catalog.INT64, catalog.INT32):
         return f"{int(value):020d}"
     if kind == catalog.DECIMAL:

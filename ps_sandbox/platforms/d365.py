@@ -33,6 +33,8 @@ Rules, each with its source (entity-level sources are in ``ps_sandbox.catalog.d3
 * Service protection (learn.microsoft.com/en-us/dynamics365/fin-ops-core/dev-itpro/data-entities/
   service-protection-api-limits): per user per web server, 6000 requests in a 5-minute sliding window and 52 concurrent
   requests; over either, 429 Too Many Requests with ``Retry-After`` and the documented message.
+  The sliding window is approximated by ``ps_sandbox.ratelimit``'s token bucket (6000 a burst,
+  refilled at 20 a second), whose wait is the ``Retry-After``.
   The execution-time limit (1200 s per 5 minutes) is not emulated. The limits are
   ``SandboxConfig.d365_requests_per_5_minutes`` / ``d365_concurrency_limit``, overridable through
   ``PUT /_sandbox/limits``; injected faults come from ``ps_sandbox.faults``.
@@ -149,6 +151,9 @@ class _ChangesetFailed(Exception):
 
 # -- values -----------------------------------------------------------------------------------------
 
+# Enums and dates are typed as F&O's metadata types them: enums by name as strings here (a real
+# document declares EnumTypes), date-only properties as Edm.DateTimeOffset.
+_CSDL_TYPES = {catalog.DATE: "Edm.DateTimeOffset", catalog.ENUM: "Edm.String"}
 _DEFAULTS = {catalog.STRING: "", catalog.DECIMAL: 0, catalog.INT64: 0, catalog.INT32: 0,
              catalog.DATE: "1900-01-01T12:00:00Z", catalog.DATETIME: "1900-01-01T00:00:00Z",
              catalog.ENUM: None, catalog.BOOL: False}
@@ -335,6 +340,8 @@ class D365Api:
                   work: _Work | None) -> Response:
         if not resource:
             return self.service_document(request)
+        if resource == "$metadata" and method == "GET" and part is None:
+            return self.metadata()
         name, key_text = odata.split_resource(resource)
         entity = catalog.ENTITY_SETS.get(name)
         if entity is None:
@@ -362,6 +369,28 @@ class D365Api:
         base = f"{base_url(request)}{DATA}"
         value = [{"name": name, "kind": "EntitySet", "url": name} for name in catalog.ENTITY_SETS]
         return json_response({"@odata.context": f"{base}/$metadata", "value": value}, headers=_ODATA_HEADERS)
+
+    def metadata(self) -> Response:
+        """A CSDL document of the served entity sets (OData 4.0 Part 3), enough for generic
+        clients; a real environment's describes thousands of entities, enums as EnumTypes."""
+        namespace = "Microsoft.Dynamics.DataEntities"
+        types, sets = [], []
+        for entity in catalog.ENTITY_SETS.values():
+            keys = "".join(f'<PropertyRef Name="{name}"/>' for name in entity.keys)
+            properties = "".join(
+                f'<Property Name="{name}" Type="{_CSDL_TYPES.get(kind, kind)}" '
+                f'Nullable="{str(name not in entity.keys).lower()}"/>' for name, kind in entity.fields.items())
+            navigation = "".join(f'<NavigationProperty Name="{nav}" Type="Collection({namespace}.{target})"/>'
+                                 for nav, (target, _) in entity.navigation.items())
+            types.append(f'<EntityType Name="{entity.name}"><Key>{keys}</Key>{properties}{navigation}</EntityType>')
+            sets.append(f'<EntitySet Name="{entity.name}" EntityType="{namespace}.{entity.name}"/>')
+        document = (
+            '<?xml version="1.0" encoding="utf-8"?><edmx:Edmx Version="4.0" '
+            'xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>'
+            f'<Schema Namespace="{namespace}" xmlns="http://docs.oasis-open.org/odata/ns/edm">{"".join(types)}'
+            f'<EntityContainer Name="Resources">{"".join(sets)}</EntityContainer></Schema>'
+            '</edmx:DataServices></edmx:Edmx>')
+        return Response(200, document, {"Content-Type": "application/xml", "OData-Version": "4.0"})
 
     # -- reads ----------------------------------------------------------------------------------------
     def _company(self, request: Request, entity: catalog.EntitySet) -> str | None:
@@ -442,10 +471,11 @@ class D365Api:
                bound: Mapping[str, Any] | None = None) -> Response:
         if not entity.writable:
             raise odata_error(405, f"The entity set '{entity.name}' cannot be written through the sandbox.")
-        doc = self._changes(entity, payload)
+        doc = {name: value for name, value in self._changes(entity, payload).items() if value is not None}
         doc.update(bound or {})
         if entity.per_company:
             doc[COMPANY] = (doc.get(COMPANY) or self.creds["default_company"]).lower()
+            self._require(work, "LegalEntities", {"LegalEntityId": doc[COMPANY]}, entity, f"Company '{doc[COMPANY]}'")
         _check_filled(entity, doc, entity.required)
         _CREATE_RULES.get(entity.name, _no_rule)(self, entity, doc, work)
         _check_filled(entity, doc, entity.keys)
@@ -481,7 +511,7 @@ class D365Api:
         for name in entity.keys:
             if name in changes and odata.comparable(changes[name]) != odata.comparable(existing[name]):
                 raise write_failed(entity, f"The key field '{name}' cannot be changed.")
-        doc = {**existing, **changes}
+        doc = {name: value for name, value in {**existing, **changes}.items() if value is not None}
         _UPDATE_RULES.get(entity.name, _no_rule)(self, entity, doc, work)
         work.put(entity.name, d365_data.store_id(entity, existing), doc)
         return Response(204, None, {"OData-Version": "4.0"})
@@ -498,7 +528,7 @@ class D365Api:
             if name in entity.generated:
                 continue  # assigned by the server; a client's value is ignored [UNVERIFIED]
             changes[name] = _wire_value(entity, name, value)
-        return {name: value for name, value in changes.items() if value is not None}
+        return changes
 
     def _require(self, work: _Work, entity_name: str, key: Mapping[str, Any], refused: catalog.EntitySet,
                  what: str) -> dict[str, Any]:
@@ -642,6 +672,8 @@ def _header_update(api: D365Api, entity: catalog.EntitySet, doc: dict[str, Any],
     existing = work.get(entity.name, d365_data.store_id(entity, doc)) or {}
     if existing.get("IsPosted") == "Yes":
         raise write_failed(entity, "The free text invoice is posted and cannot be changed.")
+    api._require(work, "CustomersV3", {COMPANY: doc[COMPANY], "CustomerAccount": doc.get("CustomerAccount", "")},
+                 entity, f"Customer account '{doc.get('CustomerAccount', '')}'")
 
 
 def _invoice_line(api: D365Api, entity: catalog.EntitySet, doc: dict[str, Any], work: _Work) -> None:

@@ -353,3 +353,42 @@ def test_touch_changes_values_of_entities_without_a_modified_timestamp(sandbox: 
     after = {r["CustomerAccount"]: r["PaymentTerms"] for r in read_all(sandbox, "CustomersV3", auth,
                                                                        **{"cross-company": "true"})}
     assert sum(after[account] != (terms or "") for account, terms in before.items()) == 2
+
+
+def test_count_segment_metadata_and_keys_of_every_kind(sandbox: RunningSandbox, auth: dict[str, str]) -> None:
+    rates = stored(sandbox, "ExchangeRates")
+    assert get(sandbox, "ExchangeRates/$count", auth).text == str(len(rates))
+    gbp = sum(r["FromCurrency"] == "GBP" for r in rates)
+    assert get(sandbox, "ExchangeRates/$count", auth, **{"$filter": "FromCurrency eq 'GBP'"}).text == str(gbp)
+
+    metadata = get(sandbox, "$metadata", auth)
+    assert metadata.headers["Content-Type"].startswith("application/xml")
+    assert '<EntitySet Name="FreeTextInvoiceHeaders"' in metadata.text
+
+    rate = rates[-1]
+    by_key = get(sandbox, f"ExchangeRates(RateTypeName='{rate['RateTypeName']}',FromCurrency='{rate['FromCurrency']}',"
+                          f"ToCurrency='{rate['ToCurrency']}',StartDate={rate['StartDate']})", auth)
+    assert by_key.status_code == 200 and Decimal(str(by_key.json()["Rate"])) == Decimal(str(rate["Rate"]))
+    assert get(sandbox, "Currencies('EUR')", auth).json()["CurrencyCode"] == "EUR"
+
+    line = stored(sandbox, "FreeTextInvoiceLines")[0]
+    line_url = (f"FreeTextInvoiceLines(dataAreaId='{line['dataAreaId']}',LineNumber={line['LineNumber']},"
+                f"ParentRecId={line['ParentRecId']})")
+    assert get(sandbox, line_url, auth).json()["Description"] == line["Description"]
+    assert get(sandbox, "Currencies('XXX')", auth).status_code == 404
+
+
+def test_writes_check_company_and_patch_null_clears(sandbox: RunningSandbox, auth: dict[str, str]) -> None:
+    nowhere = requests.post(f"{sandbox.url}/data/CustomersV3", headers=auth, timeout=30, json={
+        "dataAreaId": "zzzz", "CustomerAccount": "ZZ-1", "OrganizationName": "Nowhere", "CustomerGroupId": "PSCUST"})
+    assert nowhere.status_code == 400 and "zzzz" in nowhere.text
+
+    customer = next(r for r in stored(sandbox, "CustomersV3") if r["dataAreaId"] == DEFAULT_COMPANY)
+    account = customer["CustomerAccount"]
+    url = f"{sandbox.url}/data/CustomersV3(dataAreaId='{DEFAULT_COMPANY}',CustomerAccount='{account}')"
+    assert requests.patch(url, headers=auth, json={"KnownAs": "Bramble"}, timeout=30).status_code == 204
+    assert requests.get(url, headers=auth, timeout=30).json()["KnownAs"] == "Bramble"
+    assert requests.patch(url, headers=auth, json={"KnownAs": None}, timeout=30).status_code == 204
+    assert requests.get(url, headers=auth, timeout=30).json()["KnownAs"] == ""
+    renamed_key = requests.patch(url, headers=auth, json={"CustomerAccount": "US-77777"}, timeout=30)
+    assert renamed_key.status_code == 400
