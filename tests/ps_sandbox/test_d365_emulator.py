@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 
+from ps_sandbox import d365_data
+from ps_sandbox.catalog import d365 as catalog
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from tests.conftest import RunningSandbox
 
@@ -392,3 +395,21 @@ def test_writes_check_company_and_patch_null_clears(sandbox: RunningSandbox, aut
     assert requests.get(url, headers=auth, timeout=30).json()["KnownAs"] == ""
     renamed_key = requests.patch(url, headers=auth, json={"CustomerAccount": "US-77777"}, timeout=30)
     assert renamed_key.status_code == 400
+
+
+def test_server_pages_hold_at_most_ten_thousand(sandbox: RunningSandbox, auth: dict[str, str]) -> None:
+    entity = catalog.ENTITY_SETS["ExchangeRates"]
+    start = date(1990, 1, 1)
+    extra = []
+    for n in range(10_050):
+        body = {"RateTypeName": "Budget", "FromCurrency": "GBP", "ToCurrency": "USD",
+                "StartDate": d365_data.wire_date(start + timedelta(days=n)), "Rate": 125, "ConversionFactor": "Hundred"}
+        extra.append((d365_data.store_id(entity, body), sandbox.ctx.store.now(), body))
+    sandbox.ctx.store.put_many("d365", "ExchangeRates", extra)
+    params = {"$filter": "RateTypeName eq 'Budget'"}
+    first = get(sandbox, "ExchangeRates", {**auth, "Prefer": "odata.maxpagesize=50000"}, **params)
+    assert first.headers["Preference-Applied"] == "odata.maxpagesize=10000"
+    body = first.json()
+    assert len(body["value"]) == 10_000
+    rest = requests.get(body["@odata.nextLink"], headers=auth, timeout=30).json()
+    assert len(rest["value"]) == 50 and "@odata.nextLink" not in rest
