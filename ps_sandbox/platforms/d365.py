@@ -47,7 +47,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,14 @@ import orjson
 from ps_sandbox import d365_data, odata
 from ps_sandbox.catalog import d365 as catalog
 from ps_sandbox.http import Handler, Request, Response, Router, json_response
-from ps_sandbox.platforms.common import ApiError, add_routes, answers_api_errors, base_url, same_secret
+from ps_sandbox.platforms.common import (
+    ApiError,
+    add_routes,
+    answers_api_errors,
+    base_url,
+    bearer_accepted,
+    same_secret,
+)
 from ps_sandbox.querylang import timestamp_or_none
 from ps_sandbox.ratelimit import RateLimiter
 from ps_sandbox.store import SandboxStore
@@ -100,7 +107,7 @@ def write_failed(entity: catalog.EntitySet, infolog: str) -> ApiError:
 
 
 def _entra_error(status: int, error: str, code: int, description: str) -> Response:
-    now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
     return json_response({
         "error": error,
@@ -277,7 +284,8 @@ class D365Api:
             return _entra_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret "
                                 "being sent in the request is the client secret value, not the client secret ID.")
         scope = form.get("scope", "")
-        if scope.rstrip("/") not in (f"{base_url(request)}/.default", f"{base_url(request)}//.default"):
+        environment = base_url(request)  # the client reached the sandbox as its F&O environment
+        if scope not in (f"{environment}/.default", f"{environment}//.default"):
             return _entra_error(400, "invalid_scope", 70011, f"The provided value for the input parameter 'scope' "
                                 f"isn't valid. The scope {scope} isn't valid.")
         ttl = self._setting(TTL_KEY)
@@ -290,7 +298,7 @@ class D365Api:
         handler = answers_api_errors(handler)
 
         def guarded(request: Request) -> Response:
-            if not self.ctx.tokens.is_valid(PLATFORM, request.bearer_token):
+            if not bearer_accepted(request, self.ctx.tokens, PLATFORM):
                 return Response(401, None, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
             user = self.creds["client_id"]  # tokens of the app registration act as its one user
             limit = self._setting(RATE_KEY)
