@@ -22,6 +22,7 @@ PLATFORM_ROLES: dict[str, str] = {
     "certinia": "psa",
     "workday": "hr",
     "netsuite": "erp",
+    "d365": "erp",
 }
 ROLES: tuple[str, ...] = ("crm", "psa", "hr", "erp")
 DEFAULT_ESTATE_TEXT = "salesforce,kantata,workday,netsuite"

@@ -14,6 +14,7 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from ps_pipelines.estate import Estate
+from ps_pipelines.lib.sources.d365 import LOGIN_URL, D365Client
 from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
@@ -128,6 +129,21 @@ class NetSuiteResource(SourceResource):
                               max_in_flight=self.max_in_flight, **self.client_options())
 
 
+class D365Resource(SourceResource):
+    """A Dynamics 365 Finance and Operations environment (``base_url``: its URL, e.g.
+    https://contoso.operations.dynamics.com) read by an Entra app registration's client credentials."""
+
+    tenant: str = Field(description="Microsoft Entra tenant id (or domain) of the app registration.")
+    client_id: str = Field(description="The app registration's application (client) id.")
+    client_secret: str
+    login_url: str = Field(default=LOGIN_URL, description="Entra ID's host (the sandbox locally).")
+    page_size: int = Field(default=5_000, description="odata.maxpagesize asked for (the server caps at 10,000).")
+
+    def client(self) -> D365Client:
+        return D365Client(self.base_url, self.tenant, self.client_id, self.client_secret, login_url=self.login_url,
+                          page_size=self.page_size, **self.client_options())
+
+
 class WarehouseResource(ConfigurableResource):
     """The pipeline's DuckDB file; every writer goes through its single-writer lock."""
 
@@ -217,6 +233,21 @@ def certinia_resources(environment: Environment = "local") -> dict[str, Configur
                                          client_secret=EnvVar("CERTINIA_CLIENT_SECRET"))}
 
 
+def d365_resources(environment: Environment = "local", *,
+                   sandbox_url: str = DEFAULT_SANDBOX_URL) -> dict[str, ConfigurableResource]:
+    """The Dynamics 365 connection, for an estate that declares it. Production reads the
+    environment URL, tenant and app registration through ``EnvVar`` at run time; locally the
+    sandbox is both the environment and Entra ID."""
+    if environment == "production":
+        return {"d365": D365Resource(base_url=EnvVar("D365_ENVIRONMENT_URL"), tenant=EnvVar("D365_TENANT_ID"),
+                                     client_id=EnvVar("D365_CLIENT_ID"), client_secret=EnvVar("D365_CLIENT_SECRET"))}
+    from ps_sandbox.context import DEFAULT_CREDENTIALS as creds
+
+    d365 = creds["d365"]
+    return {"d365": D365Resource(base_url=sandbox_url, login_url=sandbox_url, tenant=d365["tenant"],
+                                 client_id=d365["client_id"], client_secret=d365["client_secret"])}
+
+
 def estate_resources(estate: Estate, environment: Environment = "local", *,
                      sandbox_url: str = DEFAULT_SANDBOX_URL) -> dict[str, ConfigurableResource]:
     """The connections of the declared-only platforms ``estate`` names (the default estate's are
@@ -226,6 +257,8 @@ def estate_resources(estate: Estate, environment: Environment = "local", *,
         resources.update(hubspot_resources(environment, sandbox_url=sandbox_url))
     if estate.declares("certinia"):
         resources.update(certinia_resources(environment))
+    if estate.declares("d365"):
+        resources.update(d365_resources(environment, sandbox_url=sandbox_url))
     return resources
 
 

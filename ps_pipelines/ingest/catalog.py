@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dagster import AssetsDefinition
 
 from ps_pipelines.defs.certinia.assets import build_certinia_assets
+from ps_pipelines.defs.d365.assets import build_d365_assets
 from ps_pipelines.defs.hubspot.assets import build_hubspot_assets
 from ps_pipelines.defs.kantata import assets as kantata
 from ps_pipelines.defs.netsuite import assets as netsuite
@@ -28,6 +29,7 @@ INGEST_GROUPS = tuple(PLATFORM_GROUPS.values())
 DECLARED_ONLY_BUILDERS: dict[str, Callable[[], list[AssetsDefinition]]] = {
     "hubspot": build_hubspot_assets,
     "certinia": build_certinia_assets,
+    "d365": build_d365_assets,
 }
 
 

@@ -156,16 +156,24 @@ class _OAuth2Token:
 
 
 class OAuth2ClientCredentials(_OAuth2Token):
-    """OAuth2 client-credentials grant, client id/secret in the form (Salesforce, NetSuite).
+    """OAuth2 client-credentials grant, client id/secret in the form (Salesforce, Microsoft Entra ID).
 
-    Salesforce answers with the ``instance_url`` that data requests must go to.
+    Salesforce answers with the ``instance_url`` that data requests must go to. Entra ID (Dynamics
+    365) also needs ``scope``: the resource's URL with ``/.default``.
     """
 
     def __init__(
-        self, token_url: str, client_id: str, client_secret: str, session: requests.Session | None = None
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        session: requests.Session | None = None,
+        *,
+        scope: str | None = None,
     ) -> None:
         super().__init__(token_url, session)
         self.client_id = client_id
+        self.scope = scope
         self._client_secret = client_secret
 
     def _token_request(self) -> tuple[dict[str, str], dict[str, str]]:
@@ -174,6 +182,8 @@ class OAuth2ClientCredentials(_OAuth2Token):
             "client_id": self.client_id,
             "client_secret": self._client_secret,
         }
+        if self.scope:
+            form["scope"] = self.scope
         return form, {}
 
     @property

@@ -81,6 +81,14 @@ def _netsuite(body: dict) -> str | None:
     )
 
 
+def _odata(error: dict) -> str | None:
+    # OData v4 JSON errors: {"error": {"code", "message", "innererror": {"message"}}}; Dynamics 365
+    # puts the infolog (which field or record was refused) in the inner message.
+    inner = error.get("innererror")
+    return _join([_coded(error.get("code"), error.get("message")),
+                  _coded(None, inner.get("message")) if isinstance(inner, dict) else ""])
+
+
 def _workday_or_oauth(body: dict) -> str | None:
     # Workday REST: {"error": "...", "errors": [{"error": "...", "field"/"location": ...}]};
     # OAuth token endpoints: {"error": "invalid_client", "error_description": "..."}.
@@ -98,7 +106,7 @@ def parse_error_detail(body: bytes | str | None) -> str | None:
 
     Understands Salesforce ``[{"errorCode","message","fields"}]``, Kantata ``{"errors":[{"type",
     "message","field"}]}``, Workday ``{"error","errors":[...]}``, NetSuite ``{"title","status",
-    "o:errorDetails":[{"detail","o:errorCode"}]}`` and OAuth ``{"error","error_description"}``;
+    "o:errorDetails":[{"detail","o:errorCode"}]}``, OData ``{"error":{"code","message"}}`` and OAuth ``{"error","error_description"}``;
     anything else is returned as (truncated) text.
     """
     if not body:
@@ -116,6 +124,8 @@ def parse_error_detail(body: bytes | str | None) -> str | None:
             detail = _netsuite(parsed)
         elif isinstance(parsed.get("errors"), list) and "error" not in parsed:
             detail = _kantata(parsed["errors"])
+        elif isinstance(parsed.get("error"), dict):
+            detail = _odata(parsed["error"])
         else:
             detail = _workday_or_oauth(parsed)
     if detail is None:
