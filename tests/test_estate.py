@@ -28,12 +28,12 @@ def test_the_default_estate_is_the_one_the_pipeline_always_ran() -> None:
 
 
 def test_an_unknown_platform_is_named_with_the_known_ones() -> None:
-    with pytest.raises(EstateError, match=r"unknown platform\(s\) 'pipedrive'.*known: certinia, hubspot"):
+    with pytest.raises(EstateError, match=r"unknown platform\(s\) 'pipedrive'.*known: certinia, d365, hubspot"):
         Estate.parse("pipedrive,kantata,workday,netsuite")
 
 
 def test_a_missing_role_is_named_with_the_platforms_that_could_fill_it() -> None:
-    expected = r"no platform for role\(s\) crm, erp: crm: salesforce\|hubspot; erp: netsuite"
+    expected = r"no platform for role\(s\) crm, erp: crm: salesforce\|hubspot; erp: netsuite\|d365"
     with pytest.raises(EstateError, match=expected):
         Estate.parse("certinia,workday")
 

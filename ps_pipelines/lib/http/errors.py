@@ -106,7 +106,8 @@ def parse_error_detail(body: bytes | str | None) -> str | None:
 
     Understands Salesforce ``[{"errorCode","message","fields"}]``, Kantata ``{"errors":[{"type",
     "message","field"}]}``, Workday ``{"error","errors":[...]}``, NetSuite ``{"title","status",
-    "o:errorDetails":[{"detail","o:errorCode"}]}``, OData ``{"error":{"code","message"}}`` and OAuth ``{"error","error_description"}``;
+    "o:errorDetails":[{"detail","o:errorCode"}]}``, OData ``{"error":{"code","message"}}`` and
+    OAuth ``{"error","error_description"}``;
     anything else is returned as (truncated) text.
     """
     if not body:
