@@ -81,6 +81,15 @@ CHANGE_RATES: dict[str, ChangeRate] = {
     "hubspot__line_items": HOURLY,  # recurring lines are invoiced from the won deal
     "hubspot__products": WEEKLY,  # the service catalogue
     "hubspot__owners": DAILY,
+    # Dynamics 365: the same rhythm as NetSuite's entities of the same kind.
+    "d365__legal_entities": WEEKLY,
+    "d365__currencies": WEEKLY,
+    "d365__exchange_rates": DAILY,
+    "d365__customers": HOURLY,
+    "d365__project_contracts": HOURLY,
+    "d365__projects": HOURLY,
+    "d365__invoices": HOURLY,
+    "d365__invoice_lines": HOURLY,
 }
 
 
