@@ -8,6 +8,7 @@ import pytest
 from dagster import AssetsDefinition
 
 from ps_pipelines.defs.certinia.assets import build_certinia_assets
+from ps_pipelines.defs.d365.assets import build_d365_assets
 from ps_pipelines.defs.hubspot.assets import build_hubspot_assets
 from ps_pipelines.ingest.catalog import ingest_assets
 from ps_pipelines.ingest.factory import raw_asset_key
@@ -15,8 +16,9 @@ from ps_pipelines.ingest.freshness import CHANGE_RATES
 from ps_pipelines.lib.contracts import EVERY_CONTRACT, EntityContract
 from ps_pipelines.lib.warehouse.warehouse import ensure_raw_table
 
-# The default graph's assets and those of the sources an estate declares (HubSpot, Certinia).
-ASSETS = {asset.key: asset for asset in [*ingest_assets, *build_hubspot_assets(), *build_certinia_assets()]}
+# The default graph's assets and those of the sources an estate declares (HubSpot, Certinia, D365).
+ASSETS = {asset.key: asset for asset in [*ingest_assets, *build_hubspot_assets(), *build_certinia_assets(),
+                                         *build_d365_assets()]}
 DESCRIBED = EVERY_CONTRACT
 
 

@@ -315,6 +315,35 @@ CERTINIA_VALID = {"certinia__regions": {"Id": "aA18d0000000001CAA",
                         "SystemModstamp": "2025-06-13T11:15:53.000+0000"}}
 VALID.update(CERTINIA_VALID)
 
+# Dynamics 365 F&O rows as OData answers them: an etag, dates at noon UTC, decimals as numbers.
+D365_DAY = "2026-10-01T12:00:00Z"
+D365_VALID = {
+    "d365__legal_entities": {"@odata.etag": 'W/"1"', "LegalEntityId": "usmf", "Name": "Contoso Consulting USA",
+                             "AddressCountryRegionIsoCode": "US"},
+    "d365__currencies": {"@odata.etag": 'W/"1"', "CurrencyCode": "USD", "Name": "US Dollar",
+                         "ReferenceCurrencyForTriangulation": "Yes"},
+    "d365__exchange_rates": {"@odata.etag": 'W/"1"', "RateTypeName": "Default", "FromCurrency": "EUR",
+                             "ToCurrency": "USD", "StartDate": D365_DAY, "EndDate": "2154-12-31T12:00:00Z",
+                             "Rate": 108.25, "ConversionFactor": "Hundred"},
+    "d365__customers": {"@odata.etag": 'W/"1"', "dataAreaId": "usmf", "CustomerAccount": "US-00001",
+                        "OrganizationName": "Acme Advisory", "CustomerGroupId": "PSCUST", "SalesCurrencyCode": "USD",
+                        "InvoiceAccount": "US-00001", "PaymentTerms": "Net30", "PsCrmAccountId": "0018d00000A1"},
+    "d365__project_contracts": {"@odata.etag": 'W/"1"', "dataAreaId": "usmf", "ProjectContractID": "PC-000001",
+                                "Name": "Acme rollout", "SalesCurrency": "USD", "ContractDate": "2026-10-01T08:30:00Z"},
+    "d365__projects": {"@odata.etag": 'W/"1"', "dataAreaId": "usmf", "ProjectID": "PRJ-000001",
+                       "ProjectName": "Acme rollout", "CustomerAccount": "US-00001", "ProjectContractID": "PC-000001",
+                       "ProjectType": "TimeMaterial", "ProjectStage": "InProcess", "ProjectedStartDate": D365_DAY,
+                       "ProjectedEndDate": None, "PsCrmOpportunityId": "0068d00000B2"},
+    "d365__invoices": {"@odata.etag": 'W/"1"', "dataAreaId": "usmf", "InvoiceNumber": "FTI-000001",
+                       "InvoiceCustomerAccountNumber": "US-00001", "CurrencyCode": "USD", "InvoiceDate": D365_DAY,
+                       "TotalInvoiceAmount": 18000.5, "TotalTaxAmount": 0},
+    "d365__invoice_lines": {"@odata.etag": 'W/"1"', "dataAreaId": "usmf", "InvoiceNumber": "FTI-000001",
+                            "LineNumber": 1, "ProductDescription": "Consulting", "ProjectId": "PRJ-000001",
+                            "InvoicedQuantity": 80, "SalesPrice": 225.0063, "LineAmount": 18000.5,
+                            "CurrencyCode": "USD", "InvoiceDate": D365_DAY},
+}
+VALID.update(D365_VALID)
+
 INVALID_VALUES = {"float64": "not-a-number", "datetime64[ns, UTC]": "yesterday-ish", "datetime64[ns]": "31/31/2026",
                   "boolean": "maybe"}
 
