@@ -78,3 +78,12 @@ def test_a_declaring_estates_dbt_graph_stages_its_platforms_from_their_raw_asset
     default = build_definitions("local").resolve_asset_graph()
     assert not {key for key in default.get_all_asset_keys() if "hubspot" in key.to_user_string()}
     assert not {key for key in default.get_all_asset_keys() if "certinia" in key.to_user_string()}
+
+
+def test_a_d365_estate_ingests_dynamics_instead_of_netsuite() -> None:
+    defs = build_definitions("local", estate=Estate.parse("salesforce,kantata,workday,d365"))
+    assert _raw_platforms(defs) == {"salesforce", "kantata", "workday", "d365"}
+    assert "d365" in defs.resources
+    graph = defs.resolve_asset_graph()
+    assert AssetKey(["raw", "d365", "invoice_lines"]) in graph.materializable_asset_keys
+    assert graph.get(AssetKey(["raw", "d365", "customers"])).group_name == "erp_d365"
