@@ -137,7 +137,7 @@ class D365Resource(SourceResource):
     client_id: str = Field(description="The app registration's application (client) id.")
     client_secret: str
     login_url: str = Field(default=LOGIN_URL, description="Entra ID's host (the sandbox locally).")
-    page_size: int = Field(default=5_000, description="odata.maxpagesize asked for (the server caps at 10,000).")
+    page_size: int = Field(default=10_000, description="odata.maxpagesize asked for (the server caps at 10,000).")
 
     def client(self) -> D365Client:
         return D365Client(self.base_url, self.tenant, self.client_id, self.client_secret, login_url=self.login_url,

@@ -75,7 +75,7 @@ class D365Client:
         client_secret: str,
         *,
         login_url: str = LOGIN_URL,
-        page_size: int = 5_000,
+        page_size: int = MAX_PAGE,
         **client_kw: Any,
     ) -> None:
         self.base_url = base_url.rstrip("/")
