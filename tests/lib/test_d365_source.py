@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ps_pipelines.lib.contracts import d365 as contracts
-from ps_pipelines.lib.http import AuthError, OAuth2ClientCredentials
+from ps_pipelines.lib.http import AuthError, OAuth2ClientCredentials, RetryExhaustedError, ValidationError
 from ps_pipelines.lib.sources.base import SourceClient
 from ps_pipelines.lib.sources.d365 import D365Client, ids_filter, key_predicate
 from ps_sandbox.context import DEFAULT_CREDENTIALS
@@ -114,3 +114,19 @@ def test_find_create_update(sandbox: RunningSandbox) -> None:
     found = client.find("CustomersV3", "CustomerAccount eq 'X-90001'")  # not the default company: cross-company
     assert [(r["dataAreaId"], r["OrganizationName"]) for r in found] == [(other, "O'Brien and Co")]
     assert client.find("CustomersV3", "OrganizationName eq 'O''Brien and Co'") == found
+
+
+def test_refusals_name_the_servers_reason_and_a_lost_create_is_not_sent_again(sandbox: RunningSandbox) -> None:
+    client = _client(sandbox)
+    with pytest.raises(ValidationError, match="Nope"):
+        client.find("CustomersV3", "Nope eq 'x'")
+    with pytest.raises(ValidationError, match="CustomerGroupId"):
+        client.create("CustomersV3", {"CustomerAccount": "X-90002", "OrganizationName": "No Group"})
+
+    sandbox.control("PUT", "faults/d365", {"method": "POST", "queue": [{"kind": "drop", "after": True}]})
+    new = {"CustomerAccount": "X-90003", "OrganizationName": "Lost Answer Ltd", "CustomerGroupId": "PSCUST"}
+    with pytest.raises(RetryExhaustedError) as lost:
+        client.create("CustomersV3", new)
+    assert lost.value.in_doubt
+    assert [r["OrganizationName"] for r in client.find("CustomersV3", "CustomerAccount eq 'X-90003'")] == \
+        ["Lost Answer Ltd"]  # committed once: the write-back looks before it creates again

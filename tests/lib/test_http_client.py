@@ -317,8 +317,14 @@ def test_400_is_not_retried_and_names_platform_request_record(server: ScriptedSe
             {"error": "invalid_client", "error_description": "unknown client"},
             "invalid_client: unknown client",
         ),
+        (
+            {"error": {"code": "", "message": "An error has occurred.",
+                       "innererror": {"message": "Write failed for table row of type 'CustCustomerV3Entity'.",
+                                      "type": "AxODataWriteException"}}},
+            "An error has occurred.; Write failed for table row of type 'CustCustomerV3Entity'.",
+        ),
     ],
-    ids=["salesforce", "kantata", "workday", "netsuite", "oauth"],
+    ids=["salesforce", "kantata", "workday", "netsuite", "oauth", "odata"],
 )
 def test_error_bodies_of_every_platform_are_parsed(body: Any, detail: str) -> None:
     import orjson
