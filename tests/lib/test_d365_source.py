@@ -130,3 +130,10 @@ def test_refusals_name_the_servers_reason_and_a_lost_create_is_not_sent_again(sa
     assert lost.value.in_doubt
     assert [r["OrganizationName"] for r in client.find("CustomersV3", "CustomerAccount eq 'X-90003'")] == \
         ["Lost Answer Ltd"]  # committed once: the write-back looks before it creates again
+
+
+@pytest.mark.parametrize("contract", contracts.ALL, ids=lambda c: c.key)
+def test_every_contract_extracts_completely(sandbox: RunningSandbox, contract: Any) -> None:
+    expected = [contract.source_id(contract.normalize(r)) for r in _stored(sandbox, contract.source_object)]
+    rows = _rows(_client(sandbox, page_size=max(1, len(expected) // 2)), contract)
+    assert expected and sorted(contract.source_id(contract.normalize(r)) for r in rows) == sorted(expected)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
+from ps_pipelines.lib.contracts import d365 as d365_contracts
 from ps_pipelines.lib.contracts import kantata as kantata_contracts
 from ps_pipelines.lib.contracts import netsuite as netsuite_contracts
 from ps_pipelines.lib.contracts import salesforce as salesforce_contracts
@@ -22,6 +23,7 @@ from ps_pipelines.lib.sources import (
     WorkdayClient,
 )
 from ps_pipelines.lib.sources.base import parse_timestamp
+from ps_pipelines.lib.sources.d365 import D365Client
 from ps_pipelines.lib.sources.netsuite import build_suiteql
 from ps_pipelines.lib.sources.salesforce import build_soql
 from ps_sandbox.context import DEFAULT_CREDENTIALS
@@ -47,6 +49,9 @@ def make_client(platform: str, sandbox: RunningSandbox, sleeps: list[float] | No
         return KantataClient(sandbox.url, creds["token"], **{"per_page": 40, **settings})
     if platform == "workday":
         return WorkdayClient(sandbox.url, **creds, **{"workers_page_size": 4, **settings})
+    if platform == "d365":
+        return D365Client(sandbox.url, creds["tenant"], creds["client_id"], creds["client_secret"],
+                          login_url=sandbox.url, **{"page_size": 40, **settings})
     return NetSuiteClient(sandbox.url, **creds, **{"page_size": 40, **settings})
 
 
@@ -333,6 +338,7 @@ FAULT_CONTRACTS = {
     "kantata": kantata_contracts.TIME_ENTRIES,
     "workday": workday_contracts.WORKERS,
     "netsuite": netsuite_contracts.INVOICES,
+    "d365": d365_contracts.INVOICE_LINES,
 }
 FAULTS: dict[str, dict[str, Any]] = {
     "429-retry-after": {"kind": "429", "retry_after": 1},
