@@ -97,6 +97,9 @@ def test_extract_by_ids_reads_those_records(sandbox: RunningSandbox) -> None:
     lines = _stored(sandbox, "SalesInvoiceLines")[:3]
     ids = [f"{r['dataAreaId']}|{r['InvoiceNumber']}|{Decimal(str(r['LineNumber']))}" for r in lines]
     assert "LineNumber eq " in ids_filter(contracts.INVOICE_LINES, ids)
+    assert ids_filter(contracts.INVOICE_LINES, ["usmf|FTI-1|1000.0", "usmf|O'Neil|2.50"]) == (
+        "(dataAreaId eq 'usmf' and InvoiceNumber eq 'FTI-1' and LineNumber eq 1000) or "
+        "(dataAreaId eq 'usmf' and InvoiceNumber eq 'O''Neil' and LineNumber eq 2.5)")
     rows = [r for page in _client(sandbox).extract(contracts.INVOICE_LINES, since=None, ids=ids) for r in page]
     assert sorted((r["InvoiceNumber"], r["LineNumber"]) for r in rows) == \
         sorted((r["InvoiceNumber"], r["LineNumber"]) for r in lines)

@@ -54,7 +54,10 @@ def ids_filter(contract: EntityContract, ids: Sequence[str]) -> str:
     numeric = {name for name, column in contract.schema.columns.items() if str(column.dtype).startswith("float")}
 
     def literal(column: str, text: str) -> str:
-        return str(Decimal(text).normalize()) if column in numeric else odata_literal(text)
+        if column not in numeric:
+            return odata_literal(text)
+        number = Decimal(text)  # "1000.0" from a float column: 1000, never the exponent form 1E+3
+        return str(int(number)) if number == number.to_integral_value() else format(number.normalize(), "f")
 
     def one(source_id: str) -> str:
         parts = source_id.split("|")
