@@ -7,10 +7,10 @@ from pathlib import Path
 from ps_sandbox import control, faults, generate
 from ps_sandbox.context import SandboxConfig, SandboxContext, TokenRegistry
 from ps_sandbox.http import Router, SandboxHTTPServer
-from ps_sandbox.platforms import hubspot, kantata, netsuite, salesforce, workday
+from ps_sandbox.platforms import d365, hubspot, kantata, netsuite, salesforce, workday
 from ps_sandbox.store import SandboxStore
 
-PLATFORM_MODULES = (salesforce, kantata, workday, netsuite, hubspot)
+PLATFORM_MODULES = (salesforce, kantata, workday, netsuite, hubspot, d365)
 
 
 def build_router(ctx: SandboxContext) -> Router:

@@ -36,6 +36,15 @@ DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
     "netsuite_tba": netsuite_account.TBA_CREDENTIALS,
     # A private app's access token (HubSpot private-app tokens start "pat-<region>-").
     "hubspot": {"token": "pat-na1-sandbox-hubspot-token"},
+    # An app registration in the firm's Microsoft Entra tenant (client credentials), and the
+    # integration user's default company (legal entity) in Finance and Operations.
+    "d365": {
+        "tenant": "8f3c2d1e-5b7a-4c9e-9d21-3a6b0e7f4c55",
+        "tenant_domain": "psfirm.onmicrosoft.com",
+        "client_id": "0b9d4e2a-7c61-4f3b-8e5d-2a1c6f9b7d40",
+        "client_secret": "sandbox-d365-secret",
+        "default_company": "usmf",
+    },
 }
 
 
@@ -60,6 +69,13 @@ class SandboxConfig:
     # (ps_sandbox.platforms.hubspot cites both). 0 = off.
     hubspot_requests_per_10_seconds: int = 190
     hubspot_search_requests_per_second: int = 5
+    # Dynamics 365 F&O user-based service protection limits, per user per web server: 6000
+    # requests per 5-minute sliding window, 52 concurrent requests (ps_sandbox.platforms.d365
+    # cites them). 0 = off.
+    d365_requests_per_5_minutes: int = 6000
+    d365_concurrency_limit: int = 52
+    # Entra ID access tokens live 60-90 minutes (3599 s is the usual expires_in); tests shorten it.
+    d365_token_ttl_seconds: int = 3599
     credentials: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_CREDENTIALS)
 
 
@@ -71,10 +87,12 @@ class TokenRegistry:
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def issue(self, platform: str) -> str:
+    def issue(self, platform: str, ttl_seconds: float | None = None) -> str:
+        """A new token for ``platform``, live for ``ttl_seconds`` (default: the registry's TTL)."""
         token = f"{platform[:2]}-{secrets.token_urlsafe(24)}"
+        ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
         with self._lock:
-            self._tokens[token] = (platform, time.monotonic() + self.ttl_seconds)
+            self._tokens[token] = (platform, time.monotonic() + ttl)
         return token
 
     def is_valid(self, platform: str, token: str | None) -> bool:

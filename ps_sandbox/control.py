@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from ps_sandbox import faults, hubspot_data
+from ps_sandbox import d365_data, faults, hubspot_data
 from ps_sandbox.catalog import hubspot as hubspot_catalog
 from ps_sandbox.certinia_events import CertiniaEvents
 from ps_sandbox.generate import (
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 PLATFORM = "control"
 PREFIX = "/_sandbox"
 LIMIT_KEYS = ("salesforce_daily_api_limit", "netsuite_concurrency_limit", "kantata_requests_per_minute",
-              "workday_requests_per_minute", "hubspot_requests_per_10_seconds", "hubspot_search_requests_per_second")
+              "workday_requests_per_minute", "hubspot_requests_per_10_seconds", "hubspot_search_requests_per_second",
+              "d365_requests_per_5_minutes", "d365_concurrency_limit", "d365_token_ttl_seconds")
 _SF_CONTROL_SEQUENCE = "control_id_seq:salesforce"
 _SF_CONTROL_FIRST = 10_000_000  # far above any generated counter, so control ids never collide
 _FETCH_CHUNK = 500
@@ -75,6 +76,10 @@ TOUCH_FIELDS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("hubspot", "contacts"): ("properties.jobtitle", CONTACT_TITLES),
     ("hubspot", "deals"): ("properties.description", NOTES),
     ("hubspot", "line_items"): ("properties.hs_sku", ("PS-IMPL", "PS-ADV-DAY", "MS-SILVER")),
+    # Dynamics 365 entities carry no modified timestamp (ps_sandbox.catalog.d365): a touch shows
+    # only in the values, which is how a full-snapshot reader must notice it.
+    ("d365", "CustomersV3"): ("PaymentTerms", ("Net30", "Net45", "Net60")),
+    ("d365", "Projects"): ("ProjectStage", ("InProcess", "Finished")),
 }
 
 
@@ -457,10 +462,26 @@ class ControlAPI:
         self._save("salesforce", "Contract", contract["Id"], contract, now)
         return {"contract_id": contract["Id"], "changes": dict(changes)}
 
+    def _platform_data(self, platform: Any) -> None:
+        """Dynamics 365 records exist once derived (``d365_data``): an event on them derives first."""
+        if platform == d365_data.PLATFORM:
+            d365_data.ensure(self.store)
+
+    def d365_post_invoices(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Post the unposted Dynamics 365 free-text invoices (optionally of ``company`` or only
+        ``invoice_identifiers``), as the firm's accountant does in the client."""
+        identifiers = payload.get("invoice_identifiers")
+        _require(identifiers is None or (isinstance(identifiers, list) and all(
+            isinstance(i, int) for i in identifiers)), "invoice_identifiers must be a list of integers")
+        posted = d365_data.post_free_text_invoices(self.store, self._now(), payload.get("company"), identifiers)
+        return {"posted": [{"dataAreaId": h["dataAreaId"], "InvoiceIdentifier": h["InvoiceIdentifier"],
+                            "InvoiceId": h["InvoiceId"]} for h in posted]}
+
     def touch(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Change ``count`` (or ``fraction`` of) random live records at once, in batch SQL."""
         platform, obj = payload.get("platform"), payload.get("object")
         _require(platform and obj, "touch needs platform and object")
+        self._platform_data(platform)
         total = self.store.count(platform, obj)
         try:
             if payload.get("count") is not None:
@@ -520,6 +541,7 @@ class ControlAPI:
     def delete(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         platform, obj, record_id = payload.get("platform"), payload.get("object"), payload.get("id")
         _require(platform and obj and record_id, "delete needs platform, object and id")
+        self._platform_data(platform)
         body = self._get(platform, obj, str(record_id))
         now = self._now()
         if payload.get("hard"):
@@ -551,6 +573,7 @@ class ControlAPI:
         return self._now()
 
     def get_record(self, payload: Mapping[str, Any], platform: str, obj: str, record_id: str) -> Any:
+        self._platform_data(platform)
         body = self.store.get(platform, obj, record_id, include_deleted=True)
         _require(body is not None, f"{platform} {obj} {record_id!r} not found", 404)
         return body
@@ -619,6 +642,7 @@ class ControlAPI:
             ("POST", "/events/approve-expense", self.approve_expense),
             ("POST", "/events/terminate-worker", self.terminate_worker),
             ("POST", "/events/amend-contract", self.amend_contract),
+            ("POST", "/events/d365-post-invoices", self.d365_post_invoices),
             ("POST", "/events/touch", self.touch),
             ("POST", "/events/delete", self.delete),
             ("POST", "/records/{platform}/{obj}", self.put_record),

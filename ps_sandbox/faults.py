@@ -51,7 +51,7 @@ from ps_sandbox.store import SandboxStore, to_iso
 if TYPE_CHECKING:
     from ps_sandbox.context import SandboxContext
 
-PLATFORMS = ("salesforce", "kantata", "workday", "netsuite", "hubspot")
+PLATFORMS = ("salesforce", "kantata", "workday", "netsuite", "hubspot", "d365")
 QUEUE_KINDS = ("429", "500", "503", "drop", "slow", "malformed", "duplicate", "none")
 RATE_KEYS = ("429", "5xx", "drop", "slow_ms", "malformed", "retry_after")
 LOG_KEY = "faults:log"
@@ -151,7 +151,13 @@ _SF_RATE_LIMITED = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "erro
 
 
 _RECORD_KEYS = {"salesforce": ("records",), "workday": ("data", "Report_Entry"), "netsuite": ("items",),
-                "hubspot": ("results",)}
+                "hubspot": ("results",), "d365": ("value",)}
+# Dynamics 365 F&O: the resource-based service protection message (learn.microsoft.com/en-us/
+# dynamics365/fin-ops-core/dev-itpro/data-entities/service-protection-api-limits) for 429, and
+# the OData error body's generic message for 5xx [UNVERIFIED: F&O's 5xx text].
+_D365_MESSAGES = {429: "This request could not be processed at this time due to system experiencing high "
+                       "resource utilization.", 500: "An error has occurred.",
+                  503: "The service is temporarily unavailable."}
 
 
 def error_response(platform: str, status: int, retry_after: float | None = None) -> Response:
@@ -164,6 +170,9 @@ def error_response(platform: str, status: int, retry_after: float | None = None)
         body = hubspot_catalog.rate_limit_body("TEN_SECONDLY_ROLLING") if status == 429 else \
             hubspot_catalog.error_body(_MESSAGES[status][3], "INTERNAL_ERROR" if status == 500 else "UNAVAILABLE")
         return json_response(body, status, headers)
+    if platform == "d365":  # the OData error body
+        body = {"error": {"code": "", "message": _D365_MESSAGES[status]}}
+        return json_response(body, status, {"OData-Version": "4.0", **headers})
     sf_code, kantata_type, title, message = _MESSAGES[status]
     if platform == "salesforce":
         body: Any = [{"message": message, "errorCode": sf_code}]
