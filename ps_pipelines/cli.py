@@ -23,7 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         exit_with_parent(args.exit_with_parent, use_death_signal=not args.no_parent_death_signal)
     serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state,
-          salesforce_packages=tuple(args.salesforce_packages))
+          salesforce_packages=tuple(args.salesforce_packages), psa_crm=args.psa_crm)
     return 0
 
 

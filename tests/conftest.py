@@ -22,6 +22,10 @@ TEST_SEED = 7
 TEST_SCALE = 0.1
 # The same firm with Certinia PSA installed in its Salesforce org (the ``pse__`` package).
 CERTINIA = SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=("certinia",))
+# That firm selling in HubSpot what its Certinia org delivers (a HubSpot + Certinia estate): the
+# delivered deals are HubSpot deals, and each Certinia project names its deal in CRM_Deal_Id__c.
+CERTINIA_SOLD_IN_HUBSPOT = SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=("certinia",),
+                                         psa_crm="hubspot")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,6 +87,20 @@ def certinia_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def certinia_sandbox(certinia_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
     """A fresh sandbox whose Salesforce org runs Certinia PSA."""
     yield from _serve(certinia_template, tmp_path, CERTINIA)
+
+
+@pytest.fixture(scope="session")
+def certinia_hubspot_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("certinia-hubspot-template") / "sandbox.sqlite"
+    ctx = open_sandbox(path, CERTINIA_SOLD_IN_HUBSPOT)
+    ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def certinia_hubspot_sandbox(certinia_hubspot_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A fresh sandbox whose Certinia org delivers the deals the firm sold in HubSpot."""
+    yield from _serve(certinia_hubspot_template, tmp_path, CERTINIA_SOLD_IN_HUBSPOT)
 
 
 def opportunity_of_workspaces(store: Any) -> dict[str, str]:
