@@ -50,12 +50,17 @@ class RunningSandbox:
         return response.json() if response.content else None
 
 
-@pytest.fixture(scope="session")
-def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sandbox-template") / "sandbox.sqlite"
-    ctx = open_sandbox(path, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
+def _template(tmp_path_factory: pytest.TempPathFactory, name: str, config: SandboxConfig) -> Path:
+    """A generated sandbox database, made once per session and copied for each test."""
+    path = tmp_path_factory.mktemp(name) / "sandbox.sqlite"
+    ctx = open_sandbox(path, config)
     ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
+
+
+@pytest.fixture(scope="session")
+def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _template(tmp_path_factory, "sandbox-template", SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
 
 
 def _serve(template: Path, tmp_path: Path, config: SandboxConfig) -> Iterator[RunningSandbox]:
@@ -77,10 +82,7 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
 
 @pytest.fixture(scope="session")
 def certinia_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("certinia-template") / "sandbox.sqlite"
-    ctx = open_sandbox(path, CERTINIA)
-    ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return path
+    return _template(tmp_path_factory, "certinia-template", CERTINIA)
 
 
 @pytest.fixture
@@ -91,10 +93,7 @@ def certinia_sandbox(certinia_template: Path, tmp_path: Path) -> Iterator[Runnin
 
 @pytest.fixture(scope="session")
 def certinia_hubspot_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("certinia-hubspot-template") / "sandbox.sqlite"
-    ctx = open_sandbox(path, CERTINIA_SOLD_IN_HUBSPOT)
-    ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return path
+    return _template(tmp_path_factory, "certinia-hubspot-template", CERTINIA_SOLD_IN_HUBSPOT)
 
 
 @pytest.fixture
