@@ -23,7 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         exit_with_parent(args.exit_with_parent, use_death_signal=not args.no_parent_death_signal)
     serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state,
-          salesforce_packages=tuple(args.salesforce_packages))
+          salesforce_packages=tuple(args.salesforce_packages), psa_crm=args.psa_crm)
     return 0
 
 
@@ -55,7 +55,8 @@ def _dev(args: argparse.Namespace) -> int:
     from ps_pipelines.dev import DevOptions, run_dev
 
     return run_dev(DevOptions(home=Path(args.home), ui_port=args.ui_port, sandbox_port=args.sandbox_port,
-                              scale=args.scale, seed=args.seed, verbose=args.verbose))
+                              scale=args.scale, seed=args.seed, verbose=args.verbose,
+                              estate=args.estate or Estate.from_env()))
 
 
 def add_home_scale_seed(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +65,12 @@ def add_home_scale_seed(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="Sandbox data scale: time entries = 10,000 x scale (default: %(default)s).")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the sandbox's data (default: %(default)s).")
+
+
+def add_estate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--estate", type=_estate, default=None,
+                        help=f"The platforms the firm runs, one per role or more, comma-separated (default: "
+                             f"${ESTATE_ENV}, else {DEFAULT_ESTATE_TEXT}); known: {', '.join(PLATFORM_ROLES)}.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,9 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="Show the whole stream (Dagster's events, dbt's output) on the console too, not only in "
                           "the log file under --home.")
-    run.add_argument("--estate", type=_estate, default=None,
-                     help=f"The platforms the firm runs, one per role or more, comma-separated (default: "
-                          f"${ESTATE_ENV}, else {DEFAULT_ESTATE_TEXT}); known: {', '.join(PLATFORM_ROLES)}.")
+    add_estate(run)
     run.set_defaults(handler=_run)
 
     dev = commands.add_parser("dev", help="Start the sandbox and the Dagster UI (dagster dev).")
@@ -93,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Port of the sandbox; the UI's runs and sensors call it there (default: %(default)s).")
     dev.add_argument("--verbose", action="store_true",
                      help="Show the Dagster services' info logs (every sensor tick) and the sandbox's output.")
+    add_estate(dev)
     dev.set_defaults(handler=_dev)
 
     sandbox = commands.add_parser("sandbox", help="The local emulation of Salesforce, Kantata, Workday, NetSuite.")

@@ -1,6 +1,7 @@
 """``ps-pipelines dev``: the sandbox and ``dagster dev`` (webserver, daemon, code server) as one
 command that says what it is waiting for, refuses busy ports before starting anything, and
-leaves nothing running once it is stopped."""
+leaves nothing running once it is stopped. ``--estate`` picks the firm's platforms: both code
+locations get it as ``PS_ESTATE``, and the sandbox's org runs the Salesforce packages it needs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import TextIO
 import requests
 
 # Imported here, not in the functions that use it: one of them runs in a freshly forked child.
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
 from ps_pipelines.events import EVENTS_LOCATION
 from ps_pipelines.lib.processes import become_subreaper, set_parent_death_signal, terminate_children
 
@@ -49,6 +51,7 @@ class DevOptions:
     scale: float = 1.0
     seed: int = 42
     verbose: bool = False
+    estate: Estate = DEFAULT_ESTATE
 
 
 class PortInUse(Exception):
@@ -117,10 +120,17 @@ def dagster_dev_command(workspace: Path, options: DevOptions) -> list[str]:
             "-p", str(options.ui_port), "--log-level", log_level]
 
 
-def dagster_dev_environment(sandbox_url: str, warehouse_path: Path) -> dict[str, str]:
+def dagster_dev_environment(sandbox_url: str, warehouse_path: Path, estate: Estate = DEFAULT_ESTATE) -> dict[str, str]:
+    """The services' environment: both code locations read the sandbox, warehouse and estate from it."""
     from ps_pipelines.resources import SANDBOX_URL_ENV, WAREHOUSE_PATH_ENV
 
-    return {**os.environ, SANDBOX_URL_ENV: sandbox_url, WAREHOUSE_PATH_ENV: str(warehouse_path)}
+    return {**os.environ, SANDBOX_URL_ENV: sandbox_url, WAREHOUSE_PATH_ENV: str(warehouse_path),
+            ESTATE_ENV: str(estate)}
+
+
+def sandbox_state(home: Path, estate: Estate) -> Path:
+    """The sandbox's database: one per set of Salesforce packages, which change the generated data."""
+    return home / f"sandbox{''.join(f'-{p}' for p in estate.salesforce_packages())}.sqlite"
 
 
 def location_status(ui_url: str) -> tuple[str, str | None] | None:
@@ -228,11 +238,13 @@ def _serve_until_stopped(options: DevOptions, dagster_home: Path, progress: Prog
     ui_url = f"http://127.0.0.1:{options.ui_port}"
     progress.step(f"starting the sandbox on port {options.sandbox_port}")
     sandbox_output = None if options.verbose else subprocess.DEVNULL
-    with SandboxProcess(options.home / "sandbox.sqlite", scale=options.scale, seed=options.seed,
-                        port=options.sandbox_port, output=sandbox_output) as sandbox:
+    with SandboxProcess(sandbox_state(options.home, options.estate), scale=options.scale, seed=options.seed,
+                        port=options.sandbox_port, output=sandbox_output,
+                        salesforce_packages=options.estate.salesforce_packages()) as sandbox:
         progress.done(f"sandbox up at {sandbox.url} (control API {sandbox.url}/_sandbox/)")
-        progress.step("starting Dagster (webserver, daemon, code server)")
-        environment = dagster_dev_environment(sandbox.url, (options.home / "warehouse.duckdb").resolve())
+        progress.step(f"starting Dagster (webserver, daemon, code server) for the estate {options.estate}")
+        environment = dagster_dev_environment(sandbox.url, (options.home / "warehouse.duckdb").resolve(),
+                                              options.estate)
         # Its own process group: a Ctrl-C at the terminal reaches this process only, which
         # passes dagster dev exactly one SIGTERM (a second one would cut its shutdown short).
         ui = subprocess.Popen(dagster_dev_command(write_workspace(dagster_home), options), env=environment,

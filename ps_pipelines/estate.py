@@ -76,6 +76,12 @@ class Estate:
         """The managed packages the Salesforce org must run for this estate (the sandbox's too)."""
         return tuple(SALESFORCE_PACKAGES[p] for p in self.platforms if p in SALESFORCE_PACKAGES)
 
+    def psa_crm(self) -> str:
+        """The CRM the PSA's projects are sold in, for the sandbox to generate them so: the
+        estate's only CRM, else (both CRMs, a HubSpot subsidiary beside a Salesforce parent)
+        Salesforce, where the parent's delivered deals are."""
+        return "hubspot" if self.for_role("crm") == ("hubspot",) else "salesforce"
+
     def __str__(self) -> str:
         return ",".join(self.platforms)
 

@@ -42,12 +42,14 @@ def free_port() -> int:
 class SandboxProcess:
     def __init__(self, state: Path, *, scale: float = 1.0, seed: int = 42, port: int | None = None,
                  startup_timeout_seconds: float = 1800.0, output: IO[str] | int | None = None,
-                 salesforce_packages: Sequence[str] = ()) -> None:
+                 salesforce_packages: Sequence[str] = (), psa_crm: str | None = None) -> None:
         """``output``: where the sandbox's own output goes: a log file (its errors too), or
         ``subprocess.DEVNULL`` to hide it (its errors then still reach this process's stderr).
-        ``salesforce_packages``: managed packages the emulated org runs (e.g. ``certinia``)."""
+        ``salesforce_packages``: managed packages the emulated org runs (e.g. ``certinia``).
+        ``psa_crm``: the CRM whose won deals the PSA's projects deliver (None: the sandbox's default)."""
         self.state, self.scale, self.seed = state, scale, seed
         self.salesforce_packages = tuple(salesforce_packages)
+        self.psa_crm = psa_crm
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout_seconds = startup_timeout_seconds
@@ -60,6 +62,8 @@ class SandboxProcess:
                    "--exit-with-parent", str(os.getpid())]
         for package in self.salesforce_packages:
             command += ["--salesforce-package", package]
+        if self.psa_crm:
+            command += ["--psa-crm", self.psa_crm]
         if threading.current_thread() is not threading.main_thread():
             # Linux's parent-death signal follows the starting thread, which may end first.
             command.append("--no-parent-death-signal")

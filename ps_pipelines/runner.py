@@ -185,11 +185,13 @@ def _run_main_job(log: RunLog, *, home: Path, scale: float, seed: int, job_name:
     from ps_pipelines.definitions import build_definitions
 
     warehouse_path = str((home / "warehouse.duckdb").resolve())
-    packages = estate.salesforce_packages()
-    # The org's packages change the generated data: a state file per set of them.
-    state = home / f"sandbox-scale{scale:g}-seed{seed}{''.join(f'-{p}' for p in packages)}.sqlite"
+    packages, psa_crm = estate.salesforce_packages(), estate.psa_crm()
+    # The org's packages and the CRM the projects are sold in change the generated data: a state
+    # file per combination (the default CRM keeps the name it always had).
+    crm_suffix = "" if psa_crm == "salesforce" else f"-sold-in-{psa_crm}"
+    state = home / f"sandbox-scale{scale:g}-seed{seed}{''.join(f'-{p}' for p in packages)}{crm_suffix}.sqlite"
     sandbox = contextlib.nullcontext() if sandbox_url else SandboxProcess(
-        state, scale=scale, seed=seed, output=log.file, salesforce_packages=packages)
+        state, scale=scale, seed=seed, output=log.file, salesforce_packages=packages, psa_crm=psa_crm)
     with DagsterInstance.get() as instance:
         # A run killed earlier keeps its pool slot until someone ends it: this run would wait forever.
         for freed in free_dead_runs(instance):

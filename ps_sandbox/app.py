@@ -28,7 +28,8 @@ def open_sandbox(state: str | Path, config: SandboxConfig | None = None) -> Sand
     store = SandboxStore(state)
     if store.is_empty():
         generate.populate(store, seed=config.seed, scale=config.scale,
-                          salesforce_packages=tuple(config.salesforce_packages), bad_rows=config.bad_rows)
+                          salesforce_packages=tuple(config.salesforce_packages), bad_rows=config.bad_rows,
+                          psa_crm=config.psa_crm)
     return SandboxContext(store=store, config=config, tokens=TokenRegistry(config.token_ttl_seconds))
 
 

@@ -1,7 +1,13 @@
 """Certinia PSA's records for a firm that runs Certinia, generated beside the rest of the estate.
 
 The firm's business is the same whichever PSA records it: the projects are those of the won
-opportunities (``pse__Proj__c`` links its Salesforce Account and Opportunity), the team is the
+deals. Each ``pse__Proj__c`` names the deal it delivers in the firm's External ID field
+``CRM_Deal_Id__c`` (what the activation write-back upserts on) and its customer's Account in
+``pse__Account__c``: sold in the org (``psa_crm="salesforce"``) the deal is a Salesforce
+Opportunity, also linked by ``pse__Opportunity__c``; sold in HubSpot (``psa_crm="hubspot"``)
+it is the HubSpot deal (``hubspot_data.delivered_ids``), which no Salesforce record stands
+for, so ``pse__Opportunity__c`` stays empty (the Account is the org's record of the same
+customer: Certinia's resources, rate cards and projects live in the org). The team is the
 Workday workforce (each worker a resource: a Contact with ``pse__Is_Resource__c``), and the time
 and expenses are the very hours and amounts generated for the week, recorded the Certinia way:
 one weekly timecard (``pse__Timecard_Header__c``) per resource, project, status and billable flag,
@@ -67,6 +73,7 @@ class CertiniaWriter:
         self.projects: dict[str, str] = {}  # Kantata workspace id -> pse__Proj__c id
         self.assignments: dict[tuple[str, str], str] = {}  # (workspace id, user id) -> assignment id
         self.auto_numbers: dict[str, int] = defaultdict(int)
+        self.crm_deal_ids: dict[str, str] = {}  # sold deal id -> the CRM deal id CRM_Deal_Id__c holds
 
     # -- helpers ---------------------------------------------------------------------------
     def _id(self, spec: SObjectSpec) -> str:
@@ -89,6 +96,10 @@ class CertiniaWriter:
             self._write(pse.PRACTICE, self.practices[name], since, since, {"Name": name})
         self._write_rate_cards()
         self._write_resources(since)
+        if self.gen.psa_crm == "hubspot":  # imported here: hubspot_data builds on the generator module
+            from ps_sandbox.hubspot_data import delivered_ids
+
+            self.crm_deal_ids = delivered_ids(self.gen.projects)[1]
         for project in self.gen.projects:
             self._write_project(project)
 
@@ -148,7 +159,9 @@ class CertiniaWriter:
         if finished:
             updated = max(updated, _midnight(deal.end) + timedelta(days=1, hours=17))
         self._write(pse.PROJECT, record_id, project.created, updated, {
-            "Name": deal.name[:80], "pse__Account__c": deal.account.id, "pse__Opportunity__c": deal.id,
+            "Name": deal.name[:80], "pse__Account__c": deal.account.id,
+            "pse__Opportunity__c": None if self.crm_deal_ids else deal.id,
+            pse.DEAL_ID_FIELD: self.crm_deal_ids.get(deal.id, deal.id),
             "pse__Region__c": self.regions[deal.account.market.subsidiary.region],
             "pse__Practice__c": self.practices[practice_of(deal.name)],
             "pse__Project_Manager__c": self.contacts.get(project.team[0].user_id) if project.team else None,

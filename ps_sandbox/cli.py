@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ps_sandbox.generate import PSA_CRMS
+
 DEFAULT_PORT = 8765
 
 
@@ -17,6 +19,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--salesforce-package", dest="salesforce_packages", action="append", default=[],
                         choices=("certinia",),
                         help="A managed package the Salesforce org runs (certinia: Certinia PSA's pse__ objects).")
+    parser.add_argument("--psa-crm", default=PSA_CRMS[0], choices=PSA_CRMS,
+                        help="The CRM whose won deals the PSA's projects deliver (hubspot: the firm sells in "
+                             "HubSpot, so its delivered deals are in the portal and Certinia projects name them).")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     from ps_sandbox.serve import serve  # the whole emulator: imported only to serve
 
     serve(host=args.host, port=args.port, scale=args.scale, seed=args.seed, state=args.state,
-          salesforce_packages=tuple(args.salesforce_packages))
+          salesforce_packages=tuple(args.salesforce_packages), psa_crm=args.psa_crm)
     return 0
 

@@ -57,6 +57,10 @@ class SandboxConfig:
     # Managed packages installed in the Salesforce org: ("certinia",) adds Certinia PSA's pse__
     # objects (the firm runs Certinia as its PSA) to the org and to the generated data.
     salesforce_packages: tuple[str, ...] = ()
+    # The CRM whose won deals the PSA's projects deliver (generate.PSA_CRMS): "salesforce", the
+    # org's Opportunities; "hubspot", the firm sells in HubSpot, so its delivered deals and their
+    # companies are in the HubSpot portal too and each Certinia project names its HubSpot deal.
+    psa_crm: str = "salesforce"
     # The deliberately bad rows that give the quarantine work (ps_sandbox.generate); off, the
     # same data without them, e.g. to compare two estates' figures on clean records.
     bad_rows: bool = True

@@ -71,6 +71,8 @@ TIME_ENTRIES_PER_SCALE = 10_000
 EXPENSE_SHARE = 0.05
 BAD_ROW_SHARE = 0.001
 GENERATION_KV_KEY = "sandbox_generation"
+# The CRMs the PSA's projects can be sold in (populate's psa_crm): the first is the default.
+PSA_CRMS = ("salesforce", "hubspot")
 
 Body = dict[str, Any]
 
@@ -611,9 +613,10 @@ class _Sink:
 
 class _Generator:
     def __init__(self, store: SandboxStore, seed: int, scale: float, certinia: bool = False,
-                 bad_rows: bool = True) -> None:
+                 bad_rows: bool = True, psa_crm: str = "salesforce") -> None:
         self.seed, self.scale = seed, scale
         self.bad_rows = bad_rows
+        self.psa_crm = psa_crm
         self.sink = _Sink(store)
         self.certinia = None
         if certinia:  # imported only here: the Certinia writer builds on this module
@@ -1590,26 +1593,36 @@ def record_counts(store: SandboxStore) -> dict[str, int]:
 
 
 def populate(store: SandboxStore, *, seed: int, scale: float,
-             salesforce_packages: tuple[str, ...] = (), bad_rows: bool = True) -> dict[str, int]:
+             salesforce_packages: tuple[str, ...] = (), bad_rows: bool = True,
+             psa_crm: str = "salesforce") -> dict[str, int]:
     """Generate every platform's data into ``store``; returns counts per ``platform.object``.
 
     ``salesforce_packages`` names the managed packages the firm's Salesforce org runs: with
     ``"certinia"`` the org also holds Certinia PSA's records (``ps_sandbox.certinia_data``).
     ``bad_rows=False`` leaves out the deliberately bad rows (everything else is the same data).
+    ``psa_crm``: the CRM whose won deals the PSA's projects deliver (``PSA_CRMS``). With
+    ``"hubspot"`` the firm's delivered deals and their customers are also in the HubSpot portal
+    (``hubspot_data``, "delivered deals") and each Certinia project names its HubSpot deal;
+    everything else generated is the same.
     """
     if scale <= 0:
         raise ValueError("scale must be positive")
+    if psa_crm not in PSA_CRMS:
+        raise ValueError(f"psa_crm must be one of {', '.join(PSA_CRMS)}, not {psa_crm!r}")
     # Millions of short-lived dicts would trigger cyclic-GC passes over every live buffer;
     # nothing generated here forms a cycle, so collection is pure overhead.
     gc_was_enabled = gc.isenabled()
     gc.disable()
-    generator = _Generator(store, seed, scale, certinia="certinia" in salesforce_packages, bad_rows=bad_rows)
+    generator = _Generator(store, seed, scale, certinia="certinia" in salesforce_packages, bad_rows=bad_rows,
+                           psa_crm=psa_crm)
     try:
         counts = generator.run()
         # Imported here: the HubSpot generator builds on this module's reference data and sink.
         from ps_sandbox import hubspot_data
 
-        counts = dict(sorted({**counts, **hubspot_data.write(store, seed=seed, scale=scale)}.items()))
+        delivered = generator.projects if psa_crm == "hubspot" else []
+        hubspot_counts = hubspot_data.write(store, seed=seed, scale=scale, delivered=delivered)
+        counts = dict(sorted({**counts, **hubspot_counts}.items()))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -1620,6 +1633,6 @@ def populate(store: SandboxStore, *, seed: int, scale: float,
     if store.now() <= AS_OF:
         store.advance_clock((AS_OF - store.now()).total_seconds() + 3600)
     meta = {"seed": seed, "scale": scale, "as_of": AS_OF.isoformat(), "counts": counts,
-            "salesforce_packages": list(salesforce_packages)}
+            "salesforce_packages": list(salesforce_packages), "psa_crm": psa_crm}
     store.kv_set(GENERATION_KV_KEY, meta)
     return counts

@@ -9,6 +9,15 @@ date), and for every won deal with recurring lines whose term has ended or ends 
 a renewal deal in the renewals pipeline with the recurring lines carried over. Associations
 (deal-company, deal-line item, contact-company) are stored in both directions.
 
+Delivered deals (``delivered=``, when the firm sells in HubSpot what its PSA delivers:
+``populate(psa_crm="hubspot")``): each delivery project's won deal and its customer, as a firm
+keeps them in HubSpot: a company per customer, a ``closedwon`` deal per project with the deal's
+amount, currency, close date and terms (``ps_billing_model``, ``ps_legal_entity``,
+``ps_tax_code``), and the ERP ids the activation write-back set (``ps_external_id``: the
+deal's NetSuite job, the company's NetSuite customer) where the ERP has them. Their ids are a
+block of their own (``DELIVERED_ID_OFFSET``): the portal's own records keep theirs, and the PSA,
+generated first, names a deal by ``delivered_ids`` before it is stored.
+
 Every random choice comes from ``random.Random(f"{seed}:hubspot:<domain>")`` and every time is
 relative to ``generate.AS_OF``, so the same ``(seed, scale)`` gives byte-identical bodies; the
 other platforms' data is untouched (their generators use other seeds).
@@ -29,7 +38,11 @@ from ps_sandbox.generate import (
     INDUSTRIES,
     LAST_NAMES,
     MARKETS,
+    Account,
+    Project,
     _company_name,
+    _midnight,
+    _short_name,
     _Sink,
     add_months,
     format_timestamp,
@@ -40,6 +53,9 @@ PLATFORM = "hubspot"
 # Fixed-width numeric ids per object, so the store's text order is numeric order (paging by id).
 ID_BASE = {"owners": 100_000_000, "products": 1_000_000_000, "companies": 2_000_000_000,
            "contacts": 3_000_000_000, "deals": 4_000_000_000, "line_items": 5_000_000_000}
+# The delivered deals' ids start this far past their object's base: the same width, clear of
+# the portal's generated records at any scale (30 x scale companies), in numeric order after them.
+DELIVERED_ID_OFFSET = 900_000_000
 ASSOCIATIONS = "associations"
 PIPELINES = "pipelines"
 OWNERS = "owners"
@@ -109,9 +125,27 @@ def _money(value: float) -> str:
     return f"{value:.2f}"
 
 
+def delivered_ids(projects: list[Project]) -> tuple[dict[str, str], dict[str, str]]:
+    """The HubSpot ids of the firm's delivered deals: (customer account id -> company id,
+    sold deal id -> deal id), numbered in project order (each customer at its first project)."""
+    companies: dict[str, str] = {}
+    deals: dict[str, str] = {}
+    for project in projects:
+        account = project.deal.account
+        companies.setdefault(account.id, _id("companies", DELIVERED_ID_OFFSET + len(companies) + 1))
+        deals.setdefault(project.deal.id, _id("deals", DELIVERED_ID_OFFSET + len(deals) + 1))
+    return companies, deals
+
+
+def _deal_type(sold_as: str) -> str:
+    """HubSpot's dealtype for a deal type as the firm's Salesforce org names it."""
+    return "newbusiness" if sold_as == "New Business" else "existingbusiness"
+
+
 class _HubSpotGenerator:
-    def __init__(self, store: SandboxStore, seed: int, scale: float) -> None:
+    def __init__(self, store: SandboxStore, seed: int, scale: float, delivered: list[Project]) -> None:
         self.seed, self.scale = seed, scale
+        self.delivered_projects = delivered
         self.sink = _Sink(store)
         self.counters: dict[str, int] = {}
         self.links: dict[tuple[str, str, str], list[str]] = {}
@@ -139,6 +173,7 @@ class _HubSpotGenerator:
             owners = self.owners()
             products = self.products()
             self.companies(owners, products)
+            self.delivered(owners)
             for (from_obj, from_id, to_obj), to_ids in self.links.items():
                 moment = self.link_times[(from_obj, from_id, to_obj)]
                 body = association_body(from_obj, from_id, to_obj, to_ids, moment)
@@ -201,6 +236,38 @@ class _HubSpotGenerator:
                 self.contact(rng, company_id, domain, market.country, created)
             for _ in range(rng.randint(1, 4)):
                 self.deal(rng, company_id, name, market, owners, products, created)
+
+    def delivered(self, owners: list[str]) -> None:
+        """The firm's delivered deals and their customers (module docstring, "Delivered deals").
+        No random draw: the portal's own records stay exactly as generated without them."""
+        companies, deals = delivered_ids(self.delivered_projects)
+        last_project: dict[str, datetime] = {}
+        for project in self.delivered_projects:
+            account = project.deal.account.id
+            last_project[account] = max(last_project.get(account, project.created), project.created)
+        written: set[str] = set()
+        for index, project in enumerate(self.delivered_projects):
+            deal, account = project.deal, project.deal.account
+            company_id, owner = companies[account.id], owners[index % len(owners)]
+            if company_id not in written:
+                written.add(company_id)
+                self.delivered_company(account, company_id, owner, min(last_project[account.id], AS_OF))
+            close = _midnight(deal.close) + timedelta(hours=12)
+            updated = min(max(close, project.created), AS_OF)
+            properties = self._deal_properties(deal.name, deal.amount, close, "default", "closedwon",
+                                               _deal_type(deal.deal_type), account.market, owner, False)
+            properties.update({"ps_billing_model": deal.billing_model, "ps_external_id": project.job_id,
+                               "ps_activation_status": "Complete" if project.job_id else "In Progress"})
+            self.add("deals", hubspot_record("deals", deals[deal.id], deal.created, updated, properties))
+            self.link("deals", deals[deal.id], "companies", company_id, deal.created)
+
+    def delivered_company(self, account: Account, company_id: str, owner: str, updated: datetime) -> None:
+        """A customer as the firm's portal holds it; ``ps_external_id`` is its NetSuite customer,
+        which the activation write-back set when it made the customer (last changed then)."""
+        domain = f"{_short_name(account.name).replace(' ', '')}.{account.market.domain}".lower()
+        self.add("companies", hubspot_record("companies", company_id, account.created, max(updated, account.created), {
+            "name": account.name, "domain": domain, "country": account.market.country, "industry": account.industry,
+            "hubspot_owner_id": owner, "ps_external_id": account.customer_id}))
 
     def contact(self, rng: random.Random, company_id: str, domain: str, country: str, created: datetime) -> None:
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -293,6 +360,7 @@ class _HubSpotGenerator:
         self.link("deals", renewal_id, "companies", company_id, created)
 
 
-def write(store: SandboxStore, *, seed: int, scale: float) -> dict[str, int]:
-    """Generate the HubSpot portal into ``store``; returns counts per ``hubspot.<object>``."""
-    return _HubSpotGenerator(store, seed, scale).run()
+def write(store: SandboxStore, *, seed: int, scale: float, delivered: list[Project] | None = None) -> dict[str, int]:
+    """Generate the HubSpot portal into ``store``; returns counts per ``hubspot.<object>``.
+    ``delivered``: the firm's delivery projects whose deals it sold in HubSpot (module docstring)."""
+    return _HubSpotGenerator(store, seed, scale, list(delivered or ())).run()

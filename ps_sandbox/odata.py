@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ps_sandbox.querylang import (
+    Literal,
     QuerySyntaxError,
     Token,
     TokenStream,
@@ -52,12 +53,6 @@ _ARITHMETIC = {"add", "sub", "mul", "div", "divby", "mod"}
 
 class ODataError(ValueError):
     """A query option the service refuses (answered 400 with the OData error body)."""
-
-
-@dataclass(frozen=True)
-class Literal:
-    kind: str  # string, number, boolean, null, datetime, enum
-    value: Any
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ class TokenStream:
 
 @dataclass(frozen=True)
 class Literal:
-    kind: str  # string, number, boolean, null, date, datetime
+    kind: str  # string, number, boolean, null, date, datetime (OData adds enum)
     value: Any
 
 

@@ -21,12 +21,14 @@ def serve(
     seed: int = 42,
     state: str | Path = ".ps_pipelines/sandbox.sqlite",
     salesforce_packages: tuple[str, ...] = (),
+    psa_crm: str = "salesforce",
 ) -> None:
     """Open (generating on first use) the sandbox at ``state`` and serve it; blocks until Ctrl-C."""
     path = Path(state)
     fresh = not path.exists() or SandboxStore(path).is_empty()
     started = time.perf_counter()
-    ctx = open_sandbox(path, SandboxConfig(seed=seed, scale=scale, salesforce_packages=salesforce_packages))
+    ctx = open_sandbox(path, SandboxConfig(seed=seed, scale=scale, salesforce_packages=salesforce_packages,
+                                            psa_crm=psa_crm))
     if fresh:
         print(f"Generated sandbox data (seed {seed}, scale {scale}) in {time.perf_counter() - started:.1f}s "
               f"into {path}", flush=True)

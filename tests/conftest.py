@@ -22,6 +22,10 @@ TEST_SEED = 7
 TEST_SCALE = 0.1
 # The same firm with Certinia PSA installed in its Salesforce org (the ``pse__`` package).
 CERTINIA = SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=("certinia",))
+# That firm selling in HubSpot what its Certinia org delivers (a HubSpot + Certinia estate): the
+# delivered deals are HubSpot deals, and each Certinia project names its deal in CRM_Deal_Id__c.
+CERTINIA_SOLD_IN_HUBSPOT = SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=("certinia",),
+                                         psa_crm="hubspot")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,12 +50,17 @@ class RunningSandbox:
         return response.json() if response.content else None
 
 
-@pytest.fixture(scope="session")
-def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sandbox-template") / "sandbox.sqlite"
-    ctx = open_sandbox(path, SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
+def _template(tmp_path_factory: pytest.TempPathFactory, name: str, config: SandboxConfig) -> Path:
+    """A generated sandbox database, made once per session and copied for each test."""
+    path = tmp_path_factory.mktemp(name) / "sandbox.sqlite"
+    ctx = open_sandbox(path, config)
     ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
+
+
+@pytest.fixture(scope="session")
+def sandbox_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _template(tmp_path_factory, "sandbox-template", SandboxConfig(seed=TEST_SEED, scale=TEST_SCALE))
 
 
 def _serve(template: Path, tmp_path: Path, config: SandboxConfig) -> Iterator[RunningSandbox]:
@@ -73,16 +82,24 @@ def sandbox(sandbox_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
 
 @pytest.fixture(scope="session")
 def certinia_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("certinia-template") / "sandbox.sqlite"
-    ctx = open_sandbox(path, CERTINIA)
-    ctx.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return path
+    return _template(tmp_path_factory, "certinia-template", CERTINIA)
 
 
 @pytest.fixture
 def certinia_sandbox(certinia_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
     """A fresh sandbox whose Salesforce org runs Certinia PSA."""
     yield from _serve(certinia_template, tmp_path, CERTINIA)
+
+
+@pytest.fixture(scope="session")
+def certinia_hubspot_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _template(tmp_path_factory, "certinia-hubspot-template", CERTINIA_SOLD_IN_HUBSPOT)
+
+
+@pytest.fixture
+def certinia_hubspot_sandbox(certinia_hubspot_template: Path, tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A fresh sandbox whose Certinia org delivers the deals the firm sold in HubSpot."""
+    yield from _serve(certinia_hubspot_template, tmp_path, CERTINIA_SOLD_IN_HUBSPOT)
 
 
 def opportunity_of_workspaces(store: Any) -> dict[str, str]:

@@ -146,3 +146,32 @@ def test_the_dev_location_reads_its_sandbox_and_warehouse_at_run_time(monkeypatc
     for platform in ("salesforce", "kantata", "workday", "netsuite"):
         assert resources[platform].process_config_and_initialize().base_url == "http://127.0.0.1:9"
     assert resources["warehouse"].process_config_and_initialize().database_path == "/somewhere/warehouse.duckdb"
+
+
+def test_dev_takes_the_estate_to_both_locations_and_the_sandbox_its_packages(tmp_path: Path) -> None:
+    from ps_pipelines.cli import build_parser
+    from ps_pipelines.dev import dagster_dev_environment, sandbox_state
+    from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV
+
+    args = build_parser().parse_args(["dev", "--estate", "HubSpot,certinia,workday,netsuite"])
+    assert str(args.estate) == "hubspot,certinia,workday,netsuite"
+    environment = dagster_dev_environment("http://127.0.0.1:9", tmp_path / "warehouse.duckdb", args.estate)
+    assert environment[ESTATE_ENV] == "hubspot,certinia,workday,netsuite"
+    # The org runs Certinia, which changes the generated data: a sandbox state of its own.
+    assert args.estate.salesforce_packages() == ("certinia",)
+    assert sandbox_state(tmp_path, args.estate) != sandbox_state(tmp_path, DEFAULT_ESTATE)
+    assert sandbox_state(tmp_path, DEFAULT_ESTATE) == tmp_path / "sandbox.sqlite"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["dev", "--estate", "hubspot,workday,netsuite"])  # no PSA
+
+
+def test_the_dev_event_location_serves_the_estate_in_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ps_pipelines.estate import ESTATE_ENV
+    from ps_pipelines.events.definitions_dev import defs
+
+    monkeypatch.setenv(ESTATE_ENV, "hubspot,certinia,workday,netsuite")
+    location = defs()  # the estate is read when the location loads, not at import
+    assert {s.name: set(s.required_resource_keys) for s in location.sensors or ()} == {
+        "won_deals_sensor": {"hubspot"}, "approved_work_sensor": {"certinia"}}
+    monkeypatch.setenv(SANDBOX_URL_ENV, "http://127.0.0.1:9")
+    assert (location.resources or {})["hubspot"].process_config_and_initialize().base_url == "http://127.0.0.1:9"

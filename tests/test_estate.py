@@ -14,6 +14,7 @@ def test_an_estate_names_its_platforms_per_role() -> None:
     assert estate.for_role("crm") == ("hubspot",) and estate.for_role("psa") == ("certinia",)
     assert estate.declares("certinia") and not estate.declares("salesforce")
     assert estate.salesforce_packages() == ("certinia",)
+    assert estate.psa_crm() == "hubspot"  # its PSA delivers what it sold in HubSpot
     assert str(estate) == "hubspot,certinia,workday,netsuite"
 
 
@@ -25,6 +26,8 @@ def test_a_role_may_have_more_than_one_platform() -> None:
 def test_the_default_estate_is_the_one_the_pipeline_always_ran() -> None:
     assert DEFAULT_ESTATE.platforms == ("salesforce", "kantata", "workday", "netsuite")
     assert DEFAULT_ESTATE.salesforce_packages() == ()
+    assert DEFAULT_ESTATE.psa_crm() == "salesforce"
+    assert Estate.parse("salesforce,hubspot,certinia,workday,netsuite").psa_crm() == "salesforce"
 
 
 def test_an_unknown_platform_is_named_with_the_known_ones() -> None:

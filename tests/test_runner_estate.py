@@ -1,9 +1,9 @@
 """``ps-pipelines run --estate ...`` end to end on the estates other than the default (issue 13):
-a managed-services firm on HubSpot + Certinia + Workday + NetSuite, a firm mid-acquisition
-that runs both CRMs, and a consultancy on Salesforce + Certinia whose approved time is
-invoiced. The main job exits 0 with every model and test green, the graph holds only the
+a firm on HubSpot + Certinia + Workday + NetSuite whose Certinia org delivers the deals it
+sold in HubSpot, a firm mid-acquisition that runs both CRMs, and a consultancy on Salesforce +
+Certinia. The main job exits 0 with every model and test green, the graph holds only the
 declared platforms, and what it posts is in the ERP, the PSA and the CRM exactly once, read
-back from the sandbox's own APIs.
+back from the sandbox's own APIs: approved Certinia work is invoiced whichever CRM sold it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,28 @@ def values(con: duckdb.DuckDBPyConnection, sql: str) -> set:
     return {value for (value, *_) in con.execute(sql).fetchall()}
 
 
+# What a project needs set up before it can be invoiced (int_project_billing_setup's blockers).
+SETUP_BLOCKERS = ("erp_customer", "erp_project", "legal_entity", "currency", "billing_model")
+
+
+def assert_invoiced_once(con: duckdb.DuckDBPyConnection, sandbox: RunningSandbox) -> dict[str, Decimal]:
+    """Every line of a valid outbound invoice is on a NetSuite invoice exactly once, at its
+    amount (SuiteQL, checked as Decimal); returns those lines (line key -> amount)."""
+    wanted = {key: Decimal(str(amount)) for key, amount in con.execute(
+        "SELECT line_external_id, amount FROM outbound.erp_billing_transactions WHERE is_invoice_valid").fetchall()}
+    netsuite = NetSuiteClient(sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
+    try:
+        _, lines = erp_invoices(netsuite)
+    finally:
+        netsuite.client.close()
+    on_erp = [line.get("custcol_ps_line_key") for rows in lines.values() for line in rows]
+    assert wanted and all(on_erp.count(key) == 1 for key in wanted)
+    amounts = {line["custcol_ps_line_key"]: abs(Decimal(str(line["foreignamount"])))
+               for rows in lines.values() for line in rows if line.get("custcol_ps_line_key") in wanted}
+    assert amounts == wanted
+    return wanted
+
+
 def activated_deals(home: Path) -> dict[str, dict[str, str]]:
     """Per deal the activation posted for: the ERP job and PSA project ids, from the ledger."""
     with duckdb.connect(str(ledger_path_for(home / "warehouse.duckdb")), read_only=True) as con:
@@ -62,9 +84,10 @@ def activated_deals(home: Path) -> dict[str, dict[str, str]]:
     return deals
 
 
-def test_a_hubspot_and_certinia_estate_runs_the_main_job_and_activates_each_won_deal_once(
-    certinia_sandbox: RunningSandbox, home: Path
+def test_a_hubspot_and_certinia_estate_activates_each_won_deal_once_and_invoices_its_approved_work(
+    certinia_hubspot_sandbox: RunningSandbox, home: Path
 ) -> None:
+    certinia_sandbox = certinia_hubspot_sandbox
     with run_estate("hubspot,certinia,workday,netsuite", certinia_sandbox, home) as con:
         # Only the declared platforms were ingested, and the canonical model reads them.
         assert raw_tables(con) == {"raw_hubspot", "raw_certinia", "raw_workday", "raw_netsuite"}
@@ -75,7 +98,24 @@ def test_a_hubspot_and_certinia_estate_runs_the_main_job_and_activates_each_won_
         [(timecard_days,)] = con.execute("SELECT count(*) FROM marts.fct_time_entries").fetchall()
         won = values(con, "SELECT opportunity_id FROM marts.fct_opportunities "
                           "WHERE is_won AND crm_platform = 'hubspot'")
+        # The Certinia projects deliver won HubSpot deals, and no line of theirs waits for a
+        # customer, a job, an entity, a currency or a billing model.
+        lines = con.execute(
+            "SELECT t.line_external_id, t.source_type, t.source_id, t.validation_errors, o.crm_platform, o.is_won, "
+            "p.psa_platform FROM outbound.erp_billing_transactions AS t "
+            "LEFT JOIN marts.dim_project AS p ON p.project_key = t.project_key "
+            "LEFT JOIN marts.fct_opportunities AS o ON o.opportunity_id = t.crm_opportunity_id").fetchall()
+        timecard_ids = values(con, "SELECT time_entry_id FROM marts.fct_time_entries")
+        invoiced = assert_invoiced_once(con, certinia_sandbox)
     assert timecard_days > 0 and won
+    assert lines and {(crm, is_won, psa) for _, _, _, _, crm, is_won, psa in lines} == {("hubspot", True, "certinia")}
+    blocked = [(key, errors) for key, _, _, errors, *_ in lines
+               if errors and any(blocker in errors for blocker in SETUP_BLOCKERS)]
+    assert not blocked, blocked[:5]
+    # Approved time, expenses and completed milestones are all invoiced, time by timecard day.
+    kinds = {kind for key, kind, _, _, *_ in lines if key in invoiced}
+    assert kinds == {"time_entry", "expense", "milestone"}, kinds
+    assert {source for key, kind, source, *_ in lines if key in invoiced and kind == "time_entry"} <= timecard_ids
 
     # Each won HubSpot deal the run activated: one NetSuite job, one Certinia project, and the
     # deal's properties set in HubSpot, whatever the ledger says.
@@ -108,20 +148,9 @@ def test_a_certinia_estate_invoices_each_approved_timecard_day_once(
     certinia_sandbox: RunningSandbox, home: Path
 ) -> None:
     with run_estate("salesforce,certinia,workday,netsuite", certinia_sandbox, home) as con:
-        wanted = dict(con.execute("SELECT line_external_id, amount FROM outbound.erp_billing_transactions "
-                                  "WHERE is_invoice_valid").fetchall())
         timecard_days = values(con, "SELECT time_entry_id FROM marts.fct_time_entries")
-    netsuite = NetSuiteClient(certinia_sandbox.url, **DEFAULT_CREDENTIALS["netsuite"])
-    try:
-        _, lines = erp_invoices(netsuite)
-    finally:
-        netsuite.client.close()
-    on_erp = [line.get("custcol_ps_line_key") for rows in lines.values() for line in rows]
-    # Approved Certinia time is invoiced: each wanted line once, at its amount, and the time
-    # lines are timecard days (<timecard id>:<day>).
-    assert wanted and all(on_erp.count(key) == 1 for key in wanted)
-    amounts = {line["custcol_ps_line_key"]: Decimal(str(line["foreignamount"]))
-               for rows in lines.values() for line in rows if line.get("custcol_ps_line_key") in wanted}
-    assert {key: abs(amount) for key, amount in amounts.items()} == {key: Decimal(str(a)) for key, a in wanted.items()}
+        # Approved Certinia time is invoiced: each wanted line once, at its amount, and the time
+        # lines are timecard days (<timecard id>:<day>).
+        wanted = assert_invoiced_once(con, certinia_sandbox)
     time_lines = {key.removeprefix("psp:inl:time_entry:") for key in wanted if key.startswith("psp:inl:time_entry:")}
     assert time_lines and time_lines <= timecard_days

@@ -1,8 +1,29 @@
-{#- A row per calendar day from start_date to end_date (both inclusive, 'YYYY-MM-DD').
+{#- A row per whole number from 0 to row_count - 1 (row_count known when compiling), column
+    `spine_value`: a cross join of 0/1 digits (2^bits rows) filtered to the range, plain SQL every
+    adapter runs, no generate_series and no query at compile time. -#}
+{% macro ps_integer_spine(row_count) -%}
+  {%- set bits = [] -%}
+  {%- for bit in range(32) if (2 ** bit) < row_count -%}{%- do bits.append(bit) -%}{%- endfor -%}
+  {%- if not bits -%}{%- do bits.append(0) -%}{%- endif -%}
+  (
+    with binary_digit as (
+      select 0 as digit union all select 1
+    ),
+    numbers as (
+      select
+        {% for bit in bits -%}
+          d{{ bit }}.digit * {{ 2 ** bit }}{{ ' + ' if not loop.last }}
+        {%- endfor %} as spine_value
+      from {% for bit in bits -%}
+        binary_digit as d{{ bit }}{{ ' cross join ' if not loop.last }}
+      {%- endfor %}
+    )
+    select spine_value from numbers where spine_value < {{ row_count }}
+  )
+{%- endmacro %}
 
-    The day count is known when compiling, so the spine is a cross join of 0/1 digits
-    (2^bits rows) filtered to the range: plain SQL every adapter runs, no generate_series
-    and no query at compile time. Column: date_day (date). -#}
+{#- A row per calendar day from start_date to end_date (both inclusive, 'YYYY-MM-DD'),
+    column date_day (date), from the integer spine of its day count. -#}
 {% macro ps_date_spine(start_date, end_date) -%}
   {%- set start = modules.datetime.date.fromisoformat(start_date | string) -%}
   {%- set end = modules.datetime.date.fromisoformat(end_date | string) -%}
@@ -10,26 +31,10 @@
   {%- if day_count < 1 -%}
     {{ exceptions.raise_compiler_error("ps_date_spine: end_date " ~ end ~ " is before start_date " ~ start) }}
   {%- endif -%}
-  {%- set bits = [] -%}
-  {%- for bit in range(32) if (2 ** bit) < day_count -%}{%- do bits.append(bit) -%}{%- endfor -%}
-  {%- if not bits -%}{%- do bits.append(0) -%}{%- endif -%}
   (
-    with binary_digit as (
-      select 0 as digit union all select 1
-    ),
-    day_offset as (
-      select
-        {% for bit in bits -%}
-          d{{ bit }}.digit * {{ 2 ** bit }}{{ ' + ' if not loop.last }}
-        {%- endfor %} as day_number
-      from {% for bit in bits -%}
-        binary_digit as d{{ bit }}{{ ' cross join ' if not loop.last }}
-      {%- endfor %}
-    )
     select
-      cast({{ dbt.dateadd('day', 'day_number', "cast('" ~ start ~ "' as date)") }} as date) as date_day
-    from day_offset
-    where day_number < {{ day_count }}
+      cast({{ dbt.dateadd('day', 'day_offset.spine_value', "cast('" ~ start ~ "' as date)") }} as date) as date_day
+    from {{ ps_integer_spine(day_count) }} as day_offset
   )
 {%- endmacro %}
 

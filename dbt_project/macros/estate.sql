@@ -78,3 +78,25 @@ where false
         else 'certinia:org:' || {{ currency_code }}
     end
 {%- endmacro %}
+
+{#- A platform's staging model, or when the estate does not declare the platform, no rows of
+    the same columns: `columns` is a list of (column, ps_type), read from the model when
+    declared and typed nulls otherwise. A model that reads a declared-only platform (HubSpot's
+    recurring line items) then stays one piece of SQL on every estate: built and linted the
+    same, empty where the platform is absent (a ref in the false branch is never parsed, so
+    no dependency on the disabled staging model). -#}
+{% macro ps_declared_or_empty(platform, relation, columns) -%}
+  {%- if ps_declares(platform) %}
+    select
+        {%- for name, type in columns %}
+        {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref(relation) }}
+  {%- else %}
+    select
+        {%- for name, type in columns %}
+        cast(null as {{ ps_type(type) }}) as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    where false
+  {%- endif %}
+{%- endmacro %}

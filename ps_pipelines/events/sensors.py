@@ -1,8 +1,10 @@
 """Sensors that start the event jobs within seconds of a business event.
 
-``won_deals_sensor`` watches the CRM for won opportunities not yet activated and starts
-``activate_projects_on_event``; ``approved_work_sensor`` watches the PSA for approved billable time
+``won_deals_sensor`` watches the estate's CRM(s) for won deals not yet activated and starts
+``activate_projects_on_event``; ``approved_work_sensor`` watches its PSA(s) for approved billable time
 and expenses and completed milestones and starts ``post_invoices_on_event`` (``events/jobs.py``).
+Each reads the change feeds of the platforms the estate declares (``lib/change_feeds``), through
+the resources of the same names.
 The jobs themselves post everything the outbound models say is missing, so a sensor only
 decides *when* to run: one run per tick covers every new event, and its run key is derived
 from those events, so a replayed tick (same events) never starts a second posting. The tags
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -32,20 +34,21 @@ from dagster import (
     sensor,
 )
 
+from ps_pipelines.estate import DEFAULT_ESTATE, Estate
 from ps_pipelines.events.jobs import EVENT_ACTIVATION_JOB, EVENT_BILLING_JOB
 from ps_pipelines.lib.change_feeds import (
-    APPROVED_WORK,
     DEFAULT_OVERLAP,
-    WON_DEALS,
     ChangeEvent,
     Feed,
     FeedBatch,
     FeedCursor,
-    read_feeds,
+    approved_work_feeds,
+    read_platform_feeds,
+    won_deal_feeds,
 )
 from ps_pipelines.lib.http import ApiError
-from ps_pipelines.lib.sources import KantataClient, SalesforceClient
-from ps_pipelines.resources import KantataResource, SalesforceResource
+from ps_pipelines.lib.sources.base import SourceClient
+from ps_pipelines.resources import SourceResource
 
 WON_DEALS_SENSOR = "won_deals_sensor"
 APPROVED_WORK_SENSOR = "approved_work_sensor"
@@ -61,7 +64,6 @@ TICK_READ_TIMEOUT_SECONDS = 10.0
 _CURSOR_VERSION = 1
 WAITING_STATUSES = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING]
 
-FeedResource = SalesforceResource | KantataResource
 # Local development: an event reaches the ERP within seconds. A deployment's definitions may
 # pass a longer interval (each tick of a write-back sensor is one query to the platform).
 WRITEBACK_SENSOR_INTERVAL_SECONDS = 5
@@ -70,51 +72,62 @@ WRITEBACK_SENSOR_INTERVAL_SECONDS = 5
 def build_writeback_sensors(
     minimum_interval_seconds: int = WRITEBACK_SENSOR_INTERVAL_SECONDS, *,
     overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
+    estate: Estate = DEFAULT_ESTATE,
 ) -> list[SensorDefinition]:
-    """The two write-back sensors, on by default, evaluated at most every ``minimum_interval_seconds``."""
+    """The two write-back sensors of ``estate``, on by default, evaluated at most every
+    ``minimum_interval_seconds``: won deals in its CRM(s), approved work in its PSA(s)."""
     overlap = timedelta(seconds=overlap_seconds)
+    crms, psas = estate.for_role("crm"), estate.for_role("psa")
+    return [
+        _feed_sensor(WON_DEALS_SENSOR, EVENT_ACTIVATION_JOB, won_deal_feeds(estate), overlap,
+                     minimum_interval_seconds,
+                     f"Starts project activation when deals are won in {' and '.join(crms)} (not when our own "
+                     "write-back marks them activated)."),
+        _feed_sensor(APPROVED_WORK_SENSOR, EVENT_BILLING_JOB, approved_work_feeds(estate), overlap,
+                     minimum_interval_seconds,
+                     "Starts invoice posting when billable time or expenses are approved or milestones completed "
+                     f"in {' and '.join(psas)}."),
+    ]
+
+
+def _feed_sensor(name: str, job_name: str, feeds: Sequence[Feed], overlap: timedelta,
+                 minimum_interval_seconds: int, description: str) -> SensorDefinition:
+    """A sensor over ``feeds``, reading each through the resource named after its platform."""
+    platforms = tuple(dict.fromkeys(feed.platform for feed in feeds))
 
     @sensor(
-        name=WON_DEALS_SENSOR,
-        job_name=EVENT_ACTIVATION_JOB,
+        name=name,
+        job_name=job_name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Starts project activation when CRM opportunities are won (not when our own write-back "
-        "marks them activated).",
+        required_resource_keys=set(platforms),
+        description=description,
     )
-    def won_deals_sensor(context: SensorEvaluationContext, salesforce: SalesforceResource) -> SensorResult | SkipReason:
-        return evaluate_feeds(context, WON_DEALS_SENSOR, salesforce, (WON_DEALS,), overlap, EVENT_ACTIVATION_JOB)
+    def feed_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        resources = {platform: getattr(context.resources, platform) for platform in platforms}
+        return evaluate_feeds(context, name, resources, feeds, overlap, job_name)
 
-    @sensor(
-        name=APPROVED_WORK_SENSOR,
-        job_name=EVENT_BILLING_JOB,
-        minimum_interval_seconds=minimum_interval_seconds,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Starts invoice posting when billable time or expenses are approved or milestones completed "
-        "in the PSA.",
-    )
-    def approved_work_sensor(context: SensorEvaluationContext, kantata: KantataResource) -> SensorResult | SkipReason:
-        return evaluate_feeds(context, APPROVED_WORK_SENSOR, kantata, APPROVED_WORK, overlap, EVENT_BILLING_JOB)
-
-    return [won_deals_sensor, approved_work_sensor]
+    return feed_sensor
 
 
 
 def evaluate_feeds(
     context: SensorEvaluationContext,
     sensor_name: str,
-    resource: FeedResource,
+    resources: Mapping[str, SourceResource],
     feeds: Sequence[Feed],
     overlap: timedelta,
     job_name: str,
 ) -> SensorResult | SkipReason:
-    """One tick: read the feeds since the stored cursor; one run request for all new events."""
+    """One tick: read the feeds (each through its platform's resource in ``resources``) since the
+    stored cursor; one run request for all new events."""
     cursors = decode_cursor(context.cursor, warn=context.log.warning)
     try:
-        with tick_client(resource) as client:
-            batch = read_feeds(client, feeds, cursors, overlap=overlap)
+        with ExitStack() as stack:
+            clients = {platform: stack.enter_context(tick_client(resource)) for platform, resource in resources.items()}
+            batch = read_platform_feeds(clients, feeds, cursors, overlap=overlap)
     except (ApiError, requests.RequestException) as exc:
-        # The cursor stays where it was, so the next tick reads the same changes again.
+        # The cursor stays where it was (every platform's), so the next tick reads the same changes again.
         context.log.warning(f"{sensor_name}: change feed not readable, cursor kept: {exc}")
         return SkipReason(f"change feed not readable: {exc}")
     cursor = encode_cursor(batch.cursors)
@@ -138,10 +151,10 @@ def waiting_run_id(context: SensorEvaluationContext, job_name: str) -> str | Non
 
 
 @contextmanager
-def tick_client(resource: FeedResource) -> Iterator[SalesforceClient | KantataClient]:
+def tick_client(resource: SourceResource) -> Iterator[SourceClient]:
     """The resource's client with a short retry and time budget, closed after the tick."""
     client = resource.client()
-    transport = client.client
+    transport = client.client  # every source client keeps its ApiClient here
     transport.max_retries = min(transport.max_retries, TICK_MAX_RETRIES)
     transport.backoff_max = min(transport.backoff_max, TICK_BACKOFF_MAX_SECONDS)
     connect_timeout, read_timeout = transport.timeout

@@ -14,7 +14,13 @@ are neither lost nor repeated. No Dagster imports: the sensors wrap these functi
 Our own write-backs are not events: a feed whose records name the user who last changed them
 (Salesforce's ``LastModifiedById``) drops changes made by the user the client authenticates as
 (``integration_user_id``), so marking a deal activated, or "Needs attention", never starts
-another activation. The cursor still moves past those changes.
+another activation. The cursor still moves past those changes. A HubSpot deal names no such
+user, so a won deal already carrying the status our activation writes is not an event.
+
+Which feeds a firm has follows its estate (``won_deal_feeds`` / ``approved_work_feeds``): one
+per declared CRM (Salesforce opportunities, HubSpot deals) or PSA (Kantata time entries,
+expenses and milestones; Certinia timecards, expenses and milestones), each read through its
+platform's client (``read_platform_feeds``).
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from ps_pipelines.lib.contracts import kantata, salesforce
+from ps_pipelines.estate import Estate
+from ps_pipelines.lib.contracts import certinia, hubspot, kantata, salesforce
 from ps_pipelines.lib.contracts.base import EntityContract
 from ps_pipelines.lib.sources.base import SourceClient, parse_timestamp
+from ps_pipelines.lib.writeback.activation import CRM_TARGETS, NEEDS_ATTENTION
 
 DEFAULT_OVERLAP = timedelta(seconds=60)
 # A burst (month-end approvals) could put thousands of events in one overlap window; past
@@ -93,6 +101,10 @@ class Feed:
     time entries on it); the record's change time is then the later of the two.
     ``last_changed_by``: whether a record's last change was made by a given user; with it,
     changes made by our own integration user are not events.
+    ``normalized``: the fields are read from the record in the contract's row form
+    (``contract.normalize``: a HubSpot record's properties lifted beside its id).
+    ``kind`` names the feed's events and its cursor: unique across every platform's feeds, as
+    one sensor may read several platforms (a firm with two CRMs).
     """
 
     kind: str
@@ -102,6 +114,15 @@ class Feed:
     change_field: str
     also_changed_by: str | None = None
     last_changed_by: Callable[[Mapping[str, Any], str], bool] | None = None
+    normalized: bool = False
+
+    @property
+    def platform(self) -> str:
+        """The platform (and resource key) whose client reads the feed."""
+        return self.contract.platform
+
+    def fields(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+        return self.contract.normalize(dict(record)) if self.normalized else record
 
     def change_of(self, record: Mapping[str, Any]) -> datetime:
         changed = parse_timestamp(record[self.change_field])
@@ -119,12 +140,24 @@ class Feed:
             return False
         return self.is_event(record)
 
+    def changes(self, record: Mapping[str, Any], own_user: str | None) -> tuple[datetime, str, bool]:
+        """``(change time, id, is an event)`` of one record as the client answered it."""
+        fields = self.fields(record)
+        return self.change_of(fields), self.id_of(fields), self.reports(fields, own_user)
+
 
 @runtime_checkable
 class KnowsOwnUser(Protocol):
     """A source client that can name the user its requests (and so our write-backs) run as."""
 
     def integration_user_id(self) -> str | None: ...
+
+
+@runtime_checkable
+class KnowsNewestChange(Protocol):
+    """A source client that can answer the newest change of an entity in one request."""
+
+    def newest_change(self, contract: EntityContract) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,35 @@ def is_completed_milestone(record: Mapping[str, Any]) -> bool:
     return record.get("story_type") == "milestone" and record.get("state") == "completed"
 
 
+_HUBSPOT_DEAL = CRM_TARGETS["hubspot"]
+
+
+def is_hubspot_activation_trigger(record: Mapping[str, Any]) -> bool:
+    """A live won HubSpot deal (a flattened row) that our activation has not marked yet.
+
+    A deal names no user who last changed it, so the status is the mark: once the activation
+    has written ``Complete`` (with the ERP project id) or ``Needs attention: ...``, later
+    changes of the deal are not events; the batch path still posts whatever they make missing.
+    """
+    if str(record.get("hs_is_closed_won")).lower() != "true" or str(record.get("archived")).lower() == "true":
+        return False
+    status = str(record.get(_HUBSPOT_DEAL.status_field) or "")
+    activated = status in ACTIVATED_STATUSES and bool(record.get(_HUBSPOT_DEAL.project_field))
+    return not (activated or status.startswith(NEEDS_ATTENTION))
+
+
+def is_approved_certinia_billable(record: Mapping[str, Any]) -> bool:
+    """An approved, billable Certinia timecard or expense (PSA help, "Timecard Fields":
+    Status picklist, Billable checkbox), not in the recycle bin."""
+    return (record.get("pse__Status__c") == "Approved" and bool(record.get("pse__Billable__c"))
+            and not record.get("IsDeleted"))
+
+
+def is_completed_certinia_milestone(record: Mapping[str, Any]) -> bool:
+    """A Certinia milestone is complete once approved (PSA help, "Milestone Fields")."""
+    return record.get("pse__Status__c") == "Approved" and not record.get("IsDeleted")
+
+
 # The feed also selects who made each change, to tell a human's win from our write-back.
 _OPPORTUNITY_CHANGES = replace(salesforce.OPPORTUNITIES, source_fields=(
     *salesforce.OPPORTUNITIES.source_fields, salesforce.LAST_MODIFIED_BY))
@@ -172,6 +234,35 @@ APPROVED_EXPENSES = Feed("expense", kantata.EXPENSES, is_approved_billable, "id"
                          also_changed_by="recent_submission")
 COMPLETED_MILESTONES = Feed("milestone", kantata.MILESTONES, is_completed_milestone, "id", "updated_at")
 APPROVED_WORK = (APPROVED_TIME, APPROVED_EXPENSES, COMPLETED_MILESTONES)
+# HubSpot: the search itself selects won deals (hs_is_closed_won, what the activation requests
+# read as is_won: the won stage of every pipeline, renewals included), so the feed's position
+# moves with won deals only; the status tells our own marks apart (is_hubspot_activation_trigger).
+_WON_HUBSPOT_DEALS = replace(hubspot.DEALS, source_filter="hs_is_closed_won EQ true")
+WON_HUBSPOT_DEALS = Feed("hubspot_deal", _WON_HUBSPOT_DEALS, is_hubspot_activation_trigger, "id",
+                         "hs_lastmodifieddate", normalized=True)
+# Certinia: our write-backs upsert projects only, never timecards, expenses or milestones.
+APPROVED_TIMECARDS = Feed("certinia_timecard", certinia.TIMECARDS, is_approved_certinia_billable, "Id",
+                          "SystemModstamp")
+APPROVED_CERTINIA_EXPENSES = Feed("certinia_expense", certinia.EXPENSES, is_approved_certinia_billable, "Id",
+                                  "SystemModstamp")
+COMPLETED_CERTINIA_MILESTONES = Feed("certinia_milestone", certinia.MILESTONES, is_completed_certinia_milestone,
+                                     "Id", "SystemModstamp")
+# Per platform, the feeds of each flow's events.
+WON_DEAL_FEEDS: dict[str, tuple[Feed, ...]] = {"salesforce": (WON_DEALS,), "hubspot": (WON_HUBSPOT_DEALS,)}
+APPROVED_WORK_FEEDS: dict[str, tuple[Feed, ...]] = {
+    "kantata": APPROVED_WORK,
+    "certinia": (APPROVED_TIMECARDS, APPROVED_CERTINIA_EXPENSES, COMPLETED_CERTINIA_MILESTONES),
+}
+
+
+def won_deal_feeds(estate: Estate) -> tuple[Feed, ...]:
+    """The won-deal feeds of every CRM ``estate`` declares, in declaration order."""
+    return tuple(feed for platform in estate.for_role("crm") for feed in WON_DEAL_FEEDS[platform])
+
+
+def approved_work_feeds(estate: Estate) -> tuple[Feed, ...]:
+    """The approved-work feeds of every PSA ``estate`` declares, in declaration order."""
+    return tuple(feed for platform in estate.for_role("psa") for feed in APPROVED_WORK_FEEDS[platform])
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -216,6 +307,23 @@ def read_feeds(
     return FeedBatch(sorted(events), new_cursors)
 
 
+def read_platform_feeds(
+    clients: Mapping[str, SourceClient],
+    feeds: Sequence[Feed],
+    cursors: Mapping[str, FeedCursor],
+    *,
+    overlap: timedelta = DEFAULT_OVERLAP,
+) -> FeedBatch:
+    """``read_feeds`` of each platform's feeds through its client (``clients`` by platform), as one batch."""
+    events: list[ChangeEvent] = []
+    new_cursors: dict[str, FeedCursor] = {}
+    for platform in dict.fromkeys(feed.platform for feed in feeds):
+        batch = read_feeds(clients[platform], [f for f in feeds if f.platform == platform], cursors, overlap=overlap)
+        events += batch.events
+        new_cursors.update(batch.cursors)
+    return FeedBatch(sorted(events), new_cursors)
+
+
 def own_user_of(client: SourceClient, feeds: Sequence[Feed]) -> str | None:
     """The user our own writes to ``client``'s platform are made as, if a feed can tell them apart."""
     if not any(feed.last_changed_by for feed in feeds) or not isinstance(client, KnowsOwnUser):
@@ -232,7 +340,7 @@ def read_feed(
     Changes whose last author is ``own_user`` are not events (see ``Feed.last_changed_by``).
     """
     records = [record for page in client.extract(feed.contract, since=cursor.floor) for record in page]
-    changes = [(feed.change_of(r), feed.id_of(r), feed.reports(r, own_user)) for r in records]
+    changes = [feed.changes(record, own_user) for record in records]
     fresh = {
         ChangeEvent(at, feed.kind, record_id)
         for at, record_id, is_event in changes
@@ -272,7 +380,10 @@ def start_cursor(
     wall clock, and a real platform's may drift, so starting at our own clock could replay (or
     skip) changes. An empty source starts at the epoch, so its first record is reported.
     """
-    newest = newest_change_time(client, feed.contract, around=around or datetime.now(UTC))
+    if isinstance(client, KnowsNewestChange):
+        newest = client.newest_change(feed.contract)
+    else:
+        newest = newest_change_time(client, feed.contract, around=around or datetime.now(UTC))
     if newest is None:
         return FeedCursor(_EPOCH, "", _EPOCH)
     # Read the window below the newest change once, as any tick would: the position lands on

@@ -19,6 +19,7 @@ from ps_sandbox.catalog import certinia
 from ps_sandbox.cli import add_serve_arguments
 from ps_sandbox.context import DEFAULT_CREDENTIALS
 from ps_sandbox.generate import populate
+from ps_sandbox.hubspot_data import DELIVERED_ID_OFFSET
 from ps_sandbox.store import SandboxStore
 from tests.conftest import TEST_SCALE, TEST_SEED, RunningSandbox
 
@@ -230,21 +231,64 @@ def test_updates_recompute_total_hours_which_no_client_writes(certinia_sandbox: 
     assert locked.status_code == 400 and locked.json()[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
-def _digest(packages: tuple[str, ...]) -> tuple[str, str]:
-    """(digest of the records every estate has, digest of everything) for a fresh generation."""
+def _digest(packages: tuple[str, ...], psa_crm: str = "salesforce") -> tuple[str, str, str]:
+    """(digest of the records every estate has, digest of everything, digest of everything but
+    the projects and the delivered HubSpot deals) for a fresh generation."""
     path = os.path.join(tempfile.mkdtemp(), "sandbox.sqlite")
     store = SandboxStore(path)
-    populate(store, seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=packages)
+    populate(store, seed=TEST_SEED, scale=TEST_SCALE, salesforce_packages=packages, psa_crm=psa_crm)
     rows = store.conn.execute("SELECT platform, object, id, updated_at, body FROM records ORDER BY 1, 2, 3").fetchall()
     shared = [row for row in rows if not row[1].startswith("pse__") and '"pse__' not in row[4]
               and "(internal)" not in row[4]]
-    return hashlib.sha256(repr(shared).encode()).hexdigest(), hashlib.sha256(repr(rows).encode()).hexdigest()
+    others = [row for row in rows if row[1] != "pse__Proj__c" and not _is_delivered(row[0], row[2])]
+    return tuple(hashlib.sha256(repr(part).encode()).hexdigest() for part in (shared, rows, others))
+
+
+def _is_delivered(platform: str, record_id: str) -> bool:
+    """A HubSpot record (or association) of the delivered deals' id block."""
+    return platform == "hubspot" and any(
+        part.isdigit() and int(part) % 1_000_000_000 > DELIVERED_ID_OFFSET for part in record_id.split(":"))
 
 
 def test_generation_is_deterministic_and_leaves_the_rest_of_the_estate_unchanged() -> None:
     plain, first, second = _digest(()), _digest(("certinia",)), _digest(("certinia",))
     assert first == second
     assert plain[0] == first[0] == plain[1]  # the default estate is untouched by Certinia's records
+    # Sold in HubSpot: the same business, only the projects' deal links and the delivered deals differ.
+    in_hubspot = _digest(("certinia",), psa_crm="hubspot")
+    assert in_hubspot == _digest(("certinia",), psa_crm="hubspot")
+    assert in_hubspot[2] == first[2] and in_hubspot[1] != first[1]
+
+
+def test_projects_sold_in_hubspot_deliver_won_hubspot_deals_of_their_customer(
+        certinia_hubspot_sandbox: RunningSandbox) -> None:
+    """Each Certinia project names, in the firm's External ID field, a won HubSpot deal with
+    the terms billing needs (entity, tax code, billing model, the project's currency), on a
+    company that is the project's Account; no Salesforce Opportunity stands for the deal."""
+    sandbox = certinia_hubspot_sandbox
+    store = sandbox.ctx.store
+    projects = _query(sandbox, _org(sandbox), "SELECT Id, CRM_Deal_Id__c, pse__Opportunity__c, pse__Account__c, "
+                                              "pse__Account__r.Name, CurrencyIsoCode FROM pse__Proj__c")
+    assert len(projects) == store.count("kantata", "workspaces")
+    token = DEFAULT_CREDENTIALS["hubspot"]["token"]
+    hubspot = requests.Session()
+    hubspot.headers["Authorization"] = f"Bearer {token}"
+    deal_ids = [project[certinia.DEAL_ID_FIELD] for project in projects]
+    assert len(set(deal_ids)) == len(deal_ids)
+    for project in projects:
+        assert project["pse__Opportunity__c"] is None
+        deal_id = project[certinia.DEAL_ID_FIELD]
+        properties = hubspot.get(f"{sandbox.url}/crm/v3/objects/deals/{deal_id}", params={
+            "properties": "dealstage,deal_currency_code,ps_billing_model,ps_legal_entity,ps_tax_code"},
+            timeout=30).json()["properties"]
+        assert properties["dealstage"] == "closedwon"
+        assert properties["deal_currency_code"] == project["CurrencyIsoCode"]
+        assert properties["ps_billing_model"] in ("Time and Materials", "Fixed Fee", "Milestone")
+        assert properties["ps_legal_entity"] and properties["ps_tax_code"]
+        [company] = hubspot.get(f"{sandbox.url}/crm/v4/objects/deals/{deal_id}/associations/companies",
+                                timeout=30).json()["results"]
+        company = hubspot.get(f"{sandbox.url}/crm/v3/objects/companies/{company['toObjectId']}", timeout=30).json()
+        assert company["properties"]["name"] == project["pse__Account__r"]["Name"]
 
 
 def test_timecards_group_a_weeks_entries_per_resource_project_status_and_billable(
@@ -268,3 +312,7 @@ def test_serve_command_installs_the_package_on_request() -> None:
     assert parser.parse_args(["--salesforce-package", "certinia"]).salesforce_packages == ["certinia"]
     with pytest.raises(SystemExit):
         parser.parse_args(["--salesforce-package", "widgets"])
+    assert parser.parse_args([]).psa_crm == "salesforce"
+    assert parser.parse_args(["--psa-crm", "hubspot"]).psa_crm == "hubspot"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--psa-crm", "pipedrive"])

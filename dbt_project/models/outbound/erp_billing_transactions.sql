@@ -5,9 +5,14 @@
 
     Lines (fct_billable_items): approved billable time on time-and-materials work (hours x
     resolved bill rate), approved billable expenses (at cost), completed milestones of fixed-fee
-    and milestone contracts (their amount), converted into the project's billing currency.
+    and milestone contracts (their amount), and recurring fees (a started period of a recurring
+    HubSpot line item: quantity x price, in the month the period starts), converted into the
+    project's billing currency.
       line_external_id    psp:inl:<source type>:<source id>  (NetSuite custcol_ps_line_key)
-      invoice_external_id psp:inv:<PSA project id>:<NetSuite subsidiary id>:<currency>:<YYYY-MM>
+      invoice_external_id psp:inv:<invoice project>:<NetSuite subsidiary id>:<currency>:<YYYY-MM>
+    The invoice project is the PSA project id; a project with none (a managed-services contract
+    activated in the ERP only) is named by its NetSuite job, erp-<job id>, else by its key,
+    key-<project key>: never a shared placeholder, so two such projects never share an invoice.
     Already invoiced work is left out (DECISIONLOG.md, "Billing and invoice coverage"): work a
     manual ERP invoice covers, and work whose line key is on an ERP invoice that is not one of
     ours. A line already posted on one of our invoices stays, on that invoice
@@ -22,6 +27,9 @@
     reporting currency) and rate_anomaly (rate above billing_max_rate_card_multiple x the rate
     card); validation_detail says what each hold found, naming the record. is_invoice_valid is
     false when any line of the invoice has an error: the whole invoice waits, never posted. -#}
+{%- set invoice_project = 'coalesce(items.psa_project_id, '
+    ~ dbt.concat(["'erp-'", 'setup.ns_job_id']) ~ ', ' ~ dbt.concat(["'key-'", 'items.project_key']) ~ ')' %}
+
 with items as (
     select
         *,
@@ -68,12 +76,13 @@ lines as (
         worker_days.worker_day_hours,
         case
             when items.coverage_method = 'line_key' then items.erp_invoice_external_id
-            else {{ psp_invoice_external_id('items.psa_project_id', 'setup.ns_subsidiary_id',
+            else {{ psp_invoice_external_id(invoice_project, 'setup.ns_subsidiary_id',
                                             'items.billing_currency_code', 'items.billing_period_start') }}
         end as invoice_external_id,
         case items.source_type
             when 'time_entry' then {{ dbt.concat(["'Professional Services - '", "coalesce(items.item_detail, 'Consulting')"]) }}
             when 'expense' then {{ dbt.concat(["'Reimbursable Expense - '", "coalesce(items.item_detail, 'Other')"]) }}
+            when 'recurring_fee' then {{ dbt.concat(["'Managed Services - '", "coalesce(items.item_detail, 'Recurring Fee')"]) }}
             else 'Professional Services - Milestone'
         end as item_name,
         case items.source_type
@@ -82,6 +91,8 @@ lines as (
                                                   "cast(items.service_date as " ~ dbt.type_string() ~ ")"]) }}
             when 'expense' then {{ dbt.concat(["coalesce(items.item_detail, 'Expense')", "' '",
                                                "cast(items.service_date as " ~ dbt.type_string() ~ ")"]) }}
+            when 'recurring_fee' then {{ dbt.concat(["coalesce(items.item_detail, 'Recurring fee')", "' from '",
+                                                     "cast(items.service_date as " ~ dbt.type_string() ~ ")"]) }}
             else {{ dbt.concat(["'Milestone: '", "coalesce(items.item_detail, '')"]) }}
         end as memo
     from items

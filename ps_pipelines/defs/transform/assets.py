@@ -193,7 +193,25 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse
         counts = _row_counts(path, [nodes[uid] for uid in map(_unique_id, events) if uid in nodes])
     yield from (_with_row_count(event, counts) for event in events)
     if not invocation.is_successful():
-        raise invocation.get_error() or RuntimeError("dbt build failed")
+        raise DbtBuildError(failed_nodes(invocation)) from invocation.get_error()
+
+
+class DbtBuildError(RuntimeError):
+    """A ``dbt build`` that failed, naming each failed node and dbt's message first (dagster-dbt's
+    own error leads with the whole command line, which hides the cause in a truncated log)."""
+
+    def __init__(self, failures: Sequence[str]) -> None:
+        super().__init__("dbt build failed: " + ("; ".join(failures) or "no node failed: see the dbt log"))
+
+
+def failed_nodes(invocation: DbtCliInvocation) -> list[str]:
+    """``<node>: <status>: <message>`` for every node of the invocation that errored or failed."""
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except (FileNotFoundError, KeyError, ValueError):  # dbt died before writing its results
+        return []
+    return [f"{r['unique_id']}: {r['status']}: {' '.join(str(r.get('message') or '').split())[:300]}"
+            for r in results if r.get("status") in ("error", "fail", "runtime error")]
 
 
 def load_manifest(project: DbtProject = dbt_project, estate: Estate = DEFAULT_ESTATE) -> Mapping[str, Any]:

@@ -32,7 +32,7 @@ from ps_pipelines.defs.writeback.config import BillingConfig, PostingConfig
 from ps_pipelines.estate import DEFAULT_ESTATE, Estate
 from ps_pipelines.lib.dbt_project import dbt_var
 from ps_pipelines.lib.warehouse.lock import WAREHOUSE_POOL
-from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW
+from ps_pipelines.lib.writeback.activation import ACTIVATION_FLOW, activation_systems
 from ps_pipelines.lib.writeback.flows import run_activation, run_billing
 from ps_pipelines.lib.writeback.ledger_store import posting_ledger
 from ps_pipelines.lib.writeback.outbox import (
@@ -165,13 +165,6 @@ def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: Warehous
 # Dagster kinds shown for a target system (Certinia is a Salesforce org); an asset shows at most three.
 _KINDS = {"certinia": "salesforce"}
 _MAX_KINDS = 3
-
-
-def activation_systems(estate: Estate) -> tuple[str, ...]:
-    """The activation's target systems in ``estate``: the ERP, its PSA(s) and CRM(s). Each is a
-    resource key and a ``Targets`` field; a row's own ``psa_platform``/``crm_platform`` picks
-    among them, so a firm mid-migration (two PSAs) posts to both."""
-    return ("netsuite", *estate.for_role("psa"), *estate.for_role("crm"))
 
 
 def activation_targets(resources: Any, systems: tuple[str, ...]) -> Targets:

@@ -12,6 +12,13 @@ Wire rules (developers.hubspot.com):
   limited to 10,000 total results for any given query. Attempting to page beyond 10,000 will
   result in a 400 error" (search-the-crm, "Limitations"): at the cap a new query starts from the
   last modification time seen, skipping the records at that time already read.
+* A contract's ``source_filter`` narrows every read to the records it selects, written as
+  HubSpot's own filter triples, ``<propertyName> <operator> <value>`` joined by `` AND ``
+  (e.g. ``hs_is_closed_won EQ true``): the filters of one ``filterGroups`` group, which HubSpot
+  ANDs (search-the-crm, "Filter search results"). Only the search endpoint filters, so a
+  filtered contract is always read through search, a full read included.
+* Newest change: one search sorted ``DESCENDING`` on the change property, ``limit`` 1
+  (search-the-crm, "Sort search results"): where a change feed starts.
 * Deletes: archived records are listed only with ``archived=true``; search never finds them.
 * Associations (a deal's company, a line item's deal): read per page of records, full or
   incremental alike, with one ``POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read``
@@ -55,6 +62,17 @@ IDS_PER_SEARCH = 100
 ASSOCIATION_READ_MAX = 1_000
 REQUESTS_PER_SECOND = 19.0  # 190 per 10 seconds
 SEARCH_REQUESTS_PER_SECOND = 4.0  # under the documented 5, so a clock skew never trips it
+
+
+def source_filters(contract: EntityContract) -> list[dict[str, Any]]:
+    """The contract's ``source_filter`` as search filters: ``name OPERATOR value`` triples joined by AND."""
+    if not contract.source_filter:
+        return []
+    filters = []
+    for condition in contract.source_filter.split(" AND "):
+        name, operator, value = condition.strip().split(" ", 2)
+        filters.append({"propertyName": name, "operator": operator.upper(), "value": value})
+    return filters
 
 
 class SearchCapError(RuntimeError):
@@ -111,7 +129,7 @@ class HubSpotClient:
             for chunk in chunked(list(ids), IDS_PER_SEARCH):
                 yield from self._search(contract, since, list(chunk))
             return
-        if since is None:
+        if since is None and not contract.source_filter:
             yield from self._list(contract, archived=False)
             return
         yield from self._search(contract, since, None)
@@ -125,6 +143,19 @@ class HubSpotClient:
                 moment = parse_timestamp(str(record.get("archivedAt") or record["updatedAt"]))
                 if moment >= floor:
                     yield str(record["id"]), moment
+
+    def newest_change(self, contract: EntityContract) -> datetime | None:
+        """The latest change time among the records ``contract`` selects (``None`` when there are none)."""
+        change = contract.change_column or "hs_lastmodifieddate"
+        filters = source_filters(contract)
+        body = {"filterGroups": [{"filters": filters}] if filters else [],
+                "sorts": [{"propertyName": change, "direction": "DESCENDING"}], "properties": [change], "limit": 1}
+        self._search_queries += 1
+        self._search_pace.acquire()
+        answer = self.client.post_json(f"/crm/v3/objects/{contract.source_object}/search", json=body,
+                                       idempotent=True, required_keys=("results",))
+        value = next((_property(r, change) for r in answer["results"] or []), None)
+        return parse_timestamp(value) if value else None
 
     def stats(self) -> dict[str, int]:
         return {**self.client.stats(), "search_queries": self._search_queries,
@@ -218,7 +249,7 @@ class HubSpotClient:
         self, contract: EntityContract, change: str, anchor: int | None, ids: list[str] | None
     ) -> Iterator[tuple[Page, bool]]:
         """Pages of one search query, each with whether the query stops at the result cap there."""
-        filters: list[dict[str, Any]] = []
+        filters = source_filters(contract)
         if anchor is not None:
             filters.append({"propertyName": change, "operator": "GTE", "value": str(anchor)})
         if ids is not None:
@@ -291,6 +322,11 @@ def _next_after(body: dict[str, Any]) -> str | None:
     return ((body.get("paging") or {}).get("next") or {}).get("after") or None
 
 
+def _property(record: dict[str, Any], name: str) -> str | None:
+    value = (record.get("properties") or {}).get(name)
+    return str(value) if value else None
+
+
 def _millis(record: dict[str, Any], change: str) -> int | None:
-    value = (record.get("properties") or {}).get(change)
+    value = _property(record, change)
     return epoch_millis(parse_timestamp(str(value))) if value else None

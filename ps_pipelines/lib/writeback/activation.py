@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ps_pipelines.estate import Estate
 from ps_pipelines.lib.contracts.kantata import OPPORTUNITY_REFERENCE
 from ps_pipelines.lib.writeback.contracts import check_activation_requests, rule_names
 from ps_pipelines.lib.writeback.outbox import OutboxItem, outbox_key, ref
@@ -192,6 +193,15 @@ CRM_TARGETS: dict[str, CrmTarget] = {
     # what stg_hubspot__deals reads as the deal's ERP project id.
     "hubspot": CrmTarget("hubspot", "deal", "ps_external_id", "ps_activation_status"),
 }
+
+
+def activation_systems(estate: Estate) -> tuple[str, ...]:
+    """The activation's target systems in ``estate``: the ERP, its PSA(s) and CRM(s). Each is a
+    resource key and a ``Targets`` field; a row's own ``psa_platform``/``crm_platform`` picks
+    among them, so a firm mid-migration (two PSAs) posts to both."""
+    return ("netsuite", *estate.for_role("psa"), *estate.for_role("crm"))
+
+
 PSA_TARGETS: dict[str, PsaTarget] = {
     "kantata": PsaTarget("kantata", "workspace", _Deal.workspace),
     "certinia": PsaTarget("certinia", "project", _Deal.certinia_project),

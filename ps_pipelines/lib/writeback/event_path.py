@@ -29,8 +29,9 @@ from pathlib import Path
 
 import duckdb
 
-from ps_pipelines.lib.change_feeds import APPROVED_WORK, WON_DEALS
-from ps_pipelines.lib.contracts import ALL_CONTRACTS, EntityContract
+from ps_pipelines.estate import DEFAULT_ESTATE, Estate
+from ps_pipelines.lib.change_feeds import approved_work_feeds, won_deal_feeds
+from ps_pipelines.lib.contracts import EVERY_CONTRACT, EntityContract
 from ps_pipelines.lib.ingestion import IngestOptions, IngestResult, ingest_entity
 from ps_pipelines.lib.sources.base import SourceClient
 from ps_pipelines.lib.warehouse.lock import WarehouseBusyError, exclusive_lock
@@ -60,37 +61,44 @@ FLOW_MODELS = {ACTIVATION_FLOW: ACTIVATION_MODEL, BILLING_FLOW: BILLING_MODEL}
 # Seconds after the last load, re-reading a short window is enough: the marks are the
 # platform's own change times, and a late commit lands within seconds, not the batch's minutes.
 EVENT_OVERLAP = timedelta(minutes=2)
-CONTRACTS_BY_TABLE: dict[str, EntityContract] = {contract.raw_table: contract for contract in ALL_CONTRACTS}
-# Read on every run: every table of the platform the flow's events come from, not only the
-# event's own table. Winning a deal also creates or changes its contract and account, and a
-# deal activated seconds before a week is approved brings a new Kantata workspace; reading only
-# the opportunity left such a deal "Needs attention" until the next refresh.
-EVENT_PLATFORMS = {ACTIVATION_FLOW: frozenset(feed.contract.platform for feed in (WON_DEALS,)),
-                   BILLING_FLOW: frozenset(feed.contract.platform for feed in APPROVED_WORK)}
-EVENT_ENTITIES = {flow: frozenset(c.key for c in ALL_CONTRACTS if c.platform in platforms)
-                  for flow, platforms in EVENT_PLATFORMS.items()}
+CONTRACTS_BY_TABLE: dict[str, EntityContract] = {contract.raw_table: contract for contract in EVERY_CONTRACT}
+# Read on every run: every table of the platforms the flow's events come from (the estate's
+# CRMs for deals, its PSAs for work), not only the event's own table. Winning a deal also
+# creates or changes its contract and account, and a deal activated seconds before a week is
+# approved brings a new Kantata workspace; reading only the opportunity left such a deal
+# "Needs attention" until the next refresh.
+FLOW_FEEDS = {ACTIVATION_FLOW: won_deal_feeds, BILLING_FLOW: approved_work_feeds}
 # The other platforms' tables (ERP masters and rates, HR) when the store's copy is older than
 # this: still fresher than the warehouse, and what a just-activated deal's ERP ids would be
 # missing, the billing setup takes from the ledger (stg_ops__activated_erp_records).
 REFERENCE_MAX_AGE = timedelta(seconds=60)
 
 
+def event_entities(flow: str, estate: Estate = DEFAULT_ESTATE) -> frozenset[str]:
+    """The entity keys read on every run of ``flow``: all tables of the platforms its events come from."""
+    platforms = {feed.platform for feed in FLOW_FEEDS[flow](estate)}
+    return frozenset(c.key for c in EVERY_CONTRACT if c.platform in platforms)
+
+
 @dataclass(frozen=True)
 class EventStore:
-    """The event path's database and the plan compiled for it."""
+    """The event path's database and the plan compiled for it, for one estate."""
 
     path: Path
+    estate: Estate = DEFAULT_ESTATE
 
     @classmethod
-    def beside(cls, warehouse_path: str | Path) -> EventStore:
+    def beside(cls, warehouse_path: str | Path, estate: Estate = DEFAULT_ESTATE) -> EventStore:
         path = Path(warehouse_path)
         # An underscore, not a dot: DuckDB names the catalog after the file's stem, and the
         # compiled SQL names relations by catalog ("warehouse_events"."staging"...).
-        return cls(path.with_name(path.stem + EVENT_STORE_SUFFIX))
+        return cls(path.with_name(path.stem + EVENT_STORE_SUFFIX), estate)
 
     @property
     def plan_dir(self) -> Path:
-        return self.path.with_name(self.path.stem + "_plan")
+        """A plan (and dbt target) per estate, as the batch path has a manifest per estate."""
+        suffix = "" if self.estate == DEFAULT_ESTATE else f"-estate-{'-'.join(self.estate.platforms)}"
+        return self.path.with_name(self.path.stem + "_plan" + suffix)
 
     def warehouse(self) -> Warehouse:
         return Warehouse(self.path)
@@ -100,15 +108,15 @@ class EventStore:
         an event run asks for it, so the usual answer, the stored plan, touches no table."""
         lock = self.path.with_name(self.path.name + ".lock")
         with exclusive_lock(lock):
-            plan = stored_plan(self.path, self.plan_dir)
+            plan = stored_plan(self.path, self.plan_dir, estate=self.estate)
         if plan is not None:
             return plan
         with self.warehouse().connect() as con:  # the raw tables first: dbt's macros look them up
-            for contract in ALL_CONTRACTS:
+            for contract in EVERY_CONTRACT:
                 ensure_raw_table(con, contract)
         # dbt opens the file itself: compile under the store's lock, with no connection open.
         with exclusive_lock(lock):
-            return load_or_compile(self.path, self.plan_dir)
+            return load_or_compile(self.path, self.plan_dir, estate=self.estate)
 
 
 @dataclass
@@ -139,7 +147,8 @@ def ingest_flow_sources(store: EventStore, plan: EventPlan, flow: str, clients: 
     options = IngestOptions(overlap=EVENT_OVERLAP)
     warehouse = store.warehouse()
     with warehouse.session() as con:
-        due = due_entities(con, flow_contracts(plan, flow), EVENT_ENTITIES[flow], now or datetime.now(UTC))
+        due = due_entities(con, flow_contracts(plan, flow), event_entities(flow, store.estate),
+                           now or datetime.now(UTC))
         for contract in due:
             result = ingest_entity(clients[contract.platform], warehouse, contract, run_id, options)
             posting.ingested.append(result)

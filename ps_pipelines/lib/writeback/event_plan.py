@@ -8,7 +8,9 @@ event store, keeps that SQL in a plan file, and runs the plan statement by state
 about one second for the whole chain at scale 1. The batch path builds the same SQL with dbt.
 
 Compiled with ``--full-refresh`` so incremental models are their complete ``select``; enforced
-contracts are kept by casting to the declared types, as dbt's contract DDL does.
+contracts are kept by casting to the declared types, as dbt's contract DDL does. A plan is
+compiled for one estate (``PS_ESTATE`` pinned for dbt, and part of the fingerprint): its
+staging reads only the declared platforms' raw tables, as the batch path's manifest does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from ps_pipelines.estate import DEFAULT_ESTATE, ESTATE_ENV, Estate
 from ps_pipelines.lib.dbt_project import DBT_PROJECT_DIR, DBT_TARGET, dbt_executable
 
 ACTIVATION_MODEL = "erp_project_activation_requests"
@@ -87,9 +90,12 @@ class EventPlan:
                    tuple(data.get("seeds", ())))
 
 
-def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """A hash of every file dbt compiles from (content, not mtime: a checkout must not recompile)."""
+def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR, estate: Estate = DEFAULT_ESTATE) -> str:
+    """A hash of every file dbt compiles from (content, not mtime: a checkout must not recompile)
+    and of the estate it compiles for."""
     digest = hashlib.sha256(str(PLAN_VERSION).encode())
+    if estate != DEFAULT_ESTATE:  # the default estate's plans keep their fingerprint
+        digest.update(f"estate={estate}".encode())
     for name in _PLAN_INPUTS:
         path = project_dir / name
         files = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
@@ -99,29 +105,31 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
-def stored_plan(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJECT_DIR) -> EventPlan | None:
+def stored_plan(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJECT_DIR,
+                estate: Estate = DEFAULT_ESTATE) -> EventPlan | None:
     """The stored plan when it was compiled from the project as it is and ``database`` has its
     seeds; None when it must be compiled again. The caller holds ``database``'s lock."""
     stored = plan_dir / PLAN_FILE
     if not stored.exists():
         return None
     data = json.loads(stored.read_text())
-    if data.get("version") != PLAN_VERSION or data.get("fingerprint") != project_fingerprint(project_dir):
+    if data.get("version") != PLAN_VERSION or data.get("fingerprint") != project_fingerprint(project_dir, estate):
         return None
     plan = EventPlan.from_json(data)
     return plan if _has_relations(database, plan.seeds) else None
 
 
-def load_or_compile(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJECT_DIR) -> EventPlan:
+def load_or_compile(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJECT_DIR,
+                    estate: Estate = DEFAULT_ESTATE) -> EventPlan:
     """The plan for ``database``, compiled (and the seeds loaded) when the project changed since
     the stored plan, or the database lacks a seed.
 
     The caller holds ``database``'s lock and has no connection open to it: dbt opens the file."""
-    plan = stored_plan(database, plan_dir, project_dir)
+    plan = stored_plan(database, plan_dir, project_dir, estate)
     if plan is not None:
         return plan
-    fingerprint = project_fingerprint(project_dir)
-    plan = build_plan(compile_manifest(database, plan_dir / "dbt_target", project_dir), fingerprint)
+    fingerprint = project_fingerprint(project_dir, estate)
+    plan = build_plan(compile_manifest(database, plan_dir / "dbt_target", project_dir, estate), fingerprint)
     plan_dir.mkdir(parents=True, exist_ok=True)
     stored = plan_dir / PLAN_FILE
     temporary = stored.with_suffix(".tmp")
@@ -130,20 +138,23 @@ def load_or_compile(database: Path, plan_dir: Path, project_dir: Path = DBT_PROJ
     return plan
 
 
-def compile_manifest(database: Path, target_path: Path, project_dir: Path = DBT_PROJECT_DIR) -> dict:
+def compile_manifest(database: Path, target_path: Path, project_dir: Path = DBT_PROJECT_DIR,
+                     estate: Estate = DEFAULT_ESTATE) -> dict:
     """``dbt seed`` and ``dbt compile`` of the outbound models and their ancestors against
-    ``database`` (the seeds are data: loaded by dbt, so their types are dbt's)."""
+    ``database`` for ``estate`` (the seeds are data: loaded by dbt, so their types are dbt's)."""
     for command in ("seed", "compile"):
-        _dbt(command, database, target_path, project_dir)
+        _dbt(command, database, target_path, project_dir, estate)
     return json.loads((target_path / "manifest.json").read_text())
 
 
-def _dbt(command: str, database: Path, target_path: Path, project_dir: Path) -> None:
+def _dbt(command: str, database: Path, target_path: Path, project_dir: Path, estate: Estate) -> None:
     selection = [f"+{model}" for model in OUTBOUND_MODELS]
     arguments = [dbt_executable(), command, "--quiet", "--full-refresh", "--select", *selection,
                  "--project-dir", str(project_dir), "--profiles-dir", str(project_dir), "--target", DBT_TARGET,
                  "--target-path", str(target_path)]
-    environment = {**os.environ, "PS_WAREHOUSE_PATH": str(database), "PS_DBT_TARGET": DBT_TARGET}
+    # The estate pinned, like the database: the caller's environment never decides what is compiled.
+    environment = {**os.environ, "PS_WAREHOUSE_PATH": str(database), "PS_DBT_TARGET": DBT_TARGET,
+                   ESTATE_ENV: str(estate)}
     done = subprocess.run(arguments, env=environment, cwd=project_dir, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])

@@ -112,7 +112,9 @@ def invoice_payload(lines: list[Line], item_ids: Mapping[str, str] | None = None
         "subsidiary": _ref(head["ns_subsidiary_id"]),
         "currency": _ref(head["ns_currency_id"]),
         "tranDate": head["invoice_date"],
-        "memo": f"{head['billing_model']} {head['billing_period']}, project {head['psa_project_id']}",
+        # A project with no PSA project (invoiced on its ERP job only) is named by the job.
+        "memo": f"{head['billing_model']} {head['billing_period']}, "
+                f"project {head['psa_project_id'] or head['ns_job_id']}",
         "item": {"items": items},
     }
 

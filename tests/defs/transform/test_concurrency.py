@@ -238,8 +238,8 @@ def rebuild_after_a_psa_change(pipeline: Pipeline) -> tuple[list[AssetKey], Any]
 
 def step_failures(result: Any) -> list[str]:
     """Why a run failed, step by step, so a failure on a loaded CI machine can be diagnosed."""
-    return [f"{event.step_key}: {event.step_failure_data.error.to_string() if event.step_failure_data.error else ''}"
-            for event in result.all_events if event.is_step_failure]
+    errors = [(event.step_key, event.step_failure_data.error) for event in result.all_events if event.is_step_failure]
+    return [f"{step}: {error.message.strip() if error else ''}" for step, error in errors]
 
 
 def test_main_job_and_a_partial_rebuild_publish_while_a_second_writer_queues_and_analysts_read(

@@ -23,6 +23,8 @@ from ps_pipelines.definitions import defs as load_defs
 from ps_pipelines.defs.transform.assets import (
     DBT_OWNER,
     DBT_STAGES,
+    DbtBuildError,
+    failed_nodes,
     job_check_keys,
     layer_group,
     load_manifest,
@@ -216,3 +218,31 @@ def test_a_subset_of_a_job_runs_the_checks_of_the_job_not_every_check_of_its_ass
     assert job_check_keys(subset) == job_check_keys(job) == own and not own & dbt_checks
     main = defs.resolve_job_def("refresh_all")
     assert dbt_checks <= job_check_keys(main.get_subset(asset_selection={AssetKey(["marts", "dim_rate_card"])}))
+
+
+class _FinishedInvocation:
+    """What ``failed_nodes`` reads of a dbt invocation: its run_results.json, or none."""
+
+    def __init__(self, results: list[dict] | None) -> None:
+        self.results = results
+
+    def get_artifact(self, name: str) -> dict:
+        assert name == "run_results.json"
+        if self.results is None:
+            raise FileNotFoundError(name)
+        return {"results": self.results}
+
+
+def test_a_failed_dbt_build_names_each_failed_node_and_dbt_message() -> None:
+    invocation = _FinishedInvocation([
+        {"unique_id": "model.ps.dim_customer", "status": "success", "message": "OK"},
+        {"unique_id": "test.ps.unique_dim_project_key", "status": "fail",
+         "message": "Got 2 results,\n configured to fail if != 0"},
+        {"unique_id": "model.ps.fct_time", "status": "error", "message": "Binder Error: column x not found"},
+        {"unique_id": "test.ps.warned", "status": "warn", "message": "Got 1 result"},
+    ])
+    error = DbtBuildError(failed_nodes(invocation))  # type: ignore[arg-type]
+    assert str(error) == ("dbt build failed: test.ps.unique_dim_project_key: fail: Got 2 results, configured to fail "
+                          "if != 0; model.ps.fct_time: error: Binder Error: column x not found")
+    assert str(DbtBuildError(failed_nodes(_FinishedInvocation(None)))) == (  # type: ignore[arg-type]
+        "dbt build failed: no node failed: see the dbt log")

@@ -3,6 +3,9 @@
                   model is unknown), priced at fct_time_entries.bill_rate
       expense     approved billable expense, re-billed at cost, on any billing model
       milestone   completed milestone of a fixed-fee or milestone contract, at its amount
+      recurring_fee  a started billing period of a recurring HubSpot line item of a won deal
+                  (int_recurring_fee_items: managed services), quantity x price, on any billing
+                  model; its service date is the period's first day (billed in advance)
     Each item is converted into its project's billing currency (dim_project.currency_code) on
     its service date: unit rate first, then billing_amount = round(quantity x unit rate, 2),
     as an ERP invoice line computes it. billing_period_start is the month of the service date
@@ -99,10 +102,33 @@ amount_items as (
     {%- endfor %}
 ),
 
+recurring_fee_items as (
+    select
+        'recurring_fee' as source_type,
+        recurring_fee_id as source_id,
+        project_key,
+        cast(null as {{ ps_type('string') }}) as worker_key,
+        line_item_name as item_detail,
+        period_start_date as service_date,
+        cast(null as {{ ps_type('timestamp') }}) as approved_at,
+        period_start_date as billable_since_date,
+        quantity,
+        unit_price as unit_rate,
+        'recurring_line_item' as pricing_source,
+        currency_code,
+        amount,
+        cast(null as {{ ps_type('money') }}) as standard_unit_rate,
+        is_quarantined,
+        quarantine_rule
+    from {{ ref('int_recurring_fee_items') }}
+),
+
 items as (
     select * from time_items
     union all
     select * from amount_items
+    union all
+    select * from recurring_fee_items
 ),
 
 in_billing_currency as (

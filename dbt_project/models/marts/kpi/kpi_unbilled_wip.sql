@@ -26,6 +26,8 @@ unbilled as (
         sum(case when source_type = 'expense' then amount_reporting else 0 end) as unbilled_expense_amount_reporting,
         sum(case when source_type = 'milestone' then amount_reporting else 0 end)
             as unbilled_milestone_amount_reporting,
+        sum(case when source_type = 'recurring_fee' then amount_reporting else 0 end)
+            as unbilled_recurring_fee_amount_reporting,
         sum(case when is_leakage then amount_reporting else 0 end) as leakage_amount_reporting,
         sum(case when is_priced then 0 else 1 end) as unpriced_item_count,
         min(service_date) as oldest_unbilled_service_date,
@@ -69,6 +71,8 @@ select
         as unbilled_expense_amount_reporting,
     cast(coalesce(unbilled.unbilled_milestone_amount_reporting, 0) as {{ ps_type('money') }})
         as unbilled_milestone_amount_reporting,
+    cast(coalesce(unbilled.unbilled_recurring_fee_amount_reporting, 0) as {{ ps_type('money') }})
+        as unbilled_recurring_fee_amount_reporting,
     cast(coalesce(unbilled.leakage_amount_reporting, 0) as {{ ps_type('money') }}) as leakage_amount_reporting,
     unbilled.oldest_unbilled_service_date,
     cast(unbilled.max_unbilled_age_days as {{ ps_type('integer') }}) as max_unbilled_age_days,

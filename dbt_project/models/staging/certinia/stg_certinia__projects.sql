@@ -5,7 +5,12 @@
     it prices a role from the rate cards in effect on the day, the narrowest that applies
     (account, practice, region, else the org-wide one). The org-wide cards of the project's
     currency are its rate card here (int_rate_card_rates gives them that id: certinia_rate_card_id);
-    narrower cards are staged but not yet matched. -#}
+    narrower cards are staged but not yet matched.
+    opportunity_id: the CRM deal the project delivers, the column Kantata's workspaces carry
+    it in, so identity and billing link a project to its deal whatever the PSA. It is the
+    firm's External ID field CRM_Deal_Id__c when set (the deal in whichever CRM sold it: a
+    HubSpot deal has no Salesforce record pse__Opportunity__c could name), else
+    pse__Opportunity__c (a project made in the org before the firm's field held the deal). -#}
 {%- set src = source('certinia', 'projects') -%}
 {%- set cols = ps_source_columns(src) -%}
 
@@ -26,7 +31,10 @@ renamed as (
         not coalesce({{ ps_column_expr(cols, 'pse__is_active__c', 'boolean') }}, true) as is_archived,
         {{ certinia_rate_card_id("null", "null", "null", ps_column_expr(cols, 'currencyisocode', 'string')) }}
             as rate_card_id,
-        {{ ps_column(cols, 'pse__opportunity__c', 'opportunity_id', 'string') }},
+        coalesce(
+            {{ ps_column_expr(cols, 'crm_deal_id__c', 'string') }},
+            {{ ps_column_expr(cols, 'pse__opportunity__c', 'string') }}
+        ) as opportunity_id,
         {{ ps_column(cols, 'createddate', 'created_at', 'timestamp') }},
         {{ ps_column(cols, 'pse__account__c', 'account_id', 'string') }},
         {{ ps_column(cols, 'pse__billing_type__c', 'billing_type', 'string') }},
