@@ -14,9 +14,9 @@ from dagster import (
     Definitions,
     ExecuteInProcessResult,
     RunRequest,
-    SensorResult,
     build_sensor_context,
 )
+from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from ps_pipelines.definitions import build_definitions
 from ps_pipelines.events.definitions import build_event_definitions
@@ -38,12 +38,12 @@ class Pipeline:
     netsuite: NetSuiteClient
     events: Definitions
 
-    def tick(self, sensor_name: str, cursor: str | None) -> SensorResult:
+    def tick(self, sensor_name: str, cursor: str | None) -> SensorExecutionData:
+        # Evaluated as the daemon does: the sensor reads its resources from the context.
         sensor = self.events.resolve_sensor_def(sensor_name)
-        with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources) as context:
-            result = sensor(context)
-        assert isinstance(result, SensorResult), result
-        return result
+        with build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources,
+                                  sensor_name=sensor_name) as context:
+            return sensor.evaluate_tick(context)
 
     def run_event(self, job_name: str, request: RunRequest | None = None) -> ExecuteInProcessResult:
         """An event job as its sensor's run request would start it."""
