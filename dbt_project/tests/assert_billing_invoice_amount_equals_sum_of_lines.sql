@@ -10,9 +10,9 @@ group by invoice_external_id
 having max(invoice_amount) <> sum(amount)
     or count(distinct invoice_amount) > 1
     or count(distinct project_key) > 1
-    or count(distinct coalesce(ns_subsidiary_id, '_')) > 1
-    or count(distinct coalesce(ns_customer_id, '_')) > 1
-    or count(distinct coalesce(ns_job_id, '_')) > 1
+    or count(distinct coalesce(erp_subsidiary_id, '_')) > 1
+    or count(distinct coalesce(erp_customer_id, '_')) > 1
+    or count(distinct coalesce(erp_project_id, '_')) > 1
     or count(distinct currency_code) > 1
     or count(distinct billing_period_start) > 1
     or max(invoice_line_count) <> count(*)

@@ -222,7 +222,7 @@ def test_outbound_external_ids_are_deterministic_across_builds(marts: BuiltWareh
 def test_outbound_ids_are_built_from_their_source_keys(marts: BuiltWarehouse) -> None:
     lines = marts.rows("""
         SELECT line_external_id, source_type, source_id, invoice_external_id, psa_project_id,
-               coalesce(ns_subsidiary_id, '_'), currency_code, billing_period, amount
+               coalesce(erp_subsidiary_id, '_'), currency_code, billing_period, amount
         FROM outbound.erp_billing_transactions""")
     assert lines
     for line_id, source_type, source_id, invoice_id, project, subsidiary, currency, period, amount in lines:

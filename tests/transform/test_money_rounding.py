@@ -222,8 +222,8 @@ def test_postgres_rounds_money_once_half_away_from_zero(
 
 def _line(number: int, amount: float, currency: str) -> dict[str, Any]:
     return {"invoice_external_id": f"psp:inv:1:1:{currency}:2026-06",
-            "line_external_id": f"psp:inl:time_entry:{number}", "ns_customer_id": "1", "ns_job_id": "1",
-            "ns_subsidiary_id": "1", "ns_currency_id": "1",
+            "line_external_id": f"psp:inl:time_entry:{number}", "erp_customer_id": "1", "erp_project_id": "1",
+            "erp_subsidiary_id": "1", "erp_currency_id": "1",
             "currency_code": currency, "invoice_date": "2026-06-30", "billing_model": "Time and Materials",
             "billing_period": "2026-06", "psa_project_id": "1", "item_name": "Consulting", "memo": "",
             "quantity": 1.0, "unit_rate": amount, "amount": amount}

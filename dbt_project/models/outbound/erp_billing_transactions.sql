@@ -28,7 +28,7 @@
     card); validation_detail says what each hold found, naming the record. is_invoice_valid is
     false when any line of the invoice has an error: the whole invoice waits, never posted. -#}
 {%- set invoice_project = 'coalesce(items.psa_project_id, '
-    ~ dbt.concat(["'erp-'", 'setup.ns_job_id']) ~ ', ' ~ dbt.concat(["'key-'", 'items.project_key']) ~ ')' %}
+    ~ dbt.concat(["'erp-'", 'setup.erp_project_id']) ~ ', ' ~ dbt.concat(["'key-'", 'items.project_key']) ~ ')' %}
 
 with items as (
     select
@@ -67,16 +67,16 @@ worker_days as (
 lines as (
     select
         items.*,
-        setup.ns_customer_id,
-        setup.ns_job_id,
-        setup.ns_subsidiary_id,
-        setup.ns_currency_id,
+        setup.erp_customer_id,
+        setup.erp_project_id,
+        setup.erp_subsidiary_id,
+        setup.erp_currency_id,
         setup.billing_blockers,
         workers.worker_name,
         worker_days.worker_day_hours,
         case
             when items.coverage_method = 'line_key' then items.erp_invoice_external_id
-            else {{ psp_invoice_external_id(invoice_project, 'setup.ns_subsidiary_id',
+            else {{ psp_invoice_external_id(invoice_project, 'setup.erp_subsidiary_id',
                                             'items.billing_currency_code', 'items.billing_period_start') }}
         end as invoice_external_id,
         case items.source_type
@@ -146,10 +146,10 @@ select
     billing_period_start,
     cast({{ year_month('billing_period_start') }} as {{ ps_type('string') }}) as billing_period,
     cast({{ dbt.last_day('billing_period_start', 'month') }} as date) as invoice_date,
-    ns_customer_id,
-    ns_job_id,
-    ns_subsidiary_id,
-    ns_currency_id,
+    erp_customer_id,
+    erp_project_id,
+    erp_subsidiary_id,
+    erp_currency_id,
     billing_currency_code as currency_code,
     cast(item_name as {{ ps_type('string') }}) as item_name,
     cast(memo as {{ ps_type('string') }}) as memo,

@@ -49,9 +49,9 @@ DEFAULT_CRM, DEFAULT_PSA = "salesforce", "kantata"
 CERTINIA_NAME_MAX = 80  # pse__Proj__c Name is a text(80)
 
 _ACTIVATION_SELECT = """
-    SELECT opportunity_id, customer_external_id, company_name, project_name, ns_subsidiary_id, legal_entity_name,
-           currency_code, ns_currency_id, billing_model, tax_code, CAST(start_date AS VARCHAR) AS start_date,
-           CAST(end_date AS VARCHAR) AS end_date, existing_ns_customer_id, existing_ns_job_id,
+    SELECT opportunity_id, customer_external_id, company_name, project_name, erp_subsidiary_id, legal_entity_name,
+           currency_code, erp_currency_id, billing_model, tax_code, CAST(start_date AS VARCHAR) AS start_date,
+           CAST(end_date AS VARCHAR) AS end_date, existing_erp_customer_id, existing_erp_project_id,
            existing_psa_project_id, crm_activation_status, needs_erp_customer, needs_erp_project,
            needs_psa_workspace, needs_crm_update, validation_errors, {validation_detail} AS validation_detail,
            coalesce({crm_platform}, '{default_crm}') AS crm_platform,
@@ -122,20 +122,20 @@ class _Deal:
 
     def known_refs(self) -> dict[str, str]:
         known = {}
-        if self.customer_key and _text(self.row["existing_ns_customer_id"]):
-            known[self.customer_key] = _text(self.row["existing_ns_customer_id"])
-        if _text(self.row["existing_ns_job_id"]):
-            known[self.job_key] = _text(self.row["existing_ns_job_id"])
+        if self.customer_key and _text(self.row["existing_erp_customer_id"]):
+            known[self.customer_key] = _text(self.row["existing_erp_customer_id"])
+        if _text(self.row["existing_erp_project_id"]):
+            known[self.job_key] = _text(self.row["existing_erp_project_id"])
         return known
 
     def customer(self) -> dict[str, Any]:
         return {"externalId": self.account, "companyName": _text(self.row["company_name"]),
-                "subsidiary": _id_ref(self.row["ns_subsidiary_id"]), "currency": _id_ref(self.row["ns_currency_id"])}
+                "subsidiary": _id_ref(self.row["erp_subsidiary_id"]), "currency": _id_ref(self.row["erp_currency_id"])}
 
     def job(self) -> dict[str, Any]:
         return {"externalId": self.opportunity, "companyName": _text(self.row["project_name"]),
                 "parent": {"id": ref(self.customer_key)} if self.customer_key else None,
-                "subsidiary": _id_ref(self.row["ns_subsidiary_id"]), "currency": _id_ref(self.row["ns_currency_id"]),
+                "subsidiary": _id_ref(self.row["erp_subsidiary_id"]), "currency": _id_ref(self.row["erp_currency_id"]),
                 "startDate": _text(self.row["start_date"]), "projectedEndDate": _text(self.row["end_date"])}
 
     def workspace(self) -> dict[str, Any]:

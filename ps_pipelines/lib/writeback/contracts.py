@@ -104,8 +104,8 @@ def _period_open(closed_through: date | None) -> Callable[[pd.DataFrame], pd.Ser
 # Column -> rule when a required value is missing.
 INVOICE_REQUIRED = {
     "invoice_external_id": "external_id", "line_external_id": "line_external_id",
-    "ns_customer_id": "erp_customer", "ns_job_id": "erp_project", "ns_subsidiary_id": "legal_entity",
-    "ns_currency_id": "currency", "currency_code": "currency", "billing_model": "billing_model",
+    "erp_customer_id": "erp_customer", "erp_project_id": "erp_project", "erp_subsidiary_id": "legal_entity",
+    "erp_currency_id": "currency", "currency_code": "currency", "billing_model": "billing_model",
     "invoice_date": "invoice_date", "item_name": "item", "quantity": "quantity", "unit_rate": "rate",
     "amount": "amount_positive", "invoice_amount": "header_total",
 }
@@ -117,10 +117,10 @@ def invoice_schema(closed_through: date | None = None) -> pa.DataFrameSchema:
         {
             "invoice_external_id": _text(True, _rule("external_id", lambda s: s.str.startswith("psp:inv:"))),
             "line_external_id": _text(True),
-            "ns_customer_id": _text(True),
-            "ns_job_id": _text(True),
-            "ns_subsidiary_id": _text(True),
-            "ns_currency_id": _text(True),
+            "erp_customer_id": _text(True),
+            "erp_project_id": _text(True),
+            "erp_subsidiary_id": _text(True),
+            "erp_currency_id": _text(True),
             "currency_code": _text(True, _rule("currency", lambda s: s.str.fullmatch(r"[A-Z]{3}"))),
             "billing_model": _text(True, _rule("billing_model", lambda s: s.isin(BILLING_MODELS))),
             "invoice_date": _text(True),
@@ -135,11 +135,11 @@ def invoice_schema(closed_through: date | None = None) -> pa.DataFrameSchema:
                   & _is_rounded(f["invoice_amount"], _units(f))),
             _wide("line_total", _line_total_matches),
             _wide("header_total", _header_total_matches),
-            _wide("legal_entity_consistent", lambda f: _per_invoice(f, "ns_subsidiary_id") == 1),
+            _wide("legal_entity_consistent", lambda f: _per_invoice(f, "erp_subsidiary_id") == 1),
             _wide("currency_consistent", lambda f: (_per_invoice(f, "currency_code") == 1)
-                  & (_per_invoice(f, "ns_currency_id") == 1)),
-            _wide("header_consistent", lambda f: (_per_invoice(f, "ns_customer_id") == 1)
-                  & (_per_invoice(f, "ns_job_id") == 1) & (_per_invoice(f, "invoice_date") == 1)),
+                  & (_per_invoice(f, "erp_currency_id") == 1)),
+            _wide("header_consistent", lambda f: (_per_invoice(f, "erp_customer_id") == 1)
+                  & (_per_invoice(f, "erp_project_id") == 1) & (_per_invoice(f, "invoice_date") == 1)),
             _wide("period_open", _period_open(closed_through)),
             _wide("model_validation", lambda f: f["unexplained_errors"].isna()),
         ],
@@ -182,7 +182,7 @@ def check_invoice_lines(lines: pd.DataFrame, closed_through: date | None = None)
 # -- project activation --------------------------------------------------------------------------
 ACTIVATION_REQUIRED = {
     "opportunity_id": "opportunity", "customer_external_id": "account", "company_name": "account",
-    "project_name": "project_name", "ns_subsidiary_id": "legal_entity", "ns_currency_id": "currency",
+    "project_name": "project_name", "erp_subsidiary_id": "legal_entity", "erp_currency_id": "currency",
     "currency_code": "currency", "billing_model": "billing_model", "tax_code": "tax_code",
 }
 

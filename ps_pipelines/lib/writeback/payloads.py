@@ -25,8 +25,8 @@ INVOICE_PREFIX = "psp:inv:"
 
 BILLING_COLUMNS = (
     "line_external_id", "invoice_external_id", "line_number", "source_type", "source_id", "psa_project_id",
-    "crm_opportunity_id", "billing_model", "billing_period", "invoice_date", "ns_customer_id", "ns_job_id",
-    "ns_subsidiary_id", "ns_currency_id", "currency_code", "item_name", "memo", "quantity", "unit_rate", "amount",
+    "crm_opportunity_id", "billing_model", "billing_period", "invoice_date", "erp_customer_id", "erp_project_id",
+    "erp_subsidiary_id", "erp_currency_id", "currency_code", "item_name", "memo", "quantity", "unit_rate", "amount",
     "invoice_amount", "validation_errors", "validation_detail",
 )
 # Amounts travel as floats (the contracts check floats); the payload's cents are taken back
@@ -35,7 +35,7 @@ BILLING_COLUMNS = (
 _BILLING_SELECT = """
     SELECT line_external_id, invoice_external_id, line_number, source_type, source_id, psa_project_id,
            crm_opportunity_id, billing_model, billing_period, CAST(invoice_date AS VARCHAR) AS invoice_date,
-           ns_customer_id, ns_job_id, ns_subsidiary_id, ns_currency_id, currency_code, item_name, memo,
+           erp_customer_id, erp_project_id, erp_subsidiary_id, erp_currency_id, currency_code, item_name, memo,
            CAST(quantity AS DOUBLE) AS quantity, CAST(unit_rate AS DOUBLE) AS unit_rate,
            CAST(amount AS DOUBLE) AS amount, CAST(invoice_amount AS DOUBLE) AS invoice_amount, validation_errors,
            {validation_detail} AS validation_detail
@@ -107,14 +107,14 @@ def invoice_payload(lines: list[Line], item_ids: Mapping[str, str] | None = None
     } for line in lines]
     return {
         "externalId": head["invoice_external_id"],
-        "entity": _ref(head["ns_customer_id"]),
-        "job": _ref(head["ns_job_id"]),
-        "subsidiary": _ref(head["ns_subsidiary_id"]),
-        "currency": _ref(head["ns_currency_id"]),
+        "entity": _ref(head["erp_customer_id"]),
+        "job": _ref(head["erp_project_id"]),
+        "subsidiary": _ref(head["erp_subsidiary_id"]),
+        "currency": _ref(head["erp_currency_id"]),
         "tranDate": head["invoice_date"],
         # A project with no PSA project (invoiced on its ERP job only) is named by the job.
         "memo": f"{head['billing_model']} {head['billing_period']}, "
-                f"project {head['psa_project_id'] or head['ns_job_id']}",
+                f"project {head['psa_project_id'] or head['erp_project_id']}",
         "item": {"items": items},
     }
 
@@ -140,7 +140,7 @@ def invoice_items(
             external_id=invoice_id,
             payload=invoice_payload(group, item_ids),
             errors=reasons.get(invoice_id, []),
-            subsidiary_id=head["ns_subsidiary_id"],
+            subsidiary_id=head["erp_subsidiary_id"],
             currency=head["currency_code"],
             billing_period=head["billing_period"],
             amount=_money(sum((round_money(a, head["currency_code"]) for a in amounts), Decimal(0)),

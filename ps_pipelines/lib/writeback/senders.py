@@ -42,6 +42,7 @@ from ps_pipelines.lib.http import (
     send_deadline,
 )
 from ps_pipelines.lib.http.errors import scrub_text
+from ps_pipelines.lib.sources.d365 import D365Client
 from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
@@ -57,6 +58,7 @@ class Targets:
     """The target systems' clients; a flow only needs the ones its rows go to."""
 
     netsuite: NetSuiteClient | None = None
+    d365: D365Client | None = None
     kantata: KantataClient | None = None
     salesforce: SalesforceClient | None = None
     hubspot: HubSpotClient | None = None

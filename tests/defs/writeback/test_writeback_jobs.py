@@ -157,7 +157,7 @@ def test_erp_faults_end_in_one_posting_rejections_are_dead_letters_and_tampering
                   if key not in (INVOICES_KEY, DEAD_LETTERS_KEY)]
     pipeline.run(POST_INVOICES_JOB, asset_selection=build_only)
     [(customer,)] = pipeline.ledger(
-        "SELECT DISTINCT ns_customer_id FROM outbound.erp_billing_transactions WHERE line_external_id = ?",
+        "SELECT DISTINCT erp_customer_id FROM outbound.erp_billing_transactions WHERE line_external_id = ?",
         [f"psp:inl:time_entry:{approved[0]}"])
     pipeline.sandbox.control("POST", "events/delete", json={
         "platform": "netsuite", "object": "customer", "id": customer, "hard": True})

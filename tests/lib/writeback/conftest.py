@@ -116,8 +116,8 @@ def billing_lines(
             "source_id": f"{workspace}{number}", "psa_project_id": workspace, "crm_opportunity_id": "006TEST",
             "billing_model": "Time and Materials", "billing_period": period,
             "invoice_date": str((pd.Timestamp(f"{period}-01") + pd.offsets.MonthEnd(0)).date()),
-            "ns_customer_id": project.customer_id, "ns_job_id": project.job_id,
-            "ns_subsidiary_id": project.subsidiary_id, "ns_currency_id": project.currency_id,
+            "erp_customer_id": project.customer_id, "erp_project_id": project.job_id,
+            "erp_subsidiary_id": project.subsidiary_id, "erp_currency_id": project.currency_id,
             "currency_code": project.currency_code, "item_name": "Professional Services - Consultant",
             "memo": f"Line {number}", "quantity": hours, "unit_rate": rate,
             # Cents as the warehouse rounds (every currency to 2 places there).
@@ -142,11 +142,11 @@ def won_deal(sandbox: RunningSandbox, **overrides: Any) -> pd.DataFrame:
     currencies = {row["symbol"]: row["id"] for row in store.scan("netsuite", "currency")}
     row = {
         "opportunity_id": opp["Id"], "customer_external_id": account["Id"], "company_name": account["Name"],
-        "project_name": opp["Name"], "ns_subsidiary_id": subsidiaries.get(opp["Legal_Entity__c"]),
+        "project_name": opp["Name"], "erp_subsidiary_id": subsidiaries.get(opp["Legal_Entity__c"]),
         "legal_entity_name": opp["Legal_Entity__c"], "currency_code": opp["CurrencyIsoCode"],
-        "ns_currency_id": currencies.get(opp["CurrencyIsoCode"]), "billing_model": opp["Billing_Model__c"],
+        "erp_currency_id": currencies.get(opp["CurrencyIsoCode"]), "billing_model": opp["Billing_Model__c"],
         "tax_code": opp["Tax_Code__c"], "start_date": opp["CloseDate"], "end_date": None,
-        "existing_ns_customer_id": None, "existing_ns_job_id": None, "existing_psa_project_id": None,
+        "existing_erp_customer_id": None, "existing_erp_project_id": None, "existing_psa_project_id": None,
         "crm_activation_status": opp["Activation_Status__c"], "needs_erp_customer": True,
         "needs_erp_project": True, "needs_psa_workspace": True, "needs_crm_update": True, "validation_errors": None,
     }
@@ -168,10 +168,11 @@ def won_hubspot_deal(sandbox: RunningSandbox, **overrides: Any) -> pd.DataFrame:
     subsidiary = next((s for s in subsidiaries if s["currency"] == currencies.get(currency)), subsidiaries[0])
     row = {
         "opportunity_id": won["deal_id"], "customer_external_id": company_id, "company_name": company["name"],
-        "project_name": deal["dealname"], "ns_subsidiary_id": subsidiary["id"], "legal_entity_name": subsidiary["name"],
-        "currency_code": currency, "ns_currency_id": currencies.get(currency), "billing_model": "Time and Materials",
+        "project_name": deal["dealname"], "erp_subsidiary_id": subsidiary["id"],
+        "legal_entity_name": subsidiary["name"],
+        "currency_code": currency, "erp_currency_id": currencies.get(currency), "billing_model": "Time and Materials",
         "tax_code": "STANDARD", "start_date": deal["closedate"][:10], "end_date": None,
-        "existing_ns_customer_id": None, "existing_ns_job_id": None, "existing_psa_project_id": None,
+        "existing_erp_customer_id": None, "existing_erp_project_id": None, "existing_psa_project_id": None,
         "crm_activation_status": deal.get("ps_activation_status"), "needs_erp_customer": True,
         "needs_erp_project": True, "needs_psa_workspace": True, "needs_crm_update": True, "validation_errors": None,
         "crm_platform": "hubspot", "psa_platform": "certinia",

@@ -125,7 +125,7 @@ def test_an_incomplete_deal_shows_in_the_crm_and_activates_once_fixed(
 def test_a_rejected_step_holds_back_the_deals_later_steps(
     sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets
 ) -> None:
-    request = won_deal(sandbox, ns_subsidiary_id="999")
+    request = won_deal(sandbox, erp_subsidiary_id="999")
     opportunity = request.at[0, "opportunity_id"]
     write_outbound(con, ACTIVATION_TABLE, request)
     status_before = targets.salesforce.get("Opportunity", opportunity)["Activation_Status__c"]

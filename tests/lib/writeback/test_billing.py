@@ -145,7 +145,7 @@ def test_an_erp_rejection_is_dead_with_its_detail_and_replayed_once_fixed(
     sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets, project: NsProject
 ) -> None:
     missing_customer = "8999999"
-    write_outbound(con, BILLING_TABLE, billing_lines(project, ns_customer_id=missing_customer))
+    write_outbound(con, BILLING_TABLE, billing_lines(project, erp_customer_id=missing_customer))
     summary = run_billing(con, targets, run_id="r1")
     row = ledger_row(con, _key(project))
     assert (summary.dead, summary.retries, row["state"], row["attempts"]) == (1, 0, DEAD, 1)  # 4xx: no retry

@@ -33,10 +33,10 @@ def _amount(row: int, value: float) -> Callable[[pd.DataFrame], None]:
 
 
 RULES: dict[str, Callable[[pd.DataFrame], None]] = {
-    "erp_customer": _set("ns_customer_id", None),
-    "erp_project": _set("ns_job_id", None, row=1),
-    "legal_entity": _set("ns_subsidiary_id", None),
-    "legal_entity_consistent": _set("ns_subsidiary_id", "2", row=1),
+    "erp_customer": _set("erp_customer_id", None),
+    "erp_project": _set("erp_project_id", None, row=1),
+    "legal_entity": _set("erp_subsidiary_id", None),
+    "legal_entity_consistent": _set("erp_subsidiary_id", "2", row=1),
     "currency_consistent": _set("currency_code", "EUR", row=1),
     "amount_positive": _amount(1, -900.0),
     "amount_rounding": _amount(0, 1200.001),
@@ -44,7 +44,7 @@ RULES: dict[str, Callable[[pd.DataFrame], None]] = {
     "header_total": _set("invoice_amount", 1.0),
     "billing_model": _set("billing_model", "Retainer"),
     "model_validation": _set("validation_errors", "rate", row=0),
-    "header_consistent": _set("ns_customer_id", "100002", row=1),
+    "header_consistent": _set("erp_customer_id", "100002", row=1),
 }
 
 
@@ -76,17 +76,17 @@ def test_amounts_round_to_the_currencys_minor_unit() -> None:
 
 def test_only_the_failing_invoice_is_held_back() -> None:
     good = billing_lines(PROJECT, period="2026-09")
-    bad = billing_lines(PROJECT, period="2026-10", ns_job_id=None)
+    bad = billing_lines(PROJECT, period="2026-10", erp_project_id=None)
     items = {item.external_id: item for item in invoice_items(pd.concat([good, bad], ignore_index=True))}
     assert items[invoice_id(PROJECT, "2026-09")].errors == []
-    assert items[invoice_id(PROJECT, "2026-10")].errors == ["erp_project: ns_job_id is missing"]
+    assert items[invoice_id(PROJECT, "2026-10")].errors == ["erp_project: erp_project_id is missing"]
 
 
 def _request(**overrides: object) -> pd.DataFrame:
     row = {"opportunity_id": "006A", "customer_external_id": "001A", "company_name": "Acme", "project_name": "Acme - X",
-           "ns_subsidiary_id": "1", "legal_entity_name": "PS Consulting Inc.", "currency_code": "USD",
-           "ns_currency_id": "1", "billing_model": "Fixed Fee", "tax_code": "US-EXEMPT", "start_date": "2026-11-01",
-           "end_date": "2027-04-30", "existing_ns_customer_id": None, "existing_ns_job_id": None,
+           "erp_subsidiary_id": "1", "legal_entity_name": "PS Consulting Inc.", "currency_code": "USD",
+           "erp_currency_id": "1", "billing_model": "Fixed Fee", "tax_code": "US-EXEMPT", "start_date": "2026-11-01",
+           "end_date": "2027-04-30", "existing_erp_customer_id": None, "existing_erp_project_id": None,
            "existing_psa_project_id": None, "crm_activation_status": "Not Started", "needs_erp_customer": True,
            "needs_erp_project": True, "needs_psa_workspace": True, "needs_crm_update": True,
            "validation_errors": None}
@@ -101,7 +101,7 @@ def test_activation_rules_merge_the_models_and_the_contracts() -> None:
 
 
 def test_an_incomplete_deal_only_tells_the_crm() -> None:
-    items = {item.key: item for item in activation_items(_request(ns_subsidiary_id=None, tax_code=" "))}
+    items = {item.key: item for item in activation_items(_request(erp_subsidiary_id=None, tax_code=" "))}
     crm = items.pop("salesforce:opportunity:006A")
     assert crm.errors == [] and crm.depends_on == []
     assert crm.payload == {"Activation_Status__c": NEEDS_ATTENTION + "legal_entity, tax_code"}
@@ -110,7 +110,7 @@ def test_an_incomplete_deal_only_tells_the_crm() -> None:
 
 
 def test_a_complete_deal_chains_its_steps() -> None:
-    items = activation_items(_request(needs_erp_customer=False, existing_ns_customer_id="100001"))
+    items = activation_items(_request(needs_erp_customer=False, existing_erp_customer_id="100001"))
     keys = [item.key for item in items]
     assert keys == ["netsuite:job:006A", "kantata:workspace:006A", "salesforce:opportunity:006A"]
     job, workspace, crm = items

@@ -67,11 +67,11 @@ def test_identical_payload_changes_nothing_and_a_new_one_is_a_new_version(con: d
 
 def test_invalid_rows_wait_and_come_back_once_they_validate(con: duckdb.DuckDBPyConnection) -> None:
     key = "netsuite:invoice:psp:inv:a"
-    counts = enqueue(con, "billing", [_invoice("psp:inv:a", errors=["erp_customer: ns_customer_id is missing"])],
+    counts = enqueue(con, "billing", [_invoice("psp:inv:a", errors=["erp_customer: erp_customer_id is missing"])],
                      run_id="r1", now=NOW)
-    assert counts.invalid == 1 and counts.invalid_keys == {key: "erp_customer: ns_customer_id is missing"}
+    assert counts.invalid == 1 and counts.invalid_keys == {key: "erp_customer: erp_customer_id is missing"}
     row = ledger_row(con, key)
-    assert (row["state"], row["last_error"]) == (INVALID, "erp_customer: ns_customer_id is missing")
+    assert (row["state"], row["last_error"]) == (INVALID, "erp_customer: erp_customer_id is missing")
     assert eligible_rows(con, "billing", NOW, replay_dead=True) == []  # never sent, not even on replay
 
     # Same payload, verdict changed (e.g. the closed period was reopened): pending again.

@@ -1,11 +1,11 @@
 {#- Grain: one row per project (project_key): what invoicing it in the ERP needs, as NetSuite
     internal ids, and what is missing.
-      ns_job_id         the project's primary NetSuite job, else the job the activation flow
+      erp_project_id         the project's primary NetSuite job, else the job the activation flow
                         made for its opportunity (stg_ops__activated_erp_records)
-      ns_customer_id    the job's parent customer, else the customer's primary ERP record,
+      erp_customer_id    the job's parent customer, else the customer's primary ERP record,
                         else the customer the activation flow made for its account
-      ns_subsidiary_id  the subsidiary of the project's legal entity
-      ns_currency_id    the NetSuite currency of the billing currency
+      erp_subsidiary_id  the subsidiary of the project's legal entity
+      erp_currency_id    the NetSuite currency of the billing currency
     billing_blockers lists what stops an invoice (erp_customer, erp_project, legal_entity,
     currency, billing_model); the same names appear in erp_billing_transactions and
     kpi_unbilled_wip, so readiness and the outbound validation never disagree. -#}
@@ -49,11 +49,11 @@ setup as (
         projects.legal_entity_key,
         projects.billing_model,
         projects.currency_code as billing_currency_code,
-        projects.linked_erp_project_id as ns_job_id,
+        projects.linked_erp_project_id as erp_project_id,
         coalesce(erp_jobs.customer_id, customers.erp_customer_id, projects.activated_erp_customer_id)
-            as ns_customer_id,
-        legal_entities.erp_subsidiary_id as ns_subsidiary_id,
-        currencies.erp_currency_id as ns_currency_id,
+            as erp_customer_id,
+        legal_entities.erp_subsidiary_id,
+        currencies.erp_currency_id,
         projects.is_deleted
     from linked as projects
     left join erp_jobs on erp_jobs.project_id = projects.linked_erp_project_id
@@ -66,10 +66,10 @@ setup as (
 select
     setup.*,
     {{ ps_failed_checks([
-        ('erp_customer', 'ns_customer_id is null'),
-        ('erp_project', 'ns_job_id is null'),
-        ('legal_entity', 'ns_subsidiary_id is null'),
-        ('currency', 'ns_currency_id is null'),
+        ('erp_customer', 'erp_customer_id is null'),
+        ('erp_project', 'erp_project_id is null'),
+        ('legal_entity', 'erp_subsidiary_id is null'),
+        ('currency', 'erp_currency_id is null'),
         ('billing_model', 'billing_model is null'),
     ]) }} as billing_blockers
 from setup

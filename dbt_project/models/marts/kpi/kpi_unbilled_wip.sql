@@ -55,7 +55,7 @@ pending as (
 select
     setup.project_key,
     setup.psa_project_id,
-    setup.ns_job_id as erp_project_id,
+    setup.erp_project_id,
     setup.customer_key,
     setup.legal_entity_key,
     setup.billing_model,
