@@ -45,10 +45,6 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
 # dim_worker reads the seed work_location_countries (a worker's region is its location's).
 SELECTION = "staging intermediate marts.core work_location_countries"
-# Recurring fees are billing, prepared from fct_opportunities (a marts fact outside this
-# selection): the marts tests build and check both. Excluding the fact too drops its tests,
-# which dbt's indirect selection picks up as an ancestor's (named by glob: excluding the model alone keeps them).
-OUTSIDE_FOUNDATION = "int_recurring_fee_items fct_opportunities relationships_fct_opportunities_*"
 FOUNDATION_MODELS = {
     *(f"stg_{c.platform}__{c.entity}" for c in (*salesforce.ALL, *kantata.ALL, *workday.ALL, *netsuite.ALL)),
     "int_netsuite_currency_refs", "int_customer_identity", "int_project_identity", "int_worker_identity",
@@ -364,7 +360,7 @@ def pipeline(sandbox_template: Path, tmp_path_factory: pytest.TempPathFactory) -
     def build(work_dir: Path, warehouse: Path) -> dict[str, Any]:
         ingest_sandbox(sandbox_template, work_dir, warehouse)
         dbt_or_fail(["parse"], warehouse, work_dir)
-        return dbt_or_fail(["build", "--select", SELECTION, "--exclude", OUTSIDE_FOUNDATION], warehouse, work_dir)
+        return dbt_or_fail(["build", "--select", SELECTION], warehouse, work_dir)
 
     yield from build_once(tmp_path_factory, "dbt_pipeline", build)
 
@@ -378,7 +374,7 @@ def handmade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehous
         load_raw_warehouse(warehouse)
         dbt_or_fail(["run", "--select", "staging"], warehouse, work_dir)
         return dbt_or_fail(["build", "--select", "intermediate marts.core work_location_countries", "--exclude",
-                            f"test_type:unit {OUTSIDE_FOUNDATION}"],
+                            "test_type:unit"],
                            warehouse, work_dir)
 
     yield from build_once(tmp_path_factory, "dbt_handmade", build)

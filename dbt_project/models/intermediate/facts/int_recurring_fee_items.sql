@@ -3,7 +3,7 @@
     managed-services contract bills each month, quarter or year.
 
     A line item bills when it is live, recurring, and its deal is won, live and has a delivery
-    project (fct_opportunities.project_key: the project the activation made for the deal, in the
+    project (int_opportunity_projects.project_key: the project the activation made for the deal, in the
     PSA or the ERP). Its periods (HubSpot line item properties; sources in the YAML):
       months_per_period  recurringbillingfrequency: monthly 1, quarterly 3, per_six_months 6,
                          annually 12, per_two_years 24, per_three_years 36 (weekly and
@@ -33,12 +33,13 @@ with line_items as (
 ),
 
 won_deal_projects as (
-    select opportunity_id as deal_id, project_key
-    from {{ ref('fct_opportunities') }}
-    where crm_platform = 'hubspot'
-      and is_won
-      and not is_deleted
-      and project_key is not null
+    select deals.opportunity_id as deal_id, projects.project_key
+    from {{ ref('int_crm_opportunities') }} as deals
+    inner join {{ ref('int_opportunity_projects') }} as projects
+        on projects.crm_opportunity_id = deals.opportunity_id
+    where deals.crm_platform = 'hubspot'
+      and coalesce(deals.is_won, false)
+      and not coalesce(deals.is_deleted, false)
 ),
 
 terms as (

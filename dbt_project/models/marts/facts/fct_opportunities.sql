@@ -43,21 +43,9 @@ opportunity_contracts as (
     where contract_rank = 1
 ),
 
--- A deal delivered by several workspaces counts once: the first-created PSA project wins.
 deal_projects as (
     select crm_opportunity_id, project_key
-    from (
-        select
-            crm_opportunity_id,
-            project_key,
-            row_number() over (
-                partition by crm_opportunity_id
-                order by has_psa_project desc, is_deleted asc, psa_created_at asc nulls last, project_key asc
-            ) as project_rank
-        from {{ ref('dim_project') }}
-        where crm_opportunity_id is not null
-    ) as ranked
-    where project_rank = 1
+    from {{ ref('int_opportunity_projects') }}
 ),
 
 legal_entities as (
