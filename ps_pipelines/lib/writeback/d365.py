@@ -111,15 +111,22 @@ def _eq(field: str, value: str) -> str:
     return f"{field} eq {odata_literal(value)}"
 
 
-def find_customer(client: D365Client, crm_account_id: str) -> str | None:
-    """The ``CustomerAccount`` carrying ``crm_account_id`` (the oldest, by account), if any."""
-    found = client.find(CUSTOMERS, _eq("PsCrmAccountId", crm_account_id))
-    return min((str(row["CustomerAccount"]) for row in found), default=None)
+def _find(client: D365Client, entity: str, key_field: str, crm_field: str, crm_id: str,
+          company: str | None) -> str | None:
+    # A customer or project belongs to one legal entity: the same CRM account may be a customer
+    # of several, so a look-up for a write names the company.
+    query = _eq(crm_field, crm_id) + (f" and {_eq(COMPANY, company)}" if company else "")
+    return min((str(row[key_field]) for row in client.find(entity, query)), default=None)
 
 
-def find_project(client: D365Client, opportunity_id: str) -> str | None:
-    found = client.find(PROJECTS, _eq("PsCrmOpportunityId", opportunity_id))
-    return min((str(row["ProjectID"]) for row in found), default=None)
+def find_customer(client: D365Client, crm_account_id: str, company: str | None = None) -> str | None:
+    """The ``CustomerAccount`` carrying ``crm_account_id`` (in ``company``; the first by account)."""
+    return _find(client, CUSTOMERS, "CustomerAccount", "PsCrmAccountId", crm_account_id, company)
+
+
+def find_project(client: D365Client, opportunity_id: str, company: str | None = None) -> str | None:
+    """The ``ProjectID`` carrying ``opportunity_id`` (in ``company``; the first by id)."""
+    return _find(client, PROJECTS, "ProjectID", "PsCrmOpportunityId", opportunity_id, company)
 
 
 LOOKUPS = {CUSTOMER: find_customer, PROJECT: find_project}
@@ -146,11 +153,13 @@ def _upsert(client: D365Client, entity: str, key_field: str, found: str | None, 
 
 
 def post_customer(client: D365Client, row: OutboxRow, body: dict[str, Any]) -> str:
-    return _upsert(client, CUSTOMERS, "CustomerAccount", row.target_id or find_customer(client, row.external_id), body)
+    found = row.target_id or find_customer(client, row.external_id, body[COMPANY])
+    return _upsert(client, CUSTOMERS, "CustomerAccount", found, body)
 
 
 def post_project(client: D365Client, row: OutboxRow, body: dict[str, Any]) -> str:
-    return _upsert(client, PROJECTS, "ProjectID", row.target_id or find_project(client, row.external_id), body)
+    found = row.target_id or find_project(client, row.external_id, body[COMPANY])
+    return _upsert(client, PROJECTS, "ProjectID", found, body)
 
 
 # -- the invoice sender -------------------------------------------------------------------------------
