@@ -128,9 +128,14 @@ class SandboxStore:
     def put_many(self, platform: str, obj: str, rows: Iterable[tuple[str, datetime, Mapping[str, Any]]]) -> int:
         return self.put_together((platform, obj, rid, upd, body) for rid, upd, body in rows)
 
-    def put_together(self, rows: Iterable[tuple[str, str, str, datetime, Mapping[str, Any]]]) -> int:
+    def put_together(
+        self,
+        rows: Iterable[tuple[str, str, str, datetime, Mapping[str, Any]]],
+        deletes: Iterable[tuple[str, str, str, datetime]] = (),
+    ) -> int:
         """Store ``(platform, object, id, updated_at, body)`` rows of several objects in one
-        transaction: a record and what is written with it (an inline reference) land together."""
+        transaction: a record and what is written with it (an inline reference) land together.
+        ``deletes`` (``(platform, object, id, at)``) are hard-deleted in the same transaction."""
         params = [
             (platform, obj, rid, to_iso(upd), orjson.dumps(body, default=str).decode())
             for platform, obj, rid, upd, body in rows
@@ -142,6 +147,12 @@ class SandboxStore:
                 "body = excluded.body, deleted = 0, deleted_at = NULL",
                 params,
             )
+            for platform, obj, rid, at in deletes:
+                cur = conn.execute("DELETE FROM records WHERE platform = ? AND object = ? AND id = ?",
+                                   (platform, obj, rid))
+                if cur.rowcount:
+                    conn.execute("INSERT INTO tombstones (platform, object, id, deleted_at) VALUES (?, ?, ?, ?)",
+                                 (platform, obj, rid, to_iso(at)))
         return len(params)
 
     def soft_delete(self, platform: str, obj: str, record_id: str, body: Mapping[str, Any], at: datetime) -> None:

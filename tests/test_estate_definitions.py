@@ -87,3 +87,16 @@ def test_a_d365_estate_ingests_dynamics_instead_of_netsuite() -> None:
     graph = defs.resolve_asset_graph()
     assert AssetKey(["raw", "d365", "invoice_lines"]) in graph.materializable_asset_keys
     assert graph.get(AssetKey(["raw", "d365", "customers"])).group_name == "erp_d365"
+
+
+def test_a_d365_estates_write_back_posts_to_dynamics_without_netsuite() -> None:
+    """The invoice posting, its reconciliation and the activation need the estate's ERP (d365),
+    never the NetSuite resource: a Dynamics 365 firm sets no NetSuite settings."""
+    from ps_pipelines.defs.writeback.assets import ACTIVATIONS_KEY, INVOICES_KEY, RECONCILIATION_CHECK
+
+    defs = build_definitions("local", estate=Estate.parse("salesforce,kantata,workday,d365"))
+    graph = defs.resolve_asset_graph()
+    for key in (INVOICES_KEY, ACTIVATIONS_KEY):
+        required = graph.get(key).assets_def.required_resource_keys
+        assert "d365" in required and "netsuite" not in required, (key, required)
+    assert any(c.asset_key == INVOICES_KEY and c.name == RECONCILIATION_CHECK for c in graph.asset_check_keys)

@@ -125,28 +125,37 @@ class _Work:
     """Writes kept apart until ``commit`` stores them in one transaction; reads see them first."""
 
     store: SandboxStore
-    pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # A record deleted in this unit of work is pending as None.
+    pending: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
 
     def get(self, entity: str, record_id: str) -> dict[str, Any] | None:
-        found = self.pending.get((entity, record_id))
-        return found if found is not None else self.store.get(PLATFORM, entity, record_id)
+        if (entity, record_id) in self.pending:
+            return self.pending[(entity, record_id)]
+        return self.store.get(PLATFORM, entity, record_id)
 
     def put(self, entity: str, record_id: str, body: dict[str, Any]) -> None:
         self.pending[(entity, record_id)] = body
 
+    def delete(self, entity: str, record_id: str) -> None:
+        self.pending[(entity, record_id)] = None
+
     def where(self, entity: str, **equals: Any) -> list[dict[str, Any]]:
-        stored = {d365_data.store_id(catalog.ENTITY_SETS[entity], row): row
-                  for row in self.store.scan(PLATFORM, entity, equals=equals)}
+        stored: dict[str, dict[str, Any] | None] = {
+            d365_data.store_id(catalog.ENTITY_SETS[entity], row): row
+            for row in self.store.scan(PLATFORM, entity, equals=equals)}
         for (name, record_id), body in self.pending.items():
-            if name == entity and all(body.get(k) == v for k, v in equals.items()):
+            if name == entity and (body is None or all(body.get(k) == v for k, v in equals.items())):
                 stored[record_id] = body
-        return list(stored.values())
+        return [body for body in stored.values() if body is not None]
 
     def commit(self) -> None:
         if self.pending:
             now = self.store.now()
-            self.store.put_together((PLATFORM, entity, record_id, now, body)
-                                    for (entity, record_id), body in self.pending.items())
+            self.store.put_together(
+                ((PLATFORM, entity, record_id, now, body) for (entity, record_id), body in self.pending.items()
+                 if body is not None),
+                [(PLATFORM, entity, record_id, now) for (entity, record_id), body in self.pending.items()
+                 if body is None])
             self.pending.clear()
 
 
@@ -255,7 +264,7 @@ class D365Api:
         router.add("POST", "/{tenant}/oauth2/v2.0/token", PLATFORM, answers_api_errors(self.token))
         routes: list[tuple[str, str, Handler]] = [
             (method, path, self.data)
-            for method in ("GET", "POST", "PATCH")
+            for method in ("GET", "POST", "PATCH", "DELETE")
             for path in (DATA, DATA + "/{resource}", DATA + "/{resource}/{part}")
         ]
         add_routes(router, PLATFORM, routes, self._protected)
@@ -329,7 +338,7 @@ class D365Api:
         part = unquote(request.params.get("part", "")) or None
         if resource == "$batch" and request.method == "POST" and part is None:
             return self.batch(request)
-        if request.method in ("POST", "PATCH"):
+        if request.method in ("POST", "PATCH", "DELETE"):
             with self._write_lock:
                 work = _Work(self.store)
                 response = self._execute(request.method, resource, part, request, work)
@@ -370,7 +379,9 @@ class D365Api:
                 return self.create_related(request, entity, key, part, work)
             raise odata_error(405, "POST is allowed on an entity set or a one-to-many navigation property only.")
         if key is None or part is not None:
-            raise odata_error(405, "PATCH needs the entity's key URL.")
+            raise odata_error(405, f"{method} needs the entity's key URL.")
+        if method == "DELETE":
+            return self.delete(entity, key, work)
         return self.update(entity, key, _json_object(request), work)
 
     def service_document(self, request: Request) -> Response:
@@ -524,6 +535,19 @@ class D365Api:
         work.put(entity.name, d365_data.store_id(entity, existing), doc)
         return Response(204, None, {"OData-Version": "4.0"})
 
+    def delete(self, entity: catalog.EntitySet, key: Mapping[str, Any], work: _Work) -> Response:
+        """DELETE on the key URL answers 204 (OData 4.0 Part 1 section 11.4.5; [ODATA] lists
+        delete among the CRUD operations of data entities). A line of a posted free-text
+        invoice cannot be deleted (the posting rule of ``_unposted_header``)."""
+        if not entity.writable:
+            raise odata_error(405, f"The entity set '{entity.name}' cannot be written through the sandbox.")
+        existing = self._find(entity, key, work)
+        if existing is None:
+            raise _not_found(entity, key)
+        _DELETE_RULES.get(entity.name, _no_rule)(self, entity, existing, work)
+        work.delete(entity.name, d365_data.store_id(entity, existing))
+        return Response(204, None, {"OData-Version": "4.0"})
+
     def _changes(self, entity: catalog.EntitySet, payload: Mapping[str, Any]) -> dict[str, Any]:
         changes = {}
         for name, value in payload.items():
@@ -617,7 +641,7 @@ class D365Api:
         try:
             if inner.method == "GET":
                 return self._execute("GET", resource or "", part, request, None)
-            if inner.method not in ("POST", "PATCH"):
+            if inner.method not in ("POST", "PATCH", "DELETE"):
                 return odata_error(405, f"The method {inner.method} is not supported by the sandbox.").response
             return self._execute(inner.method, resource or "", part, request, work)
         except ApiError as error:
@@ -715,6 +739,16 @@ def _line_update(api: D365Api, entity: catalog.EntitySet, doc: dict[str, Any], w
 
 _CREATE_RULES: dict[str, Rule] = {"CustomersV3": _customer, "Projects": _project,
                                   "FreeTextInvoiceHeaders": _invoice_header, "FreeTextInvoiceLines": _invoice_line}
+def _header_delete(api: D365Api, entity: catalog.EntitySet, doc: dict[str, Any], work: _Work) -> None:
+    if doc.get("IsPosted") == "Yes":
+        raise write_failed(entity, "The free text invoice is posted and cannot be deleted.")
+
+
+def _line_delete(api: D365Api, entity: catalog.EntitySet, doc: dict[str, Any], work: _Work) -> None:
+    _unposted_header(api, entity, doc, work)
+
+
+_DELETE_RULES: dict[str, Rule] = {"FreeTextInvoiceHeaders": _header_delete, "FreeTextInvoiceLines": _line_delete}
 _UPDATE_RULES: dict[str, Rule] = {"CustomersV3": _customer, "Projects": _project,
                                   "FreeTextInvoiceHeaders": _header_update, "FreeTextInvoiceLines": _line_update}
 

@@ -44,9 +44,9 @@ from ps_pipelines.lib.writeback.outbox import (
 from ps_pipelines.lib.writeback.payloads import BILLING_FLOW
 from ps_pipelines.lib.writeback.poster import PostSummary
 from ps_pipelines.lib.writeback.readback import attempted_record_types
-from ps_pipelines.lib.writeback.reconcile import reconcile_invoices, sweep_duplicates
+from ps_pipelines.lib.writeback.reconcile import ERP_NAMES, reconcile_invoices, sweep_duplicates
 from ps_pipelines.lib.writeback.senders import Targets
-from ps_pipelines.resources import NetSuiteResource, WarehouseResource
+from ps_pipelines.resources import WarehouseResource
 
 WRITEBACK_GROUP = "writeback"
 # Each posting sits in the Dagster group of its flow, with the outbound model it posts and the
@@ -108,57 +108,77 @@ def _result(context: AssetExecutionContext, summary: PostSummary, written: list[
     })
 
 
-@asset(
-    key=INVOICES_KEY,
-    deps=[BILLING_TRANSACTIONS_KEY],
-    group_name=BILLING_GROUP,
-    owners=[WRITEBACK_OWNER],
-    kinds={"netsuite"},
-    pool=WAREHOUSE_POOL,
-    description="Invoices (header and lines) upserted into NetSuite by external id, one per project, legal "
-                "entity, currency and billing period, from approved time, approved expenses and completed "
-                "milestones. A change after posting is posted as a new version of the same invoice. An invoice "
-                "with a line whose source record's newest version is in quarantine, or beyond a billing limit "
-                "(dbt vars billing_max_*) or the rate-card anomaly rule, waits as `invalid` with the rule.",
-)
-def erp_invoices(context: AssetExecutionContext, config: BillingConfig, warehouse: WarehouseResource,
-                 netsuite: NetSuiteResource) -> MaterializeResult:
-    targets = Targets(netsuite=netsuite.client())
-    with warehouse.warehouse().connect() as con, posting_ledger(con, warehouse.ledger()) as ledger:
-        summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
-                              settings=config.settings(), ledger=ledger)
-        written, version = attempted_record_types(ledger, context.run_id), ledger_version(ledger, BILLING_FLOW)
-    limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
-    return _result(context, summary, written, version, {"billing_limits": MetadataValue.json(limits)})
+def erp_systems(estate: Estate) -> tuple[str, ...]:
+    """The estate's ERP(s): each a resource key and a ``Targets`` field; an outbound row's own
+    ``erp_platform`` picks among them."""
+    return estate.for_role("erp")
 
 
-@asset_check(
-    asset=INVOICES_KEY,
-    name=RECONCILIATION_CHECK,
-    description="The ledger and NetSuite agree from the billing go-live (dbt var billing_start_date): count and "
-                "total per subsidiary, currency and period; no invoice with our external-id prefix unknown to the "
-                "ledger; no posted invoice missing in NetSuite; each invoice's total and lines as posted.",
-)
-def reconciled_with_erp(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
-                        netsuite: NetSuiteResource) -> AssetCheckResult:
-    # Invoices before the billing go-live were keyed by hand in the ERP: not the ledger's.
-    go_live = date.fromisoformat(str(dbt_var("billing_start_date")))
-    # The ledger stays held while NetSuite is read: an invoice posted in between would show as
-    # unknown to the ledger.
-    with warehouse.ledger().connect() as ledger:
-        reconciliation = reconcile_invoices(ledger, netsuite.client(), from_date=go_live)
-    if not reconciliation.passed:
-        context.log.error(f"reconciliation failed: {reconciliation.describe()}")
-    return AssetCheckResult(
-        passed=reconciliation.passed,
-        severity=AssetCheckSeverity.ERROR,
-        description=reconciliation.describe(),
-        metadata={
-            "ledger_invoices": reconciliation.ledger_invoices,
-            "erp_invoices": reconciliation.erp_invoices,
-            "differences": MetadataValue.json(reconciliation.as_metadata()),
-        },
+def build_billing_posting(estate: Estate = DEFAULT_ESTATE) -> tuple[AssetsDefinition, AssetChecksDefinition]:
+    """The invoice posting and its reconciliation check, on ``estate``'s ERP(s) (resources of
+    the same names): a Dynamics 365 estate needs no NetSuite settings."""
+    erps = erp_systems(estate)
+    names = " and ".join(ERP_NAMES.get(erp, erp) for erp in erps)
+
+    @asset(
+        key=INVOICES_KEY,
+        deps=[BILLING_TRANSACTIONS_KEY],
+        group_name=BILLING_GROUP,
+        owners=[WRITEBACK_OWNER],
+        kinds=set(erps),
+        pool=WAREHOUSE_POOL,
+        required_resource_keys={"warehouse", *erps},
+        description=f"Invoices (header and lines) posted to {names} (NetSuite: upserted by external id; Dynamics "
+                    "365: a free-text invoice, header and lines in one change set), one per project, legal "
+                    "entity, currency and billing period, from approved time, approved expenses and completed "
+                    "milestones. A change after posting is posted as a new version of the same invoice. An invoice "
+                    "with a line whose source record's newest version is in quarantine, or beyond a billing limit "
+                    "(dbt vars billing_max_*) or the rate-card anomaly rule, waits as `invalid` with the rule.",
     )
+    def erp_invoices(context: AssetExecutionContext, config: BillingConfig) -> MaterializeResult:
+        targets = activation_targets(context.resources, erps)
+        warehouse: WarehouseResource = context.resources.warehouse
+        with warehouse.warehouse().connect() as con, posting_ledger(con, warehouse.ledger()) as ledger:
+            summary = run_billing(con, targets, run_id=context.run_id, closed_through=config.closed_through_date(),
+                                  settings=config.settings(), ledger=ledger)
+            written, version = attempted_record_types(ledger, context.run_id), ledger_version(ledger, BILLING_FLOW)
+        limits = {**billing_limits(), "currency": dbt_var("reporting_currency")}
+        return _result(context, summary, written, version, {"billing_limits": MetadataValue.json(limits)})
+
+    @asset_check(
+        asset=INVOICES_KEY,
+        name=RECONCILIATION_CHECK,
+        required_resource_keys={"warehouse", *erps},
+        description=f"The ledger and {names} agree from the billing go-live (dbt var billing_start_date): count and "
+                    "total per subsidiary, currency and period; no invoice with our external-id prefix unknown to "
+                    "the ledger; no posted invoice missing in the ERP; each invoice's total and lines as posted.",
+    )
+    def reconciled_with_erp(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        # Invoices before the billing go-live were keyed by hand in the ERP: not the ledger's.
+        go_live = date.fromisoformat(str(dbt_var("billing_start_date")))
+        warehouse: WarehouseResource = context.resources.warehouse
+        results = []
+        # The ledger stays held while the ERP is read: an invoice posted in between would show as
+        # unknown to the ledger.
+        with warehouse.ledger().connect() as ledger:
+            for erp in erps:
+                results.append(reconcile_invoices(ledger, getattr(context.resources, erp).client(), from_date=go_live))
+        passed = all(result.passed for result in results)
+        if not passed:
+            context.log.error("reconciliation failed: " + " | ".join(r.describe() for r in results if not r.passed))
+        return AssetCheckResult(
+            passed=passed,
+            severity=AssetCheckSeverity.ERROR,
+            description=" | ".join(result.describe() for result in results),
+            metadata={
+                "ledger_invoices": sum(result.ledger_invoices for result in results),
+                "erp_invoices": sum(result.erp_invoices for result in results),
+                "differences": MetadataValue.json(results[0].as_metadata() if len(results) == 1
+                                                  else [result.as_metadata() for result in results]),
+            },
+        )
+
+    return erp_invoices, reconciled_with_erp
 
 
 # -- project activation: its targets are the estate's ------------------------------------------

@@ -17,13 +17,19 @@ answers nothing: there is no delete feed.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from ps_pipelines.lib.contracts.base import EntityContract
-from ps_pipelines.lib.http import ApiClient, OAuth2ClientCredentials, follow_next_url
+from ps_pipelines.lib.http import ApiClient, ApiError, OAuth2ClientCredentials, ValidationError, follow_next_url
 from ps_pipelines.lib.sources.base import Page
 
 DATA = "/data"
@@ -65,6 +71,64 @@ def ids_filter(contract: EntityContract, ids: Sequence[str]) -> str:
         return terms[0] if len(terms) == 1 else "(" + " and ".join(terms) + ")"
 
     return " or ".join(one(i) for i in ids)
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """One request of a ``$batch`` change set. ``url`` is relative to the service root
+    (``FreeTextInvoiceHeaders``) or starts with an earlier request's Content-ID (``$1/...``);
+    ``content_id`` names this one for the later requests."""
+
+    method: str
+    url: str
+    body: Mapping[str, Any] | None = None
+    content_id: str | None = None
+
+
+@dataclass
+class ChangeAnswer:
+    status: int
+    body: dict[str, Any] | None = field(default=None)
+
+
+def _change_set_body(requests: Sequence[ChangeRequest]) -> tuple[str, bytes]:
+    """A ``multipart/mixed`` batch holding one change set (OData 4.0 Part 1 section 11.7.2)."""
+    batch, change_set = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
+    parts = []
+    for request in requests:
+        head = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+        if request.content_id:
+            head.append(f"Content-ID: {request.content_id}")
+        body = orjson.dumps(dict(request.body)) if request.body is not None else b""
+        inner = [f"{request.method} {request.url} HTTP/1.1", "Content-Type: application/json",
+                 "Accept: application/json"]
+        parts.append(f"--{change_set}\r\n" + "\r\n".join(head) + "\r\n\r\n" + "\r\n".join(inner) + "\r\n\r\n"
+                     + body.decode() + "\r\n")
+    text = (f"--{batch}\r\nContent-Type: multipart/mixed; boundary={change_set}\r\n\r\n" + "".join(parts)
+            + f"--{change_set}--\r\n--{batch}--\r\n")
+    return f"multipart/mixed; boundary={batch}", text.encode()
+
+
+def _http_answers(content_type: str, body: bytes) -> list[ChangeAnswer]:
+    """The ``application/http`` answers of a batch response, in order, change sets flattened."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    answers = []
+    for part in message.walk():
+        if part.get_content_type() != "application/http":
+            continue
+        payload = part.get_payload(decode=True) or b""
+        head, _, rest = payload.replace(b"\r\n", b"\n").partition(b"\n\n")
+        status = int(head.split(b"\n", 1)[0].split()[1])
+        rest = rest.strip()
+        answers.append(ChangeAnswer(status, orjson.loads(rest) if rest.startswith(b"{") else None))
+    return answers
+
+
+def _error_text(body: dict[str, Any] | None) -> str:
+    error = (body or {}).get("error") or {}
+    inner = (error.get("innererror") or {}).get("message")
+    return " ".join(str(text) for text in (error.get("message"), inner) if text) or "change set failed"
 
 
 class D365Client:
@@ -135,3 +199,36 @@ class D365Client:
         record = ",".join(f"{k}={v}" for k, v in key.items())
         self.client.request("PATCH", f"{DATA}/{entity}{key_predicate(key)}", json=dict(body), expected=(204,),
                             idempotent=True, record_id=record)
+
+    def delete(self, entity: str, key: Mapping[str, Any]) -> None:
+        """DELETE the record with ``key``."""
+        record = ",".join(f"{k}={v}" for k, v in key.items())
+        self.client.request("DELETE", f"{DATA}/{entity}{key_predicate(key)}", expected=(204,), idempotent=True,
+                            record_id=record)
+
+    def change_set(
+        self, requests: Sequence[ChangeRequest], *, idempotent: bool = False, record_id: str | None = None
+    ) -> list[ChangeAnswer]:
+        """Send ``requests`` as one ``$batch`` change set: all applied, or none ("either all the
+        requests are run successfully or, if any request fails, none of the requests are run",
+        learn.microsoft.com/en-us/dynamics365/fin-ops-core/dev-itpro/data-entities/odata). The
+        batch itself answers 200 whatever its change set did; a failed change set answers one
+        response (OData 4.0 Part 1 section 11.7.4), raised here as ``ValidationError`` for a 4xx
+        (nothing was applied: the request itself was refused) or ``ApiError`` otherwise.
+
+        A change set with creates is not idempotent: only ``idempotent=True`` lets the client
+        re-send it after a failure that may have reached the server.
+        """
+        content_type, body = _change_set_body(requests)
+        response = self.client.request("POST", f"{DATA}/$batch", data=body, headers={"Content-Type": content_type},
+                                       expected=(200,), idempotent=idempotent, record_id=record_id)
+        answers = _http_answers(response.headers.get("Content-Type", ""), response.content)
+        failed = next((answer for answer in answers if answer.status >= 400), None)
+        if failed is not None:
+            error = ValidationError if 400 <= failed.status < 500 and failed.status not in (408, 429) else ApiError
+            raise error(self.platform, "POST", f"{self.base_url}{DATA}/$batch", failed.status,
+                        _error_text(failed.body), record_id)
+        if len(answers) != len(requests):
+            raise ApiError(self.platform, "POST", f"{self.base_url}{DATA}/$batch", response.status_code,
+                           f"the change set answered {len(answers)} of {len(requests)} requests", record_id)
+        return answers

@@ -5,6 +5,8 @@ before it, so a failed step holds back the deal's later steps):
 
 1. ``netsuite:customer:<SF Account Id>``  customer upsert by external id (if the ERP lacks it);
 2. ``netsuite:job:<SF Opportunity Id>``   project upsert, ``parent`` = the customer's internal id;
+   (steps 1 and 2 go to the row's ``erp_platform`` through its ERP adapter, ``erp.ERP_ADAPTERS``:
+   on Dynamics 365 ``d365:customer:<account id>`` and ``d365:project:<opportunity id>``);
 3. ``kantata:workspace:<SF Opportunity Id>`` workspace create (if the PSA lacks it), with its
    external reference to the opportunity (``contracts.kantata.OPPORTUNITY_REFERENCE``);
 4. ``salesforce:opportunity:<SF Opportunity Id>`` ``ERP_Project_Id__c`` + ``Activation_Status__c``.
@@ -38,6 +40,7 @@ import pandas as pd
 from ps_pipelines.estate import Estate
 from ps_pipelines.lib.contracts.kantata import OPPORTUNITY_REFERENCE
 from ps_pipelines.lib.writeback.contracts import check_activation_requests, rule_names
+from ps_pipelines.lib.writeback.erp import DEFAULT_ERP, ERP_ADAPTERS, ErpAdapter
 from ps_pipelines.lib.writeback.outbox import OutboxItem, outbox_key, ref
 from ps_pipelines.lib.writeback.payloads import ACTIVATION_TABLE, optional_column
 
@@ -55,16 +58,18 @@ _ACTIVATION_SELECT = """
            existing_psa_project_id, crm_activation_status, needs_erp_customer, needs_erp_project,
            needs_psa_workspace, needs_crm_update, validation_errors, {validation_detail} AS validation_detail,
            coalesce({crm_platform}, '{default_crm}') AS crm_platform,
-           coalesce({psa_platform}, '{default_psa}') AS psa_platform
+           coalesce({psa_platform}, '{default_psa}') AS psa_platform,
+           coalesce({erp_platform}, '{default_erp}') AS erp_platform
     FROM {table}
     ORDER BY opportunity_id
 """
 
 
 def read_activation_requests(con: duckdb.DuckDBPyConnection, table: str = ACTIVATION_TABLE) -> pd.DataFrame:
-    optional = ("validation_detail", "crm_platform", "psa_platform")
+    optional = ("validation_detail", "crm_platform", "psa_platform", "erp_platform")
     columns = {name: optional_column(con, table, name) for name in optional}
-    sql = _ACTIVATION_SELECT.format(table=table, default_crm=DEFAULT_CRM, default_psa=DEFAULT_PSA, **columns)
+    sql = _ACTIVATION_SELECT.format(table=table, default_crm=DEFAULT_CRM, default_psa=DEFAULT_PSA,
+                                    default_erp=DEFAULT_ERP, **columns)
     return con.execute(sql).df()
 
 
@@ -72,11 +77,6 @@ def _text(value: Any) -> str | None:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return str(value)
-
-
-def _id_ref(value: Any) -> dict[str, Any] | None:
-    text = _text(value)
-    return None if text is None else {"id": text}
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,12 @@ class _Deal:
         self.problems = problems
         self.crm: CrmTarget = _adapter(CRM_TARGETS, row, "crm_platform", DEFAULT_CRM)
         self.psa: PsaTarget = _adapter(PSA_TARGETS, row, "psa_platform", DEFAULT_PSA)
+        self.erp: ErpAdapter = _adapter(ERP_ADAPTERS, row, "erp_platform", DEFAULT_ERP)
         self.opportunity = str(row["opportunity_id"])
         account = _text(row["customer_external_id"])
-        self.customer_key = outbox_key("netsuite", "customer", account) if account else None
+        self.customer_key = outbox_key(self.erp.system, self.erp.customer_record, account) if account else None
         self.account = account
-        self.job_key = outbox_key("netsuite", "job", self.opportunity)
+        self.job_key = outbox_key(self.erp.system, self.erp.project_record, self.opportunity)
 
     def known_refs(self) -> dict[str, str]:
         known = {}
@@ -127,16 +128,6 @@ class _Deal:
         if _text(self.row["existing_erp_project_id"]):
             known[self.job_key] = _text(self.row["existing_erp_project_id"])
         return known
-
-    def customer(self) -> dict[str, Any]:
-        return {"externalId": self.account, "companyName": _text(self.row["company_name"]),
-                "subsidiary": _id_ref(self.row["erp_subsidiary_id"]), "currency": _id_ref(self.row["erp_currency_id"])}
-
-    def job(self) -> dict[str, Any]:
-        return {"externalId": self.opportunity, "companyName": _text(self.row["project_name"]),
-                "parent": {"id": ref(self.customer_key)} if self.customer_key else None,
-                "subsidiary": _id_ref(self.row["erp_subsidiary_id"]), "currency": _id_ref(self.row["erp_currency_id"]),
-                "startDate": _text(self.row["start_date"]), "projectedEndDate": _text(self.row["end_date"])}
 
     def workspace(self) -> dict[str, Any]:
         # The opportunity link is an external reference written with the workspace, in the same
@@ -165,10 +156,11 @@ class _Deal:
 
     def steps(self) -> list[OutboxItem]:
         wanted: list[tuple[str, str, str, dict[str, Any], list[str]]] = []
+        erp = self.erp
         if bool(self.row["needs_erp_customer"]) and self.account:
-            wanted.append(("netsuite", "customer", self.account, self.customer(), []))
+            wanted.append((erp.system, erp.customer_record, self.account, erp.customer_payload(self), []))
         if bool(self.row["needs_erp_project"]):
-            wanted.append(("netsuite", "job", self.opportunity, self.job(),
+            wanted.append((erp.system, erp.project_record, self.opportunity, erp.project_payload(self),
                            [self.customer_key] if self.customer_key else []))
         if bool(self.row["needs_psa_workspace"]):
             wanted.append((self.psa.system, self.psa.record_type, self.opportunity, self.psa.payload(self), []))
@@ -196,10 +188,10 @@ CRM_TARGETS: dict[str, CrmTarget] = {
 
 
 def activation_systems(estate: Estate) -> tuple[str, ...]:
-    """The activation's target systems in ``estate``: the ERP, its PSA(s) and CRM(s). Each is a
-    resource key and a ``Targets`` field; a row's own ``psa_platform``/``crm_platform`` picks
-    among them, so a firm mid-migration (two PSAs) posts to both."""
-    return ("netsuite", *estate.for_role("psa"), *estate.for_role("crm"))
+    """The activation's target systems in ``estate``: its ERP(s), PSA(s) and CRM(s). Each is a
+    resource key and a ``Targets`` field; a row's own ``erp_platform``/``psa_platform``/
+    ``crm_platform`` picks among them, so a firm mid-migration (two PSAs) posts to both."""
+    return (*estate.for_role("erp"), *estate.for_role("psa"), *estate.for_role("crm"))
 
 
 PSA_TARGETS: dict[str, PsaTarget] = {

@@ -1,8 +1,9 @@
-"""Invoice payloads for NetSuite, built from the ``outbound.erp_billing_transactions`` lines.
+"""Invoice ledger items, built from the ``outbound.erp_billing_transactions`` lines.
 
-One ledger row per invoice (``netsuite:invoice:<invoice external id>``); its payload is the
-NetSuite invoice record body (``PUT /record/v1/invoice/eid:<externalId>``), every line carrying
-its ``custcol_ps_line_key`` so each ERP line traces back to its source row.
+One ledger row per invoice (``<erp>:invoice:<invoice external id>``), its payload built by the
+ERP adapter the lines' ``erp_platform`` names (``erp.ERP_ADAPTERS``; NetSuite when the outbound
+model predates the column): a NetSuite invoice record body, or a Dynamics 365 free-text invoice.
+Every line carries its line key, so each ERP line traces back to its source row.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import duckdb
 import pandas as pd
 
 from ps_pipelines.lib.writeback.contracts import check_invoice_lines, round_money
+from ps_pipelines.lib.writeback.erp import DEFAULT_ERP, erp_adapter
+from ps_pipelines.lib.writeback.netsuite import invoice_payload
 from ps_pipelines.lib.writeback.outbox import OutboxItem
+from ps_pipelines.lib.writeback.values import Line, money
+
+__all__ = ["invoice_payload"]  # NetSuite's, kept importable from here
 
 BILLING_TABLE = "outbound.erp_billing_transactions"
 ACTIVATION_TABLE = "outbound.erp_project_activation_requests"
@@ -38,7 +43,7 @@ _BILLING_SELECT = """
            erp_customer_id, erp_project_id, erp_subsidiary_id, erp_currency_id, currency_code, item_name, memo,
            CAST(quantity AS DOUBLE) AS quantity, CAST(unit_rate AS DOUBLE) AS unit_rate,
            CAST(amount AS DOUBLE) AS amount, CAST(invoice_amount AS DOUBLE) AS invoice_amount, validation_errors,
-           {validation_detail} AS validation_detail
+           {validation_detail} AS validation_detail, coalesce({erp_platform}, '{default_erp}') AS erp_platform
     FROM {table}
     ORDER BY invoice_external_id, line_number, line_external_id
 """
@@ -47,7 +52,9 @@ _BILLING_SELECT = """
 def read_billing_lines(con: duckdb.DuckDBPyConnection, table: str = BILLING_TABLE) -> pd.DataFrame:
     """The outbound invoice lines, amounts as floats and dates as ISO text."""
     detail = optional_column(con, table, "validation_detail")
-    return con.execute(_BILLING_SELECT.format(table=table, validation_detail=detail)).df()
+    erp = optional_column(con, table, "erp_platform")
+    return con.execute(_BILLING_SELECT.format(table=table, validation_detail=detail, erp_platform=erp,
+                                              default_erp=DEFAULT_ERP)).df()
 
 
 def optional_column(con: duckdb.DuckDBPyConnection, table: str, column: str, sql_type: str = "VARCHAR") -> str:
@@ -60,63 +67,11 @@ def optional_column(con: duckdb.DuckDBPyConnection, table: str, column: str, sql
     return column if present else f"CAST(NULL AS {sql_type})"
 
 
-def _value(value: Any) -> Any:
-    """``None`` for pandas' missing markers, plain Python scalars otherwise (JSON-safe)."""
-    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def _ref(value: Any) -> dict[str, Any] | None:
-    value = _value(value)
-    return None if value is None else {"id": str(value)}
-
-
-def _money(value: Any, currency: str | None) -> float | None:
-    # JSON carries a float; the cents come from the exact decimal (round_money), so the float
-    # is the one nearest to them and prints as them.
-    value = _value(value)
-    return None if value is None else float(round_money(value, currency))
-
-
-Line = dict[str, Any]  # one row of the billing lines, as plain Python values
-
-
 def _records(lines: pd.DataFrame) -> list[Line]:
     # Plain dicts, not pandas rows: building thousands of payloads row by row through pandas
     # indexing costs seconds per 10k lines.
     plain = lines.astype(object).where(lines.notna(), None)
     return plain.to_dict("records")
-
-
-def invoice_payload(lines: list[Line], item_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The NetSuite invoice body of one invoice's lines (header fields from the first line).
-
-    ``item_ids`` maps service item names to NetSuite item internal ids; without it the name is
-    the item reference (what the sandbox's item list uses).
-    """
-    head = lines[0]
-    currency = head["currency_code"]
-    items = [{
-        "item": {"id": (item_ids or {}).get(line["item_name"], line["item_name"])},
-        "description": line["memo"],
-        "quantity": line["quantity"],
-        "rate": line["unit_rate"],
-        "amount": _money(line["amount"], currency),
-        "custcol_ps_line_key": line["line_external_id"],
-    } for line in lines]
-    return {
-        "externalId": head["invoice_external_id"],
-        "entity": _ref(head["erp_customer_id"]),
-        "job": _ref(head["erp_project_id"]),
-        "subsidiary": _ref(head["erp_subsidiary_id"]),
-        "currency": _ref(head["erp_currency_id"]),
-        "tranDate": head["invoice_date"],
-        # A project with no PSA project (invoiced on its ERP job only) is named by the job.
-        "memo": f"{head['billing_model']} {head['billing_period']}, "
-                f"project {head['psa_project_id'] or head['erp_project_id']}",
-        "item": {"items": items},
-    }
 
 
 def invoice_items(
@@ -132,18 +87,19 @@ def invoice_items(
     for invoice_id in sorted(invoices):
         group = invoices[invoice_id]
         head = group[0]
+        adapter = erp_adapter(head.get("erp_platform"), f"invoice {invoice_id}")
         amounts = [line["amount"] for line in group if line["amount"] is not None]
         items.append(OutboxItem(
             flow=BILLING_FLOW,
-            target_system="netsuite",
-            record_type="invoice",
+            target_system=adapter.system,
+            record_type=adapter.invoice_record,
             external_id=invoice_id,
-            payload=invoice_payload(group, item_ids),
+            payload=adapter.invoice_payload(group, item_ids),
             errors=reasons.get(invoice_id, []),
             subsidiary_id=head["erp_subsidiary_id"],
             currency=head["currency_code"],
             billing_period=head["billing_period"],
-            amount=_money(sum((round_money(a, head["currency_code"]) for a in amounts), Decimal(0)),
+            amount=money(sum((round_money(a, head["currency_code"]) for a in amounts), Decimal(0)),
                           head["currency_code"]) if amounts else None,
             line_count=len(group),
         ))

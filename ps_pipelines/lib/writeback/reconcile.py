@@ -1,4 +1,8 @@
-"""Reconciliation: does NetSuite hold exactly the invoices the ledger says it posted?
+"""Reconciliation: does the ERP hold exactly the invoices the ledger says it posted?
+
+The ERP is NetSuite or Dynamics 365 (``reconcile_invoices`` reads the one its client is; in
+Dynamics 365 the free-text invoices whose ``ExternalInvoiceId`` carries the prefix, their lines'
+``InvoiceText`` as line keys, and the ledger's payloads through the ERP adapter). For NetSuite:
 
 The ERP side is read with SuiteQL: every ``transaction`` whose external id starts with the
 pipeline's prefix (``psp:inv:``), plus their lines. The ledger side is each invoice's
@@ -24,7 +28,7 @@ ledger's target and flags the other in the platform, never deleting it, and reco
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -35,11 +39,15 @@ import orjson
 
 from ps_pipelines.lib.http import ApiError
 from ps_pipelines.lib.sources.base import chunked
+from ps_pipelines.lib.sources.d365 import D365Client
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient, suiteql_literal
+from ps_pipelines.lib.writeback import d365
+from ps_pipelines.lib.writeback.erp import DEFAULT_ERP, erp_adapter
 from ps_pipelines.lib.writeback.payloads import INVOICE_PREFIX
 from ps_pipelines.lib.writeback.senders import DEFAULT_ADOPT_MARGIN, SENDERS, Sender, Targets
 
 _TOLERANCE = Decimal("0.005")
+ERP_NAMES = {"netsuite": "NetSuite", d365.SYSTEM: "Dynamics 365"}
 _IDS_PER_QUERY = 500
 
 
@@ -87,6 +95,7 @@ class InvoiceDifference:
 class Reconciliation:
     ledger_invoices: int
     erp_invoices: int
+    erp: str = "NetSuite"  # named in the description
     groups: list[GroupDifference] = field(default_factory=list)
     unknown_in_erp: list[str] = field(default_factory=list)
     unconfirmed_in_erp: list[str] = field(default_factory=list)
@@ -104,11 +113,11 @@ class Reconciliation:
     def describe(self) -> str:
         """One line per kind of difference, for an asset check's failure message."""
         if self.passed:
-            return f"ledger and NetSuite agree on {self.ledger_invoices} invoice(s)"
+            return f"ledger and {self.erp} agree on {self.ledger_invoices} invoice(s)"
         parts = [f"{len(self.groups)} subsidiary/currency/period group(s) differ" if self.groups else "",
                  f"unknown in ledger: {', '.join(self.unknown_in_erp)}" if self.unknown_in_erp else "",
                  f"unconfirmed in ledger: {', '.join(self.unconfirmed_in_erp)}" if self.unconfirmed_in_erp else "",
-                 f"missing in NetSuite: {', '.join(self.missing_in_erp)}" if self.missing_in_erp else "",
+                 f"missing in {self.erp}: {', '.join(self.missing_in_erp)}" if self.missing_in_erp else "",
                  "mismatched: " + "; ".join(f"{d.external_id} {d.field} ledger={d.ledger} erp={d.erp}"
                                             for d in self.mismatched) if self.mismatched else ""]
         return " | ".join(part for part in parts if part)
@@ -120,24 +129,23 @@ def _amount(value: Any) -> Decimal:
 
 
 def ledger_invoices(
-    con: duckdb.DuckDBPyConnection, from_date: date | None = None
+    con: duckdb.DuckDBPyConnection, from_date: date | None = None, erp: str = DEFAULT_ERP
 ) -> tuple[dict[str, InvoiceFacts], set[str]]:
-    """(posted invoices by external id, external ids the ledger holds but never saw posted)."""
+    """(posted invoices by external id, external ids the ledger holds but never saw posted), of
+    the invoices the ledger sent to ``erp``; each posted payload read by the ERP's adapter."""
+    adapter = erp_adapter(erp)
     rows = con.execute("""
         SELECT external_id, target_id, posted_payload FROM ops.outbox
-        WHERE target_system = 'netsuite' AND record_type = 'invoice'
-    """).fetchall()
+        WHERE target_system = ? AND record_type = ?
+    """, [adapter.system, adapter.invoice_record]).fetchall()
     posted, unposted = {}, set()
     for external_id, target_id, payload in rows:
         if payload is None:
             unposted.add(external_id)
             continue
-        body = orjson.loads(payload)
-        lines = body.get("item", {}).get("items", [])
-        posted[external_id] = InvoiceFacts(
-            external_id, target_id, (body.get("subsidiary") or {}).get("id"), (body.get("currency") or {}).get("id"),
-            body.get("tranDate"), sum((_amount(line.get("amount")) for line in lines), Decimal(0)),
-            tuple(sorted(str(line.get("custcol_ps_line_key")) for line in lines)))
+        company, currency, tran_date, total, keys = adapter.invoice_facts(orjson.loads(payload))
+        posted[external_id] = InvoiceFacts(external_id, target_id, company, currency,
+                                           tran_date[:10] if tran_date else None, total, tuple(sorted(keys)))
     if from_date is not None:
         posted = {key: facts for key, facts in posted.items()
                   if facts.tran_date is None or facts.tran_date >= from_date.isoformat()}
@@ -184,6 +192,24 @@ def _line_keys(client: NetSuiteClient, transaction_ids: Sequence[str]) -> dict[s
     return keys
 
 
+def d365_invoices(client: D365Client, prefix: str = INVOICE_PREFIX, from_date: date | None = None
+                  ) -> dict[str, InvoiceFacts]:
+    """Every Dynamics 365 free-text invoice whose ``ExternalInvoiceId`` starts with ``prefix``,
+    not flagged a duplicate: its legal entity, currency, date, line total and line keys
+    (``InvoiceText``)."""
+    found = {}
+    for header, lines in d365.posted_invoices(client, prefix):
+        day = str(header.get("InvoiceDate") or "")[:10] or None
+        if from_date is not None and day is not None and day < from_date.isoformat():
+            continue
+        found[str(header["ExternalInvoiceId"])] = InvoiceFacts(
+            str(header["ExternalInvoiceId"]), str(header["InvoiceIdentifier"]), header.get(d365.COMPANY),
+            header.get("CurrencyCode"), day, sum((_amount(line.get("TransactionCurrencyAmount")) for line in lines),
+                                                 Decimal(0)),
+            tuple(sorted(str(line.get("InvoiceText")) for line in lines)))
+    return found
+
+
 # -- comparison -------------------------------------------------------------------------------
 def _group_totals(invoices: Iterable[InvoiceFacts]) -> dict[tuple, tuple[int, Decimal]]:
     totals: dict[tuple, tuple[int, Decimal]] = {}
@@ -220,20 +246,26 @@ def compare_invoice(ledger: InvoiceFacts, erp: InvoiceFacts) -> list[InvoiceDiff
     return differences
 
 
+# How each ERP's invoices are read, by the client's platform (an ``ErpAdapter.system``).
+ERP_READERS: dict[str, Callable[..., dict[str, InvoiceFacts]]] = {"netsuite": erp_invoices, d365.SYSTEM: d365_invoices}
+
+
 def reconcile_invoices(
     con: duckdb.DuckDBPyConnection,
-    netsuite: NetSuiteClient,
+    erp_client: NetSuiteClient | D365Client,
     *,
     prefix: str = INVOICE_PREFIX,
     from_date: date | None = None,
 ) -> Reconciliation:
-    """Compare the ledger's posted invoices with NetSuite's (see the module docstring)."""
-    ledger, unposted = ledger_invoices(con, from_date)
-    erp = erp_invoices(netsuite, prefix, from_date)
+    """Compare the ledger's posted invoices with the ERP's (see the module docstring); the ERP
+    is the client's (NetSuite or Dynamics 365), the report the same for either."""
+    ledger, unposted = ledger_invoices(con, from_date, erp_client.platform)
+    erp = ERP_READERS[erp_client.platform](erp_client, prefix, from_date)
     both = sorted(set(ledger) & set(erp))
     return Reconciliation(
         ledger_invoices=len(ledger),
         erp_invoices=len(erp),
+        erp=ERP_NAMES.get(erp_client.platform, erp_client.platform),
         groups=compare_groups(ledger.values(), erp.values()),
         unknown_in_erp=sorted(set(erp) - set(ledger) - unposted),
         unconfirmed_in_erp=sorted((set(erp) - set(ledger)) & unposted),

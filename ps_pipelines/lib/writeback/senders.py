@@ -13,8 +13,9 @@ then the registry's, not the sender's: the poster gives each such create a lease
 while an earlier attempt's lease runs (its create may still land), ``send`` looks the record
 up again before creating whenever an earlier attempt exists and adopts what it finds, and
 the create is never sent past the point where it could land after its lease
-(``send_deadline``). Dynamics 365 records made by POST and HubSpot objects without a unique
-property would be registered the same way.
+(``send_deadline``). Dynamics 365 free-text invoices (server-assigned ``InvoiceIdentifier``)
+are registered the same way; D365 customers and projects have keys we derive, so a lost
+create is found, not repeated (``writeback.d365``).
 
 Senders never touch the ledger: they return an ``Outcome`` and the poster's single writer
 thread records it.
@@ -47,6 +48,7 @@ from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.sources.kantata import KantataClient
 from ps_pipelines.lib.sources.netsuite import NetSuiteClient
 from ps_pipelines.lib.sources.salesforce import SalesforceClient
+from ps_pipelines.lib.writeback import d365
 from ps_pipelines.lib.writeback.outbox import OutboxRow
 
 # Clock skew between this machine and the PSA, plus the time a create takes to land.
@@ -127,12 +129,17 @@ def resolve_refs(payload: Any, ids: Mapping[str, str | None], lookup: Callable[[
 def _lookup(targets: Targets) -> Callable[[str], str]:
     def find(key: str) -> str:
         system, record, external_id = key.split(":", 2)
-        if system != "netsuite":
-            raise TransientError(f"{key} is not posted yet")
-        found = targets.client("netsuite").get_record(record, f"eid:{external_id}")
-        if not found or not found.get("id"):
-            raise TransientError(f"{key} does not exist in NetSuite yet")
-        return str(found["id"])
+        if system == "netsuite":
+            found = targets.client("netsuite").get_record(record, f"eid:{external_id}")
+            if not found or not found.get("id"):
+                raise TransientError(f"{key} does not exist in NetSuite yet")
+            return str(found["id"])
+        if system == d365.SYSTEM and record in d365.LOOKUPS:
+            target_id = d365.LOOKUPS[record](targets.client(d365.SYSTEM), external_id)
+            if target_id is None:
+                raise TransientError(f"{key} does not exist in Dynamics 365 yet")
+            return target_id
+        raise TransientError(f"{key} is not posted yet")
 
     return find
 
@@ -278,12 +285,44 @@ def flag_duplicate_workspace(targets: Targets, duplicate: dict[str, Any], kept_i
     return f"archived and marked as a duplicate of {kept_id}"
 
 
+# -- Dynamics 365 (the entities, keys and rules are writeback.d365's) --------------------------------
+def _d365_customer(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
+    return d365.post_customer(targets.client(d365.SYSTEM), row, body)
+
+
+def _d365_project(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
+    return d365.post_project(targets.client(d365.SYSTEM), row, body)
+
+
+def _d365_invoice(targets: Targets, row: OutboxRow, body: dict[str, Any]) -> str:
+    return d365.post_invoice(targets.client(d365.SYSTEM), row, body)
+
+
+def _find_d365_invoice(targets: Targets, row: OutboxRow, changed_since: datetime) -> str | None:
+    return d365.find_invoice(targets.client(d365.SYSTEM), row, changed_since)
+
+
+def _d365_invoices(
+    targets: Targets, external_ids: Sequence[str], changed_since: datetime | None
+) -> dict[str, list[dict[str, Any]]]:
+    return d365.invoices_by_external_id(targets.client(d365.SYSTEM), external_ids)
+
+
+def _flag_d365_invoice(targets: Targets, duplicate: dict[str, Any], kept_id: str) -> str:
+    return d365.flag_duplicate_invoice(targets.client(d365.SYSTEM), duplicate, kept_id)
+
+
 SENDERS: dict[tuple[str, str], Sender] = {
     ("netsuite", "customer"): Sender(_netsuite),
     ("netsuite", "job"): Sender(_netsuite),
     ("netsuite", "invoice"): Sender(_netsuite),
     ("kantata", "workspace"): Sender(_kantata_workspace, create_without_key=True, find=_find_kantata_workspace,
                                      find_all=_kantata_workspaces, flag_duplicate=flag_duplicate_workspace),
+    (d365.SYSTEM, d365.CUSTOMER): Sender(_d365_customer),
+    (d365.SYSTEM, d365.PROJECT): Sender(_d365_project),
+    # InvoiceIdentifier is server-assigned: a create the ERP cannot deduplicate, fenced by lease.
+    (d365.SYSTEM, d365.INVOICE): Sender(_d365_invoice, create_without_key=True, find=_find_d365_invoice,
+                                        find_all=_d365_invoices, flag_duplicate=_flag_d365_invoice),
     ("salesforce", "opportunity"): Sender(_salesforce_opportunity),
     ("hubspot", "deal"): Sender(_hubspot_deal),
     ("certinia", "project"): Sender(_certinia_project),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from ps_pipelines.lib.contracts.certinia import DEAL_ID_FIELD
 from ps_pipelines.lib.contracts.kantata import PROJECTS
 from ps_pipelines.lib.sources import KantataClient, NetSuiteClient, SalesforceClient
+from ps_pipelines.lib.sources.d365 import D365Client
 from ps_pipelines.lib.sources.hubspot import HubSpotClient
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
 from ps_pipelines.lib.writeback import PostSettings, Targets
@@ -34,8 +36,11 @@ def make_targets(url: str, *, kantata: dict[str, Any] | None = None, **client_kw
     """Clients of the sandbox at ``url``; ``kantata`` overrides options of the PSA client only."""
     options = {**FAST_RETRIES, "sleep": lambda _: None, **client_kw}
     salesforce = (DEFAULT_CREDENTIALS["salesforce"]["client_id"], DEFAULT_CREDENTIALS["salesforce"]["client_secret"])
+    d365 = DEFAULT_CREDENTIALS["d365"]
     return Targets(
         netsuite=NetSuiteClient(url, **DEFAULT_CREDENTIALS["netsuite"], **options),
+        # The sandbox is both the Dynamics 365 environment and Microsoft Entra ID.
+        d365=D365Client(url, d365["tenant"], d365["client_id"], d365["client_secret"], login_url=url, **options),
         kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **{**options, **(kantata or {})}),
         salesforce=SalesforceClient(url, *salesforce, **options),
         hubspot=HubSpotClient(url, DEFAULT_CREDENTIALS["hubspot"]["token"], **options),
@@ -45,7 +50,8 @@ def make_targets(url: str, *, kantata: dict[str, Any] | None = None, **client_kw
 
 
 def close_targets(targets: Targets) -> None:
-    for client in (targets.netsuite, targets.kantata, targets.salesforce, targets.hubspot, targets.certinia):
+    for client in (targets.netsuite, targets.d365, targets.kantata, targets.salesforce, targets.hubspot,
+                   targets.certinia):
         if client is not None:
             client.client.close()
 
@@ -207,6 +213,69 @@ def erp_invoices(targets: Targets, external_id: str) -> list[dict[str, Any]]:
 def erp_lines(targets: Targets, transaction_id: str) -> list[dict[str, Any]]:
     return suiteql(targets, "SELECT id, foreignamount, custcol_ps_line_key FROM transactionline "
                             f"WHERE transaction = {transaction_id} AND mainline = 'F' ORDER BY id")
+
+
+def d365_projects(sandbox: RunningSandbox, targets: Targets, count: int = 1) -> list[NsProject]:
+    """Dynamics 365 projects of the sandbox with their customer, legal entity and currency, in
+    the shape of ``NsProject`` (the ids an outbound row of a d365 estate carries)."""
+    targets.d365.find("LegalEntities", "LegalEntityId ne ''")  # the first request derives the data
+    store = sandbox.ctx.store
+    customers = {(c["dataAreaId"], c["CustomerAccount"]): c for c in store.scan("d365", "CustomersV3")}
+    found = []
+    for project in store.scan("d365", "Projects", order="id"):
+        customer = customers.get((project["dataAreaId"], project.get("CustomerAccount")))
+        if customer and customer.get("SalesCurrencyCode"):
+            code = customer["SalesCurrencyCode"]
+            found.append(NsProject(project["ProjectID"], customer["CustomerAccount"], project["dataAreaId"], code,
+                                   code))
+        if len(found) == count:
+            break
+    return found
+
+
+@dataclass(frozen=True)
+class ErpBook:
+    """One ERP as the invoice tests see it: its projects, and its invoices read back over HTTP
+    (``id``, ``total`` and ``lines``: (line key, amount) pairs, amounts as Decimal)."""
+
+    name: str
+    fault_path: str  # what the invoice write's path contains (the fault injection's filter)
+
+    def projects(self, sandbox: RunningSandbox, targets: Targets, count: int = 1) -> list[NsProject]:
+        return ns_projects(sandbox, count) if self.name == "netsuite" else d365_projects(sandbox, targets, count)
+
+    def lines(self, project: NsProject, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        frame = billing_lines(project, *args, **kwargs)
+        if self.name != "netsuite":
+            frame["erp_platform"] = self.name
+        return frame
+
+    def key(self, project: NsProject, period: str = "2026-10", workspace: str = "7001") -> str:
+        return f"{self.name}:invoice:{invoice_id(project, period, workspace)}"
+
+    def invoices(self, targets: Targets, external_id: str) -> list[dict[str, Any]]:
+        if self.name == "netsuite":
+            return [{"id": str(row["id"]), "total": Decimal(str(row["foreigntotal"])),
+                     "lines": [(line["custcol_ps_line_key"], Decimal(str(line["foreignamount"])))
+                               for line in erp_lines(targets, row["id"])]}
+                    for row in erp_invoices(targets, external_id)]
+        found = []
+        for header in targets.d365.find("FreeTextInvoiceHeaders", f"ExternalInvoiceId eq '{external_id}'"):
+            lines = targets.d365.find("FreeTextInvoiceLines", f"dataAreaId eq '{header['dataAreaId']}' and "
+                                                              f"ParentRecId eq {header['InvoiceIdentifier']}")
+            amounts = [(line["InvoiceText"], Decimal(str(line["TransactionCurrencyAmount"])))
+                       for line in sorted(lines, key=lambda line: line["LineNumber"])]
+            found.append({"id": str(header["InvoiceIdentifier"]), "total": sum((a for _, a in amounts), Decimal(0)),
+                          "lines": amounts, "posted": header["IsPosted"] == "Yes"})
+        return found
+
+
+ERP_BOOKS = {"netsuite": ErpBook("netsuite", "/record/v1/invoice"), "d365": ErpBook("d365", "/data/$batch")}
+
+
+@pytest.fixture(params=sorted(ERP_BOOKS))
+def erp(request: pytest.FixtureRequest) -> ErpBook:
+    return ERP_BOOKS[request.param]
 
 
 def set_faults(sandbox: RunningSandbox, platform: str, config: dict[str, Any]) -> None:

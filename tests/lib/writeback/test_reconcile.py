@@ -4,6 +4,7 @@ loudly on tampering, on postings behind the ledger's back and on lost postings."
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pandas as pd
@@ -14,7 +15,7 @@ from ps_pipelines.lib.writeback.outbox import OutboxRow
 from ps_pipelines.lib.writeback.payloads import BILLING_TABLE
 from ps_pipelines.lib.writeback.senders import Outcome
 from tests.conftest import RunningSandbox
-from tests.lib.writeback.conftest import billing_lines, erp_invoices, invoice_id, ns_projects, write_outbound
+from tests.lib.writeback.conftest import ErpBook, billing_lines, erp_invoices, invoice_id, ns_projects, write_outbound
 
 GO_LIVE = date(2026, 9, 1)  # dbt var billing_start_date
 
@@ -91,3 +92,31 @@ def test_invoices_before_go_live_are_out_of_scope(con: duckdb.DuckDBPyConnection
     unscoped = reconcile_invoices(con, targets.netsuite)
     assert unscoped.unknown_in_erp and all(eid.startswith("psp:inv:") for eid in unscoped.unknown_in_erp)
     assert reconcile_invoices(con, targets.netsuite, from_date=GO_LIVE).passed
+
+
+def test_ledger_and_each_erp_agree_after_posting_and_a_tampered_line_fails(
+    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets, erp: ErpBook
+) -> None:
+    first, second = erp.projects(sandbox, targets, 2)
+    lines = [erp.lines(first, period="2026-09"), erp.lines(first, period="2026-10"),
+             erp.lines(second, [(3.0, 99.5)], workspace="7002")]
+    write_outbound(con, BILLING_TABLE, pd.concat(lines, ignore_index=True))
+    assert run_billing(con, targets, run_id="r1").posted == 3
+    client = targets.client(erp.name)
+    result = reconcile_invoices(con, client, from_date=GO_LIVE)
+    assert result.passed, result.describe()
+    assert (result.ledger_invoices, result.erp_invoices) == (3, 3)
+    name = {"netsuite": "NetSuite", "d365": "Dynamics 365"}[erp.name]
+    assert result.describe() == f"ledger and {name} agree on 3 invoice(s)"
+    if erp.name != "d365":
+        return  # NetSuite tampering: test_a_tampered_invoice_fails_the_reconciliation
+    # Someone changes a line's price in Dynamics 365 (the invoice is not posted yet).
+    [invoice] = erp.invoices(targets, invoice_id(second, workspace="7002"))
+    [line] = client.find("FreeTextInvoiceLines", f"ParentRecId eq {invoice['id']}")
+    client.update("FreeTextInvoiceLines", {"dataAreaId": line["dataAreaId"], "LineNumber": line["LineNumber"],
+                                           "ParentRecId": line["ParentRecId"]},
+                  {"UnitPrice": 100, "TransactionCurrencyAmount": 300})
+    tampered = reconcile_invoices(con, client, from_date=GO_LIVE)
+    assert not tampered.passed
+    assert {(d.external_id, d.field) for d in tampered.mismatched} == {(invoice_id(second, workspace="7002"), "total")}
+    assert Decimal(tampered.mismatched[0].erp) - Decimal(tampered.mismatched[0].ledger) == Decimal("1.50")
