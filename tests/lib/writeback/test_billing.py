@@ -1,18 +1,21 @@
-"""Invoices into NetSuite over real HTTP: exactly one posting whatever happens in between."""
+"""Invoices into NetSuite over real HTTP: updates, rejections, invalid payloads and the concurrency cap.
+
+The crash and fault cases (a crash after the call, a write dropped after it applied, 429 and
+5xx, retries exhausted) run against every ERP in ``test_billing_erp.py``."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 
-from ps_pipelines.lib.writeback import DEAD, FAILED_RETRYABLE, INVALID, POSTED, PostSettings, Targets, run_billing
+from ps_pipelines.lib.writeback import DEAD, INVALID, POSTED, PostSettings, Targets, run_billing
 from ps_pipelines.lib.writeback.outbox import OutboxRow
 from ps_pipelines.lib.writeback.payloads import BILLING_TABLE
 from ps_pipelines.lib.writeback.senders import Outcome
@@ -26,8 +29,6 @@ from tests.lib.writeback.conftest import (
     invoice_id,
     ledger_row,
     make_targets,
-    ns_projects,
-    set_faults,
     write_outbound,
 )
 
@@ -71,74 +72,6 @@ def test_posting_twice_yields_one_invoice_and_a_change_updates_it(
     row = ledger_row(con, _key(project))
     assert (row["state"], row["version"], row["posted_version"], row["target_id"], row["posted_run_id"]) == (
         POSTED, 2, 2, invoice["id"], "r3")
-
-
-def test_a_crash_after_the_erp_call_is_resumed_without_a_second_invoice(
-    con: duckdb.DuckDBPyConnection, targets: Targets, project: NsProject
-) -> None:
-    write_outbound(con, BILLING_TABLE, billing_lines(project))
-    with pytest.raises(Crash):
-        run_billing(con, targets, run_id="r1", after_call=_crash_after_call)
-    assert len(erp_invoices(targets, invoice_id(project))) == 1  # NetSuite has it ...
-    assert ledger_row(con, _key(project))["state"] != POSTED  # ... the ledger does not know
-    resumed = run_billing(con, targets, run_id="r2")
-    # An upsert cannot land twice: the resumed run sends it again at once, no lease to wait for.
-    assert (resumed.posted, resumed.waiting, resumed.abandoned) == (1, 0, 1)
-    assert len(erp_invoices(targets, invoice_id(project))) == 1
-    # The audit trail shows the crashed run's attempt, closed by the next run, then the posting.
-    assert attempts_of(con, _key(project)) == [(1, 1, "abandoned", None, True), (1, 2, "posted", None, True)]
-    [(reason,)] = con.execute("SELECT error FROM ops.outbox_attempts WHERE attempt = 1").fetchall()
-    assert reason == "run r1 ended without recording a result"
-
-
-def test_a_write_applied_but_unacknowledged_is_resent_as_the_same_invoice(
-    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets, project: NsProject
-) -> None:
-    write_outbound(con, BILLING_TABLE, billing_lines(project))
-    set_faults(sandbox, "netsuite", {"queue": [{"kind": "drop", "after": True}], "path_contains": "/record/v1/invoice"})
-    summary = run_billing(con, targets, run_id="r1")
-    assert (summary.posted, summary.retries) == (1, 1)
-    assert len(erp_invoices(targets, invoice_id(project))) == 1
-    assert [entry["kind"] for entry in sandbox.control("GET", "faults/log")] == ["drop"]
-
-
-def test_throttling_and_server_errors_end_in_success_without_duplicates(
-    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection
-) -> None:
-    projects = ns_projects(sandbox, 3)
-    write_outbound(con, BILLING_TABLE, pd.concat([billing_lines(p, workspace=f"70{i}") for i, p in
-                                                  enumerate(projects)], ignore_index=True))
-    faults = [{"kind": "429", "retry_after": 0}, {"kind": "503"}, {"kind": "500"}, {"kind": "429"}]
-    # Invoices post concurrently and share the fault queue, so on a busy machine every fault can
-    # land on one invoice: its client must outlast them all whichever invoice draws them.
-    targets = make_targets(sandbox.url, max_retries=len(faults))
-    set_faults(sandbox, "netsuite", {"queue": faults, "path_contains": "/record/v1/invoice"})
-    summary = run_billing(con, targets, run_id="r1")
-    assert (summary.posted, summary.failed_retryable, summary.dead) == (3, 0, 0)
-    assert summary.retries == 4 and summary.throttled == 2
-    for i, p in enumerate(projects):
-        assert len(erp_invoices(targets, invoice_id(p, workspace=f"70{i}"))) == 1
-
-
-def test_retries_exhausted_make_the_row_retryable_then_dead(
-    sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, project: NsProject
-) -> None:
-    targets = make_targets(sandbox.url, max_retries=1)  # two sends per run
-    write_outbound(con, BILLING_TABLE, billing_lines(project))
-    set_faults(sandbox, "netsuite", {"queue": [{"kind": "503"}] * 4, "path_contains": "/record/v1/invoice"})
-    settings = PostSettings(max_attempts=2, retry_backoff_seconds=3600)
-    first = run_billing(con, targets, run_id="r1", settings=settings)
-    row = ledger_row(con, _key(project))
-    assert (first.failed_retryable, row["state"], row["attempts"]) == (1, FAILED_RETRYABLE, 1)
-    assert "503" in row["last_error"] and "gave up after 2 attempt(s)" in row["last_error"]
-    # Within the backoff nothing is sent; after it, the second attempt fails too: dead.
-    assert run_billing(con, targets, run_id="r2", settings=settings).requests == 0
-    later = row["next_attempt_at"].to_pydatetime() + timedelta(seconds=1)
-    second = run_billing(con, targets, run_id="r3", settings=settings, clock=lambda: later)
-    row = ledger_row(con, _key(project))
-    assert (second.dead, row["state"], row["attempts"]) == (1, DEAD, 2)
-    assert "dead after 2 attempt(s)" in row["last_error"]
-    assert erp_invoices(targets, invoice_id(project)) == []
 
 
 def test_an_erp_rejection_is_dead_with_its_detail_and_replayed_once_fixed(
