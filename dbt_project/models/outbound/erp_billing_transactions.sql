@@ -67,6 +67,7 @@ worker_days as (
 lines as (
     select
         items.*,
+        coalesce(setup.erp_platform, '{{ ps_role_declared('erp')[0] }}') as erp_platform,
         setup.erp_customer_id,
         setup.erp_project_id,
         setup.erp_subsidiary_id,
@@ -146,6 +147,7 @@ select
     billing_period_start,
     cast({{ year_month('billing_period_start') }} as {{ ps_type('string') }}) as billing_period,
     cast({{ dbt.last_day('billing_period_start', 'month') }} as date) as invoice_date,
+    cast(erp_platform as {{ ps_type('string') }}) as erp_platform,
     erp_customer_id,
     erp_project_id,
     erp_subsidiary_id,
