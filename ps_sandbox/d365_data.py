@@ -136,6 +136,8 @@ class _Derivation:
         return self.counts
 
     def reference(self) -> None:
+        for currency in _rows(self.store, "currency"):
+            self.currency_codes[currency["id"]] = currency["symbol"]
         entities = []
         for sub in _rows(self.store, "subsidiary"):
             le_id, country = LEGAL_ENTITIES.get(sub["id"], (f"le{sub['id']}", sub.get("country", "")))
@@ -143,14 +145,28 @@ class _Derivation:
                 "LegalEntityId": le_id, "Name": sub["name"], "CompanyName": sub["name"],
                 "AddressCountryRegionIsoCode": country, "NameAlias": sub["name"][:20]}))
         self.put("LegalEntities", entities)
+        self.put("Ledgers", [(moment, _without_none({
+            "LegalEntityId": entity["LegalEntityId"], "Name": entity["LegalEntityId"], "Description": entity["Name"],
+            "AccountingCurrency": accounting, "ReportingCurrency": reporting, "DefaultExchangeRateType": RATE_TYPE}))
+            for moment, entity, accounting, reporting in self.ledgers(entities)])
         currencies = []
         for currency in _rows(self.store, "currency"):
-            self.currency_codes[currency["id"]] = currency["symbol"]
             currencies.append((_moment(currency.get("lastmodifieddate")), {
                 "CurrencyCode": currency["symbol"], "Name": currency["name"], "Symbol": currency["symbol"],
                 "ReferenceCurrencyForTriangulation": "Yes" if currency.get("isbasecurrency") == "T" else "No"}))
         self.put("Currencies", currencies)
         self.put("ExchangeRates", self.exchange_rates())
+
+    def ledgers(self, entities: list[tuple[datetime, dict[str, Any]]]) -> Iterator[tuple]:
+        """Each legal entity's ledger: the subsidiary's currency is its accounting currency, the
+        base currency (isbasecurrency) the reporting one."""
+        subsidiaries = {LEGAL_ENTITIES.get(sub["id"], (f"le{sub['id']}",))[0]: sub
+                        for sub in _rows(self.store, "subsidiary")}
+        base = next((self.currency_codes[c["id"]] for c in _rows(self.store, "currency")
+                     if c.get("isbasecurrency") == "T"), None)
+        for moment, entity in entities:
+            sub = subsidiaries[entity["LegalEntityId"]]
+            yield moment, entity, self.currency_codes.get(sub.get("currency", "")), base
 
     def exchange_rates(self) -> list[tuple[datetime, dict[str, Any]]]:
         """Daily rates into the accounting currency, quoted per 100 units (ConversionFactor)."""
@@ -249,6 +265,9 @@ class _Derivation:
             lines.append((header["_moment"], _without_none({
                 "dataAreaId": header["dataAreaId"], "LineNumber": number, "ParentRecId": header["InvoiceIdentifier"],
                 "Description": line.get("memo"), "ProjectId": header["_project"],
+                # The firm's line key travels in the free-text line's text, as the billing
+                # write-back sets it (NetSuite's custcol_ps_line_key on the same line).
+                "InvoiceText": line.get("custcol_ps_line_key"),
                 "CurrencyCode": header.get("CurrencyCode"), "SalesTaxAmount": 0, **values})))
             journal.append((header["_moment"], _without_none({
                 "dataAreaId": header["dataAreaId"], "InvoiceNumber": header["InvoiceId"], "LineNumber": number,

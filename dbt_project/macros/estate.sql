@@ -1,6 +1,6 @@
 {#- The estate (ps_pipelines/estate.py): the platforms the firm runs. The var `estate` wins,
     else PS_ESTATE, else the default estate; dbt_project.yml repeats this for the enabled
-    configs of the declared-only platforms (HubSpot, Certinia). -#}
+    configs of the platforms built only when declared (HubSpot, Certinia, the ERPs...). -#}
 {% macro ps_estate() -%}
   {{ return((var('estate', env_var('PS_ESTATE', 'salesforce,kantata,workday,netsuite')) | lower
              | replace(' ', '')).split(',')) }}
@@ -12,9 +12,9 @@
   {{ return(platform in ps_estate()) }}
 {%- endmacro %}
 
-{#- The platforms that can fill `role` (crm, psa), as ps_pipelines/estate.py has them. -#}
+{#- The platforms that can fill `role` (crm, psa, erp), as ps_pipelines/estate.py has them. -#}
 {% macro ps_role_platforms(role) -%}
-  {{ return({'crm': ['salesforce', 'hubspot'], 'psa': ['kantata', 'certinia']}[role]) }}
+  {{ return({'crm': ['salesforce', 'hubspot'], 'psa': ['kantata', 'certinia'], 'erp': ['netsuite', 'd365']}[role]) }}
 {%- endmacro %}
 
 {#- The role's platforms as a SQL list, for `source_system in {{ ps_role_in('crm') }}`. -#}

@@ -9,10 +9,11 @@
     when lower({{ label }}) like '%cancel%' then 'cancelled'
     when lower({{ label }}) like '%hold%' then 'on_hold'
     when lower({{ label }}) like '%complet%' or lower({{ label }}) like '%clos%'
-      or lower({{ label }}) like '%done%' then 'completed'
+      or lower({{ label }}) like '%done%' or lower({{ label }}) like '%finish%' then 'completed'
     when lower({{ label }}) like '%not started%' or lower({{ label }}) like '%planning%'
       or lower({{ label }}) like '%estimate%' or lower({{ label }}) like '%pending%' then 'not_started'
     when lower({{ label }}) like '%progress%' or lower({{ label }}) like '%active%'
+      or lower({{ label }}) like '%inprocess%'
       or lower({{ label }}) like '%risk%' then 'active'
   end
 {%- endmacro %}

@@ -27,7 +27,7 @@ where staged.expense_id is not null
 union all
 
 select 'invoice_line', staged.invoice_line_id
-from {{ ref('stg_netsuite__invoice_lines') }} as staged
+from {{ ref('int_erp_invoice_lines') }} as staged
 left join {{ ref('fct_invoice_lines') }} as fact on fact.invoice_line_id = staged.invoice_line_id
 where staged.invoice_line_id is not null
   and (fact.invoice_line_id is null

@@ -83,11 +83,14 @@ CHANGE_RATES: dict[str, ChangeRate] = {
     "hubspot__owners": DAILY,
     # Dynamics 365: the same rhythm as NetSuite's entities of the same kind.
     "d365__legal_entities": WEEKLY,
+    "d365__ledgers": WEEKLY,
     "d365__currencies": WEEKLY,
     "d365__exchange_rates": DAILY,
     "d365__customers": HOURLY,
     "d365__project_contracts": HOURLY,
     "d365__projects": HOURLY,
+    "d365__free_text_invoices": HOURLY,
+    "d365__free_text_invoice_lines": HOURLY,
     "d365__invoices": HOURLY,
     "d365__invoice_lines": HOURLY,
 }

@@ -102,6 +102,14 @@ _SETS = (
     EntitySet("LegalEntities", ("LegalEntityId",), _fields(
         string=("LegalEntityId", "Name", "CompanyName", "AddressCountryRegionIsoCode", "NameAlias", "VatNum"),
     ), "LegalEntities [META]", "OMLegalEntity"),
+    # A legal entity's ledger and its accounting (functional) currency: every legal entity has
+    # one ledger with one accounting currency (learn.microsoft.com/en-us/previous-versions/
+    # dynamics/ax-2012/reference/gg856720(v=ax.60), Ledger::accountingCurrency). Entity set name
+    # and property names of LedgerEntity [UNVERIFIED].
+    EntitySet("Ledgers", ("LegalEntityId",), _fields(
+        string=("LegalEntityId", "Name", "Description", "AccountingCurrency", "ReportingCurrency",
+                "DefaultExchangeRateType"),
+    ), "LedgerEntity [UNVERIFIED]", "LedgerEntity"),
     # Currency codes and names ([CDM] CurrencyEntity); ReferenceCurrencyForTriangulation is the
     # NoYes enum [ODATA] uses in its enum example. Symbol [UNVERIFIED].
     EntitySet("Currencies", ("CurrencyCode",), _fields(

@@ -47,7 +47,9 @@ DBT = Path(sys.executable).with_name("dbt")
 SELECTION = "staging intermediate marts.core work_location_countries"
 FOUNDATION_MODELS = {
     *(f"stg_{c.platform}__{c.entity}" for c in (*salesforce.ALL, *kantata.ALL, *workday.ALL, *netsuite.ALL)),
-    "int_netsuite_currency_refs", "int_customer_identity", "int_project_identity", "int_worker_identity",
+    *(f"int_erp_{entity}" for entity in ("legal_entities", "currencies", "exchange_rates", "customers", "projects",
+                                         "invoices", "invoice_lines")),
+    "int_erp_currency_refs", "int_customer_identity", "int_project_identity", "int_worker_identity",
     "int_rate_card_rates", "int_worker_cost_rates", "int_exchange_rates_daily",
     "dim_customer", "dim_project", "dim_worker", "dim_contract", "dim_rate_card", "dim_legal_entity",
     "dim_currency", "dim_currency_rates_daily", "dim_date",

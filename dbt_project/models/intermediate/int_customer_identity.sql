@@ -1,10 +1,12 @@
 {#- Grain: one row per source customer record, i.e. every CRM account (Salesforce Accounts,
-    HubSpot companies: int_crm_accounts, source_system the CRM) and every NetSuite customer,
+    HubSpot companies: int_crm_accounts, source_system the CRM) and every ERP customer (NetSuite,
+    Dynamics 365: int_erp_customers, source_system the ERP),
     with the customer_key of the real customer it belongs to.
 
     Every CRM account is a customer of its own (CRM is the customer master). An ERP customer
     joins the account it matches, first rule that applies (DECISIONLOG.md, "Identity matching"):
-      1. external_id        NetSuite externalid = Salesforce Account Id       confidence 1.00
+      1. external_id        ERP CRM link (NetSuite externalid, Dynamics 365
+                            PsCrmAccountId) = CRM account id            confidence 1.00
       2. crm_erp_reference  Account.ERP_Customer_Id__c = NetSuite id           confidence 0.95
       3. name               same normalised name, unique on both sides, and
                             neither side carries a link of rules 1-2           confidence 0.70
@@ -26,9 +28,10 @@ with accounts as (
 customers as (
     select
         customer_id,
+        erp_platform,
         crm_account_id,
         {{ normalize_name('customer_name') }} as name_key
-    from {{ ref('stg_netsuite__customers') }}
+    from {{ ref('int_erp_customers') }}
     where customer_id is not null
 ),
 
@@ -80,7 +83,7 @@ identity_records as (
         'customer_key',
         left={'system_column': 'crm_platform', 'relation': 'accounts', 'id': 'account_id',
               'column': 'crm_account_id', 'unmatched': 'crm_only'},
-        right={'system': 'netsuite', 'relation': 'customers', 'id': 'customer_id',
+        right={'system_column': 'erp_platform', 'relation': 'customers', 'id': 'customer_id',
                'column': 'erp_customer_id', 'unmatched': 'erp_only'},
         pairs='primary_pairs',
         duplicates='duplicate_customers',

@@ -13,11 +13,11 @@
 {%- set reporting = "'" ~ var('reporting_currency') ~ "'" %}
 
 with currency_refs as (
-    select * from {{ ref('int_netsuite_currency_refs') }}
+    select * from {{ ref('int_erp_currency_refs') }}
 ),
 
 currencies as (
-    select * from {{ ref('stg_netsuite__currencies') }}
+    select * from {{ ref('int_erp_currencies') }}
     where not is_deleted and currency_code is not null
 ),
 
@@ -28,7 +28,7 @@ quoted_rates as (
         base.currency_code as base_currency_code,
         quoted.currency_code as transaction_currency_code,
         rates.exchange_rate
-    from {{ ref('stg_netsuite__exchange_rates') }} as rates
+    from {{ ref('int_erp_exchange_rates') }} as rates
     inner join currency_refs as base on base.currency_ref = rates.base_currency_ref
     inner join currency_refs as quoted on quoted.currency_ref = rates.transaction_currency_ref
     where not rates.is_deleted

@@ -1,10 +1,11 @@
 {#- Grain: one row per source project record, i.e. every PSA project of the estate's PSAs
     (Kantata workspaces, Certinia projects: int_psa_projects, source_system the PSA) and every
-    NetSuite project (job), with the project_key of the delivery project it belongs to.
+    ERP project (NetSuite job, Dynamics 365 project: int_erp_projects), with the project_key of the delivery project it belongs to.
 
     Every PSA workspace is a project of its own (PSA is where delivery happens). An ERP job
     joins the workspace it matches, first rule that applies (DECISIONLOG.md):
-      1. opportunity_id     job externalid = workspace's Salesforce Opportunity Id  confidence 1.00
+      1. opportunity_id     ERP CRM link (NetSuite job externalid, Dynamics 365
+                            PsCrmOpportunityId) = workspace's opportunity     confidence 1.00
       2. crm_erp_reference  the opportunity's ERP_Project_Id__c = job id             confidence 0.95
     Pairs are mutual best candidates; a further job matching an already paired workspace is
     an ERP duplicate (non-primary record of that project); unmatched jobs are projects of
@@ -18,8 +19,8 @@ with psa_projects as (
 ),
 
 erp_projects as (
-    select project_id, opportunity_id, customer_id
-    from {{ ref('stg_netsuite__projects') }}
+    select project_id, erp_platform, opportunity_id, customer_id
+    from {{ ref('int_erp_projects') }}
     where project_id is not null
 ),
 
@@ -89,9 +90,9 @@ erp_records as (
         case
             when matched.psa_project_id is not null
                 then {{ surrogate_key(['psa.psa_platform', 'matched.psa_project_id']) }}
-            else {{ surrogate_key(["'netsuite'", 'erp.project_id']) }}
+            else {{ surrogate_key(['erp.erp_platform', 'erp.project_id']) }}
         end as project_key,
-        'netsuite' as source_system,
+        erp.erp_platform as source_system,
         erp.project_id as source_record_id,
         matched.psa_project_id,
         erp.project_id as erp_project_id,
@@ -124,7 +125,7 @@ project_customers as (
         on crm_customer.source_system = opp.crm_platform and crm_customer.source_record_id = opp.account_id
     left join erp_projects as erp on erp.project_id = records.erp_project_id
     left join customer_identity as erp_customer
-        on erp_customer.source_system = 'netsuite' and erp_customer.source_record_id = erp.customer_id
+        on erp_customer.source_system = erp.erp_platform and erp_customer.source_record_id = erp.customer_id
     group by records.project_key
 )
 

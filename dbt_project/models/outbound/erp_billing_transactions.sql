@@ -67,8 +67,11 @@ worker_days as (
 lines as (
     select
         items.*,
+        coalesce(setup.erp_platform, '{{ ps_role_declared('erp')[0] }}') as erp_platform,
         setup.erp_customer_id,
-        setup.erp_project_id,
+        -- Named apart from the item's own erp_project_id (dim_project's primary ERP project):
+        -- the setup's also falls back on the project the activation flow just made.
+        setup.erp_project_id as setup_erp_project_id,
         setup.erp_subsidiary_id,
         setup.erp_currency_id,
         setup.billing_blockers,
@@ -146,8 +149,9 @@ select
     billing_period_start,
     cast({{ year_month('billing_period_start') }} as {{ ps_type('string') }}) as billing_period,
     cast({{ dbt.last_day('billing_period_start', 'month') }} as date) as invoice_date,
+    cast(erp_platform as {{ ps_type('string') }}) as erp_platform,
     erp_customer_id,
-    erp_project_id,
+    setup_erp_project_id as erp_project_id,
     erp_subsidiary_id,
     erp_currency_id,
     billing_currency_code as currency_code,

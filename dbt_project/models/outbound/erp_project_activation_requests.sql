@@ -1,5 +1,6 @@
 {#- Grain: one row per won, live opportunity that still needs something set up
-    (opportunity_id): an ERP customer, an ERP project (NetSuite job), a PSA workspace, or the
+    (opportunity_id): an ERP customer, an ERP project (NetSuite job, Dynamics 365 project), a PSA
+    workspace, or the
     ERP project id written back to the CRM opportunity.
 
     Everything the ERP needs, by the ids the writeback upserts with: customer external id =
@@ -42,6 +43,10 @@ requests as (
         won.crm_platform,
         -- A project not yet in a PSA is created in the estate's first declared PSA.
         coalesce(projects.psa_platform, '{{ ps_role_declared('psa')[0] }}') as psa_platform,
+        -- The ERP it posts to: where the project, else the customer, already lives, else the
+        -- estate's first declared ERP.
+        coalesce(projects.erp_platform, customers.erp_platform, '{{ ps_role_declared('erp')[0] }}')
+            as erp_platform,
         won.opportunity_name,
         won.crm_account_id,
         accounts.account_name,
@@ -102,6 +107,7 @@ validated as (
         opportunity_id,
         crm_platform,
         psa_platform,
+        cast(erp_platform as {{ ps_type('string') }}) as erp_platform,
         opportunity_id as project_external_id,
         crm_account_id as customer_external_id,
         customer_key,

@@ -74,6 +74,16 @@ LEGAL_ENTITIES = _contract(
     "Dynamics 365 legal entities (companies): the entities that invoice and own projects.",
 )
 
+LEDGERS = _contract(
+    "ledgers", "Ledgers", ("LegalEntityId",),
+    {
+        "LegalEntityId": c.identifier("Legal entity the ledger belongs to (one ledger per legal entity)."),
+        "AccountingCurrency": c.currency(description="The legal entity's accounting (functional) currency."),
+        "ReportingCurrency": c.currency(required=False, description="The ledger's reporting currency."),
+    },
+    "Dynamics 365 ledgers: each legal entity's accounting currency.",
+)
+
 CURRENCIES = _contract(
     "currencies", "Currencies", ("CurrencyCode",),
     {
@@ -141,6 +151,35 @@ PROJECTS = _contract(
     "Dynamics 365 projects of every legal entity, keyed to CRM opportunities by PsCrmOpportunityId.",
 )
 
+FREE_TEXT_INVOICES = _contract(
+    "free_text_invoices", "FreeTextInvoiceHeaders", (COMPANY, "InvoiceIdentifier"),
+    {
+        "InvoiceIdentifier": c.identifier("Record id of the free-text invoice: its lines' ParentRecId."),
+        "InvoiceId": c.text(description="Invoice number F&O gives when posting: the journal's InvoiceNumber."),
+        "CustomerAccount": c.text(required=True, description="Account of the customer invoiced."),
+        "CurrencyCode": c.currency(required=False, description="Invoice currency."),
+        "InvoiceDate": c.date(description="Invoice date."),
+        "DueDate": c.date(description="Payment due date."),
+        "IsPosted": c.text(isin=("Yes", "No"), description="Yes once posted (it then has an InvoiceId)."),
+        "ExternalInvoiceId": c.text(description="The firm's invoice id (psp:inv:...) the billing write-back sets."),
+    },
+    "Dynamics 365 free-text invoices, posted or not: the firm's own invoice id (ExternalInvoiceId) "
+    "for the posted invoice of the same InvoiceId.",
+)
+
+FREE_TEXT_INVOICE_LINES = _contract(
+    "free_text_invoice_lines", "FreeTextInvoiceLines", (COMPANY, "ParentRecId", "LineNumber"),
+    {
+        "ParentRecId": c.identifier("InvoiceIdentifier of the free-text invoice the line belongs to."),
+        "LineNumber": c.number(required=True, description="Line number (the posted journal line's LineNumber)."),
+        "Description": c.text(description="Line description."),
+        "InvoiceText": c.text(description="The firm's line key (psp:...) the billing write-back sets."),
+        "ProjectId": c.text(description="Project the line bills."),
+        "TransactionCurrencyAmount": c.number(description="Line amount in the invoice currency."),
+    },
+    "Dynamics 365 free-text invoice lines: the firm's line key (InvoiceText) for the posted journal line.",
+)
+
 INVOICES = _contract(
     "invoices", "SalesInvoiceHeadersV2", (COMPANY, "InvoiceNumber"),
     {
@@ -170,4 +209,5 @@ INVOICE_LINES = _contract(
     "Dynamics 365 posted customer invoice lines.",
 )
 
-ALL = (LEGAL_ENTITIES, CURRENCIES, EXCHANGE_RATES, CUSTOMERS, PROJECT_CONTRACTS, PROJECTS, INVOICES, INVOICE_LINES)
+ALL = (LEGAL_ENTITIES, LEDGERS, CURRENCIES, EXCHANGE_RATES, CUSTOMERS, PROJECT_CONTRACTS, PROJECTS, FREE_TEXT_INVOICES,
+       FREE_TEXT_INVOICE_LINES, INVOICES, INVOICE_LINES)

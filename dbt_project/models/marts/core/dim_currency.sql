@@ -8,7 +8,7 @@ with erp_currencies as (
         min(currency_name) as currency_name,
         max(case when is_base_currency then 1 else 0 end) = 1 as is_erp_base_currency,
         min(case when is_deleted then 1 else 0 end) = 1 as is_deleted
-    from {{ ref('stg_netsuite__currencies') }}
+    from {{ ref('int_erp_currencies') }}
     where currency_code is not null
     group by currency_code
 ),

@@ -1,5 +1,5 @@
 {#- Grain: one row per real customer (customer_key): every CRM account (deleted ones
-    flagged) and every NetSuite customer no account matches (int_customer_identity).
+    flagged) and every ERP customer (NetSuite, Dynamics 365) no account matches (int_customer_identity).
     Authority per attribute (DECISIONLOG.md): name, industry, type, country and owner from the
     CRM; currency, legal entity and active status from the ERP when the customer exists there
     (it invoices), else the CRM. Each system's own value is kept next to the chosen one so
@@ -13,13 +13,14 @@ customers as (
         customer_key,
         max(case when source_system in {{ ps_role_in('crm') }} then source_record_id end) as crm_account_id,
         max(case when source_system in {{ ps_role_in('crm') }} then source_system end) as crm_platform,
-        max(case when source_system = 'netsuite' and is_primary_record then source_record_id end)
+        max(case when source_system in {{ ps_role_in('erp') }} and is_primary_record then source_record_id end)
             as erp_customer_id,
-        cast(sum(case when source_system = 'netsuite' then 1 else 0 end) as {{ ps_type('integer') }})
+        max(case when source_system in {{ ps_role_in('erp') }} and is_primary_record then source_system end) as erp_platform,
+        cast(sum(case when source_system in {{ ps_role_in('erp') }} then 1 else 0 end) as {{ ps_type('integer') }})
             as erp_customer_record_count,
         coalesce(
             max(case when source_system in {{ ps_role_in('crm') }} then match_method end),
-            max(case when source_system = 'netsuite' then match_method end)
+            max(case when source_system in {{ ps_role_in('erp') }} then match_method end)
         ) as match_method,
         max(case when is_primary_record then match_confidence end) as match_confidence
     from identity
@@ -31,11 +32,11 @@ accounts as (
 ),
 
 erp_customers as (
-    select * from {{ ref('stg_netsuite__customers') }}
+    select * from {{ ref('int_erp_customers') }}
 ),
 
 currency_refs as (
-    select * from {{ ref('int_netsuite_currency_refs') }}
+    select * from {{ ref('int_erp_currency_refs') }}
 ),
 
 legal_entities as (
@@ -78,7 +79,9 @@ joined as (
     from customers
     left join accounts
         on accounts.crm_platform = customers.crm_platform and accounts.account_id = customers.crm_account_id
-    left join erp_customers on erp_customers.customer_id = customers.erp_customer_id
+    left join erp_customers
+        on erp_customers.erp_platform = customers.erp_platform
+       and erp_customers.customer_id = customers.erp_customer_id
     left join currency_refs as erp_currency on erp_currency.currency_ref = erp_customers.currency_ref
     left join legal_entities as erp_legal_entity on erp_legal_entity.erp_subsidiary_id = erp_customers.subsidiary_id
     left join legal_entities as crm_legal_entity
@@ -91,6 +94,7 @@ select
     crm_account_id,
     crm_platform,
     erp_customer_id,
+    erp_platform,
     erp_customer_number,
     erp_customer_record_count,
     match_method,
@@ -101,12 +105,12 @@ select
     psa_project_count,
     erp_project_count,
     coalesce(crm_customer_name, erp_customer_name) as customer_name,
-    case when crm_customer_name is not null then crm_platform else 'netsuite' end as customer_name_source_system,
+    case when crm_customer_name is not null then crm_platform else erp_platform end as customer_name_source_system,
     crm_customer_name,
     erp_customer_name,
     coalesce(erp_currency_code, crm_currency_code) as currency_code,
     case
-        when erp_currency_code is not null then 'netsuite'
+        when erp_currency_code is not null then erp_platform
         when crm_currency_code is not null then crm_platform
     end as currency_source_system,
     crm_currency_code,
@@ -114,7 +118,7 @@ select
     coalesce(erp_legal_entity_key, crm_legal_entity_key) as legal_entity_key,
     coalesce(erp_legal_entity_name, crm_legal_entity_name) as legal_entity_name,
     case
-        when erp_legal_entity_name is not null then 'netsuite'
+        when erp_legal_entity_name is not null then erp_platform
         when crm_legal_entity_name is not null then crm_platform
     end as legal_entity_source_system,
     crm_legal_entity_name,

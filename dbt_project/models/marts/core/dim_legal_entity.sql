@@ -2,12 +2,12 @@
     CRM records name their legal entity in Legal_Entity__c; marts resolve that name to this
     dimension case-insensitively (legal_entity_name_key). -#}
 with subsidiaries as (
-    select * from {{ ref('stg_netsuite__subsidiaries') }}
+    select * from {{ ref('int_erp_legal_entities') }}
     where subsidiary_id is not null
 ),
 
 currency_refs as (
-    select * from {{ ref('int_netsuite_currency_refs') }}
+    select * from {{ ref('int_erp_currency_refs') }}
 )
 
 select

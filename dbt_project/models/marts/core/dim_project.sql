@@ -1,6 +1,6 @@
 {#- Grain: one row per delivery project (project_key): a PSA project (Kantata workspace,
     Certinia project) with its matched
-    NetSuite job, or a NetSuite job no workspace matches (int_project_identity).
+    ERP project (NetSuite job, Dynamics 365 project), or an ERP project no workspace matches (int_project_identity).
     Authority per attribute (DECISIONLOG.md): name, dates, status, budget and rate card from
     the PSA; billing model from the CRM contract, else the opportunity; billing currency and
     legal entity from the ERP job, else the CRM contract, else the opportunity (else the PSA
@@ -14,17 +14,18 @@ projects as (
         project_key,
         max(case when source_system in {{ ps_role_in('psa') }} then source_record_id end) as psa_project_id,
         max(case when source_system in {{ ps_role_in('psa') }} then source_system end) as psa_platform,
-        max(case when source_system = 'netsuite' and is_primary_record then source_record_id end)
+        max(case when source_system in {{ ps_role_in('erp') }} and is_primary_record then source_record_id end)
             as erp_project_id,
-        cast(sum(case when source_system = 'netsuite' then 1 else 0 end) as {{ ps_type('integer') }})
+        max(case when source_system in {{ ps_role_in('erp') }} and is_primary_record then source_system end) as erp_platform,
+        cast(sum(case when source_system in {{ ps_role_in('erp') }} then 1 else 0 end) as {{ ps_type('integer') }})
             as erp_project_record_count,
         coalesce(
             max(case when source_system in {{ ps_role_in('psa') }} then crm_opportunity_id end),
-            max(case when source_system = 'netsuite' and is_primary_record then crm_opportunity_id end)
+            max(case when source_system in {{ ps_role_in('erp') }} and is_primary_record then crm_opportunity_id end)
         ) as crm_opportunity_id,
         coalesce(
             max(case when source_system in {{ ps_role_in('psa') }} then match_method end),
-            max(case when source_system = 'netsuite' and is_primary_record then match_method end)
+            max(case when source_system in {{ ps_role_in('erp') }} and is_primary_record then match_method end)
         ) as match_method,
         max(case when is_primary_record then match_confidence end) as match_confidence,
         max(customer_key) as customer_key,
@@ -38,7 +39,7 @@ psa as (
 ),
 
 erp as (
-    select * from {{ ref('stg_netsuite__projects') }}
+    select * from {{ ref('int_erp_projects') }}
 ),
 
 opportunities as (
@@ -77,7 +78,7 @@ legal_entities as (
 ),
 
 currency_refs as (
-    select * from {{ ref('int_netsuite_currency_refs') }}
+    select * from {{ ref('int_erp_currency_refs') }}
 ),
 
 joined as (
@@ -124,7 +125,7 @@ joined as (
         opportunity_legal_entity.legal_entity_key as opportunity_legal_entity_key
     from projects
     left join psa on psa.psa_platform = projects.psa_platform and psa.project_id = projects.psa_project_id
-    left join erp on erp.project_id = projects.erp_project_id
+    left join erp on erp.erp_platform = projects.erp_platform and erp.project_id = projects.erp_project_id
     left join currency_refs as erp_currency on erp_currency.currency_ref = erp.currency_ref
     left join legal_entities as erp_legal_entity on erp_legal_entity.erp_subsidiary_id = erp.subsidiary_id
     left join opportunities on opportunities.opportunity_id = projects.crm_opportunity_id
@@ -139,6 +140,7 @@ select
     psa_project_id,
     cast(psa_platform as {{ ps_type('string') }}) as psa_platform,
     erp_project_id,
+    erp_platform,
     erp_project_number,
     erp_project_record_count,
     crm_opportunity_id,
@@ -155,7 +157,7 @@ select
     coalesce(psa_project_name, erp_project_name, opportunity_name) as project_name,
     case
         when psa_project_id is not null then psa_platform
-        when erp_project_id is not null then 'netsuite'
+        when erp_project_id is not null then erp_platform
     end as project_name_source_system,
     coalesce(psa_project_status, {{ erp_project_status('erp_entity_status') }}) as project_status,
     psa_status_message,
@@ -169,7 +171,7 @@ select
     coalesce(erp_currency_code, contract_currency_code, opportunity_currency_code, psa_currency_code)
         as currency_code,
     case
-        when erp_currency_code is not null then 'netsuite'
+        when erp_currency_code is not null then erp_platform
         when contract_currency_code is not null then crm_platform || '_contract'
         when opportunity_currency_code is not null then crm_platform || '_opportunity'
         when psa_currency_code is not null then psa_platform
@@ -182,7 +184,7 @@ select
     coalesce(erp_legal_entity_name, contract_legal_entity_name, opportunity_legal_entity_name)
         as legal_entity_name,
     case
-        when erp_legal_entity_name is not null then 'netsuite'
+        when erp_legal_entity_name is not null then erp_platform
         when contract_legal_entity_name is not null then crm_platform || '_contract'
         when opportunity_legal_entity_name is not null then crm_platform || '_opportunity'
     end as legal_entity_source_system,

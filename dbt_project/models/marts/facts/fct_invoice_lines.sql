@@ -4,8 +4,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
-{#- Grain: one row per NetSuite invoice line (invoice_line_id = "<invoice id>|<line id>"), with
-    its invoice's header; a line is deleted when it or its invoice is.
+{#- Grain: one row per ERP invoice line (int_erp_invoice_lines: NetSuite "<invoice id>|<line id>",
+    Dynamics 365 "<dataAreaId>|<invoice number>|<line number>"), with its invoice's header; a line is deleted when it or its invoice is.
 
     billing_period_start, the month the invoice bills (DECISIONLOG.md, "Billing and invoice
     coverage"): the YYYY-MM our writeback puts at the end of the invoice external id, else a
@@ -22,12 +22,12 @@
 {%- endset %}
 
 with lines as (
-    select * from {{ ref('stg_netsuite__invoice_lines') }}
+    select * from {{ ref('int_erp_invoice_lines') }}
     where invoice_line_id is not null
 ),
 
 invoices as (
-    select * from {{ ref('stg_netsuite__invoices') }}
+    select * from {{ ref('int_erp_invoices') }}
 ),
 
 joined as (
@@ -52,7 +52,7 @@ joined as (
         end as line_loaded_at,
         lines.is_deleted or coalesce(invoices.is_deleted, false) as line_is_deleted
     from lines
-    left join invoices on invoices.invoice_id = lines.invoice_id
+    left join invoices on invoices.erp_platform = lines.erp_platform and invoices.invoice_id = lines.invoice_id
 ),
 
 changed as (
@@ -65,15 +65,15 @@ changed as (
 ),
 
 customer_identity as (
-    select source_record_id as erp_customer_id, customer_key
+    select source_system as erp_platform, source_record_id as erp_customer_id, customer_key
     from {{ ref('int_customer_identity') }}
-    where source_system = 'netsuite'
+    where source_system in {{ ps_role_in('erp') }}
 ),
 
 project_identity as (
-    select source_record_id as erp_project_id, project_key
+    select source_system as erp_platform, source_record_id as erp_project_id, project_key
     from {{ ref('int_project_identity') }}
-    where source_system = 'netsuite'
+    where source_system in {{ ps_role_in('erp') }}
 ),
 
 legal_entities as (
@@ -103,10 +103,14 @@ classified as (
                 then {{ dbt.split_part('changed.line_key', "':'", 4) }}
         end as line_source_id
     from changed
-    left join {{ ref('int_netsuite_currency_refs') }} as currency_refs
+    left join {{ ref('int_erp_currency_refs') }} as currency_refs
         on currency_refs.currency_ref = changed.currency_ref
-    left join customer_identity on customer_identity.erp_customer_id = changed.erp_customer_id
-    left join project_identity on project_identity.erp_project_id = changed.erp_project_id
+    left join customer_identity
+        on customer_identity.erp_platform = changed.erp_platform
+       and customer_identity.erp_customer_id = changed.erp_customer_id
+    left join project_identity
+        on project_identity.erp_platform = changed.erp_platform
+       and project_identity.erp_project_id = changed.erp_project_id
     left join legal_entities on legal_entities.erp_subsidiary_id = changed.erp_subsidiary_id
 ),
 
@@ -120,6 +124,7 @@ with_rates as (
 
 select
     cast(invoice_line_id as {{ ps_type('string') }}) as invoice_line_id,
+    cast(erp_platform as {{ ps_type('string') }}) as erp_platform,
     invoice_id,
     line_id,
     line_sequence_number,

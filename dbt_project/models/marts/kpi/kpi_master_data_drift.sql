@@ -21,7 +21,7 @@ accounts as (
 ),
 
 erp_customers as (
-    select customer_id, is_deleted, is_inactive from {{ ref('stg_netsuite__customers') }}
+    select erp_platform, customer_id, is_deleted, is_inactive from {{ ref('int_erp_customers') }}
 ),
 
 customer_values as (
@@ -31,6 +31,7 @@ customer_values as (
         customers.crm_account_id,
         customers.crm_platform,
         customers.erp_customer_id,
+        customers.erp_platform,
         customers.crm_customer_name,
         customers.erp_customer_name,
         customers.crm_currency_code,
@@ -46,7 +47,9 @@ customer_values as (
     from customers
     left join accounts
         on accounts.crm_platform = customers.crm_platform and accounts.account_id = customers.crm_account_id
-    left join erp_customers on erp_customers.customer_id = customers.erp_customer_id
+    left join erp_customers
+        on erp_customers.erp_platform = customers.erp_platform
+       and erp_customers.customer_id = customers.erp_customer_id
 ),
 
 customer_findings as (
@@ -58,21 +61,21 @@ customer_findings as (
     union all
 
     select customer_key, customer_name, crm_account_id, erp_customer_id, 'currency',
-           crm_currency_code, erp_currency_code, 'netsuite'
+           crm_currency_code, erp_currency_code, erp_platform
     from customer_values
     where coalesce(upper(crm_currency_code), '') <> coalesce(upper(erp_currency_code), '')
 
     union all
 
     select customer_key, customer_name, crm_account_id, erp_customer_id, 'legal_entity',
-           crm_legal_entity_name, erp_legal_entity_name, 'netsuite'
+           crm_legal_entity_name, erp_legal_entity_name, erp_platform
     from customer_values
     where coalesce(lower(trim(crm_legal_entity_name)), '') <> coalesce(lower(trim(erp_legal_entity_name)), '')
 
     union all
 
     select customer_key, customer_name, crm_account_id, erp_customer_id, 'status',
-           crm_status, erp_status, 'netsuite'
+           crm_status, erp_status, erp_platform
     from customer_values
     where crm_status <> erp_status
 ),
@@ -131,7 +134,7 @@ select
     'erp_project',
     cast(null as {{ ps_type('string') }}),
     cast(null as {{ ps_type('string') }}),
-    'netsuite',
+    '{{ ps_role_declared('erp')[0] }}',
     cast(hours_logged as {{ ps_type('number') }}),
     cast(time_value_reporting as {{ ps_type('money') }})
 from project_findings

@@ -1,0 +1,8 @@
+{#- Grain: one row per ERP record (erp_platform, id) of every ERP the estate declares:
+    stg_netsuite__invoice_lines, stg_d365__invoice_lines. Posted customer invoice lines in one set of columns. Each
+    ERP's ids are its own (NetSuite internal ids, Dynamics 365 keys) and the marts join on
+    them, so the ERPs' ids must not collide (an estate runs one ERP in practice). -#}
+{{ ps_estate_union('erp_platform', [
+    ('netsuite', 'stg_netsuite__invoice_lines'),
+    ('d365', 'stg_d365__invoice_lines'),
+]) }}
