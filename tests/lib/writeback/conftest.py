@@ -3,7 +3,7 @@ outbound rows that reference real sandbox records, and readers of what the targe
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,20 +32,26 @@ FAST_RETRIES = {"max_retries": 3, "backoff_base": 0.01, "backoff_max": 0.01}
 NO_BACKOFF = PostSettings(retry_backoff_seconds=0.0)
 
 
-def make_targets(url: str, *, kantata: dict[str, Any] | None = None, **client_kw: Any) -> Targets:
-    """Clients of the sandbox at ``url``; ``kantata`` overrides options of the PSA client only."""
+def make_targets(url: str, *, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                 **client_kw: Any) -> Targets:
+    """Clients of the sandbox at ``url``; ``overrides`` replaces options of one system's client
+    (e.g. ``{"kantata": {"read_timeout": 7.0}}``), ``client_kw`` those of every client."""
     options = {**FAST_RETRIES, "sleep": lambda _: None, **client_kw}
+
+    def of(system: str) -> dict[str, Any]:
+        return {**options, **(overrides or {}).get(system, {})}
+
     salesforce = (DEFAULT_CREDENTIALS["salesforce"]["client_id"], DEFAULT_CREDENTIALS["salesforce"]["client_secret"])
     d365 = DEFAULT_CREDENTIALS["d365"]
     return Targets(
-        netsuite=NetSuiteClient(url, **DEFAULT_CREDENTIALS["netsuite"], **options),
+        netsuite=NetSuiteClient(url, **DEFAULT_CREDENTIALS["netsuite"], **of("netsuite")),
         # The sandbox is both the Dynamics 365 environment and Microsoft Entra ID.
-        d365=D365Client(url, d365["tenant"], d365["client_id"], d365["client_secret"], login_url=url, **options),
-        kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **{**options, **(kantata or {})}),
-        salesforce=SalesforceClient(url, *salesforce, **options),
-        hubspot=HubSpotClient(url, DEFAULT_CREDENTIALS["hubspot"]["token"], **options),
+        d365=D365Client(url, d365["tenant"], d365["client_id"], d365["client_secret"], login_url=url, **of("d365")),
+        kantata=KantataClient(url, DEFAULT_CREDENTIALS["kantata"]["token"], **of("kantata")),
+        salesforce=SalesforceClient(url, *salesforce, **of("salesforce")),
+        hubspot=HubSpotClient(url, DEFAULT_CREDENTIALS["hubspot"]["token"], **of("hubspot")),
         # The sandbox's one org runs Certinia when started with it (the certinia_sandbox fixture).
-        certinia=SalesforceClient(url, *salesforce, **options),
+        certinia=SalesforceClient(url, *salesforce, **of("certinia")),
     )
 
 
@@ -271,6 +277,22 @@ class ErpBook:
 
 
 ERP_BOOKS = {"netsuite": ErpBook("netsuite", "/record/v1/invoice"), "d365": ErpBook("d365", "/data/$batch")}
+# (hours, rate) of an invoice's lines; the third's amount needs rounding (124.9875).
+AMOUNTS = ((8.0, 150.0), (4.5, 200.0), (1.25, 99.99))
+
+
+def expected_amounts(amounts: Sequence[tuple[float, float]] = AMOUNTS) -> list[Decimal]:
+    return [(Decimal(str(h)) * Decimal(str(r))).quantize(Decimal("0.01")) for h, r in amounts]
+
+
+def one_invoice(erp: ErpBook, targets: Targets, external_id: str,
+                amounts: Sequence[tuple[float, float]] = AMOUNTS) -> dict[str, Any]:
+    """The one invoice of ``external_id`` in ``erp``, its lines' amounts checked as Decimal."""
+    [invoice] = erp.invoices(targets, external_id)
+    assert [amount for _, amount in invoice["lines"]] == expected_amounts(amounts)
+    assert invoice["total"] == sum(expected_amounts(amounts), Decimal(0))
+    assert all(key.startswith("psp:inl:") for key, _ in invoice["lines"])
+    return invoice
 
 
 @pytest.fixture(params=sorted(ERP_BOOKS))

@@ -1,9 +1,10 @@
-"""One activation posting in a process of its own, for tests that SIGKILL it mid-call.
+"""One posting in a process of its own, for tests that SIGKILL it mid-call.
 
-``python -m tests.lib.writeback.posting_child '<json>'`` with ``warehouse`` (path), ``url``
-(the sandbox), ``run_id``, ``kantata`` (options of the PSA client) and ``settings``
-(``PostSettings`` fields; durations in seconds). The parent writes the outbound table first
-and must not hold the warehouse while this runs.
+``python -m tests.lib.writeback.posting_child '<json>'`` with ``flow`` (``activation`` or
+``billing``), ``warehouse`` (path), ``url`` (the sandbox), ``run_id``, ``clients`` (options of
+one system's client, e.g. ``{"d365": {"read_timeout": 7.0}}``) and ``settings`` (``PostSettings``
+fields; durations in seconds). The parent writes the outbound table first and must not hold the
+warehouse while this runs.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ps_pipelines.lib.warehouse.warehouse import Warehouse
-from ps_pipelines.lib.writeback import PostSettings, run_activation
-from tests.lib.writeback.conftest import make_targets
+from ps_pipelines.lib.writeback import PostSettings, run_activation, run_billing
+from tests.lib.writeback.conftest import close_targets, make_targets
+
+FLOWS = {"activation": run_activation, "billing": run_billing}
 
 
 def post_settings(wanted: dict[str, Any]) -> PostSettings:
@@ -33,9 +36,13 @@ def post_settings(wanted: dict[str, Any]) -> PostSettings:
 
 
 def main(spec: dict[str, Any]) -> int:
-    targets = make_targets(spec["url"], kantata=spec.get("kantata"))
-    with Warehouse(Path(spec["warehouse"])).connect() as con:
-        summary = run_activation(con, targets, run_id=spec["run_id"], settings=post_settings(spec.get("settings", {})))
+    run = FLOWS[spec["flow"]]
+    targets = make_targets(spec["url"], overrides=spec.get("clients"))
+    try:
+        with Warehouse(Path(spec["warehouse"])).connect() as con:
+            summary = run(con, targets, run_id=spec["run_id"], settings=post_settings(spec.get("settings", {})))
+    finally:
+        close_targets(targets)
     print(json.dumps(summary.as_metadata(), default=str), flush=True)
     return 0
 

@@ -7,7 +7,6 @@ free-text invoice header (server-assigned id) with its lines, fenced by the post
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import duckdb
 import pandas as pd
@@ -20,17 +19,17 @@ from ps_pipelines.lib.writeback.senders import Outcome
 from ps_sandbox.d365_data import post_free_text_invoices
 from tests.conftest import RunningSandbox
 from tests.lib.writeback.conftest import (
+    AMOUNTS,
     ERP_BOOKS,
     ErpBook,
     attempts_of,
     invoice_id,
     ledger_row,
     make_targets,
+    one_invoice,
     set_faults,
     write_outbound,
 )
-
-AMOUNTS = ((8.0, 150.0), (4.5, 200.0), (1.25, 99.99))
 
 
 class Crash(Exception):
@@ -41,20 +40,7 @@ def _crash_after_call(row: OutboxRow, outcome: Outcome) -> None:
     raise Crash(row.outbox_key)
 
 
-def _expected(amounts: tuple[tuple[float, float], ...] = AMOUNTS) -> list[Decimal]:
-    return [(Decimal(str(h)) * Decimal(str(r))).quantize(Decimal("0.01")) for h, r in amounts]
-
-
-def _one_invoice(erp: ErpBook, targets: Targets, external_id: str,
-                 amounts: tuple[tuple[float, float], ...] = AMOUNTS) -> dict:
-    [invoice] = erp.invoices(targets, external_id)
-    assert [amount for _, amount in invoice["lines"]] == _expected(amounts)
-    assert invoice["total"] == sum(_expected(amounts), Decimal(0))
-    assert all(key.startswith("psp:inl:") for key, _ in invoice["lines"])
-    return invoice
-
-
-def test_posting_twice_yields_one_invoice(
+def test_posting_twice_yieldsone_invoice(
     sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets, erp: ErpBook
 ) -> None:
     [project] = erp.projects(sandbox, targets)
@@ -63,7 +49,7 @@ def test_posting_twice_yields_one_invoice(
     assert (first.posted, first.dead, first.failed_retryable) == (1, 0, 0), first.failures
     second = run_billing(con, targets, run_id="r2")
     assert (second.posted, second.unchanged, second.requests) == (0, 1, 0)
-    invoice = _one_invoice(erp, targets, invoice_id(project))
+    invoice = one_invoice(erp, targets, invoice_id(project))
     row = ledger_row(con, erp.key(project))
     assert (row["state"], row["target_id"]) == (POSTED, invoice["id"])
 
@@ -82,7 +68,7 @@ def test_a_crash_after_the_erp_call_is_resumed_without_a_second_invoice(
     later = datetime.now(UTC) + timedelta(hours=1)
     resumed = run_billing(con, targets, run_id="r2", clock=lambda: later)
     assert (resumed.posted, resumed.waiting, resumed.abandoned) == (1, 0, 1), resumed.as_metadata()
-    invoice = _one_invoice(erp, targets, invoice_id(project))
+    invoice = one_invoice(erp, targets, invoice_id(project))
     assert ledger_row(con, erp.key(project))["target_id"] == invoice["id"]
     outcome = "adopted" if erp.name == "d365" else "posted"
     assert [a[2] for a in attempts_of(con, erp.key(project))] == ["abandoned", outcome]
@@ -107,7 +93,7 @@ def test_a_write_applied_but_unacknowledged_is_resent_as_the_same_invoice(
         assert attempts_of(con, erp.key(project))[-1][2] == "adopted"
     else:
         assert (first.posted, first.retries) == (1, 1)
-    invoice = _one_invoice(erp, targets, invoice_id(project))
+    invoice = one_invoice(erp, targets, invoice_id(project))
     assert ledger_row(con, erp.key(project))["target_id"] == invoice["id"]
 
 
@@ -126,10 +112,10 @@ def test_throttling_and_server_errors_end_in_success_without_duplicates(
     assert (summary.posted, summary.failed_retryable, summary.dead) == (3, 0, 0), summary.as_metadata()
     assert summary.throttled == 2
     for i, p in enumerate(projects):
-        _one_invoice(erp, targets, invoice_id(p, workspace=f"70{i}"))
+        one_invoice(erp, targets, invoice_id(p, workspace=f"70{i}"))
 
 
-def test_server_errors_on_a_d365_create_end_in_one_invoice(
+def test_server_errors_on_a_d365_create_end_inone_invoice(
     sandbox: RunningSandbox, con: duckdb.DuckDBPyConnection, targets: Targets
 ) -> None:
     """A 5xx on a change set that creates may have applied it: the row is in doubt, waits out
@@ -144,7 +130,7 @@ def test_server_errors_on_a_d365_create_end_in_one_invoice(
     later = datetime.now(UTC) + timedelta(hours=1)
     second = run_billing(con, targets, run_id="r2", clock=lambda: later)
     assert (second.posted, second.failed_retryable) == (1, 0)
-    _one_invoice(erp, targets, invoice_id(project))
+    one_invoice(erp, targets, invoice_id(project))
 
 
 def test_retries_exhausted_make_the_row_retryable_then_dead(
@@ -176,11 +162,11 @@ def test_a_new_version_replaces_the_d365_lines_and_a_posted_invoice_is_refused(
     [project] = erp.projects(sandbox, targets)
     write_outbound(con, BILLING_TABLE, erp.lines(project, AMOUNTS))
     assert run_billing(con, targets, run_id="r1").posted == 1
-    first = _one_invoice(erp, targets, invoice_id(project))
+    first = one_invoice(erp, targets, invoice_id(project))
     changed = ((8.0, 150.0), (5.5, 200.0))  # one line fewer, one hour more
     write_outbound(con, BILLING_TABLE, erp.lines(project, changed))
     assert run_billing(con, targets, run_id="r2").updated == 1
-    assert _one_invoice(erp, targets, invoice_id(project), changed)["id"] == first["id"]
+    assert one_invoice(erp, targets, invoice_id(project), changed)["id"] == first["id"]
 
     # The accountant posts it; a later change is refused, naming the invoice.
     post_free_text_invoices(sandbox.ctx.store, sandbox.ctx.store.now(), identifiers=[int(first["id"])])
@@ -189,4 +175,4 @@ def test_a_new_version_replaces_the_d365_lines_and_a_posted_invoice_is_refused(
     row = ledger_row(con, erp.key(project))
     assert (third.dead, row["state"]) == (1, DEAD)
     assert f"invoice {invoice_id(project)} is posted in Dynamics 365" in row["last_error"]
-    assert _one_invoice(erp, targets, invoice_id(project), changed)["posted"]
+    assert one_invoice(erp, targets, invoice_id(project), changed)["posted"]
