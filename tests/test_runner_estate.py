@@ -17,6 +17,7 @@ import pytest
 from ps_pipelines.estate import Estate
 from ps_pipelines.lib.contracts.certinia import DEAL_ID_FIELD
 from ps_pipelines.lib.sources import NetSuiteClient
+from ps_pipelines.lib.writeback import INVOICE_PREFIX, Targets, reconcile_invoices
 from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
 from ps_pipelines.lib.writeback.ledger_store import ledger_path_for
 from ps_pipelines.runner import run_main_job
@@ -156,3 +157,45 @@ def test_a_certinia_estate_invoices_each_approved_timecard_day_once(
         wanted = assert_invoiced_once(con, certinia_sandbox)
     time_lines = {key.removeprefix("psp:inl:time_entry:") for key in wanted if key.startswith("psp:inl:time_entry:")}
     assert time_lines and time_lines <= timecard_days
+
+
+def d365_invoice_lines(targets: Targets) -> dict[str, list[Decimal]]:
+    """Every line of every Dynamics 365 free-text invoice the write-back made, duplicates
+    included (``ExternalInvoiceId`` = ``psp:inv:...``, F&O's wildcard equality; a line's
+    ``InvoiceText`` is our line key), read over OData: line key -> the amounts of its lines."""
+    found: dict[str, list[Decimal]] = {}
+    for header in targets.d365.find("FreeTextInvoiceHeaders", f"ExternalInvoiceId eq '{INVOICE_PREFIX}*'"):
+        lines = targets.d365.find("FreeTextInvoiceLines", f"dataAreaId eq '{header['dataAreaId']}' and "
+                                                          f"ParentRecId eq {header['InvoiceIdentifier']}")
+        for line in lines:
+            found.setdefault(line["InvoiceText"], []).append(Decimal(str(line["TransactionCurrencyAmount"])))
+    return found
+
+
+def test_a_dynamics_365_estate_activates_and_invoices_in_dynamics_365_once(sandbox: RunningSandbox, home: Path) -> None:
+    with run_estate("salesforce,kantata,workday,d365", sandbox, home) as con:
+        assert raw_tables(con) == {"raw_salesforce", "raw_kantata", "raw_workday", "raw_d365"}
+        assert values(con, "SELECT erp_platform FROM marts.dim_customer WHERE erp_platform IS NOT NULL") == {"d365"}
+        wanted = {key: Decimal(str(amount)) for key, amount in con.execute(
+            "SELECT line_external_id, amount FROM outbound.erp_billing_transactions WHERE is_invoice_valid").fetchall()}
+        assert values(con, "SELECT erp_platform FROM outbound.erp_billing_transactions") == {"d365"}
+    deals = activated_deals(home)
+    targets = make_targets(sandbox.url)
+    try:
+        # Each valid outbound line is on one Dynamics 365 invoice, once, at its amount.
+        on_erp = d365_invoice_lines(targets)
+        assert wanted and {key: on_erp.get(key) for key in wanted} == {key: [amount] for key, amount in wanted.items()}
+        # Each deal the run activated has one project in Dynamics 365 (its CRM id in the firm's
+        # extension field), and the opportunity names it.
+        assert deals
+        for deal, posted in deals.items():
+            [project] = targets.d365.find("Projects", f"PsCrmOpportunityId eq '{deal}'")
+            assert posted["d365:project"] == project["ProjectID"]
+            opportunity = targets.salesforce.get("Opportunity", deal)
+            assert (opportunity["ERP_Project_Id__c"], opportunity["Activation_Status__c"]) == (
+                project["ProjectID"], STATUS_COMPLETE)
+        with duckdb.connect(str(ledger_path_for(home / "warehouse.duckdb")), read_only=True) as ledger:
+            reconciliation = reconcile_invoices(ledger, targets.d365)
+        assert reconciliation.passed and reconciliation.ledger_invoices > 0, reconciliation
+    finally:
+        close_targets(targets)

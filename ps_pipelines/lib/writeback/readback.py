@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from ps_pipelines.lib.contracts import certinia, hubspot, kantata, netsuite, salesforce
+from ps_pipelines.lib.contracts import certinia, d365, hubspot, kantata, netsuite, salesforce
 
 # (target system, record type) of a ledger row -> the contract keys of the raw tables its
 # write lands in. Every sender must appear here (tests check it), or a new kind of posting
@@ -21,6 +21,11 @@ WRITTEN_ENTITIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("netsuite", "customer"): (netsuite.CUSTOMERS.key,),
     ("netsuite", "job"): (netsuite.PROJECTS.key,),
     ("netsuite", "invoice"): (netsuite.INVOICES.key, netsuite.INVOICE_LINES.key),
+    ("d365", "customer"): (d365.CUSTOMERS.key,),
+    ("d365", "project"): (d365.PROJECTS.key,),
+    # A free-text invoice; the posted journal (SalesInvoice*) changes when it is posted.
+    ("d365", "invoice"): (d365.FREE_TEXT_INVOICES.key, d365.FREE_TEXT_INVOICE_LINES.key, d365.INVOICES.key,
+                          d365.INVOICE_LINES.key),
     ("kantata", "workspace"): (kantata.PROJECTS.key,),
     ("salesforce", "opportunity"): (salesforce.OPPORTUNITIES.key,),
     ("hubspot", "deal"): (hubspot.DEALS.key,),
