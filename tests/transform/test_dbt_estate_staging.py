@@ -53,7 +53,7 @@ def built(certinia_sandbox: RunningSandbox, tmp_path: Path) -> Iterator[duckdb.D
         for contract in (*salesforce.ALL, *kantata.ALL, *netsuite.ALL):
             ensure_raw_table(con, contract)
     dbt_or_fail(["build", "--select", "staging.salesforce", "staging.kantata", "staging.netsuite", "int_crm_accounts",
-                 "int_customer_identity", *vars_], warehouse.path, tmp_path)
+                 "int_erp_customers", "int_customer_identity", *vars_], warehouse.path, tmp_path)
     con = duckdb.connect(str(warehouse.path), read_only=True)
     try:
         yield con
