@@ -39,6 +39,7 @@ from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.lib.writeback.payloads import BILLING_COLUMNS, BILLING_TABLE
 from ps_pipelines.local_sandbox import SandboxProcess
 from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox.d365_data import billable_projects
 from ps_sandbox.store import SandboxStore
 
 PERIOD = "2026-10"
@@ -66,15 +67,9 @@ def erp_projects(store: SandboxStore, erp: str) -> list[dict[str, str]]:
         return [{"project": j["id"], "customer": j["parent"], "subsidiary": j["subsidiary"],
                  "currency_id": j["currency"], "currency": codes[j["currency"]]}
                 for j in store.scan("netsuite", "job", order="id")]
-    customers = {(c["dataAreaId"], c["CustomerAccount"]): c for c in store.scan("d365", "CustomersV3")}
-    found = []
-    for p in store.scan("d365", "Projects", order="id"):
-        customer = customers.get((p["dataAreaId"], p.get("CustomerAccount")))
-        if customer and customer.get("SalesCurrencyCode"):
-            code = customer["SalesCurrencyCode"]
-            found.append({"project": p["ProjectID"], "customer": customer["CustomerAccount"],
-                          "subsidiary": p["dataAreaId"], "currency_id": code, "currency": code})
-    return found
+    return [{"project": p["ProjectID"], "customer": c["CustomerAccount"], "subsidiary": p["dataAreaId"],
+             "currency_id": c["SalesCurrencyCode"], "currency": c["SalesCurrencyCode"]}
+            for p, c in billable_projects(store)]
 
 
 def invoices(erp: str, projects: list[dict[str, str]], counts: list[int], n: int) -> pd.DataFrame:

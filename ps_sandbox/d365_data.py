@@ -335,6 +335,16 @@ def post_free_text_invoices(store: SandboxStore, now: datetime, company: str | N
     return headers
 
 
+def billable_projects(store: SandboxStore) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each ``Projects`` row (by store id) with its customer (``CustomersV3`` in the project's legal
+    entity), when that customer has a sales currency: the projects an invoice can be made for."""
+    customers = {(c[catalog.COMPANY], c["CustomerAccount"]): c for c in store.scan(PLATFORM, "CustomersV3")}
+    for project in store.scan(PLATFORM, "Projects", order="id"):
+        customer = customers.get((project[catalog.COMPANY], project.get("CustomerAccount")))
+        if customer and customer.get("SalesCurrencyCode"):
+            yield project, customer
+
+
 def _next_invoice_number(store: SandboxStore, company: str) -> str:
     key = INVOICE_SEQUENCE_KEY.format(company=company)
     entity = catalog.ENTITY_SETS["SalesInvoiceHeadersV2"]

@@ -3,6 +3,7 @@ outbound rows that reference real sandbox records, and readers of what the targe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +25,7 @@ from ps_pipelines.lib.writeback.activation import STATUS_COMPLETE
 from ps_pipelines.lib.writeback.contracts import exact_decimal, round_money
 from ps_pipelines.lib.writeback.payloads import BILLING_COLUMNS
 from ps_sandbox.context import DEFAULT_CREDENTIALS
+from ps_sandbox.d365_data import billable_projects
 from tests.conftest import RunningSandbox
 
 # Retries cost no wall time: backoff delays are recorded instead of slept.
@@ -225,18 +227,10 @@ def d365_projects(sandbox: RunningSandbox, targets: Targets, count: int = 1) -> 
     """Dynamics 365 projects of the sandbox with their customer, legal entity and currency, in
     the shape of ``NsProject`` (the ids an outbound row of a d365 estate carries)."""
     targets.d365.find("LegalEntities", "LegalEntityId ne ''")  # the first request derives the data
-    store = sandbox.ctx.store
-    customers = {(c["dataAreaId"], c["CustomerAccount"]): c for c in store.scan("d365", "CustomersV3")}
-    found = []
-    for project in store.scan("d365", "Projects", order="id"):
-        customer = customers.get((project["dataAreaId"], project.get("CustomerAccount")))
-        if customer and customer.get("SalesCurrencyCode"):
-            code = customer["SalesCurrencyCode"]
-            found.append(NsProject(project["ProjectID"], customer["CustomerAccount"], project["dataAreaId"], code,
-                                   code))
-        if len(found) == count:
-            break
-    return found
+    found = ((p["ProjectID"], c["CustomerAccount"], p["dataAreaId"], c["SalesCurrencyCode"])
+             for p, c in billable_projects(sandbox.ctx.store))
+    return [NsProject(project, customer, company, code, code)
+            for project, customer, company, code in itertools.islice(found, count)]
 
 
 @dataclass(frozen=True)
